@@ -1,0 +1,34 @@
+"""Composition root: the aiohttp application with its routes, store and lifecycle."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+
+from bot.settings import Settings
+from knowledge.storage import Store
+
+log = logging.getLogger(__name__)
+STORE: web.AppKey[Store] = web.AppKey("store", Store)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """Answer 200 when the database answers, 503 when it does not."""
+    ok = await request.app[STORE].ping()
+    return web.json_response(
+        {"status": "ok" if ok else "database unavailable"}, status=200 if ok else 503
+    )
+
+
+def build_app(settings: Settings, *, store: Store | None = None) -> web.Application:
+    """Build the aiohttp application (one server for every surface)."""
+    app = web.Application(client_max_size=1024 * 1024)
+    app[STORE] = store or Store.open(settings.database_url, glossary_path=settings.glossary)
+    app.router.add_get("/healthz", healthz)
+    app.on_cleanup.append(_close)
+    return app
+
+
+async def _close(app: web.Application) -> None:
+    app[STORE].close()

@@ -1,0 +1,296 @@
+"""The `lessons` command: run the bot, chat, ask, import, upgrade, seed, evaluate, benchmark."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+
+from aiohttp import web
+
+from bot.app import build_app
+from bot.settings import Settings
+from bot.terminal.render import render
+from handlers.chat import ConversationRef, Message, UserRef
+from handlers.router import Deps, dispatch
+from knowledge import database
+from knowledge.errors import DomainError
+from knowledge.evaluation import corpus_records, evaluate, load_benchmark
+from knowledge.importers import open_source
+from knowledge.search.answer import Viewer
+from knowledge.storage import Store
+
+log = logging.getLogger("lessons")
+DEMO = Path(__file__).resolve().parents[1] / "knowledge" / "demo" / "corpus.json"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line and return its exit status."""
+    args = _parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except ValueError as exc:
+        print(f"lessons: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.log_level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    if settings.log_level != "DEBUG":
+        logging.getLogger("alembic").setLevel(logging.WARNING)
+    try:
+        result: int = args.func(args, settings)
+        return result
+    except DomainError as exc:
+        print(f"lessons: {exc.message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # the reader went away (`lessons ask … | head`)
+        sys.stderr.close()
+        return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lessons", description=__doc__)
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+    run = sub.add_parser("run", help="run the bot server (health check, chat surfaces)")
+    run.add_argument("--host", help="address to bind (LESSONS_HOST, default 127.0.0.1)")
+    run.add_argument("--port", type=int, help="port (LESSONS_PORT, default 3000)")
+    run.set_defaults(func=_run)
+    chat = sub.add_parser("chat", help="chat with the bot in this terminal")
+    chat.add_argument("--as", dest="who", metavar="EMAIL", help="act as this person")
+    chat.set_defaults(func=_chat)
+    ask = sub.add_parser("ask", help="answer one question ('-' reads one per line from stdin)")
+    ask.add_argument("question", nargs="+")
+    ask.add_argument("--json", action="store_true", help="print JSON (one object per question)")
+    ask.add_argument("--limit", type=int, default=5)
+    ask.add_argument("--as", dest="who", metavar="EMAIL", help="ask as this person")
+    ask.set_defaults(func=_ask)
+    imp = sub.add_parser("import", help="import lessons from CSV, JSON/JSONL, Markdown or LLIS")
+    imp.add_argument("file", type=Path)
+    imp.set_defaults(func=_import)
+    db = sub.add_parser("db", help="database maintenance").add_subparsers(required=True)
+    db.add_parser("upgrade", help="create or upgrade the schema").set_defaults(func=_upgrade)
+    seed = sub.add_parser("seed-demo", help="load the demo lessons, people and actions")
+    seed.add_argument("--if-empty", action="store_true", help="only when there are no lessons")
+    seed.set_defaults(func=_seed)
+    ev = sub.add_parser("eval", help="measure retrieval quality").add_subparsers(required=True)
+    beir = ev.add_parser("beir", help="nDCG@10 and recall@100 on a BEIR folder")
+    beir.add_argument("dir", type=Path)
+    beir.add_argument("--split", default="test")
+    beir.add_argument("--backend", choices=["sqlite", "postgres"], default="sqlite")
+    beir.add_argument("--json", action="store_true")
+    beir.set_defaults(func=_eval_beir)
+    bench = sub.add_parser("bench", help="latency, memory and import benchmarks")
+    bench.add_argument("what", choices=["latency", "import", "quality", "all"])
+    bench.add_argument("--copies", type=int, default=50, help="LLIS copies (default 50 ≈ 105k)")
+    bench.add_argument("--backend", choices=["sqlite", "postgres"], default="sqlite")
+    bench.add_argument("--json", action="store_true")
+    bench.set_defaults(func=_bench)
+    return parser
+
+
+def _store(settings: Settings) -> Store:
+    return Store.open(settings.database_url, glossary_path=settings.glossary)
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    settings = replace(settings, host=args.host or settings.host, port=args.port or settings.port)
+    store = _store(settings)
+    if not database.is_current(store.engine):
+        raise DomainError("The database schema is not up to date: run `lessons db upgrade`.")
+    log.info(
+        "Lessons Bot on http://%s:%s (database: %s)", settings.host, settings.port, store.backend
+    )
+    web.run_app(
+        build_app(settings, store=store), host=settings.host, port=settings.port, print=None
+    )
+    return 0
+
+
+def _chat(args: argparse.Namespace, settings: Settings) -> int:
+    store = _store(settings)
+    who = UserRef("local", (args.who or "").lower() or "guest")
+    where = ConversationRef("local", "terminal", channel_name="terminal")
+    print("Lessons Bot — ask me what we learned about something. 'help' for help, Ctrl-D to leave.")
+
+    async def loop() -> None:
+        while True:
+            try:
+                line = await asyncio.to_thread(input, "you> ")
+            except EOFError:
+                return
+            if line.strip():
+                reply = await dispatch(Message(who, where, line), Deps(store=store))
+                print(render(reply) + "\n")
+
+    asyncio.run(loop())
+    return 0
+
+
+def _ask(args: argparse.Namespace, settings: Settings) -> int:
+    store = _store(settings)
+    questions: Iterator[str] = (
+        (line.rstrip("\n") for line in sys.stdin)
+        if args.question == ["-"]
+        else iter([" ".join(args.question)])
+    )
+
+    async def answer_all() -> None:
+        person = await store.person_for("local", args.who) if args.who else None
+        viewer = await store.viewer_for(person)
+        for question in questions:
+            if args.json:
+                answer = await store.ask(question, viewer=viewer, limit=args.limit)
+                print(
+                    json.dumps(
+                        {"question": question, "results": [h.as_json() for h in answer.hits]},
+                        ensure_ascii=False,
+                    ),
+                    flush=True,
+                )
+            else:
+                reply = await dispatch(
+                    Message(
+                        UserRef("local", args.who or "guest"),
+                        ConversationRef("local", "cli"),
+                        question,
+                    ),
+                    Deps(store=store),
+                )
+                print(render(reply))
+
+    asyncio.run(answer_all())
+    return 0
+
+
+def _import(args: argparse.Namespace, settings: Settings) -> int:
+    store = _store(settings)
+    _require_schema(store)
+    source = open_source(args.file)
+    total = source.estimate()
+    stats = asyncio.run(
+        store.import_records(
+            source.records(today=store.today()),
+            source=str(args.file),
+            progress=_progress_bar(total) if sys.stderr.isatty() else None,
+        )
+    )
+    print(
+        f"Imported {args.file}: {stats.created} new and {stats.updated} updated products, "
+        f"{stats.lessons} lessons, {stats.actions} actions, {stats.people} people "
+        f"in {stats.seconds:.1f} s."
+    )
+    return 0
+
+
+def _progress_bar(total: int) -> Callable[[int], None]:
+    def show(done: int) -> None:
+        share = min(1.0, done / total) if total else 1.0
+        bar = "#" * int(share * 30)
+        print(f"\r[{bar:<30}] {done:,}/{total:,}", end="", file=sys.stderr, flush=True)
+        if done >= total:
+            print(file=sys.stderr)
+
+    return show
+
+
+def _require_schema(store: Store) -> None:
+    if not database.is_current(store.engine):
+        raise DomainError("The database schema is not up to date: run `lessons db upgrade`.")
+
+
+def _upgrade(_args: argparse.Namespace, settings: Settings) -> int:
+    store = _store(settings)
+    database.upgrade(store.engine)
+    print(f"Database schema is up to date ({store.backend}).")
+    return 0
+
+
+def _seed(args: argparse.Namespace, settings: Settings) -> int:
+    store = _store(settings)
+    _require_schema(store)
+    if args.if_empty and store.engine and asyncio.run(store.counts()).products:
+        print("The database already holds lessons; demo not loaded.")
+        return 0
+    records = open_source(DEMO).records(today=store.today())
+    stats = asyncio.run(store.import_records(records, source="demo corpus"))
+    print(
+        f"Loaded the demo corpus: {stats.created + stats.updated} products, "
+        f"{stats.lessons} lessons, {stats.actions} actions, {stats.people} people."
+    )
+    return 0
+
+
+def _eval_beir(args: argparse.Namespace, settings: Settings) -> int:
+    benchmark = load_benchmark(args.dir, args.split)
+    with temporary_store(args.backend, settings) as store:
+        asyncio.run(store.import_records(corpus_records(args.dir), source=str(args.dir)))
+        viewer = Viewer(None)
+
+        async def search(question: str, depth: int) -> list[str]:
+            answer = await store.ask(question, viewer=viewer, limit=depth)
+            return [h.external_id.removeprefix("beir:") for h in answer.hits if h.external_id]
+
+        result = asyncio.run(evaluate(benchmark, search))
+    result_json = {**result, "backend": args.backend, "split": args.split}
+    if args.json:
+        print(json.dumps(result_json))
+    else:
+        print(
+            f"{args.dir.name} {args.split} on {args.backend}: nDCG@10 {result['ndcg@10']:.4f}, "
+            f"recall@100 {result['recall@100']:.4f} ({int(result['queries'])} queries)"
+        )
+    return 0
+
+
+@contextmanager
+def temporary_store(backend: str, settings: Settings) -> Iterator[Store]:
+    """Yield a migrated, empty store that is deleted afterwards (a file or a schema)."""
+    if backend == "sqlite":
+        with tempfile.TemporaryDirectory(prefix="lessons-") as folder:
+            store = Store.open(f"sqlite:///{folder}/eval.db", glossary_path=settings.glossary)
+            database.upgrade(store.engine)
+            try:
+                yield store
+            finally:
+                store.close()
+        return
+    url = database.normalise_url(settings.postgres_eval_url)
+    schema = f"lessons_eval_{uuid.uuid4().hex[:8]}"
+    admin = database.make_engine(url)
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    joiner = "&" if "?" in url else "?"
+    store = Store.open(
+        f"{url}{joiner}options=-csearch_path%3D{schema}", glossary_path=settings.glossary
+    )
+    try:
+        database.upgrade(store.engine)
+        yield store
+    finally:
+        store.close()
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+        admin.dispose()
+
+
+def _bench(args: argparse.Namespace, settings: Settings) -> int:
+    from knowledge import bench  # imported here: only benchmarks need it
+
+    report = bench.run(
+        args.what,
+        copies=args.copies,
+        backend=args.backend,
+        stores=lambda b: temporary_store(b, settings),
+    )
+    print(json.dumps(report, indent=None if args.json else 2))
+    return 0

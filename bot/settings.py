@@ -1,0 +1,43 @@
+"""Settings read once from the environment; secrets have no defaults."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from knowledge.database import DEFAULT_URL
+
+DEFAULT_EVAL_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the bot reads from its environment."""
+
+    database_url: str = DEFAULT_URL
+    host: str = "127.0.0.1"
+    port: int = 3000
+    glossary: Path | None = None
+    log_level: str = "INFO"
+    postgres_eval_url: str = DEFAULT_EVAL_URL
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read settings from the environment (or the mapping given)."""
+        env = os.environ if env is None else env
+        port = env.get("LESSONS_PORT", "3000")
+        if not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"LESSONS_PORT must be a port number, not '{port}'")
+        glossary = env.get("LESSONS_GLOSSARY")
+        return cls(
+            database_url=env.get("LESSONS_DATABASE_URL") or DEFAULT_URL,
+            host=env.get("LESSONS_HOST") or "127.0.0.1",
+            port=int(port),
+            glossary=Path(glossary) if glossary else None,
+            log_level=(env.get("LESSONS_LOG_LEVEL") or "INFO").upper(),
+            postgres_eval_url=env.get("LESSONS_EVAL_POSTGRES_URL")
+            or env.get("LESSONS_TEST_POSTGRES_URL")
+            or DEFAULT_EVAL_URL,
+        )

@@ -1,0 +1,1 @@
+"""The terminal chat: the same handlers and replies, rendered as plain text."""

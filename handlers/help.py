@@ -1,0 +1,15 @@
+"""The help text: everything the bot can do, in one place."""
+
+from handlers.chat import Reply, Text
+
+HELP = """*Lessons Bot* helps us learn from each other.
+• Ask: *what did we learn about election security?*
+• Narrow it down: *only AARs*, *in MINUSCA*, *since 2023*, *last year*, *#gender*, \
+*theme:wps*, *type:eoar*, *status:applied*
+• Acronyms work: *DDR*, *PoC*, *WPS*, *QIPs*, *JMAC* … and small typos are forgiven.
+• A lesson is learned once it is *applied*: identified → validated → applied."""
+
+
+def help_reply() -> Reply:
+    """Return the help text."""
+    return Reply.of(Text(HELP))

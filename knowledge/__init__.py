@@ -1,0 +1,1 @@
+"""Lessons index: models, lifecycle, storage, search and importers (no platform code)."""

@@ -1,0 +1,357 @@
+"""SQLAlchemy 2.x models of the lessons index and their enums."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class ProductType(StrEnum):
+    """The five knowledge products of the policy."""
+
+    AAR = "aar"
+    EOAR = "eoar"
+    PRACTICE_NOTE = "practice_note"
+    SURVEY_OF_PRACTICE = "survey_of_practice"
+    LESSONS_LEARNED_STUDY = "lessons_learned_study"
+
+    @property
+    def label(self) -> str:
+        """Return the name people use for this product type."""
+        return _PRODUCT_LABELS[self]
+
+
+_PRODUCT_LABELS = {
+    ProductType.AAR: "After-Action Review",
+    ProductType.EOAR: "End of Assignment Report",
+    ProductType.PRACTICE_NOTE: "Practice Note",
+    ProductType.SURVEY_OF_PRACTICE: "Survey of Practice",
+    ProductType.LESSONS_LEARNED_STUDY: "Lessons Learned Study",
+}
+
+
+class ProductStatus(StrEnum):
+    """Publication state of a knowledge product."""
+
+    DRAFT = "draft"
+    PUBLISHED = "published"
+    ARCHIVED = "archived"
+
+
+class LessonStatus(StrEnum):
+    """Where a lesson stands: a lesson is only learned once it is applied."""
+
+    IDENTIFIED = "identified"
+    VALIDATED = "validated"
+    APPLIED = "applied"
+    REJECTED = "rejected"
+
+
+class ActionStatus(StrEnum):
+    """State of a follow-up action."""
+
+    OPEN = "open"
+    IN_PROGRESS = "in_progress"
+    BLOCKED = "blocked"
+    DONE = "done"
+    NOT_DOING = "not_doing"
+
+    @property
+    def is_closed(self) -> bool:
+        """Return True when nothing more is expected of the owner."""
+        return self in (ActionStatus.DONE, ActionStatus.NOT_DOING)
+
+
+class Role(StrEnum):
+    """What a person may do; some roles are scoped to a mission."""
+
+    STAFF = "staff"
+    MANAGER = "manager"
+    PBPO = "pbpo"
+    MISSION_LEADER = "mission_leader"
+    ADMIN = "admin"
+
+
+def _enum(cls: type[StrEnum], name: str) -> Enum:
+    """Store an enum by its value, as a portable VARCHAR with a CHECK constraint."""
+    return Enum(
+        cls,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=32,
+        values_callable=lambda members: [m.value for m in members],
+    )
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every table of the lessons index."""
+
+
+class Person(Base):
+    """A member of staff, with their platform identities and place in the organisation."""
+
+    __tablename__ = "people"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(320), unique=True)
+    slack_user_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    teams_aad_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    manager_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
+    mission: Mapped[str | None] = mapped_column(String(100))
+    assignment_end: Mapped[date | None] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    roles: Mapped[list[PersonRole]] = relationship(
+        back_populates="person", cascade="all, delete-orphan", lazy="selectin"
+    )
+    groups: Mapped[list[PersonGroup]] = relationship(
+        back_populates="person", cascade="all, delete-orphan", lazy="selectin"
+    )
+    manager: Mapped[Person | None] = relationship(remote_side=[id])
+
+
+class PersonRole(Base):
+    """A role held by a person, optionally scoped to one mission or office."""
+
+    __tablename__ = "person_roles"
+
+    person_id: Mapped[int] = mapped_column(
+        ForeignKey("people.id", ondelete="CASCADE"), primary_key=True
+    )
+    role: Mapped[Role] = mapped_column(_enum(Role, "role"), primary_key=True)
+    scope: Mapped[str] = mapped_column(String(100), primary_key=True, default="")
+
+    person: Mapped[Person] = relationship(back_populates="roles")
+
+
+class PersonGroup(Base):
+    """Membership of a named group, used by restricted audiences ("group:<name>")."""
+
+    __tablename__ = "person_groups"
+
+    person_id: Mapped[int] = mapped_column(
+        ForeignKey("people.id", ondelete="CASCADE"), primary_key=True
+    )
+    group: Mapped[str] = mapped_column(String(100), primary_key=True)
+
+    person: Mapped[Person] = relationship(back_populates="groups")
+
+
+class Product(Base):
+    """A knowledge product: AAR, EoAR, Practice Note, Survey of Practice or study."""
+
+    __tablename__ = "products"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    external_id: Mapped[str | None] = mapped_column(String(200), unique=True)
+    type: Mapped[ProductType] = mapped_column(_enum(ProductType, "product_type"))
+    title: Mapped[str] = mapped_column(String(500))
+    summary: Mapped[str] = mapped_column(Text, default="")
+    body: Mapped[str] = mapped_column(Text, default="")
+    date: Mapped[date | None] = mapped_column(Date)
+    mission: Mapped[str | None] = mapped_column(String(100))
+    source_url: Mapped[str | None] = mapped_column(String(1000))
+    status: Mapped[ProductStatus] = mapped_column(
+        _enum(ProductStatus, "product_status"), default=ProductStatus.PUBLISHED
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    lessons: Mapped[list[Lesson]] = relationship(
+        back_populates="product",
+        cascade="all, delete-orphan",
+        order_by="Lesson.position",
+    )
+    themes: Mapped[list[ProductTheme]] = relationship(cascade="all, delete-orphan", lazy="selectin")
+    authors: Mapped[list[ProductAuthor]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin", order_by="ProductAuthor.position"
+    )
+    audience: Mapped[list[ProductAudience]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin"
+    )
+
+    __table_args__ = (
+        Index("ix_products_mission", "mission"),
+        Index("ix_products_date", "date"),
+    )
+
+
+class ProductTheme(Base):
+    """A cross-cutting theme of a product (gender, WPS, human rights, protection, youth, …)."""
+
+    __tablename__ = "product_themes"
+
+    product_id: Mapped[int] = mapped_column(
+        ForeignKey("products.id", ondelete="CASCADE"), primary_key=True
+    )
+    theme: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+    __table_args__ = (Index("ix_product_themes_theme", "theme", "product_id"),)
+
+
+class ProductAuthor(Base):
+    """An author of a product, in the order given."""
+
+    __tablename__ = "product_authors"
+
+    product_id: Mapped[int] = mapped_column(
+        ForeignKey("products.id", ondelete="CASCADE"), primary_key=True
+    )
+    person_id: Mapped[int] = mapped_column(
+        ForeignKey("people.id", ondelete="CASCADE"), primary_key=True
+    )
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+    person: Mapped[Person] = relationship(lazy="joined")
+
+
+class ProductAudience(Base):
+    """One principal allowed to see a restricted product ("group:x", "channel:y", "person:e")."""
+
+    __tablename__ = "product_audience"
+
+    product_id: Mapped[int] = mapped_column(
+        ForeignKey("products.id", ondelete="CASCADE"), primary_key=True
+    )
+    principal: Mapped[str] = mapped_column(String(200), primary_key=True)
+
+
+class Lesson(Base):
+    """One lesson inside a product: observation → lesson → recommendation."""
+
+    __tablename__ = "lessons"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    title: Mapped[str | None] = mapped_column(String(500))
+    observation: Mapped[str] = mapped_column(Text, default="")
+    lesson: Mapped[str] = mapped_column(Text, default="")
+    recommendation: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[LessonStatus] = mapped_column(
+        _enum(LessonStatus, "lesson_status"), default=LessonStatus.IDENTIFIED
+    )
+    restricted: Mapped[bool] = mapped_column(Boolean, default=False)
+    identified_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    validated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    applied_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    rejected_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    rejection_reason: Mapped[str | None] = mapped_column(Text)
+    validated_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("people.id", ondelete="SET NULL")
+    )
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    product: Mapped[Product] = relationship(back_populates="lessons")
+    actions: Mapped[list[Action]] = relationship(
+        back_populates="lesson", cascade="all, delete-orphan", order_by="Action.id"
+    )
+
+    __table_args__ = (
+        UniqueConstraint("product_id", "position", name="uq_lessons_product_position"),
+        Index("ix_lessons_status", "status"),
+        Index("ix_lessons_restricted", "restricted"),
+    )
+
+
+class Action(Base):
+    """A follow-up action on a lesson's recommendation, with an owner and a due date."""
+
+    __tablename__ = "actions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    lesson_id: Mapped[int] = mapped_column(ForeignKey("lessons.id", ondelete="CASCADE"))
+    description: Mapped[str] = mapped_column(Text)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
+    due_date: Mapped[date | None] = mapped_column(Date)
+    status: Mapped[ActionStatus] = mapped_column(
+        _enum(ActionStatus, "action_status"), default=ActionStatus.OPEN
+    )
+    notes: Mapped[str] = mapped_column(Text, default="")
+    evidence: Mapped[str | None] = mapped_column(Text)
+    reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    lesson: Mapped[Lesson] = relationship(back_populates="actions")
+    owner: Mapped[Person | None] = relationship(lazy="joined")
+
+    __table_args__ = (
+        Index("ix_actions_owner_status", "owner_id", "status"),
+        Index("ix_actions_due", "status", "due_date"),
+    )
+
+
+class LessonEvent(Base):
+    """An audit record of one lifecycle transition of a lesson."""
+
+    __tablename__ = "lesson_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    lesson_id: Mapped[int] = mapped_column(ForeignKey("lessons.id", ondelete="CASCADE"))
+    from_status: Mapped[str | None] = mapped_column(String(32))
+    to_status: Mapped[str] = mapped_column(String(32))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
+    note: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (Index("ix_lesson_events_lesson", "lesson_id"),)
+
+
+class SearchWord(Base):
+    """A surface word of the index with its document frequency, for typo correction."""
+
+    __tablename__ = "search_words"
+
+    word: Mapped[str] = mapped_column(String(64), primary_key=True)
+    df: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class SearchTerm(Base):
+    """A stemmed index term with its document frequency, for query planning and BM25."""
+
+    __tablename__ = "search_terms"
+
+    term: Mapped[str] = mapped_column(String(64), primary_key=True)
+    df: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Meta(Base):
+    """Small key/value facts about the index (document count, average length, version)."""
+
+    __tablename__ = "meta"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class ImportRun(Base):
+    """A record of one import: which file, how many products, when."""
+
+    __tablename__ = "import_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(String(1000))
+    created: Mapped[int] = mapped_column(Integer, default=0)
+    updated: Mapped[int] = mapped_column(Integer, default=0)
+    details: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -1,0 +1,1 @@
+"""Search of the lessons index: parsing, retrieval in the database, ranking, takeaways."""

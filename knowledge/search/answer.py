@@ -1,0 +1,396 @@
+"""Answer a question from the index: parse, correct, expand, retrieve, then build results."""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, select, text
+
+from knowledge.models import LessonStatus, Meta, ProductType, SearchWord
+from knowledge.search.glossary import Glossary
+from knowledge.search.index import Restriction, SearchIndex, Term, plan
+from knowledge.search.query import Query, parse
+from knowledge.search.spelling import Vocabulary
+from knowledge.search.text import clip, fold, sentences
+
+TAKEAWAY_CHARS = 240
+
+
+@dataclass(frozen=True, slots=True)
+class Viewer:
+    """Who is asking: a person (if known) and the principals that open restricted lessons."""
+
+    person_id: int | None
+    principals: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One lesson in an answer, with what a reader needs to judge and follow it up."""
+
+    lesson_id: int
+    product_id: int
+    external_id: str | None
+    title: str
+    score: float
+    takeaway: str
+    product_type: ProductType
+    mission: str | None
+    date: date | None
+    authors: tuple[str, ...]
+    status: LessonStatus
+    source_url: str | None
+    themes: tuple[str, ...]
+
+    def as_json(self) -> dict[str, Any]:
+        """Return the hit as plain JSON values."""
+        return {
+            "id": self.lesson_id,
+            "product_id": self.product_id,
+            "external_id": self.external_id,
+            "title": self.title,
+            "score": round(self.score, 4),
+            "takeaway": self.takeaway,
+            "type": self.product_type.value,
+            "mission": self.mission,
+            "date": self.date.isoformat() if self.date else None,
+            "authors": list(self.authors),
+            "status": self.status.value,
+            "link": self.source_url,
+            "themes": list(self.themes),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """Results for a question, and help when there are none."""
+
+    query: Query
+    hits: tuple[Hit, ...]
+    corrections: dict[str, str] = field(default_factory=dict)
+    expansions: tuple[str, ...] = ()
+    related_themes: tuple[str, ...] = ()
+    contacts: tuple[str, ...] = ()
+
+    @property
+    def did_you_mean(self) -> str | None:
+        """Return the question with its misspellings corrected, when any were."""
+        if not self.corrections:
+            return None
+        return " ".join(self.corrections.get(t, t) for t in self.query.terms)
+
+
+class Searcher:
+    """Answer questions; caches the vocabulary and missions until the index changes."""
+
+    def __init__(self, *, index: SearchIndex, glossary: Glossary) -> None:
+        self.index, self.glossary = index, glossary
+        self._lock = threading.Lock()
+        self._version: str | None = None
+        self._loaded = False
+        self._vocabulary: Vocabulary | None = None
+        self._missions: tuple[str, ...] = ()
+        self._themes: tuple[str, ...] = ()
+
+    def forget(self) -> None:
+        """Drop cached vocabulary and missions (after this process changed the index)."""
+        with self._lock:
+            self._version, self._vocabulary, self._loaded = None, None, False
+
+    def answer(
+        self, conn: Connection, question: str, *, viewer: Viewer, today: date, limit: int
+    ) -> Answer:
+        """Return the best lessons for a question that this viewer may see."""
+        self._refresh(conn)
+        limit = max(1, min(limit, 100))
+        query = parse(question, today=today, missions=self._missions, themes=self._themes)
+        answer = self._search(conn, question, query, viewer, limit)
+        if answer.hits:
+            return answer
+        loose = parse(
+            question, today=today, missions=self._missions, themes=self._themes, phrases=False
+        )
+        if loose.terms and loose != replace(query, relaxed=True):
+            # "in 2010", "only AARs", "in MINUSCA" found nothing: drop them (the reply says so).
+            relaxed = self._search(conn, question, loose, viewer, limit)
+            if relaxed.hits:
+                return relaxed
+        return _with_help(conn, answer, viewer)
+
+    def _search(
+        self, conn: Connection, question: str, query: Query, viewer: Viewer, limit: int
+    ) -> Answer:
+        restriction = _restriction(query, _hidden(conn, viewer))
+        if not query.terms:
+            browsed = _browse(conn, restriction, limit * 3) if query.has_filters else []
+            ranked = _one_per_product(conn, browsed, limit)
+            return Answer(query, _hits(conn, ranked, {}))
+        expansions = self.glossary.expand(list(query.terms), question)
+        found = self.index.terms(conn, [*query.terms, *expansions])
+        corrections = self._corrections(conn, {t: found[t] for t in query.terms})
+        if corrections:
+            fixed = [corrections.get(t, t) for t in query.terms]
+            more = [w for w in self.glossary.expand(fixed, question) if w not in found]
+            found.update(self.index.terms(conn, [*corrections.values(), *more]))
+            expansions += more
+        unique = {t.term: t for terms in found.values() for t in terms}
+        candidates = self.index.rank(conn, plan(list(unique.values())), restriction, limit * 3)
+        ranked = _one_per_product(conn, candidates, limit)
+        return Answer(
+            query,
+            _hits(conn, ranked, _weights(unique.values(), set(expansions))),
+            corrections=corrections,
+            expansions=tuple(expansions),
+        )
+
+    def _refresh(self, conn: Connection) -> None:
+        version = conn.execute(
+            select(Meta.value).where(Meta.key == "index_version")
+        ).scalar_one_or_none()
+        with self._lock:
+            if self._loaded and version == self._version:
+                return
+        missions = tuple(
+            m
+            for (m,) in conn.execute(
+                text("SELECT DISTINCT mission FROM products WHERE mission IS NOT NULL")
+            )
+        )
+        themes = tuple(
+            t for (t,) in conn.execute(text("SELECT DISTINCT theme FROM product_themes"))
+        )
+        with self._lock:
+            self._version, self._vocabulary, self._missions = version, None, missions
+            self._themes, self._loaded = themes, True
+
+    def _vocab(self, conn: Connection) -> Vocabulary:
+        with self._lock:
+            if self._vocabulary is not None:
+                return self._vocabulary
+        vocabulary = Vocabulary(conn.execute(select(SearchWord.word, SearchWord.df)))
+        with self._lock:
+            self._vocabulary = vocabulary
+        return vocabulary
+
+    def _corrections(self, conn: Connection, found: dict[str, list[Term]]) -> dict[str, str]:
+        unknown = [w for w, terms in found.items() if terms and all(t.df == 0 for t in terms)]
+        if not unknown:
+            return {}
+        vocabulary = self._vocab(conn)
+        fixes = {w: vocabulary.correct(w) for w in unknown}
+        return {w: fix for w, fix in fixes.items() if fix}
+
+
+_HIDDEN_SQL = text(
+    "SELECT l.id FROM lessons l WHERE l.restricted AND NOT EXISTS (SELECT 1 FROM "
+    "product_audience a WHERE a.product_id = l.product_id AND a.principal IN :principals)"
+).bindparams(bindparam("principals", expanding=True))
+
+
+def _hidden(conn: Connection, viewer: Viewer) -> frozenset[int]:
+    """Return the restricted lessons this viewer may not see."""
+    principals = sorted(viewer.principals) or ["-"]
+    return frozenset(int(i) for (i,) in conn.execute(_HIDDEN_SQL, {"principals": principals}))
+
+
+def _restriction(query: Query, hidden: frozenset[int]) -> Restriction:
+    params: list[tuple[str, Any]] = []
+    conditions = []
+    for name, values, column in (
+        ("types", query.types, "p.type"),
+        ("missions", query.missions, "p.mission"),
+        ("statuses", query.statuses, "l.status"),
+    ):
+        if values:
+            conditions.append(f"{column} IN :{name}")
+            params.append((name, sorted(str(v) for v in values)))
+    if query.themes:
+        conditions.append(
+            "EXISTS (SELECT 1 FROM product_themes t WHERE t.product_id = p.id "
+            "AND t.theme IN :themes)"
+        )
+        params.append(("themes", sorted(query.themes)))
+    for name, value, op in (("since", query.since, ">="), ("until", query.until, "<=")):
+        if value:
+            conditions.append(f"p.date {op} :{name}")
+            params.append((name, value))
+    allowed = None
+    if conditions:
+        allowed = (
+            "SELECT l.id FROM lessons l JOIN products p ON p.id = l.product_id WHERE "
+            + " AND ".join(conditions)
+        )
+    return Restriction(hidden=hidden, allowed_sql=allowed, params=tuple(params))
+
+
+def _one_per_product(
+    conn: Connection, ranked: list[tuple[int, float]], limit: int
+) -> list[tuple[int, float]]:
+    """Keep the best lesson of each product, so one study does not fill the answer."""
+    if not ranked:
+        return []
+    product_of: dict[int, int] = dict(
+        conn.execute(
+            text("SELECT id, product_id FROM lessons WHERE id IN :ids").bindparams(
+                bindparam("ids", expanding=True)
+            ),
+            {"ids": [lid for lid, _ in ranked]},
+        ).all()
+    )
+    seen: set[int] = set()
+    kept = []
+    for lesson_id, score in ranked:
+        product = product_of.get(lesson_id)
+        if product is not None and product not in seen:
+            seen.add(product)
+            kept.append((lesson_id, score))
+    return kept[:limit]
+
+
+def _browse(conn: Connection, restriction: Restriction, limit: int) -> list[tuple[int, float]]:
+    sql = (
+        "SELECT l.id FROM lessons l JOIN products p ON p.id = l.product_id WHERE 1=1"
+        + restriction.sql("l.id")
+        + " ORDER BY p.date DESC, l.id DESC LIMIT :limit"
+    )
+    params = restriction.bind({"limit": limit + restriction.overfetch})
+    statement = text(sql).bindparams(
+        *(bindparam(k, expanding=True) for k, v in params.items() if isinstance(v, list))
+    )
+    rows = [(int(r[0]), 0.0) for r in conn.execute(statement, params)]
+    return restriction.keep(rows, limit)
+
+
+_HIT_SQL = text(
+    "SELECT l.id, p.id, p.external_id, p.title, l.title, p.type, p.mission, p.date, l.status, "
+    "p.source_url, l.lesson, l.recommendation, l.observation, p.summary "
+    "FROM lessons l JOIN products p ON p.id = l.product_id WHERE l.id IN :ids"
+).bindparams(bindparam("ids", expanding=True))
+
+
+def _weights(terms: Iterable[Term], expansions: set[str]) -> dict[str, float]:
+    """Weigh index terms for takeaways: rare ones more, glossary expansions less."""
+    weights: dict[str, float] = {}
+    for t in terms:
+        weight = (0.3 if t.word in expansions else 1.0) / math.log(t.df + 2)
+        weights[t.term] = max(weight, weights.get(t.term, 0.0))
+    return weights
+
+
+def _hits(
+    conn: Connection, ranked: list[tuple[int, float]], weights: dict[str, float]
+) -> tuple[Hit, ...]:
+    if not ranked:
+        return ()
+    ids = [lid for lid, _ in ranked]
+    rows = {r[0]: r for r in conn.execute(_HIT_SQL, {"ids": ids})}
+    authors: dict[int, list[str]] = {}
+    themes: dict[int, list[str]] = {}
+    product_ids = list({r[1] for r in rows.values()})
+    for pid, name in conn.execute(
+        text(
+            "SELECT a.product_id, pe.name FROM product_authors a JOIN people pe "
+            "ON pe.id = a.person_id WHERE a.product_id IN :ids ORDER BY a.position"
+        ).bindparams(bindparam("ids", expanding=True)),
+        {"ids": product_ids},
+    ):
+        authors.setdefault(pid, []).append(name)
+    for pid, theme in conn.execute(
+        text(
+            "SELECT product_id, theme FROM product_themes WHERE product_id IN :ids ORDER BY theme"
+        ).bindparams(bindparam("ids", expanding=True)),
+        {"ids": product_ids},
+    ):
+        themes.setdefault(pid, []).append(theme)
+    hits = []
+    for lesson_id, score in ranked:
+        r = rows.get(lesson_id)
+        if r is None:
+            continue
+        title = r[3] if not r[4] else f"{r[3]} — {r[4]}"
+        hits.append(
+            Hit(
+                lesson_id=lesson_id,
+                product_id=r[1],
+                external_id=r[2],
+                title=title,
+                score=score,
+                takeaway=takeaway((r[10], r[11], r[12], r[13]), weights)
+                or clip(title, TAKEAWAY_CHARS),
+                product_type=ProductType(r[5]),
+                mission=r[6],
+                date=_as_date(r[7]),
+                authors=tuple(authors.get(r[1], ())),
+                status=LessonStatus(r[8]),
+                source_url=r[9],
+                themes=tuple(themes.get(r[1], ())),
+            )
+        )
+    return tuple(hits)
+
+
+def _as_date(value: Any) -> date | None:
+    if value is None or isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value)[:10])
+
+
+def takeaway(fields: tuple[str, ...], weights: dict[str, float]) -> str:
+    """Return the sentence that best matches the weighted terms, preferring the lesson itself."""
+    pattern = _term_pattern(tuple(sorted(weights, key=len, reverse=True)))
+    best, best_score = "", 0.0
+    for rank, text_ in enumerate(fields):
+        for sentence in sentences(text_ or "")[:40]:
+            found = set(pattern.findall(fold(sentence))) if pattern else set()
+            score = sum(weights[t] for t in found) * (1 - 0.1 * rank)
+            if score > best_score:
+                best, best_score = sentence, score
+    if not best:
+        first = next((f for f in fields if f and f.strip()), "")
+        best = next(iter(sentences(first)), "")
+    return clip(best, TAKEAWAY_CHARS)
+
+
+@functools.lru_cache(maxsize=256)
+def _term_pattern(terms: tuple[str, ...]) -> re.Pattern[str] | None:
+    """Match index terms at the start of words (stems are mostly prefixes of their words)."""
+    if not terms:
+        return None
+    return re.compile(r"\b(" + "|".join(re.escape(t) for t in terms) + ")")
+
+
+def _with_help(conn: Connection, answer: Answer, viewer: Viewer) -> Answer:
+    themes = tuple(
+        t
+        for (t,) in conn.execute(
+            text("SELECT theme FROM product_themes GROUP BY theme ORDER BY count(*) DESC LIMIT 6")
+        )
+    )
+    mission = next(iter(answer.query.missions), None)
+    contacts = tuple(
+        f"{name} <{email}>"
+        for name, email in conn.execute(
+            text(
+                "SELECT pe.name, pe.email FROM people pe "
+                "JOIN person_roles r ON r.person_id = pe.id "
+                "WHERE r.role = 'pbpo' AND pe.email IS NOT NULL "
+                "ORDER BY CASE WHEN pe.mission = :mission THEN 0 ELSE 1 END, pe.name LIMIT 3"
+            ),
+            {"mission": mission or ""},
+        )
+    )
+    return Answer(
+        answer.query,
+        (),
+        corrections=answer.corrections,
+        expansions=answer.expansions,
+        related_themes=themes,
+        contacts=contacts,
+    )

@@ -1,0 +1,390 @@
+"""The full-text index inside the database: FTS5 on SQLite, BM25 postings on PostgreSQL.
+
+Both backends rank with BM25 over five weighted fields (title, summary, lesson, recommendation,
+tags) and share one query plan: the query's terms are taken rarest first until a budget of
+postings is spent, so the work per question stays bounded however large the index grows. On a
+small index every term fits in the budget and the ranking is exact BM25.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
+
+from sqlalchemy import Connection, Engine, bindparam, event, text
+from sqlalchemy.sql.elements import BindParameter
+
+# Field weights (title, summary, lesson, recommendation, tags), tuned on SciFact train.
+FIELD_WEIGHTS = (2.0, 1.0, 1.0, 1.0, 2.0)
+POSTINGS_BUDGET = 12_000
+MIN_TERMS = 2
+MAX_OVERFETCH = 500
+K1, B = 1.2, 0.75
+
+
+@dataclass(frozen=True, slots=True)
+class IndexDoc:
+    """The searchable text of one lesson, by field."""
+
+    lesson_id: int
+    title: str
+    summary: str
+    lesson: str
+    recommendation: str
+    tags: str
+
+
+@dataclass(frozen=True, slots=True)
+class Term:
+    """An index term of the query, the word it came from, and its document frequency."""
+
+    term: str
+    df: int
+    word: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Restriction:
+    """Which lessons may rank: never the hidden ones; only the allowed ones, if that is set.
+
+    `allowed_sql` selects lesson ids (`SELECT l.id …`) with `params`. Hidden lessons (restricted
+    ones the viewer may not see) are few: the index fetches that many more and drops them, which
+    ranks exactly as filtering first would, without a per-row check inside the full-text scan.
+    """
+
+    hidden: frozenset[int] = frozenset()
+    allowed_sql: str | None = None
+    params: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def overfetch(self) -> int:
+        """Return how many extra rows to fetch so that dropping hidden ones leaves enough."""
+        return len(self.hidden) if len(self.hidden) <= MAX_OVERFETCH else 0
+
+    def sql(self, id_column: str) -> str:
+        """Return the SQL conditions (each starting with AND) on the lesson id column."""
+        sql = ""
+        if len(self.hidden) > MAX_OVERFETCH:
+            sql += f" AND {id_column} NOT IN :hidden"
+        if self.allowed_sql:
+            sql += f" AND {id_column} IN ({self.allowed_sql})"
+        return sql
+
+    def bind(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Return params with the restriction's own parameters added."""
+        extra = {"hidden": sorted(self.hidden)} if len(self.hidden) > MAX_OVERFETCH else {}
+        return params | dict(self.params) | extra
+
+    def keep(self, rows: Sequence[Any], limit: int) -> list[tuple[int, float]]:
+        """Drop hidden lessons from ranked (id, score) rows and cut to the limit."""
+        kept = [(int(r[0]), float(r[1])) for r in rows if int(r[0]) not in self.hidden]
+        return kept[:limit]
+
+
+def plan(terms: Sequence[Term], *, budget: int | None = None) -> list[Term]:
+    """Return the terms to search: rarest first while their postings fit in the budget."""
+    budget = POSTINGS_BUDGET if budget is None else budget
+    known = sorted((t for t in terms if t.df > 0), key=lambda t: t.df)
+    chosen: list[Term] = []
+    spent = 0
+    for term in known:
+        if len(chosen) >= MIN_TERMS and spent + term.df > budget:
+            break
+        chosen.append(term)
+        spent += term.df
+    return chosen
+
+
+class SearchIndex(Protocol):
+    """What the store needs of a full-text backend."""
+
+    def add(self, conn: Connection, docs: Sequence[IndexDoc]) -> None:
+        """Index these lessons (which must not be indexed yet)."""
+
+    def remove(self, conn: Connection, lesson_ids: Sequence[int]) -> None:
+        """Drop these lessons from the index."""
+
+    def refresh(self, conn: Connection) -> None:
+        """Recompute the term statistics after bulk changes."""
+
+    def terms(self, conn: Connection, words: Sequence[str]) -> dict[str, list[Term]]:
+        """Return each word's index terms (stems) with their document frequencies."""
+
+    def rank(
+        self, conn: Connection, terms: Sequence[Term], restriction: Restriction, limit: int
+    ) -> list[tuple[int, float]]:
+        """Return (lesson id, score) of the best lessons for these terms, best first."""
+
+
+class SqliteIndex:
+    """FTS5 with the porter tokenizer; ranking by FTS5's own bm25() with field weights."""
+
+    _TOKENIZER_TABLES = (
+        "CREATE VIRTUAL TABLE IF NOT EXISTS temp.query_words USING fts5("
+        "word, tokenize='porter unicode61 remove_diacritics 2')",
+        "CREATE VIRTUAL TABLE IF NOT EXISTS temp.query_words_v "
+        "USING fts5vocab(temp, query_words, instance)",
+    )
+
+    def __init__(self, engine: Engine) -> None:
+        # Every connection gets two temporary tables that run FTS5's tokenizer on query words.
+        event.listen(engine, "connect", self._prepare)
+
+    @classmethod
+    def _prepare(cls, dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        for statement in cls._TOKENIZER_TABLES:
+            cursor.execute(statement)
+        cursor.close()
+
+    def add(self, conn: Connection, docs: Sequence[IndexDoc]) -> None:
+        """Insert the documents into the FTS5 table."""
+        if docs:
+            conn.execute(
+                text(
+                    "INSERT INTO lesson_fts(rowid, title, summary, lesson, recommendation, tags) "
+                    "VALUES (:lesson_id, :title, :summary, :lesson, :recommendation, :tags)"
+                ),
+                [_doc_params(d) for d in docs],
+            )
+
+    def remove(self, conn: Connection, lesson_ids: Sequence[int]) -> None:
+        """Delete the documents from the FTS5 table."""
+        for chunk in _chunks(lesson_ids):
+            conn.execute(
+                text("DELETE FROM lesson_fts WHERE rowid IN :ids").bindparams(
+                    bindparam("ids", expanding=True)
+                ),
+                {"ids": chunk},
+            )
+
+    def refresh(self, conn: Connection) -> None:
+        """Copy document frequencies from FTS5's vocabulary into search_terms."""
+        conn.execute(
+            text(
+                "CREATE VIRTUAL TABLE IF NOT EXISTS temp.lesson_fts_rows "
+                "USING fts5vocab(main, lesson_fts, row)"
+            )
+        )
+        conn.execute(text("DELETE FROM search_terms"))
+        conn.execute(
+            text("INSERT INTO search_terms(term, df) SELECT term, doc FROM temp.lesson_fts_rows")
+        )
+
+    def terms(self, conn: Connection, words: Sequence[str]) -> dict[str, list[Term]]:
+        """Tokenize words with the index's own tokenizer and look up their frequencies."""
+        if not words:
+            return {}
+        conn.execute(text("DELETE FROM temp.query_words"))
+        conn.execute(
+            text("INSERT INTO temp.query_words(rowid, word) VALUES (:i, :w)"),
+            [{"i": i, "w": w} for i, w in enumerate(words)],
+        )
+        rows = conn.execute(
+            text(
+                "SELECT v.doc, v.term, coalesce(t.df, 0) FROM temp.query_words_v v "
+                "LEFT JOIN search_terms t ON t.term = v.term ORDER BY v.doc, v.offset"
+            )
+        ).all()
+        found: dict[str, list[Term]] = {w: [] for w in words}
+        for doc, term, df in rows:
+            found[words[doc]].append(Term(term, int(df), words[doc]))
+        return found
+
+    def rank(
+        self, conn: Connection, terms: Sequence[Term], restriction: Restriction, limit: int
+    ) -> list[tuple[int, float]]:
+        """Rank with bm25(); the rowid filters use +rowid so FTS5 does not probe row by row."""
+        if not terms:
+            return []
+        # FTS5 stems the words itself (its stems are not always stable when stemmed again).
+        match = " OR ".join(f'"{t.word or t.term}"' for t in terms)
+        weights = ", ".join(str(w) for w in FIELD_WEIGHTS)
+        sql = (
+            f"SELECT rowid, -bm25(lesson_fts, {weights}) AS score FROM lesson_fts "
+            f"WHERE lesson_fts MATCH :match{restriction.sql('+rowid')} "
+            "ORDER BY bm25(lesson_fts, " + weights + ") LIMIT :limit"
+        )
+        # Words come from text.words(): letters and digits only, so quoted they carry no syntax.
+        params = restriction.bind({"match": match, "limit": limit + restriction.overfetch})
+        return restriction.keep(conn.execute(_expand(sql, params), params).all(), limit)
+
+
+class PostgresIndex:
+    """BM25 of our own over a postings table; PostgreSQL's english parser and stemmer."""
+
+    _FIELDS: ClassVar[tuple[tuple[str, str], ...]] = (
+        ("title", "A"),
+        ("tags", "A"),
+        ("summary", "B"),
+        ("lesson", "C"),
+        ("recommendation", "D"),
+    )
+    _WEIGHT_OF: ClassVar[dict[str, float]] = {
+        "A": FIELD_WEIGHTS[0],
+        "B": FIELD_WEIGHTS[1],
+        "C": FIELD_WEIGHTS[2],
+        "D": FIELD_WEIGHTS[3],
+    }
+
+    def add(self, conn: Connection, docs: Sequence[IndexDoc]) -> None:
+        """Tokenize on the server and write documents, postings and frequencies."""
+        if not docs:
+            return
+        conn.execute(
+            text(
+                "CREATE TEMP TABLE IF NOT EXISTS search_staging (lesson_id integer, title text, "
+                "summary text, lesson text, recommendation text, tags text) ON COMMIT DELETE ROWS"
+            )
+        )
+        conn.execute(text("TRUNCATE search_staging"))
+        conn.execute(
+            text(
+                "INSERT INTO search_staging VALUES "
+                "(:lesson_id, :title, :summary, :lesson, :recommendation, :tags)"
+            ),
+            [_doc_params(d) for d in docs],
+        )
+        vector = " || ".join(
+            f"setweight(to_tsvector('english', s.{name}), '{label}')"
+            for name, label in self._FIELDS
+        )
+        weight = " ".join(f"WHEN '{k}' THEN {v}" for k, v in self._WEIGHT_OF.items())
+        conn.execute(
+            text(
+                "CREATE TEMP TABLE IF NOT EXISTS search_vectors (lesson_id integer, tsv tsvector, "
+                "length integer) ON COMMIT DELETE ROWS"
+            )
+        )
+        conn.execute(text("TRUNCATE search_vectors"))
+        conn.execute(
+            text(
+                f"INSERT INTO search_vectors SELECT s.lesson_id, {vector}, 0 FROM search_staging s"
+            )
+        )
+        conn.execute(
+            text(
+                "UPDATE search_vectors SET length = "
+                "coalesce((SELECT sum(array_length(u.positions, 1)) "
+                "FROM unnest(tsv) u), 0)"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO search_docs(lesson_id, length) "
+                "SELECT lesson_id, length FROM search_vectors"
+            )
+        )
+        avgdl = _avgdl(conn)
+        conn.execute(
+            text(
+                "INSERT INTO search_postings(term, lesson_id, impact) "
+                "SELECT u.lexeme, v.lesson_id, x.tf * (:k1 + 1) / "
+                "(x.tf + :k1 * (1 - :b + :b * v.length / :avgdl)) "
+                "FROM search_vectors v, unnest(v.tsv) u, "
+                f"LATERAL (SELECT sum(CASE w {weight} ELSE 1 END) AS tf FROM unnest(u.weights) w) x"
+            ),
+            {"k1": K1, "b": B, "avgdl": avgdl},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO search_terms(term, df) "
+                "SELECT u.lexeme, count(*) FROM search_vectors v, "
+                "unnest(v.tsv) u GROUP BY u.lexeme ON CONFLICT (term) DO UPDATE "
+                "SET df = search_terms.df + excluded.df"
+            )
+        )
+
+    def remove(self, conn: Connection, lesson_ids: Sequence[int]) -> None:
+        """Delete the lessons' postings and lower the frequencies of their terms."""
+        for chunk in _chunks(lesson_ids):
+            ids = {"ids": chunk}
+            expanding: BindParameter[Any] = bindparam("ids", expanding=True)
+            conn.execute(
+                text(
+                    "UPDATE search_terms t SET df = t.df - c.n FROM (SELECT term, count(*) AS n "
+                    "FROM search_postings WHERE lesson_id IN :ids GROUP BY term) c "
+                    "WHERE t.term = c.term"
+                ).bindparams(expanding),
+                ids,
+            )
+            conn.execute(
+                text("DELETE FROM search_postings WHERE lesson_id IN :ids").bindparams(expanding),
+                ids,
+            )
+            conn.execute(
+                text("DELETE FROM search_docs WHERE lesson_id IN :ids").bindparams(expanding), ids
+            )
+
+    def refresh(self, conn: Connection) -> None:
+        """Drop terms no lesson uses any more (frequencies are kept exact as lessons change)."""
+        conn.execute(text("DELETE FROM search_terms WHERE df <= 0"))
+
+    def terms(self, conn: Connection, words: Sequence[str]) -> dict[str, list[Term]]:
+        """Run the words through the english parser and look up their frequencies."""
+        if not words:
+            return {}
+        rows = conn.execute(
+            text(
+                "SELECT w.ord, u.lexeme, coalesce(t.df, 0) FROM unnest(CAST(:words AS text[])) "
+                "WITH ORDINALITY AS w(word, ord), unnest(to_tsvector('english', w.word)) u "
+                "LEFT JOIN search_terms t ON t.term = u.lexeme ORDER BY w.ord"
+            ),
+            {"words": list(words)},
+        ).all()
+        found: dict[str, list[Term]] = {w: [] for w in words}
+        for ordinal, lexeme, df in rows:
+            word = words[int(ordinal) - 1]
+            found[word].append(Term(lexeme, int(df), word))
+        return found
+
+    def rank(
+        self, conn: Connection, terms: Sequence[Term], restriction: Restriction, limit: int
+    ) -> list[tuple[int, float]]:
+        """Sum precomputed BM25 impacts times idf over the chosen terms' postings."""
+        if not terms:
+            return []
+        n = int(conn.execute(text("SELECT count(*) FROM search_docs")).scalar_one())
+        idf = {t.term: math.log(1 + (n - t.df + 0.5) / (t.df + 0.5)) for t in terms}
+        cases = " ".join(f"WHEN :t{i} THEN :i{i}" for i in range(len(terms)))
+        params = restriction.bind({"limit": limit + restriction.overfetch, "terms": list(idf)})
+        for i, (term, weight) in enumerate(idf.items()):
+            params[f"t{i}"], params[f"i{i}"] = term, weight
+        sql = (
+            f"SELECT lesson_id, sum(impact * CASE term {cases} END) AS score "
+            "FROM search_postings WHERE term = ANY(CAST(:terms AS text[]))"
+            f"{restriction.sql('lesson_id')} "
+            "GROUP BY lesson_id ORDER BY score DESC, lesson_id LIMIT :limit"
+        )
+        return restriction.keep(conn.execute(_expand(sql, params), params).all(), limit)
+
+
+def _avgdl(conn: Connection) -> float:
+    value = conn.execute(text("SELECT avg(length) FROM search_docs")).scalar_one()
+    return float(value or 1.0) or 1.0
+
+
+def _doc_params(doc: IndexDoc) -> dict[str, Any]:
+    return {
+        "lesson_id": doc.lesson_id,
+        "title": doc.title,
+        "summary": doc.summary,
+        "lesson": doc.lesson,
+        "recommendation": doc.recommendation,
+        "tags": doc.tags,
+    }
+
+
+def _expand(sql: str, params: dict[str, Any]) -> Any:
+    """Return text(sql) with list-valued parameters bound as expanding IN lists."""
+    statement = text(sql)
+    for name, value in params.items():
+        if isinstance(value, list | tuple) and f":{name}" in sql and name != "terms":
+            statement = statement.bindparams(bindparam(name, expanding=True))
+    return statement
+
+
+def _chunks(ids: Sequence[int], size: int = 5000) -> list[list[int]]:
+    return [list(ids[i : i + size]) for i in range(0, len(ids), size)]

@@ -1,0 +1,325 @@
+"""Parse a natural question ("what did we learn about X in MINUSCA since 2022?") into a Query.
+
+Parsing is pure: it knows the calendar only through `today` and the missions only through the
+`missions` it is given, so it can be tested without a database.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from datetime import date, timedelta
+
+from knowledge.models import LessonStatus, ProductType
+from knowledge.search.text import content_words, fold
+
+MAX_QUESTION_CHARS = 2000
+MAX_TERMS = 24
+_MIN_YEAR, _MAX_YEAR = 1900, 2100
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """What a question asks for: free-text terms and filters."""
+
+    text: str
+    terms: tuple[str, ...] = ()
+    types: frozenset[ProductType] = frozenset()
+    missions: frozenset[str] = frozenset()
+    themes: frozenset[str] = frozenset()
+    statuses: frozenset[LessonStatus] = frozenset()
+    since: date | None = None
+    until: date | None = None
+    notes: tuple[str, ...] = field(default=())
+    relaxed: bool = False
+
+    @property
+    def has_filters(self) -> bool:
+        """Return True when any filter narrows the answer."""
+        return bool(
+            self.types or self.missions or self.themes or self.statuses or self.since or self.until
+        )
+
+    def refine(self, other: Query) -> Query:
+        """Return this query narrowed by the filters (and any new terms) of a follow-up."""
+        return replace(
+            self,
+            terms=other.terms or self.terms,
+            types=other.types or self.types,
+            missions=other.missions or self.missions,
+            themes=other.themes or self.themes,
+            statuses=other.statuses or self.statuses,
+            since=other.since or self.since,
+            until=other.until or self.until,
+        )
+
+
+_TYPE_PATTERNS: tuple[tuple[ProductType, str], ...] = (
+    (ProductType.AAR, r"after[\s-]+action[\s-]+reviews?|aars?"),
+    (ProductType.EOAR, r"end[\s-]+of[\s-]+assignment[\s-]+reports?|eoars?"),
+    (ProductType.PRACTICE_NOTE, r"practice[\s-]+notes?"),
+    (ProductType.SURVEY_OF_PRACTICE, r"surveys?[\s-]+of[\s-]+practices?"),
+    (
+        ProductType.LESSONS_LEARNED_STUDY,
+        r"lessons?[\s-]+learn(?:ed|t)[\s-]+stud(?:y|ies)|ll\s+stud(?:y|ies)",
+    ),
+)
+_TYPE_KEYS = {t.value: t for t in ProductType} | {
+    "aar": ProductType.AAR,
+    "eoar": ProductType.EOAR,
+    "note": ProductType.PRACTICE_NOTE,
+    "survey": ProductType.SURVEY_OF_PRACTICE,
+    "study": ProductType.LESSONS_LEARNED_STUDY,
+    "lls": ProductType.LESSONS_LEARNED_STUDY,
+}
+_MONTHS = {
+    m: i + 1
+    for i, names in enumerate(
+        (
+            "jan january",
+            "feb february",
+            "mar march",
+            "apr april",
+            "may",
+            "jun june",
+            "jul july",
+            "aug august",
+            "sep sept september",
+            "oct october",
+            "nov november",
+            "dec december",
+        )
+    )
+    for m in names.split()
+}
+_NUMBERS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "ten": 10}
+_THEME_ALIASES = {
+    "women": "gender",
+    "poc": "protection",
+    "protection-of-civilians": "protection",
+    "women-peace-and-security": "wps",
+    "humanrights": "human-rights",
+    "hr": "human-rights",
+}
+_MONTH_RE = "|".join(sorted(_MONTHS, key=len, reverse=True))
+
+
+def parse(
+    question: str,
+    *,
+    today: date,
+    missions: Iterable[str] = (),
+    themes: Iterable[str] = (),
+    phrases: bool = True,
+) -> Query:
+    """Split a question into terms and filters; never raises, whatever the input.
+
+    With phrases=False only explicit filters (`theme:x`, `#x`, `type:x`, …) are taken, and
+    phrases such as "in 2010" or "only AARs" stay part of the question's words. Known themes
+    let `theme: human rights` take both words; a quoted value (`theme:"human rights"`) always does.
+    """
+    text = fold(question[:MAX_QUESTION_CHARS])
+    state = _State(
+        text=text,
+        today=today,
+        known_missions={fold(m): m for m in missions},
+        known_themes=tuple(fold(t) for t in themes),
+    )
+    steps = (
+        (_keyed, _hashtags, _types, _statuses, _dates, _missions)
+        if phrases
+        else (_keyed, _hashtags)
+    )
+    for step in steps:
+        step(state)
+    terms = tuple(content_words(state.text)[:MAX_TERMS])
+    return Query(
+        text=" ".join(question[:MAX_QUESTION_CHARS].split()),
+        terms=terms,
+        types=frozenset(state.types),
+        missions=frozenset(state.missions),
+        themes=frozenset(state.themes),
+        statuses=frozenset(state.statuses),
+        since=state.since,
+        until=state.until,
+        notes=tuple(state.notes),
+        relaxed=not phrases,
+    )
+
+
+@dataclass(slots=True)
+class _State:
+    text: str
+    today: date
+    known_missions: dict[str, str]
+    known_themes: tuple[str, ...] = ()
+    types: set[ProductType] = field(default_factory=set)
+    missions: set[str] = field(default_factory=set)
+    themes: set[str] = field(default_factory=set)
+    statuses: set[LessonStatus] = field(default_factory=set)
+    since: date | None = None
+    until: date | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def take(self, pattern: str, use: Callable[[re.Match[str]], bool | None]) -> None:
+        """Apply use to every match of pattern and cut the matches it accepts out of the text."""
+
+        def _cut(match: re.Match[str]) -> str:
+            return " " if use(match) is not False else match.group(0)
+
+        self.text = re.sub(pattern, _cut, self.text)
+
+
+def _keyed(s: _State) -> None:
+    def use(m: re.Match[str]) -> bool:
+        key, value = m.group(1), " ".join(m.group(2).strip("\"'").split())
+        if not value:
+            return False
+        if key in ("theme", "tag", "topic"):
+            s.themes.add(_theme(value))
+        elif key == "type":
+            value = value.replace(" ", "_")
+            product_type = _TYPE_KEYS.get(value) or _TYPE_KEYS.get(value.removesuffix("s"))
+            if product_type is None:
+                s.notes.append(f"unknown type '{value}'")
+            else:
+                s.types.add(product_type)
+        elif key == "status":
+            try:
+                s.statuses.add(LessonStatus(value))
+            except ValueError:
+                s.notes.append(f"unknown status '{value}'")
+        elif key == "mission":
+            s.missions.add(s.known_missions.get(value, value.upper()))
+        else:
+            _year_filter(s, key, value)
+        return True
+
+    quoted = r"\"[^\"]{0,100}\"|'[^']{0,100}'"
+    s.take(rf"\b(theme|tag|topic)\s*:\s*({quoted}|{_theme_phrases(s.known_themes)}[\w-]+)", use)
+    keys = "type|status|mission|since|before|after|year"
+    s.take(rf"\b({keys})\s*:\s*({quoted}|[\w-]+)", use)
+
+
+def _theme_phrases(themes: Iterable[str]) -> str:
+    """Return regex alternatives, each ending in "|", for the known themes of several words."""
+    several = (re.findall(r"[^\W_]+", t) for t in themes)
+    longest_first = sorted((w for w in several if len(w) > 1), key=len, reverse=True)
+    return "".join(r"[\s_-]+".join(map(re.escape, w)) + r"\b|" for w in longest_first)
+
+
+def _hashtags(s: _State) -> None:
+    s.take(r"(?<![\w#])#([^\W_][\w-]*)", lambda m: s.themes.add(_theme(m.group(1))))
+
+
+def _theme(value: str) -> str:
+    slug = re.sub(r"[\s_-]+", "-", value.strip().strip("-"))
+    return _THEME_ALIASES.get(slug, slug)
+
+
+def _types(s: _State) -> None:
+    for product_type, pattern in _TYPE_PATTERNS:
+        s.take(rf"\b(?:only\s+|just\s+)?(?:{pattern})\b", _adder(s.types, product_type))
+
+
+def _adder(found: set[ProductType], product_type: ProductType) -> Callable[[re.Match[str]], None]:
+    def add(_match: re.Match[str]) -> None:
+        found.add(product_type)
+
+    return add
+
+
+def _statuses(s: _State) -> None:
+    names = "|".join(status.value for status in LessonStatus)
+
+    def use(m: re.Match[str]) -> None:
+        s.statuses.add(LessonStatus(m.group(1) or m.group(2)))
+
+    # "applied ones" means "applied lessons": "ones" is not a topic, so it goes too.
+    s.take(rf"\b(?:only|just)\s+({names})\b|\b({names})\s+(?:ones\b|(?=lessons?\b))", use)
+
+
+def _dates(s: _State) -> None:
+    year = r"(\d{4})"
+    s.take(rf"\bbetween\s+{year}\s+and\s+{year}\b", lambda m: _between(s, m.group(1), m.group(2)))
+    s.take(
+        rf"\b(since|after|before|from|until|in|during)\s+(?:({_MONTH_RE})\s+)?{year}\b",
+        lambda m: _year_filter(s, m.group(1), m.group(3), m.group(2)),
+    )
+    s.take(
+        r"\b(last|past|previous)\s+(\d{1,2}|one|two|three|four|five|six|ten)\s+(years?|months?)\b",
+        lambda m: _recent(s, m.group(2), m.group(3)),
+    )
+    s.take(
+        r"\b(last|past|previous|this)\s+(year|month)\b",
+        lambda m: _relative(s, m.group(1), m.group(2)),
+    )
+
+
+def _between(s: _State, first: str, second: str) -> bool:
+    a, b = sorted((int(first), int(second)))
+    if not (a >= _MIN_YEAR and b <= _MAX_YEAR):
+        return False
+    s.since, s.until = date(a, 1, 1), date(b, 12, 31)
+    return True
+
+
+def _year_filter(s: _State, word: str, value: str, month_name: str | None = None) -> bool:
+    # isdecimal, not isdigit: "፩፪" is digits to isdigit() but int() cannot read it.
+    if not value.isdecimal() or not _MIN_YEAR <= int(value) <= _MAX_YEAR:
+        s.notes.append(f"ignored the date '{word} {value}'")
+        return False
+    y, month = int(value), _MONTHS.get(month_name or "", 0)
+    if word in ("since", "from"):
+        s.since = date(y, month or 1, 1)
+    elif word == "after":
+        s.since = date(y + 1, 1, 1) if not month else _month_after(y, month)
+    elif word in ("before", "until"):
+        s.until = date(y - 1, 12, 31) if not month else _month_end(y, month - 1)
+    else:  # "in 2022", "during 2022", "year:2022"
+        s.since = date(y, month or 1, 1)
+        s.until = _month_end(y, month) if month else date(y, 12, 31)
+    return True
+
+
+def _recent(s: _State, amount: str, unit: str) -> None:
+    n = _NUMBERS.get(amount) or int(amount)
+    months = n * 12 if unit.startswith("year") else n
+    total = s.today.year * 12 + s.today.month - 1 - months
+    s.since = date(total // 12, total % 12 + 1, 1)
+
+
+def _relative(s: _State, which: str, unit: str) -> None:
+    t = s.today
+    if unit == "year":
+        y = t.year if which == "this" else t.year - 1
+        s.since, s.until = date(y, 1, 1), (t if which == "this" else date(y, 12, 31))
+        return
+    if which == "this":
+        s.since, s.until = date(t.year, t.month, 1), t
+        return
+    y, m = (t.year, t.month - 1) if t.month > 1 else (t.year - 1, 12)
+    s.since, s.until = date(y, m, 1), _month_end(y, m)
+
+
+def _month_end(year: int, month: int) -> date:
+    if month <= 0:
+        return date(year - 1, 12, 31)
+    following = date(year + 1, 1, 1) if month == 12 else date(year, month + 1, 1)
+    return following - timedelta(days=1)
+
+
+def _month_after(year: int, month: int) -> date:
+    return date(year + 1, 1, 1) if month == 12 else date(year, month + 1, 1)
+
+
+def _missions(s: _State) -> None:
+    if not s.known_missions:
+        return
+    names = "|".join(re.escape(m) for m in sorted(s.known_missions, key=len, reverse=True))
+
+    def use(m: re.Match[str]) -> None:
+        s.missions.add(s.known_missions[m.group(1)])
+
+    s.take(rf"\b(?:in|at|from|for|within)\s+(?:the\s+)?({names})\b", use)
