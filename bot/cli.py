@@ -15,6 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from aiohttp import web
+from sqlalchemy.exc import OperationalError
 
 from bot.app import build_app
 from bot.settings import Settings
@@ -50,6 +51,10 @@ def main(argv: list[str] | None = None) -> int:
         return result
     except DomainError as exc:
         print(f"lessons: {exc.message}", file=sys.stderr)
+        return 2
+    except OperationalError as exc:  # server down, folder missing, file locked: not a bug
+        log.debug("database error", exc_info=True)
+        print(f"lessons: the database is not available: {exc.orig}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
@@ -118,6 +123,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
 def _chat(args: argparse.Namespace, settings: Settings) -> int:
     store = _store(settings)
+    _require_schema(store)
     who = UserRef("local", (args.who or "").lower() or "guest")
     where = ConversationRef("local", "terminal", channel_name="terminal")
     print("Lessons Bot — ask me what we learned about something. 'help' for help, Ctrl-D to leave.")
@@ -138,6 +144,7 @@ def _chat(args: argparse.Namespace, settings: Settings) -> int:
 
 def _ask(args: argparse.Namespace, settings: Settings) -> int:
     store = _store(settings)
+    _require_schema(store)
     questions: Iterator[str] = (
         (line.rstrip("\n") for line in sys.stdin)
         if args.question == ["-"]

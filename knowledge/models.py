@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 
 from sqlalchemy import (
@@ -18,7 +18,9 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
 
 
 class ProductType(StrEnum):
@@ -99,6 +101,29 @@ def _enum(cls: type[StrEnum], name: str) -> Enum:
     )
 
 
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timezone-aware datetime on every backend, stored in UTC.
+
+    SQLite keeps no offset: without this, values written aware come back naive there (and an
+    aware value in another zone would lose its offset), while PostgreSQL returns them aware.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Store datetimes in UTC (a naive one is taken to be UTC already)."""
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Return stored values as aware UTC datetimes."""
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 class Base(DeclarativeBase):
     """Declarative base of every table of the lessons index."""
 
@@ -117,7 +142,7 @@ class Person(Base):
     manager_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
     mission: Mapped[str | None] = mapped_column(String(100))
     assignment_end: Mapped[date | None] = mapped_column(Date)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
     roles: Mapped[list[PersonRole]] = relationship(
         back_populates="person", cascade="all, delete-orphan", lazy="selectin"
@@ -172,8 +197,8 @@ class Product(Base):
     status: Mapped[ProductStatus] = mapped_column(
         _enum(ProductStatus, "product_status"), default=ProductStatus.PUBLISHED
     )
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
     lessons: Mapped[list[Lesson]] = relationship(
         back_populates="product",
@@ -250,15 +275,15 @@ class Lesson(Base):
         _enum(LessonStatus, "lesson_status"), default=LessonStatus.IDENTIFIED
     )
     restricted: Mapped[bool] = mapped_column(Boolean, default=False)
-    identified_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    validated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    applied_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    rejected_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    identified_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    validated_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    applied_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    rejected_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     rejection_reason: Mapped[str | None] = mapped_column(Text)
     validated_by_id: Mapped[int | None] = mapped_column(
         ForeignKey("people.id", ondelete="SET NULL")
     )
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
     product: Mapped[Product] = relationship(back_populates="lessons")
     actions: Mapped[list[Action]] = relationship(
@@ -288,9 +313,9 @@ class Action(Base):
     notes: Mapped[str] = mapped_column(Text, default="")
     evidence: Mapped[str | None] = mapped_column(Text)
     reason: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
     lesson: Mapped[Lesson] = relationship(back_populates="actions")
     owner: Mapped[Person | None] = relationship(lazy="joined")
@@ -312,7 +337,7 @@ class LessonEvent(Base):
     to_status: Mapped[str] = mapped_column(String(32))
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
     note: Mapped[str | None] = mapped_column(Text)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
 
     __table_args__ = (Index("ix_lesson_events_lesson", "lesson_id"),)
 
@@ -354,4 +379,4 @@ class ImportRun(Base):
     created: Mapped[int] = mapped_column(Integer, default=0)
     updated: Mapped[int] = mapped_column(Integer, default=0)
     details: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    at: Mapped[datetime] = mapped_column(UtcDateTime())

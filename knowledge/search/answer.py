@@ -220,7 +220,9 @@ def _restriction(query: Query, hidden: frozenset[int]) -> Restriction:
     for name, value, op in (("since", query.since, ">="), ("until", query.until, "<=")):
         if value:
             conditions.append(f"p.date {op} :{name}")
-            params.append((name, value))
+            # ISO text, not a date: sqlite3's default date adapter is deprecated (Python 3.12)
+            # and SQLite stores dates as ISO text; PostgreSQL casts the untyped literal.
+            params.append((name, value.isoformat()))
     allowed = None
     if conditions:
         allowed = (

@@ -127,9 +127,9 @@ def parse(
         known_themes=tuple(fold(t) for t in themes),
     )
     steps = (
-        (_keyed, _hashtags, _types, _statuses, _dates, _missions)
+        (_framing, _keyed, _hashtags, _types, _statuses, _dates, _missions)
         if phrases
-        else (_keyed, _hashtags)
+        else (_framing, _keyed, _hashtags)
     )
     for step in steps:
         step(state)
@@ -169,6 +169,28 @@ class _State:
             return " " if use(match) is not False else match.group(0)
 
         self.text = re.sub(pattern, _cut, self.text)
+
+
+_FRAMING = re.compile(
+    r"^\W*(?:(?:so|ok|okay|hey|hi|hello|please)\b[\s,]*)*(?:"
+    r"what\s+(?:did|have|do|does|can|could)\s+(?:we|you|i|people|others|colleagues)\s+"
+    r"(?:learn(?:ed|t)?|know|find|found|say|said|write|wrote)(?:\s+(?:about|on|from|regarding|"
+    r"for|in|when|with))?"
+    r"|(?:are\s+there\s+|do\s+we\s+have\s+|is\s+there\s+)?(?:any|some)\s+(?:lessons?|good\s+"
+    r"practices?|best\s+practices?|experiences?|insights?)(?:\s+learn(?:ed|t))?\s+(?:on|about|"
+    r"from|for|regarding|with|in)"
+    r"|(?:what\s+are\s+(?:the\s+)?)?lessons?\s+learn(?:ed|t)\s+(?:on|about|from|for|regarding|in)"
+    r"|(?:please\s+)?(?:tell|show|give)\s+me(?:\s+(?:about|(?:the\s+|some\s+)?lessons?\s+"
+    r"(?:on|about|from)))?"
+    r"|(?:find|search(?:\s+for)?|look\s+up)\b"
+    r"|how\s+(?:did|do|have|can)\s+we\s+(?:handle[sd]?|deal\s+with|manage[sd]?|approach(?:ed)?)"
+    r"|what\s+went\s+(?:well|wrong)\s+(?:with|in|during)"
+    r")\b"
+)
+
+
+def _framing(s: _State) -> None:
+    s.text = _FRAMING.sub(" ", s.text, count=1)
 
 
 def _keyed(s: _State) -> None:
