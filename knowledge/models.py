@@ -356,7 +356,7 @@ class SearchTerm(Base):
 
     __tablename__ = "search_terms"
 
-    term: Mapped[str] = mapped_column(String(64), primary_key=True)
+    term: Mapped[str] = mapped_column(Text, primary_key=True)
     df: Mapped[int] = mapped_column(Integer, default=0)
 
 

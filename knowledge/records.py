@@ -67,9 +67,9 @@ class PersonRecord:
             timezone=tz,
             manager_email=(_text(data, "manager") or "").lower() or None,
             assignment_end=end,
-            groups=tuple(str(g) for g in _list(data, "groups")),
-            slack_user_id=_text(data, "slack_user_id") or None,
-            teams_aad_id=_text(data, "teams_aad_id") or None,
+            groups=tuple(_short(g, "groups", 100) for g in _list(data, "groups")),
+            slack_user_id=_text(data, "slack_user_id", limit=64) or None,
+            teams_aad_id=_text(data, "teams_aad_id", limit=64) or None,
         )
 
 
@@ -190,12 +190,22 @@ class ProductRecord:
             date=_date(data, "date"),
             mission=_text(data, "mission", limit=100) or None,
             authors=tuple(str(a).strip() for a in _list(data, "authors") if str(a).strip()),
-            themes=tuple(dict.fromkeys(_slug(t) for t in _list(data, "themes") if _slug(t))),
-            audience=tuple(str(a).strip() for a in _list(data, "audience") if str(a).strip()),
+            # Themes are tags: long ones (some LLIS topics) are cut to the column's 64 characters.
+            themes=tuple(dict.fromkeys(_slug(t)[:64] for t in _list(data, "themes") if _slug(t))),
+            audience=tuple(
+                _short(a, "audience", 200) for a in _list(data, "audience") if str(a).strip()
+            ),
             source_url=_text(data, "source_url", limit=1000) or None,
             status=_enum(data, "status", ProductStatus, ProductStatus.PUBLISHED),
             lessons=lessons,
         )
+
+
+def _short(value: Any, field: str, limit: int) -> str:
+    text = str(value).strip()
+    if len(text) > limit:
+        raise ImportFailed(f"'{text[:40]}…' is longer than {limit} characters", field=field)
+    return text
 
 
 def _slug(value: Any) -> str:

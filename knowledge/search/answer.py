@@ -189,15 +189,16 @@ class Searcher:
 
 
 _HIDDEN_SQL = text(
-    "SELECT l.id FROM lessons l WHERE l.restricted AND NOT EXISTS (SELECT 1 FROM "
+    "SELECT l.id FROM lessons l WHERE l.restricted = :yes AND NOT EXISTS (SELECT 1 FROM "
     "product_audience a WHERE a.product_id = l.product_id AND a.principal IN :principals)"
 ).bindparams(bindparam("principals", expanding=True))
 
 
 def _hidden(conn: Connection, viewer: Viewer) -> frozenset[int]:
-    """Return the restricted lessons this viewer may not see."""
+    """Return the restricted lessons this viewer may not see (`= :yes` uses the index)."""
     principals = sorted(viewer.principals) or ["-"]
-    return frozenset(int(i) for (i,) in conn.execute(_HIDDEN_SQL, {"principals": principals}))
+    rows = conn.execute(_HIDDEN_SQL, {"principals": principals, "yes": True})
+    return frozenset(int(i) for (i,) in rows)
 
 
 def _restriction(query: Query, hidden: frozenset[int]) -> Restriction:
@@ -372,7 +373,11 @@ def _with_help(conn: Connection, answer: Answer, viewer: Viewer) -> Answer:
     themes = tuple(
         t
         for (t,) in conn.execute(
-            text("SELECT theme FROM product_themes GROUP BY theme ORDER BY count(*) DESC LIMIT 6")
+            text(
+                "SELECT theme FROM product_themes WHERE product_id NOT IN "
+                "(SELECT product_id FROM product_audience) "
+                "GROUP BY theme ORDER BY count(*) DESC, theme LIMIT 6"
+            )
         )
     )
     mission = next(iter(answer.query.missions), None)

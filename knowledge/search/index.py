@@ -18,8 +18,8 @@ from sqlalchemy.sql.elements import BindParameter
 
 # Field weights (title, summary, lesson, recommendation, tags), tuned on SciFact train.
 FIELD_WEIGHTS = (2.0, 1.0, 1.0, 1.0, 2.0)
-POSTINGS_BUDGET = 12_000
-MIN_TERMS = 2
+POSTINGS_BUDGET = 20_000
+MIN_TERMS = 1
 MAX_OVERFETCH = 500
 K1, B = 1.2, 0.75
 

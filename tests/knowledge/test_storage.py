@@ -460,3 +460,25 @@ async def test_demo_actions_have_owners_from_the_directory(demo_store: Store) ->
         emails = set(s.scalars(select(Person.email)))
     assert owners == []
     assert emails == {p["email"] for p in CORPUS["people"]}
+
+
+async def test_long_themes_and_tokens_import_on_every_backend(store: Store, today: date) -> None:
+    """LLIS has topics over 64 characters; text can hold very long tokens (URLs, hashes)."""
+    long_theme = "risk management / assessment and " * 4
+    long_token = "x" * 300
+    record = ProductRecord.from_mapping(
+        {
+            "external_id": "long:1",
+            "type": "aar",
+            "title": "Convoy planning",
+            "themes": [long_theme],
+            "lessons": [
+                {"lesson": f"Plan convoys early. {long_token} https://a.example/{long_token}"}
+            ],
+        },
+        today=today,
+    )
+    await store.import_records([(1, record)], source="long")
+    answer = await store.ask("convoy planning", viewer=Viewer(None))
+    assert [h.external_id for h in answer.hits] == ["long:1"]
+    assert len(answer.hits[0].themes[0]) == 64

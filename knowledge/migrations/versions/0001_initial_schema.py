@@ -71,7 +71,7 @@ def upgrade() -> None:
         batch_op.create_index('ix_products_mission', ['mission'], unique=False)
 
     op.create_table('search_terms',
-    sa.Column('term', sa.String(length=64), nullable=False),
+    sa.Column('term', sa.Text(), nullable=False),
     sa.Column('df', sa.Integer(), nullable=False),
     sa.PrimaryKeyConstraint('term')
     )
