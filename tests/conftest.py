@@ -7,6 +7,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -54,10 +55,10 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def postgres_schema() -> Iterator[str]:
-    """Create a private, migrated schema for this test run; drop it at the end."""
-    schema = f"lessons_test_{uuid.uuid4().hex[:10]}"
+@contextmanager
+def private_schema(prefix: str) -> Iterator[str]:
+    """Create an empty PostgreSQL schema and drop it afterwards; skip (or fail in CI) if down."""
+    schema = f"{prefix}_{uuid.uuid4().hex[:10]}"
     try:
         admin = make_engine(POSTGRES_URL)
         with admin.begin() as conn:
@@ -67,13 +68,27 @@ def postgres_schema() -> Iterator[str]:
         if os.environ.get("LESSONS_REQUIRE_POSTGRES"):
             pytest.fail(reason + "; CI requires it", pytrace=False)
         pytest.skip(reason + "; set LESSONS_TEST_POSTGRES_URL to run these tests")
-    engine = make_engine(_with_schema(POSTGRES_URL, schema))
-    upgrade(engine)
-    engine.dispose()
-    yield schema
-    with admin.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    try:
+        yield schema
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def schema_url(schema: str) -> str:
+    """Return the test PostgreSQL URL with its search path set to schema."""
+    return _with_schema(POSTGRES_URL, schema)
+
+
+@pytest.fixture(scope="session")
+def postgres_schema() -> Iterator[str]:
+    """Create a private, migrated schema for this test run; drop it at the end."""
+    with private_schema("lessons_test") as schema:
+        engine = make_engine(schema_url(schema))
+        upgrade(engine)
+        engine.dispose()
+        yield schema
 
 
 def _with_schema(url: str, schema: str) -> str:

@@ -296,6 +296,7 @@ class PostgresIndex:
                 "SET df = search_terms.df + excluded.df"
             )
         )
+        _count_docs(conn, len(docs))
 
     def remove(self, conn: Connection, lesson_ids: Sequence[int]) -> None:
         """Delete the lessons' postings and lower the frequencies of their terms."""
@@ -314,13 +315,16 @@ class PostgresIndex:
                 text("DELETE FROM search_postings WHERE lesson_id IN :ids").bindparams(expanding),
                 ids,
             )
-            conn.execute(
+            gone = conn.execute(
                 text("DELETE FROM search_docs WHERE lesson_id IN :ids").bindparams(expanding), ids
-            )
+            ).rowcount
+            _count_docs(conn, -gone)
 
     def refresh(self, conn: Connection) -> None:
-        """Drop terms no lesson uses any more (frequencies are kept exact as lessons change)."""
+        """Drop unused terms and refresh the planner's statistics after bulk changes."""
         conn.execute(text("DELETE FROM search_terms WHERE df <= 0"))
+        # Without fresh statistics the planner may scan all postings instead of the index.
+        conn.execute(text("ANALYZE search_postings, search_docs, search_terms, lessons"))
 
     def terms(self, conn: Connection, words: Sequence[str]) -> dict[str, list[Term]]:
         """Run the words through the english parser and look up their frequencies."""
@@ -346,7 +350,9 @@ class PostgresIndex:
         """Sum precomputed BM25 impacts times idf over the chosen terms' postings."""
         if not terms:
             return []
-        n = int(conn.execute(text("SELECT count(*) FROM search_docs")).scalar_one())
+        # The document count is kept in meta: count(*) would scan the table on every question.
+        found = conn.execute(text("SELECT value FROM meta WHERE key = 'search_docs'")).scalar()
+        n = int(found or 0)
         idf = {t.term: math.log(1 + (n - t.df + 0.5) / (t.df + 0.5)) for t in terms}
         cases = " ".join(f"WHEN :t{i} THEN :i{i}" for i in range(len(terms)))
         params = restriction.bind({"limit": limit + restriction.overfetch, "terms": list(idf)})
@@ -359,6 +365,17 @@ class PostgresIndex:
             "GROUP BY lesson_id ORDER BY score DESC, lesson_id LIMIT :limit"
         )
         return restriction.keep(conn.execute(_expand(sql, params), params).all(), limit)
+
+
+def _count_docs(conn: Connection, change: int) -> None:
+    """Add change to the number of indexed documents kept in meta."""
+    conn.execute(
+        text(
+            "INSERT INTO meta(key, value) VALUES ('search_docs', CAST(:n AS text)) "
+            "ON CONFLICT (key) DO UPDATE SET value = CAST(CAST(meta.value AS integer) + :n AS text)"
+        ),
+        {"n": change},
+    )
 
 
 def _avgdl(conn: Connection) -> float:

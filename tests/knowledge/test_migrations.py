@@ -2,31 +2,21 @@
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from alembic import command
+from conftest import private_schema, schema_url
 from sqlalchemy import Engine, inspect, text
 
 from knowledge.database import alembic_config, is_current, make_engine, upgrade
 from knowledge.models import Base
 
-POSTGRES_URL = os.environ.get(
-    "LESSONS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 MODEL_TABLES = set(Base.metadata.tables)
 # FTS5 keeps its data in shadow tables named after the virtual table.
 FTS5 = {"lesson_fts", *(f"lesson_fts_{s}" for s in ("data", "idx", "content", "docsize", "config"))}
 SEARCH_TABLES = {"sqlite": FTS5, "postgresql": {"search_docs", "search_postings"}}
-
-
-def _with_schema(url: str, schema: str) -> str:
-    """Return url with a search_path that puts every table in schema (copied from conftest)."""
-    joiner = "&" if "?" in url else "?"
-    return f"{url}{joiner}options=-csearch_path%3D{schema}"
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -37,24 +27,12 @@ def empty(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
         yield engine
         engine.dispose()
         return
-    schema = f"lessons_migrate_{uuid.uuid4().hex[:10]}"
-    try:
-        admin = make_engine(POSTGRES_URL)
-        with admin.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    except Exception as exc:  # no server: skip here, fail in CI
-        reason = f"PostgreSQL is not reachable at {POSTGRES_URL} ({type(exc).__name__})"
-        if os.environ.get("LESSONS_REQUIRE_POSTGRES"):
-            pytest.fail(reason + "; CI requires it", pytrace=False)
-        pytest.skip(reason + "; set LESSONS_TEST_POSTGRES_URL to run these tests")
-    engine = make_engine(_with_schema(POSTGRES_URL, schema))
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with private_schema("lessons_migrate") as schema:
+        engine = make_engine(schema_url(schema))
+        try:
+            yield engine
+        finally:
+            engine.dispose()
 
 
 def tables(engine: Engine) -> set[str]:
