@@ -122,8 +122,8 @@ def agreement(store: Store, qs: list[str]) -> float:
     viewer = Viewer(None)
 
     def originals(limit_budget: int) -> list[set[str]]:
-        old = search_index.POSTINGS_BUDGET
-        search_index.POSTINGS_BUDGET = limit_budget
+        old = search_index.POSTINGS_BUDGET, search_index.POSTINGS_PER_TERM
+        search_index.POSTINGS_BUDGET = search_index.POSTINGS_PER_TERM = limit_budget
         try:
             return [
                 {
@@ -133,7 +133,7 @@ def agreement(store: Store, qs: list[str]) -> float:
                 for q in qs
             ]
         finally:
-            search_index.POSTINGS_BUDGET = old
+            search_index.POSTINGS_BUDGET, search_index.POSTINGS_PER_TERM = old
 
     budgeted, exhaustive = originals(search_index.POSTINGS_BUDGET), originals(10**12)
     shares = [len(a & b) / len(b) for a, b in zip(budgeted, exhaustive, strict=True) if b]

@@ -153,6 +153,7 @@ class Store:
             loader = Loader(conn, index=self.index, now=self.clock(), progress=progress)
             stats = loader.load(records, source=source)
         self.searcher.forget()
+        self.index.maintain(self.engine)
         return stats
 
     import_records = _blocking(_import_records)

@@ -15,7 +15,7 @@ from sqlalchemy import Connection, bindparam, select, text
 
 from knowledge.models import LessonStatus, Meta, ProductType, SearchWord
 from knowledge.search.glossary import Glossary
-from knowledge.search.index import Restriction, SearchIndex, Term, plan
+from knowledge.search.index import Restriction, SearchIndex, Term
 from knowledge.search.query import Query, parse
 from knowledge.search.spelling import Vocabulary
 from knowledge.search.text import clip, fold, sentences
@@ -140,12 +140,19 @@ class Searcher:
             more = [w for w in self.glossary.expand(fixed, question) if w not in found]
             found.update(self.index.terms(conn, [*corrections.values(), *more]))
             expansions += more
-        unique = {t.term: t for terms in found.values() for t in terms}
-        candidates = self.index.rank(conn, plan(list(unique.values())), restriction, limit * 3)
+        extra = set(expansions) - set(query.terms) - set(corrections.values())
+        unique: dict[str, Term] = {}
+        for word, terms in found.items():
+            for t in terms:
+                # A term the user typed stays theirs, even when the glossary adds it too.
+                known = unique.get(t.term)
+                if known is None or (known.expansion and word not in extra):
+                    unique[t.term] = replace(t, expansion=word in extra)
+        candidates = self.index.rank(conn, list(unique.values()), restriction, limit * 3)
         ranked = _one_per_product(conn, candidates, limit)
         return Answer(
             query,
-            _hits(conn, ranked, _weights(unique.values(), set(expansions))),
+            _hits(conn, ranked, _weights(unique.values())),
             corrections=corrections,
             expansions=tuple(expansions),
         )
@@ -278,13 +285,9 @@ _HIT_SQL = text(
 ).bindparams(bindparam("ids", expanding=True))
 
 
-def _weights(terms: Iterable[Term], expansions: set[str]) -> dict[str, float]:
+def _weights(terms: Iterable[Term]) -> dict[str, float]:
     """Weigh index terms for takeaways: rare ones more, glossary expansions less."""
-    weights: dict[str, float] = {}
-    for t in terms:
-        weight = (0.3 if t.word in expansions else 1.0) / math.log(t.df + 2)
-        weights[t.term] = max(weight, weights.get(t.term, 0.0))
-    return weights
+    return {t.term: (0.3 if t.expansion else 1.0) / math.log(t.df + 2) for t in terms}
 
 
 def _hits(

@@ -197,8 +197,12 @@ def create_search_index() -> None:
     )
     op.execute(
         "CREATE TABLE search_postings ("
-        "term text NOT NULL, lesson_id integer NOT NULL, impact real NOT NULL, "
-        "PRIMARY KEY (term, lesson_id) INCLUDE (impact))"
+        "term text NOT NULL, lesson_id integer NOT NULL, impact real NOT NULL)"
+    )
+    # Each term's postings in impact order: a question reads only the best of each list.
+    op.execute(
+        "CREATE INDEX ix_search_postings_term_impact "
+        "ON search_postings (term, impact DESC) INCLUDE (lesson_id)"
     )
     op.execute("CREATE INDEX ix_search_postings_lesson ON search_postings (lesson_id)")
 
