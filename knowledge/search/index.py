@@ -383,10 +383,12 @@ class PostgresIndex:
         params: dict[str, Any] = {
             "limit": limit,
             "k": POSTINGS_PER_TERM,
-            "hidden": sorted(restriction.hidden),
+            "hidden_ids": sorted(restriction.hidden),
             **dict(restriction.params),
         }
-        where = " AND lesson_id <> ALL(CAST(:hidden AS integer[]))" if restriction.hidden else ""
+        where = (
+            " AND lesson_id <> ALL(CAST(:hidden_ids AS integer[]))" if restriction.hidden else ""
+        )
         if restriction.allowed_sql:
             where += f" AND lesson_id IN ({restriction.allowed_sql})"
         branches = []
@@ -436,11 +438,7 @@ def _expand(sql: str, params: dict[str, Any]) -> Any:
     """Return text(sql) with list-valued parameters bound as expanding IN lists."""
     statement = text(sql)
     for name, value in params.items():
-        if (
-            isinstance(value, list | tuple)
-            and f":{name}" in sql
-            and name not in ("terms", "hidden")
-        ):
+        if isinstance(value, list | tuple) and f":{name}" in sql and name != "hidden_ids":
             statement = statement.bindparams(bindparam(name, expanding=True))
     return statement
 

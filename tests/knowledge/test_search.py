@@ -13,6 +13,7 @@ from sqlalchemy import text
 
 from knowledge.models import LessonStatus, ProductType, Role
 from knowledge.records import LessonRecord, PersonRecord, ProductRecord
+from knowledge.search import index as search_index
 from knowledge.search.answer import Answer, Hit, Viewer
 from knowledge.storage import Counts, Store
 
@@ -308,6 +309,19 @@ async def test_restricted_lessons_do_not_take_a_slot(demo_store: Store) -> None:
     assert len(outsider.hits) == 5
     assert restricted_hits(outsider) == set()
     assert ids(outsider)[:4] == ids(member)[1:5]
+
+
+@pytest.mark.parametrize("question", ["polling day security", "only AARs"])
+async def test_many_hidden_lessons_are_filtered_inside_the_query(
+    demo_store: Store, monkeypatch: pytest.MonkeyPatch, question: str
+) -> None:
+    """Past MAX_OVERFETCH hidden lessons the filter moves into SQL: same answers."""
+    before = await ask(demo_store, question)
+    monkeypatch.setattr(search_index, "MAX_OVERFETCH", 0)
+    after = await ask(demo_store, question)
+    assert restricted_hits(after) == set()
+    assert ids(after) == ids(before)
+    assert len(after.hits) == 5
 
 
 async def test_browsing_by_filter_hides_restricted_products(demo_store: Store) -> None:
