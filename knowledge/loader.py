@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime
 from datetime import time as dtime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, insert, select, text, update
+from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -446,4 +446,4 @@ def _at(day: date | None) -> datetime | None:
     return datetime.combine(day, dtime(12, 0), tzinfo=UTC) if day else None
 
 
-__all__ = ["ImportStats", "Loader", "Progress", "bindparam", "index_doc", "text"]
+__all__ = ["ImportStats", "Loader", "Progress", "index_doc"]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from knowledge import importers
+from knowledge import importers, jsonstream
 from knowledge.errors import ImportFailed
 from knowledge.importers import Record, Source, open_source
 from knowledge.models import LessonStatus, ProductType, Role
@@ -101,7 +101,9 @@ def test_json_demo_corpus_streams_in_small_chunks(
     expected = [PersonRecord.from_mapping(p, today=TODAY) for p in whole["people"]] + [
         ProductRecord.from_mapping(p, today=TODAY) for p in whole["products"]
     ]
-    monkeypatch.setattr(importers, "_CHUNK", chunk)  # values, keys and numbers straddle reads
+    # Values, keys, numbers (and the estimate's needles) straddle reads.
+    monkeypatch.setattr(jsonstream, "_CHUNK", chunk)
+    monkeypatch.setattr(importers, "_CHUNK", chunk)
     source = open_source(DEMO)
     assert [record for _, record in source.records(today=TODAY)] == expected
     assert source.estimate() == len(expected) == 68
@@ -113,7 +115,7 @@ def test_json_error_names_line_and_column(tmp_path: Path, monkeypatch: pytest.Mo
     message = str(failure(path))
     assert "broken.json is not valid JSON" in message
     assert "line 3, column 40" in message
-    monkeypatch.setattr(importers, "_CHUNK", 5)
+    monkeypatch.setattr(jsonstream, "_CHUNK", 5)
     assert str(failure(path)) == message
 
 
