@@ -259,7 +259,6 @@ class Loader:
             ).all()
         )
         self.index.remove(self.conn, list(old.values()))
-        restricted = bool(record.audience)
         for position, lesson in enumerate(record.lessons):
             if position in old:
                 self.conn.execute(
@@ -270,7 +269,6 @@ class Loader:
                         observation=lesson.observation,
                         lesson=lesson.lesson,
                         recommendation=lesson.recommendation,
-                        restricted=restricted,
                         updated_at=self.now,
                     )
                 )
@@ -330,7 +328,6 @@ class Loader:
             "lesson": lesson.lesson,
             "recommendation": lesson.recommendation,
             "status": lesson.status,
-            "restricted": bool(record.audience),
             "identified_at": identified,
             "validated_at": validated
             or (self.now if lesson.status.value in ("validated", "applied") else None),

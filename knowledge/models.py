@@ -7,7 +7,6 @@ from enum import StrEnum
 
 from sqlalchemy import (
     JSON,
-    Boolean,
     Date,
     DateTime,
     Enum,
@@ -274,7 +273,6 @@ class Lesson(Base):
     status: Mapped[LessonStatus] = mapped_column(
         _enum(LessonStatus, "lesson_status"), default=LessonStatus.IDENTIFIED
     )
-    restricted: Mapped[bool] = mapped_column(Boolean, default=False)
     identified_at: Mapped[datetime] = mapped_column(UtcDateTime())
     validated_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     applied_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
@@ -293,7 +291,6 @@ class Lesson(Base):
     __table_args__ = (
         UniqueConstraint("product_id", "position", name="uq_lessons_product_position"),
         Index("ix_lessons_status", "status"),
-        Index("ix_lessons_restricted", "restricted"),
     )
 
 

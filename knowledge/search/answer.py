@@ -111,7 +111,8 @@ class Searcher:
         self._refresh(conn)
         limit = max(1, min(limit, 100))
         query = parse(question, today=today, missions=self._missions, themes=self._themes)
-        answer = self._search(conn, question, query, viewer, limit)
+        hidden = _hidden(conn, viewer)
+        answer = self._search(conn, question, query, hidden, limit)
         if answer.hits:
             return answer
         loose = parse(
@@ -119,15 +120,15 @@ class Searcher:
         )
         if loose.terms and loose != replace(query, relaxed=True):
             # "in 2010", "only AARs", "in MINUSCA" found nothing: drop them (the reply says so).
-            relaxed = self._search(conn, question, loose, viewer, limit)
+            relaxed = self._search(conn, question, loose, hidden, limit)
             if relaxed.hits:
                 return relaxed
         return _with_help(conn, answer, viewer)
 
     def _search(
-        self, conn: Connection, question: str, query: Query, viewer: Viewer, limit: int
+        self, conn: Connection, question: str, query: Query, hidden: frozenset[int], limit: int
     ) -> Answer:
-        restriction = _restriction(query, _hidden(conn, viewer))
+        restriction = _restriction(query, hidden)
         if not query.terms:
             browsed = _browse(conn, restriction, limit * 3) if query.has_filters else []
             ranked = _one_per_product(conn, browsed, limit)

@@ -59,8 +59,9 @@ class Restriction:
     """Which lessons may rank: never the hidden ones; only the allowed ones, if that is set.
 
     `allowed_sql` selects lesson ids (`SELECT l.id …`) with `params`. Hidden lessons (restricted
-    ones the viewer may not see) are few: the index fetches that many more and drops them, which
-    ranks exactly as filtering first would, without a per-row check inside the full-text scan.
+    ones the viewer may not see) are few: FTS5 and browsing fetch that many more and drop them,
+    which ranks exactly as filtering first would, without a per-row check inside the full-text
+    scan (`overfetch`, `sql`, `bind`, `keep`). PostgreSQL excludes them inside each term's scan.
     """
 
     hidden: frozenset[int] = frozenset()

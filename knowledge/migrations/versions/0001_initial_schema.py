@@ -89,7 +89,6 @@ def upgrade() -> None:
     sa.Column('lesson', sa.Text(), nullable=False),
     sa.Column('recommendation', sa.Text(), nullable=False),
     sa.Column('status', sa.Enum('identified', 'validated', 'applied', 'rejected', name='lesson_status', native_enum=False, create_constraint=True, length=32), nullable=False),
-    sa.Column('restricted', sa.Boolean(), nullable=False),
     sa.Column('identified_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('validated_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('applied_at', sa.DateTime(timezone=True), nullable=True),
@@ -103,7 +102,6 @@ def upgrade() -> None:
     sa.UniqueConstraint('product_id', 'position', name='uq_lessons_product_position')
     )
     with op.batch_alter_table('lessons', schema=None) as batch_op:
-        batch_op.create_index('ix_lessons_restricted', ['restricted'], unique=False)
         batch_op.create_index('ix_lessons_status', ['status'], unique=False)
 
     op.create_table('person_groups',
@@ -238,7 +236,6 @@ def downgrade() -> None:
     op.drop_table('person_groups')
     with op.batch_alter_table('lessons', schema=None) as batch_op:
         batch_op.drop_index('ix_lessons_status')
-        batch_op.drop_index('ix_lessons_restricted')
 
     op.drop_table('lessons')
     op.drop_table('search_words')
