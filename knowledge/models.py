@@ -7,6 +7,7 @@ from enum import StrEnum
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Date,
     DateTime,
     Enum,
@@ -76,6 +77,30 @@ class ActionStatus(StrEnum):
     def is_closed(self) -> bool:
         """Return True when nothing more is expected of the owner."""
         return self in (ActionStatus.DONE, ActionStatus.NOT_DOING)
+
+
+class ReviewStatus(StrEnum):
+    """State of an After-Action Review (or an EoAR interview) conversation."""
+
+    SCHEDULED = "scheduled"
+    RUNNING = "running"
+    PAUSED = "paused"
+    CLOSED = "closed"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_active(self) -> bool:
+        """Return True while the review still takes answers or can be resumed."""
+        return self in (ReviewStatus.RUNNING, ReviewStatus.PAUSED)
+
+
+class ProposalStatus(StrEnum):
+    """State of an action proposed by a review, until its owner accepts it."""
+
+    DRAFT = "draft"  # owner or date unclear: the facilitator completes it
+    PROPOSED = "proposed"  # sent to its owner
+    ACCEPTED = "accepted"  # became an open action
+    DECLINED = "declined"
 
 
 class Role(StrEnum):
@@ -377,3 +402,158 @@ class ImportRun(Base):
     updated: Mapped[int] = mapped_column(Integer, default=0)
     details: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
     at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class Question(Base):
+    """A question someone asked, with how many lessons answered it (for "no good answer")."""
+
+    __tablename__ = "questions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
+    platform: Mapped[str] = mapped_column(String(16))
+    text: Mapped[str] = mapped_column(Text)
+    normalized: Mapped[str] = mapped_column(String(300))
+    hits: Mapped[int] = mapped_column(Integer, default=0)
+    asked_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+    __table_args__ = (
+        Index("ix_questions_normalized", "normalized"),
+        Index("ix_questions_asked_at", "asked_at"),
+    )
+
+
+class Feedback(Base):
+    """A helpful / not helpful vote on a lesson given as an answer; one per person and lesson."""
+
+    __tablename__ = "feedback"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    lesson_id: Mapped[int] = mapped_column(ForeignKey("lessons.id", ondelete="CASCADE"))
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
+    question_id: Mapped[int | None] = mapped_column(ForeignKey("questions.id", ondelete="SET NULL"))
+    helpful: Mapped[bool] = mapped_column(Boolean)
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+    __table_args__ = (
+        Index("ix_feedback_lesson", "lesson_id"),
+        Index("ix_feedback_person_lesson", "person_id", "lesson_id"),
+    )
+
+
+class Review(Base):
+    """An After-Action Review (or EoAR interview) run as a conversation in a thread."""
+
+    __tablename__ = "reviews"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), default="aar")
+    event: Mapped[str] = mapped_column(String(300))
+    platform: Mapped[str] = mapped_column(String(16))
+    channel_id: Mapped[str] = mapped_column(String(100))
+    thread_id: Mapped[str | None] = mapped_column(String(100))
+    channel_name: Mapped[str | None] = mapped_column(String(100))
+    facilitator_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
+    status: Mapped[ReviewStatus] = mapped_column(
+        _enum(ReviewStatus, "review_status"), default=ReviewStatus.RUNNING
+    )
+    questions: Mapped[list[str]] = mapped_column(JSON, default=list)
+    step: Mapped[int] = mapped_column(Integer, default=0)
+    step_started_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    starts_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    product_id: Mapped[int | None] = mapped_column(ForeignKey("products.id", ondelete="SET NULL"))
+
+    answers: Mapped[list[ReviewAnswer]] = relationship(
+        back_populates="review", cascade="all, delete-orphan", order_by="ReviewAnswer.id"
+    )
+    proposals: Mapped[list[ProposedAction]] = relationship(
+        back_populates="review", cascade="all, delete-orphan", order_by="ProposedAction.id"
+    )
+
+    __table_args__ = (
+        Index("ix_reviews_thread", "platform", "channel_id", "thread_id"),
+        Index("ix_reviews_status", "status"),
+    )
+
+
+class ReviewAnswer(Base):
+    """One answer to one question of a review; anonymous answers keep no author."""
+
+    __tablename__ = "review_answers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    review_id: Mapped[int] = mapped_column(ForeignKey("reviews.id", ondelete="CASCADE"))
+    step: Mapped[int] = mapped_column(Integer)
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
+    anonymous: Mapped[bool] = mapped_column(Boolean, default=False)
+    text: Mapped[str] = mapped_column(Text)
+    message_id: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+    review: Mapped[Review] = relationship(back_populates="answers")
+
+    __table_args__ = (
+        Index("ix_review_answers_review", "review_id", "step"),
+        Index("ix_review_answers_message", "message_id"),
+    )
+
+
+class ReviewContributor(Base):
+    """Who took part in a review (also for anonymous answers), without linking them to answers."""
+
+    __tablename__ = "review_contributors"
+
+    review_id: Mapped[int] = mapped_column(
+        ForeignKey("reviews.id", ondelete="CASCADE"), primary_key=True
+    )
+    person_id: Mapped[int] = mapped_column(
+        ForeignKey("people.id", ondelete="CASCADE"), primary_key=True
+    )
+
+
+class ProposedAction(Base):
+    """A recommendation of a review turned into a draft action, until its owner accepts it."""
+
+    __tablename__ = "proposed_actions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    review_id: Mapped[int] = mapped_column(ForeignKey("reviews.id", ondelete="CASCADE"))
+    lesson_id: Mapped[int | None] = mapped_column(ForeignKey("lessons.id", ondelete="CASCADE"))
+    description: Mapped[str] = mapped_column(Text)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
+    owner_hint: Mapped[str | None] = mapped_column(String(200))
+    due_date: Mapped[date | None] = mapped_column(Date)
+    status: Mapped[ProposalStatus] = mapped_column(
+        _enum(ProposalStatus, "proposal_status"), default=ProposalStatus.DRAFT
+    )
+    note: Mapped[str | None] = mapped_column(Text)
+    action_id: Mapped[int | None] = mapped_column(ForeignKey("actions.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+    review: Mapped[Review] = relationship(back_populates="proposals")
+    owner: Mapped[Person | None] = relationship(lazy="joined")
+
+    __table_args__ = (Index("ix_proposed_actions_owner", "owner_id", "status"),)
+
+
+class ChatMessage(Base):
+    """A message of the local web chat: kept so a reload or restart shows the conversation."""
+
+    __tablename__ = "chat_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(100))
+    thread_id: Mapped[int | None] = mapped_column(Integer)
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
+    visible_to: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
+    text: Mapped[str] = mapped_column(Text, default="")
+    body: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+    __table_args__ = (Index("ix_chat_messages_channel", "channel", "thread_id", "id"),)

@@ -14,6 +14,7 @@ from knowledge.database import alembic_config, is_current, make_engine, upgrade
 from knowledge.models import Base
 
 MODEL_TABLES = set(Base.metadata.tables)
+HEAD = "0002"
 # FTS5 keeps its data in shadow tables named after the virtual table.
 FTS5 = {"lesson_fts", *(f"lesson_fts_{s}" for s in ("data", "idx", "content", "docsize", "config"))}
 SEARCH_TABLES = {"sqlite": FTS5, "postgresql": {"search_docs", "search_postings"}}
@@ -61,7 +62,7 @@ def test_upgrade_downgrade_upgrade(empty: Engine) -> None:
     assert created == MODEL_TABLES | search | {"alembic_version"}
     assert is_current(empty) is True
     with empty.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0001"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == HEAD
 
     downgrade(empty)
     assert tables(empty) == {"alembic_version"}
@@ -72,6 +73,26 @@ def test_upgrade_downgrade_upgrade(empty: Engine) -> None:
     upgrade(empty)
     assert tables(empty) == created
     assert is_current(empty) is True
+
+
+def test_upgrading_a_released_schema_keeps_its_data(empty: Engine) -> None:
+    command.upgrade(alembic_config(empty), "0001")
+    with empty.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO people (id, name, email, timezone, created_at) "
+                "VALUES (7, 'Awa Diallo', 'awa@example.org', 'UTC', '2026-01-01 00:00:00+00')"
+            )
+        )
+    upgrade(empty)
+    assert is_current(empty) is True
+    command.downgrade(alembic_config(empty), "0001")
+    upgrade(empty)
+    with empty.connect() as conn:
+        assert conn.execute(text("SELECT name FROM people WHERE id = 7")).scalar_one() == (
+            "Awa Diallo"
+        )
+        assert conn.execute(text("SELECT count(*) FROM reviews")).scalar_one() == 0
 
 
 def test_upgrade_twice_is_a_no_op(empty: Engine) -> None:
