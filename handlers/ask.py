@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
-from handlers.chat import Button, Divider, Element, Fields, Reply, Text
+from handlers.chat import Button, ButtonPress, Divider, Element, Fields, Reply, Text, UserRef
+from handlers.errors import UserError
 from knowledge.search.answer import Answer, Hit, Viewer
 from knowledge.storage import Store
 
+if TYPE_CHECKING:
+    from handlers.router import Deps
+
 MAX_QUESTION = 2000
+PAGE = 5
+MAX_SHOWN = 50
 
 
 class AskAction(StrEnum):
@@ -27,13 +34,67 @@ _BADGES = {
 }
 
 
-async def ask(question: str, *, store: Store, viewer: Viewer, limit: int = 5) -> Reply:
-    """Answer a question with the closest lessons this viewer may see."""
-    answer = await store.ask(question[:MAX_QUESTION], viewer=viewer, limit=limit)
-    return answer_reply(answer)
+async def ask(
+    question: str,
+    *,
+    store: Store,
+    viewer: Viewer,
+    limit: int = PAGE,
+    who: UserRef | None = None,
+) -> Reply:
+    """Answer a question with the closest lessons this viewer may see, and log the question."""
+    question = question[:MAX_QUESTION]
+    answer = await store.ask(question, viewer=viewer, limit=limit)
+    question_id = None
+    if who is not None and (answer.query.terms or answer.query.has_filters):
+        question_id = await store.log_question(
+            question, person_id=viewer.person_id, platform=who.platform, hits=len(answer.hits)
+        )
+    return answer_reply(answer, question_id=question_id)
 
 
-def answer_reply(answer: Answer) -> Reply:
+async def button(press: ButtonPress, deps: Deps) -> Reply | None:
+    """Helpful / not helpful votes and "show more"."""
+    from handlers.router import viewer_of  # the router imports this module
+
+    store = deps.store
+    match press.action:
+        case AskAction.HELPFUL | AskAction.NOT_HELPFUL:
+            lesson_id, question_id = _ids(press.value)
+            person = await store.person_for(press.who.platform, press.who.user_id)
+            helpful = press.action == AskAction.HELPFUL
+            changed = await store.record_feedback(
+                lesson_id, person_id=person, question_id=question_id, helpful=helpful
+            )
+            if not changed:
+                return Reply.of(Text("You already told me that, thanks."), private=True)
+            return Reply.of(
+                Text(
+                    "Thanks! I noted that this lesson helped."
+                    if helpful
+                    else "Thanks for saying so. I noted that this lesson did not help, and "
+                    "the Policy and Best Practices Officers will see it."
+                ),
+                private=True,
+            )
+        case AskAction.MORE:
+            question_id, shown = _ids(press.value)
+            text = await store.question_text(question_id)
+            viewer = await viewer_of(press.who, press.where.channel_name, deps)
+            shown = min(shown or PAGE, MAX_SHOWN)
+            answer = await store.ask(text, viewer=viewer, limit=shown + PAGE)
+            return more_reply(answer, question_id=question_id, shown=shown)
+    raise UserError("That button is out of date. Ask your question again.")
+
+
+def _ids(value: str) -> tuple[int, int | None]:
+    first, _, second = value.partition(":")
+    if not first.isdigit() or (second and not second.isdigit()):
+        raise UserError("That button is out of date. Ask your question again.")
+    return int(first), int(second) if second else None
+
+
+def answer_reply(answer: Answer, *, question_id: int | None = None) -> Reply:
     """Build the reply for an answer: one card per lesson, or help when there is none."""
     if not answer.query.terms and not answer.query.has_filters:
         return Reply.of(
@@ -46,8 +107,25 @@ def answer_reply(answer: Answer) -> Reply:
         return Reply.of(*no_answer(answer))
     elements: list[Element] = [Text(_heading(answer))]
     for hit in answer.hits:
-        elements += [Divider(), *lesson_card(hit)]
-    elements += [Divider(), Button("Show more", AskAction.MORE, answer.query.text[:500])]
+        elements += [Divider(), *lesson_card(hit, question_id=question_id)]
+    if question_id is not None and len(answer.hits) >= PAGE:
+        elements += [Divider(), Button("Show more", AskAction.MORE, f"{question_id}:{PAGE}")]
+    return Reply.of(*elements)
+
+
+def more_reply(answer: Answer, *, question_id: int, shown: int) -> Reply:
+    """Build the reply for "show more": the lessons after the ones already shown."""
+    hits = answer.hits[shown:]
+    if not hits:
+        return Reply.of(Text("That's all I have on this question."), private=True)
+    elements: list[Element] = [Text(f"{len(hits)} more:")]
+    for hit in hits:
+        elements += [Divider(), *lesson_card(hit, question_id=question_id)]
+    if len(hits) >= PAGE and shown + PAGE < MAX_SHOWN:
+        elements += [
+            Divider(),
+            Button("Show more", AskAction.MORE, f"{question_id}:{shown + PAGE}"),
+        ]
     return Reply.of(*elements)
 
 
@@ -61,7 +139,7 @@ def _heading(answer: Answer) -> str:
     return heading + ":"
 
 
-def lesson_card(hit: Hit) -> list[Element]:
+def lesson_card(hit: Hit, *, question_id: int | None = None) -> list[Element]:
     """Return the card of one lesson: takeaway, source, author, status and feedback buttons."""
     title = f"[{hit.title}]({hit.source_url})" if hit.source_url else hit.title
     pairs = [
@@ -74,9 +152,13 @@ def lesson_card(hit: Hit) -> list[Element]:
     return [
         Text(f"*{title}*\n{hit.takeaway}"),
         Fields(tuple(pairs)),
-        Button("Helpful", AskAction.HELPFUL, str(hit.lesson_id)),
-        Button("Not helpful", AskAction.NOT_HELPFUL, str(hit.lesson_id)),
+        Button("Helpful", AskAction.HELPFUL, _vote(hit.lesson_id, question_id)),
+        Button("Not helpful", AskAction.NOT_HELPFUL, _vote(hit.lesson_id, question_id)),
     ]
+
+
+def _vote(lesson_id: int, question_id: int | None) -> str:
+    return f"{lesson_id}:{question_id}" if question_id is not None else str(lesson_id)
 
 
 def no_answer(answer: Answer) -> list[Element]:

@@ -13,6 +13,7 @@ class UserRef:
     platform: str
     user_id: str
     display_name: str | None = None
+    bot: bool = False  # a bot (ours included): its messages are never answers
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,11 +38,36 @@ class Command:
 
 @dataclass(frozen=True, slots=True)
 class Message:
-    """A message addressed to the bot (mention, DM or a reply in its thread)."""
+    """A message the bot can see: addressed to it (mention, DM) or posted in a thread it runs.
+
+    `direct` is False for a message in a channel or thread that did not mention the bot: the
+    router answers it only when it belongs to a conversation the bot runs there (an AAR).
+    """
 
     who: UserRef
     where: ConversationRef
     text: str
+    direct: bool = True
+    message_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Edit:
+    """A message the user changed after posting it."""
+
+    who: UserRef
+    where: ConversationRef
+    message_id: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Deletion:
+    """A message the user deleted."""
+
+    who: UserRef
+    where: ConversationRef
+    message_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +90,7 @@ class FormSubmit:
     values: dict[str, str] = field(default_factory=dict)
 
 
-Incoming = Command | Message | ButtonPress | FormSubmit
+Incoming = Command | Message | ButtonPress | FormSubmit | Edit | Deletion
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,20 +148,51 @@ Element = Text | Fields | Button | Form | Divider
 
 @dataclass(frozen=True, slots=True)
 class Reply:
-    """What the bot says: elements, shown privately and/or in the thread."""
+    """What the bot says.
+
+    - `private`: only the person who acted sees it (ephemeral on Slack, a personal card on Teams).
+    - `in_thread`: answer in the thread of the message (starting one under a channel message).
+    - `replace`: after a button press, update the message that carried the button instead of
+      posting a new one (a card updating in place).
+    - `anchor`: the adapter posts the reply as a new message in the channel and reports where it
+      landed through `router.posted(anchor, where)`: an AAR learns the thread it runs in this way.
+    """
 
     elements: tuple[Element, ...]
     private: bool = False
     in_thread: bool = True
+    replace: bool = False
+    anchor: str | None = None
 
     @classmethod
-    def of(cls, *elements: Element, private: bool = False) -> Reply:
+    def of(cls, *elements: Element, private: bool = False, replace: bool = False) -> Reply:
         """Build a reply from elements."""
-        return cls(elements=tuple(elements), private=private)
+        return cls(elements=tuple(elements), private=private, replace=replace)
+
+    @property
+    def fallback(self) -> str:
+        """Return the reply as plain text, for notifications and screen readers."""
+        lines: list[str] = []
+        for element in self.elements:
+            match element:
+                case Text(markdown=markdown):
+                    lines.append(markdown)
+                case Fields(pairs=pairs):
+                    lines.append(" · ".join(f"{label}: {value}" for label, value in pairs))
+                case Form(title=title):
+                    lines.append(title)
+                case Button() | Divider():
+                    pass
+        return "\n".join(lines)
 
 
 class Notifier(Protocol):
-    """Sends proactive messages (reminders, digests) on one platform."""
+    """Sends proactive messages (reminders, digests, cards for other people) on one platform."""
+
+    platform: str
 
     async def send(self, to: UserRef, reply: Reply) -> None:
-        """Deliver a reply to a user directly."""
+        """Deliver a reply to a user directly (a DM with the bot)."""
+
+    async def post(self, where: ConversationRef, reply: Reply) -> ConversationRef | None:
+        """Post a reply in a channel or thread; return where it landed, when known."""

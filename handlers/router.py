@@ -2,16 +2,38 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from handlers.ask import ask
-from handlers.chat import ButtonPress, Command, FormSubmit, Incoming, Message, Reply, Text, UserRef
-from handlers.errors import UserError
+from handlers import aar, actions, ask
+from handlers.chat import (
+    ButtonPress,
+    Command,
+    ConversationRef,
+    Deletion,
+    Edit,
+    FormSubmit,
+    Incoming,
+    Message,
+    Notifier,
+    Reply,
+    Text,
+    UserRef,
+)
+from handlers.errors import UnknownCommand
 from handlers.help import help_reply
+from knowledge.errors import DomainError
 from knowledge.search.answer import Viewer
 from knowledge.storage import Store
 
+log = logging.getLogger(__name__)
+
 HELP_WORDS = frozenset({"help", "?", "hi", "hello", "start", "commands"})
+SORRY = (
+    "Sorry, something went wrong on my side and I could not finish that. Nothing you sent was "
+    "lost; please try again in a minute."
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,19 +41,82 @@ class Deps:
     """What handlers need, handed in by the platform wiring."""
 
     store: Store
+    notifier: Notifier | None = None
 
 
-async def dispatch(incoming: Incoming, deps: Deps) -> Reply:
-    """Route an incoming event to its handler and return the reply."""
+# Buttons and forms are routed by the prefix of their action or form id: "aar.next" → aar.
+BUTTONS: dict[str, Callable[[ButtonPress, Deps], Awaitable[Reply | None]]] = {}
+FORMS: dict[str, Callable[[FormSubmit, Deps], Awaitable[Reply | None]]] = {}
+
+
+def _register() -> None:
+    BUTTONS.update({"ask": ask.button, "action": actions.button, "aar": aar.button})
+    FORMS.update({"action": actions.form, "aar": aar.form})
+
+
+_register()
+
+
+async def dispatch(incoming: Incoming, deps: Deps) -> Reply | None:
+    """Route an incoming event to its handler and return the reply (None: nothing to say).
+
+    Errors a user can fix come back as a private message that says how; anything else is logged
+    and answered with an apology, never a stack trace.
+    """
+    try:
+        return await _route(incoming, deps)
+    except DomainError as exc:
+        return Reply.of(Text(f"⚠️ {exc.message}"), private=True)
+    except Exception:
+        log.exception("handler failed on %s", type(incoming).__name__)
+        return Reply.of(Text(SORRY), private=True)
+
+
+async def posted(anchor: str, where: ConversationRef, deps: Deps) -> None:
+    """Tell the handler that asked for it where an anchored reply was posted."""
+    kind, _, key = anchor.partition(":")
+    if kind == "aar":
+        await aar.posted(key, where, deps)
+
+
+async def _route(incoming: Incoming, deps: Deps) -> Reply | None:
     match incoming:
+        case Message(who=UserRef(bot=True)) | Edit(who=UserRef(bot=True)):
+            return None  # our own posts (and other bots') coming back are never answers
+        case Edit() | Deletion():
+            return await aar.change(incoming, deps)
+        case Message() if await aar.runs_in(incoming.where, deps):
+            return await aar.message(incoming, deps)
+        case Message(direct=False):
+            return None
+        case Command(name="aar"):
+            return await aar.command(incoming, deps)
         case Message(text=text) | Command(text=text) if text.strip().lower() in HELP_WORDS:
             return help_reply()
         case Command(text=text) | Message(text=text):
+            word, _, rest = text.strip().partition(" ")
+            match word.lower().lstrip("/"):
+                case "aar":
+                    return await aar.command(_as_command(incoming, "aar", rest), deps)
+                case "actions" | "todo" | "my-actions":
+                    return await actions.mine(incoming.who, deps)
             viewer = await viewer_of(incoming.who, incoming.where.channel_name, deps)
-            return await ask(text, store=deps.store, viewer=viewer)
-        case ButtonPress() | FormSubmit():
-            raise UserError("That button is not wired up yet on this surface.")
+            return await ask.ask(text, store=deps.store, viewer=viewer, who=incoming.who)
+        case ButtonPress(action=action):
+            on_button = BUTTONS.get(action.partition(".")[0])
+            if on_button is None:
+                raise UnknownCommand(action)
+            return await on_button(incoming, deps)
+        case FormSubmit(form=form):
+            on_form = FORMS.get(form.partition(".")[0])
+            if on_form is None:
+                raise UnknownCommand(form)
+            return await on_form(incoming, deps)
     return Reply.of(Text("I didn't understand that. Try `help`."))
+
+
+def _as_command(incoming: Command | Message, name: str, text: str) -> Command:
+    return Command(incoming.who, incoming.where, name, text)
 
 
 async def viewer_of(who: UserRef, channel: str | None, deps: Deps) -> Viewer:

@@ -20,16 +20,19 @@ from knowledge.loader import ImportStats, Loader, Progress
 from knowledge.models import (
     Action,
     ActionStatus,
+    Feedback,
     Lesson,
     LessonEvent,
     LessonStatus,
     Person,
     Product,
+    Question,
 )
 from knowledge.records import PersonRecord, ProductRecord
 from knowledge.search.answer import Answer, Searcher, Viewer
 from knowledge.search.glossary import Glossary
 from knowledge.search.index import PostgresIndex, SearchIndex, SqliteIndex
+from knowledge.search.text import fold
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +52,38 @@ def _blocking[**P, R](
 
     run.__doc__, run.__name__ = fn.__doc__, fn.__name__.lstrip("_")
     return run
+
+
+@dataclass(frozen=True, slots=True)
+class ActionView:
+    """An action with what its owner needs to act on it."""
+
+    id: int
+    description: str
+    status: ActionStatus
+    due_date: date | None
+    lesson_id: int
+    lesson_title: str
+    mission: str | None
+    owner_id: int | None
+    owner_name: str | None
+    notes: str
+
+    def is_overdue(self, today: date) -> bool:
+        """Return True when the action is open and past its due date."""
+        return not self.status.is_closed and self.due_date is not None and self.due_date < today
+
+
+@dataclass(frozen=True, slots=True)
+class PersonView:
+    """A person of the directory, as the chat surfaces show them."""
+
+    id: int
+    name: str
+    email: str | None
+    roles: tuple[str, ...]
+    mission: str | None
+    timezone: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +204,77 @@ class Store:
 
     ask = _blocking(_ask)
 
+    def _log_question(
+        self, question: str, *, person_id: int | None, platform: str, hits: int
+    ) -> int:
+        """Record a question and how many lessons answered it; return its id."""
+        normalized = " ".join(fold(question).split())[:300]
+        with self.session() as s:
+            row = Question(
+                person_id=person_id,
+                platform=platform[:16],
+                text=question[:2000],
+                normalized=normalized,
+                hits=hits,
+                asked_at=self.clock(),
+            )
+            s.add(row)
+            s.flush()
+            return row.id
+
+    log_question = _blocking(_log_question)
+
+    def _question_text(self, question_id: int) -> str:
+        """Return the text of a logged question."""
+        with self.engine.connect() as conn:
+            found: str | None = conn.execute(
+                select(Question.text).where(Question.id == question_id)
+            ).scalar_one_or_none()
+        if found is None:
+            raise NotFound("I no longer have that question. Ask it again, please.")
+        return found
+
+    question_text = _blocking(_question_text)
+
+    def _record_feedback(
+        self, lesson_id: int, *, person_id: int | None, question_id: int | None, helpful: bool
+    ) -> bool:
+        """Record a vote on a lesson; a person's new vote replaces their old one.
+
+        Return True when the vote is new or changed, False when it repeats the last one.
+        """
+        with self.session() as s:
+            if s.get(Lesson, lesson_id) is None:
+                raise NotFound("That lesson no longer exists.")
+            if question_id is not None and s.get(Question, question_id) is None:
+                question_id = None
+            existing = (
+                s.scalars(
+                    select(Feedback).where(
+                        Feedback.lesson_id == lesson_id, Feedback.person_id == person_id
+                    )
+                ).first()
+                if person_id is not None
+                else None
+            )
+            if existing is not None:
+                changed = existing.helpful != helpful
+                existing.helpful, existing.at = helpful, self.clock()
+                existing.question_id = question_id or existing.question_id
+                return changed
+            s.add(
+                Feedback(
+                    lesson_id=lesson_id,
+                    person_id=person_id,
+                    question_id=question_id,
+                    helpful=helpful,
+                    at=self.clock(),
+                )
+            )
+            return True
+
+    record_feedback = _blocking(_record_feedback)
+
     # People ------------------------------------------------------------------------------
 
     def _viewer_for(self, person_id: int | None, *, channel: str | None = None) -> Viewer:
@@ -198,6 +304,37 @@ class Store:
             return conn.execute(select(Person.id).where(column == key)).scalar_one_or_none()
 
     person_for = _blocking(_person_for)
+
+    def _people(self) -> list[PersonView]:
+        """Return everyone in the directory, by name."""
+        with self.session() as s:
+            people = s.scalars(select(Person).order_by(Person.name, Person.id)).all()
+            return [
+                PersonView(
+                    id=p.id,
+                    name=p.name,
+                    email=p.email,
+                    roles=tuple(sorted({r.role.value for r in p.roles})),
+                    mission=p.mission,
+                    timezone=p.timezone,
+                )
+                for p in people
+            ]
+
+    people = _blocking(_people)
+
+    def _platform_user(self, person_id: int, platform: str) -> str | None:
+        """Return the id a platform knows this person by (the email on the local chat)."""
+        column = {"slack": Person.slack_user_id, "teams": Person.teams_aad_id}.get(
+            platform, Person.email
+        )
+        with self.engine.connect() as conn:
+            found: str | None = conn.execute(
+                select(column).where(Person.id == person_id)
+            ).scalar_one_or_none()
+            return found
+
+    platform_user = _blocking(_platform_user)
 
     def _person_by_email(self, email: str) -> Person | None:
         """Return the person with this email, if any."""
@@ -312,6 +449,79 @@ class Store:
 
     move_action = _blocking(_move_action)
 
+    def _actions_of(self, person_id: int, *, include_closed: bool = False) -> list[ActionView]:
+        """Return a person's actions: overdue first, then by due date."""
+        with self.session() as s:
+            query = (
+                select(Action, Lesson, Product)
+                .join(Lesson, Action.lesson_id == Lesson.id)
+                .join(Product, Lesson.product_id == Product.id)
+                .where(Action.owner_id == person_id)
+            )
+            if not include_closed:
+                query = query.where(
+                    Action.status.not_in([ActionStatus.DONE, ActionStatus.NOT_DOING])
+                )
+            rows = s.execute(query).all()
+            views = [_action_view(a, lesson, product) for a, lesson, product in rows]
+        return sorted(views, key=lambda v: (v.due_date is None, v.due_date or date.max, v.id))
+
+    actions_of = _blocking(_actions_of)
+
+    def _action(self, action_id: int) -> ActionView:
+        """Return one action."""
+        with self.session() as s:
+            row = s.execute(
+                select(Action, Lesson, Product)
+                .join(Lesson, Action.lesson_id == Lesson.id)
+                .join(Product, Lesson.product_id == Product.id)
+                .where(Action.id == action_id)
+            ).first()
+            if row is None:
+                raise NotFound(f"There is no action #{action_id}.")
+            return _action_view(*row)
+
+    action = _blocking(_action)
+
+    def _update_action(
+        self,
+        action_id: int,
+        *,
+        actor_id: int | None,
+        due_date: date | None = None,
+        owner_id: int | None = None,
+        note: str | None = None,
+    ) -> ActionView:
+        """Change an open action's due date or owner, keeping a dated note of why."""
+        with self.session() as s:
+            action = s.get(Action, action_id)
+            if action is None:
+                raise NotFound(f"There is no action #{action_id}.")
+            if action.status.is_closed:
+                raise DomainError("That action is already closed.")
+            stamp = self.clock().date().isoformat()
+            lines = [action.notes] if action.notes else []
+            if due_date is not None:
+                if due_date < self.today():
+                    raise DomainError("The new due date is in the past: pick today or later.")
+                lines.append(f"{stamp}: due date {action.due_date or 'none'} → {due_date}")
+                action.due_date = due_date
+            if owner_id is not None and owner_id != action.owner_id:
+                new_owner = s.get(Person, owner_id)
+                if new_owner is None:
+                    raise NotFound("That person is not in the directory.")
+                lines.append(f"{stamp}: handed over to {new_owner.name}")
+                action.owner_id = owner_id
+            if note:
+                lines.append(f"{stamp}: {note.strip()[:2000]}")
+            action.notes = "\n".join(lines)
+            action.updated_at = self.clock()
+            s.flush()
+            lesson = self._lesson(s, action.lesson_id)
+            return _action_view(action, lesson, lesson.product)
+
+    update_action = _blocking(_update_action)
+
     def _get_lesson(self, lesson_id: int) -> Lesson:
         """Return a lesson with its product and actions."""
         with self.session() as s:
@@ -358,3 +568,18 @@ class Store:
             lesson.rejected_at, lesson.rejection_reason = now, note
         elif target == LessonStatus.IDENTIFIED:
             lesson.rejected_at = lesson.rejection_reason = None
+
+
+def _action_view(action: Action, lesson: Lesson, product: Product) -> ActionView:
+    return ActionView(
+        id=action.id,
+        description=action.description,
+        status=action.status,
+        due_date=action.due_date,
+        lesson_id=lesson.id,
+        lesson_title=lesson.title or product.title,
+        mission=product.mission,
+        owner_id=action.owner_id,
+        owner_name=action.owner.name if action.owner else None,
+        notes=action.notes,
+    )

@@ -5,10 +5,22 @@ from __future__ import annotations
 import re
 
 import pytest
+from sqlalchemy import select
 
 from handlers.ask import MAX_QUESTION, AskAction
-from handlers.chat import Button, ConversationRef, Divider, Fields, Message, Reply, Text, UserRef
+from handlers.chat import (
+    Button,
+    ButtonPress,
+    ConversationRef,
+    Divider,
+    Fields,
+    Message,
+    Reply,
+    Text,
+    UserRef,
+)
 from handlers.router import Deps, dispatch
+from knowledge.models import Feedback
 from knowledge.storage import Store
 
 GUEST = UserRef("local", "guest")
@@ -16,8 +28,17 @@ HERE = ConversationRef("local", "terminal")
 LABELS = ("Type", "Mission", "Date", "Author", "Status")
 
 
-async def ask(store: Store, question: str) -> Reply:
-    return await dispatch(Message(GUEST, HERE, question), Deps(store=store))
+async def ask(store: Store, question: str, who: UserRef = GUEST) -> Reply:
+    reply = await dispatch(Message(who, HERE, question), Deps(store=store))
+    assert reply is not None
+    return reply
+
+
+def lesson_of(button: Button) -> int:
+    """Return the lesson id a vote button carries (`<lesson>:<question>`)."""
+    lesson, _, question = button.value.partition(":")
+    assert lesson.isdigit() and question.isdigit()
+    return int(lesson)
 
 
 def cards(reply: Reply) -> list[tuple[Text, Fields, Button, Button]]:
@@ -50,7 +71,7 @@ async def test_question_gives_five_cards_with_feedback_buttons(demo_store: Store
         assert (helpful.label, helpful.action) == ("Helpful", AskAction.HELPFUL)
         assert (not_helpful.label, not_helpful.action) == ("Not helpful", AskAction.NOT_HELPFUL)
         assert helpful.value == not_helpful.value
-        assert helpful.value.isdigit()
+        lesson_of(helpful)
     assert len({helpful.value for _, _, helpful, _ in found}) == 5
 
 
@@ -58,7 +79,7 @@ async def test_button_value_is_the_id_of_the_lesson_on_the_card(demo_store: Stor
     reply = await ask(demo_store, "what did we learn about elections?")
 
     for text, _fields, helpful, _ in cards(reply):
-        lesson = await demo_store.lesson(int(helpful.value))
+        lesson = await demo_store.lesson(lesson_of(helpful))
         title, takeaway = text.markdown.split("\n", 1)
         assert title.startswith(f"*[{lesson.product.title}")
         assert title.endswith(f"]({lesson.product.source_url})*")
@@ -90,7 +111,9 @@ async def test_answer_has_a_heading_dividers_and_show_more(demo_store: Store) ->
     assert sum(isinstance(e, Divider) for e in reply.elements) == 6  # before each card and more
     assert isinstance(last, Button)
     assert (last.label, last.action) == ("Show more", AskAction.MORE)
-    assert last.value == "what did we learn about elections?"
+    question, _, shown = last.value.partition(":")
+    assert question.isdigit() and shown == "5"
+    assert await demo_store.question_text(int(question)) == "what did we learn about elections?"
 
 
 async def test_no_result_mentions_themes_and_pbpo_contacts(demo_store: Store) -> None:
@@ -167,4 +190,50 @@ async def test_overlong_question_is_clipped_not_refused(demo_store: Store) -> No
     assert cards(reply)
     more = reply.elements[-1]
     assert isinstance(more, Button)
-    assert len(more.value) <= 500
+    question = int(more.value.partition(":")[0])
+    assert len(await demo_store.question_text(question)) == MAX_QUESTION
+
+
+async def press(store: Store, action: str, value: str, who: UserRef = GUEST) -> Reply:
+    reply = await dispatch(ButtonPress(who, HERE, action, value), Deps(store=store))
+    assert reply is not None
+    return reply
+
+
+async def test_show_more_gives_the_next_lessons_without_repeating(demo_store: Store) -> None:
+    first = await ask(demo_store, "what did we learn about elections?")
+    more = first.elements[-1]
+    assert isinstance(more, Button)
+    second = await press(demo_store, more.action, more.value)
+
+    shown = {lesson_of(h) for _, _, h, _ in cards(first)}
+    after = [lesson_of(h) for _, _, h, _ in cards(second)]
+    assert after and not shown & set(after)
+    assert len(after) == len(set(after))
+
+
+async def test_votes_are_recorded_once_per_person_and_can_change(demo_store: Store) -> None:
+    staff = UserRef("local", "amina.diallo@un.example")
+    reply = await ask(demo_store, "what did we learn about elections?", who=staff)
+    _, _, helpful, not_helpful = cards(reply)[0]
+
+    said = only_text(await press(demo_store, helpful.action, helpful.value, staff))
+    assert "helped" in said
+    again = only_text(await press(demo_store, helpful.action, helpful.value, staff))
+    assert "already" in again
+    changed = only_text(await press(demo_store, not_helpful.action, not_helpful.value, staff))
+    assert "did not help" in changed
+
+    with demo_store.session() as s:
+        votes = s.scalars(select(Feedback)).all()
+    assert [(v.lesson_id, v.helpful) for v in votes] == [(lesson_of(helpful), False)]
+
+
+@pytest.mark.parametrize("value", ["", "abc", "1:x", "-1", "99999999"])
+async def test_stale_or_forged_vote_buttons_get_a_friendly_answer(
+    demo_store: Store, value: str
+) -> None:
+    reply = await press(demo_store, AskAction.HELPFUL, value)
+    assert reply.private
+    text = reply.elements[0]
+    assert isinstance(text, Text) and text.markdown.startswith("⚠️")

@@ -19,9 +19,8 @@ from handlers.chat import (
     Text,
     UserRef,
 )
-from handlers.errors import UserError
 from handlers.help import HELP, help_reply
-from handlers.router import HELP_WORDS, Deps, dispatch
+from handlers.router import BUTTONS, HELP_WORDS, SORRY, Deps, dispatch
 from knowledge.storage import Store
 
 DEMO = Path(__file__).resolve().parents[2] / "knowledge" / "demo" / "corpus.json"
@@ -48,8 +47,9 @@ PBPO_EOAR = demo_product("demo:eoar-petrova-untmis-2025")
 CHANNEL_AAR = demo_product("demo:minusca-mediation-backchannel-2024")
 
 
-def text_of(reply: Reply) -> str:
+def text_of(reply: Reply | None) -> str:
     """Return every Text of a reply, joined."""
+    assert reply is not None
     return "\n".join(e.markdown for e in reply.elements if isinstance(e, Text))
 
 
@@ -108,14 +108,37 @@ async def test_blank_message_asks_for_a_question(demo_store: Store) -> None:
 @pytest.mark.parametrize(
     "incoming",
     [
-        ButtonPress(GUEST, HERE, "ask.helpful", "1"),
-        FormSubmit(GUEST, HERE, "aar.start", {"expected": "x"}),
+        ButtonPress(GUEST, HERE, "teleport.now", "1"),
+        ButtonPress(GUEST, HERE, "", ""),
+        FormSubmit(GUEST, HERE, "nothing.here", {"expected": "x"}),
     ],
-    ids=["button", "form"],
+    ids=["button", "blank-button", "form"],
 )
-async def test_buttons_and_forms_raise_a_user_error(demo_store: Store, incoming: Incoming) -> None:
-    with pytest.raises(UserError, match="not wired up yet"):
-        await dispatch(incoming, Deps(store=demo_store))
+async def test_unknown_buttons_and_forms_get_a_private_friendly_answer(
+    demo_store: Store, incoming: Incoming
+) -> None:
+    reply = await dispatch(incoming, Deps(store=demo_store))
+
+    assert reply is not None and reply.private
+    assert "I don't know the command" in text_of(reply)
+
+
+async def test_a_failing_handler_is_answered_with_an_apology_not_a_trace(
+    demo_store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def broken(press: ButtonPress, deps: Deps) -> Reply | None:
+        raise RuntimeError("secret internals")
+
+    BUTTONS["broken"] = broken
+    try:
+        reply = await dispatch(ButtonPress(GUEST, HERE, "broken.x", ""), Deps(store=demo_store))
+    finally:
+        del BUTTONS["broken"]
+
+    assert reply is not None and reply.private
+    assert text_of(reply) == SORRY
+    assert "secret internals" not in text_of(reply)
+    assert "handler failed" in caplog.text  # the log keeps what went wrong
 
 
 def test_restricted_demo_products_are_what_these_tests_expect() -> None:

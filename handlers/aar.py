@@ -1,0 +1,847 @@
+"""After-Action Review: a conversation in a channel thread, from prompt to tracked actions.
+
+`/aar start <event>` posts the ground rules and the first question as a new channel message;
+its thread is the review. Answers are stored as they arrive (anonymous ones through a private
+form), the facilitator moves the review on with buttons or plain words, and closing posts a
+summary, saves an AAR product in the lessons index and sends each proposed owner a card.
+The state lives in the database (knowledge/reviews.py): a restart loses nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from handlers.chat import (
+    Button,
+    ButtonPress,
+    Command,
+    ConversationRef,
+    Deletion,
+    Divider,
+    Edit,
+    Element,
+    Fields,
+    Form,
+    FormSubmit,
+    Input,
+    Message,
+    Reply,
+    Text,
+    UserRef,
+)
+from handlers.errors import UserError
+from knowledge.dates import DateError, PastDate, parse_day, parse_moment, zone
+from knowledge.models import ProposalStatus, ReviewStatus
+from knowledge.reviews import (
+    DEFAULT_QUESTIONS,
+    MAX_ANSWER,
+    Closing,
+    Control,
+    Member,
+    ProposalView,
+    Question,
+    QuestionKind,
+    Repeat,
+    Reviews,
+    ReviewView,
+    find_owner,
+    load_questions,
+)
+from knowledge.search.answer import Answer
+from knowledge.search.text import clip, words
+
+if TYPE_CHECKING:
+    from handlers.router import Deps
+
+log = logging.getLogger(__name__)
+
+QUESTIONS_ENV = "LESSONS_AAR_QUESTIONS"
+DELAY_ENV = "LESSONS_AAR_DELAY_HOURS"
+DEFAULT_DELAY = timedelta(hours=2)
+CLOSED_GRACE = timedelta(hours=6)  # late messages in a closed review's thread are answered
+SHOWN_ANSWER = 300
+SHOWN_PER_QUESTION = 8
+TEXT_LIMIT = 2800  # Slack shows at most 3,000 characters in one section
+USAGE = """*After-Action Reviews*
+• `/aar start <event>`: start a review in this channel; I open a thread for it
+• `/aar schedule <event> <when it ends>`: for example `/aar schedule Election day tomorrow 17:00`
+• In the review's thread the facilitator says `next`, `back`, `skip`, `pause`, `resume`, \
+`close` or `cancel` (or uses the buttons)
+• `/aar facilitator @name` in the thread: hand the review to someone else"""
+
+
+class AarButton(StrEnum):
+    """Buttons of reviews: controls carry "<review>:<step>", owner cards the proposal id."""
+
+    NEXT = "aar.next"
+    BACK = "aar.back"
+    SKIP = "aar.skip"
+    PAUSE = "aar.pause"
+    RESUME = "aar.resume"
+    CLOSE = "aar.close"
+    CANCEL = "aar.cancel"
+    ANONYMOUS = "aar.anonymous"
+    ACCEPT = "aar.accept"
+    REASSIGN = "aar.reassign"
+    REDATE = "aar.redate"
+    DECLINE = "aar.decline"
+    COMPLETE = "aar.complete"
+
+
+class AarForm(StrEnum):
+    """Forms of reviews; the id is "<form>:<key>"."""
+
+    ANONYMOUS = "aar.anonymous"  # key "<review>:<step>"
+    ASSIGN = "aar.assign"  # key "<proposal>": reassign, or complete a draft
+    REDATE = "aar.redate"
+    DECLINE = "aar.decline"
+
+
+_CONTROLS = {AarButton(f"aar.{c.value}"): c for c in Control}
+
+
+def question_set() -> tuple[Question, ...]:
+    """Return the questions new reviews ask: the file in LESSONS_AAR_QUESTIONS, or the policy's."""
+    path = os.environ.get(QUESTIONS_ENV, "").strip()
+    return load_questions(Path(path)) if path else DEFAULT_QUESTIONS
+
+
+def start_delay() -> timedelta:
+    """Return how long after a scheduled event ends its review starts (LESSONS_AAR_DELAY_HOURS)."""
+    raw = os.environ.get(DELAY_ENV, "").strip()
+    try:
+        return timedelta(hours=float(raw)) if raw else DEFAULT_DELAY
+    except ValueError:
+        log.warning("%s=%r is not a number of hours; using %s", DELAY_ENV, raw, DEFAULT_DELAY)
+        return DEFAULT_DELAY
+
+
+def control_word(text: str) -> Control | None:
+    """Return the control a whole message is ("Next.", " pause "), or None for an answer."""
+    word = text.strip().lower().rstrip(".!?… ").lstrip("/")
+    return Control(word) if word in Control.__members__.values() else None
+
+
+# Incoming ----------------------------------------------------------------------------------
+
+
+async def command(cmd: Command, deps: Deps) -> Reply | None:
+    """`/aar start <event>` and friends."""
+    word, _, rest = cmd.text.strip().partition(" ")
+    word = word.lower()
+    if word in ("", "help"):
+        return Reply.of(Text(USAGE), private=True)
+    if word == "start":
+        return await _start(cmd, rest, deps)
+    if word == "schedule":
+        return await _schedule(cmd, rest, deps)
+    if word in ("facilitator", "handover", "hand"):
+        return await _hand_over(cmd, rest.removeprefix("over").strip(), deps)
+    if (control := control_word(word)) is not None and not rest.strip():
+        review = await _active_here(cmd.where, deps)
+        person = await deps.store.person_for(cmd.who.platform, cmd.who.user_id)
+        return await _steer(review, control, person, None, deps)
+    raise UserError(f"I don't know `/aar {word}`.\n{USAGE}")
+
+
+async def runs_in(where: ConversationRef, deps: Deps) -> bool:
+    """Return True when a review runs in this thread (or closed there only just now)."""
+    return where.thread_id is not None and await _thread_review(where, deps) is not None
+
+
+async def message(msg: Message, deps: Deps) -> Reply | None:
+    """An answer or a facilitator word in a review thread."""
+    review = await _thread_review(msg.where, deps)
+    if review is None:
+        return None
+    word, _, rest = msg.text.strip().partition(" ")
+    if word.lower().lstrip("/") == "aar":  # "aar pause", typed: a command, not an answer
+        return await command(Command(msg.who, msg.where, "aar", rest), deps)
+    if not review.status.is_active:
+        return _closed_notice(review, "this message was not added to it")
+    person = await deps.store.person_for(msg.who.platform, msg.who.user_id)
+    control = control_word(msg.text)
+    if control is not None:
+        if person is not None and person == review.facilitator_id:
+            return await _steer(review, control, person, None, deps)
+        return _private(
+            f"Only the facilitator ({review.facilitator_name}) can say `{control.value}` to "
+            "the review, so your message was not added as an answer."
+        )
+    return await _answer(review, msg, person, deps)
+
+
+async def button(press: ButtonPress, deps: Deps) -> Reply | None:
+    """A click on a review button."""
+    person = await deps.store.person_for(press.who.platform, press.who.user_id)
+    reviews = Reviews(deps.store)
+    try:
+        action = AarButton(press.action)
+    except ValueError:
+        raise UserError("That button is out of date.") from None
+    if action in _CONTROLS or action == AarButton.ANONYMOUS:
+        review_id, step = _ids(press.value, 2)
+        review = await reviews.get(review_id)
+        if action == AarButton.ANONYMOUS:
+            return _anonymous_form(review, step)
+        return await _steer(review, _CONTROLS[action], person, step, deps)
+    proposal = await reviews.proposal(_ids(press.value, 1)[0])
+    if action == AarButton.ACCEPT:
+        accepted = await reviews.accept(proposal.id, actor_id=person)
+        due = f", due {accepted.due_date.isoformat()}" if accepted.due_date else ""
+        return Reply.of(
+            Text(
+                f"✅ Accepted: *{accepted.description}*{due}. It is now one of your open "
+                "actions: type `actions` to see them. I will remind you before it is due."
+            ),
+            private=True,
+            replace=True,
+        )
+    return _proposal_form(action, proposal, person)
+
+
+async def form(submit: FormSubmit, deps: Deps) -> Reply | None:
+    """A submitted review form (anonymous answer, action details)."""
+    kind, _, key = submit.form.partition(":")
+    person = await deps.store.person_for(submit.who.platform, submit.who.user_id)
+    values = {k: v.strip() for k, v in submit.values.items()}
+    if kind == AarForm.ANONYMOUS:
+        review_id, step = _ids(key, 2)
+        return await _anonymous(review_id, step, values.get("answer", ""), person, deps)
+    proposal_id = _ids(key, 1)[0]
+    reviews = Reviews(deps.store)
+    if kind == AarForm.ASSIGN:
+        return await _assign(proposal_id, values, person, deps)
+    if kind == AarForm.REDATE:
+        due = _day(values.get("due", ""), deps)
+        proposal = await reviews.redate(proposal_id, actor_id=person, due=due)
+        await _tell_facilitator(
+            proposal, f"{_owner(proposal)} proposes {due.isoformat()} instead.", deps
+        )
+        return Reply.of(
+            Text(
+                f"I told {proposal.facilitator_name} you propose {due.isoformat()}. Accept it "
+                "at that date whenever you are ready:"
+            ),
+            *owner_card(proposal).elements,
+            private=True,
+        )
+    if kind == AarForm.DECLINE:
+        reason = values.get("reason", "")
+        proposal = await reviews.decline(proposal_id, actor_id=person, reason=reason)
+        await _tell_facilitator(proposal, f"{_owner(proposal)} declined it: {reason}", deps)
+        return _private(f"Declined. I told {proposal.facilitator_name}, with your reason.")
+    raise UserError("That form is out of date.")
+
+
+async def change(event: Edit | Deletion, deps: Deps) -> Reply | None:
+    """An edited or deleted message: update or remove a stored answer."""
+    where = event.where
+    text = event.text.strip() if isinstance(event, Edit) else ""
+    usable = bool(text) and _has_words(text)
+    reviews = Reviews(deps.store)
+    changed = await reviews.edit_answer(
+        where.platform, where.channel_id, event.message_id, text if usable else None
+    )
+    if changed is None:
+        if isinstance(event, Edit) and usable and where.thread_id is not None:
+            # A message that was not an answer (emoji only, say) became one.
+            review = await _thread_review(where, deps)
+            if review is not None and review.status.is_active and control_word(text) is None:
+                msg = Message(event.who, where, text, direct=False, message_id=event.message_id)
+                person = await deps.store.person_for(event.who.platform, event.who.user_id)
+                return await _answer(review, msg, person, deps)
+        return None
+    if not changed.applied:
+        return _closed_notice(
+            changed.review,
+            "its saved record keeps your message as it was. Ask the facilitator"
+            f" ({changed.review.facilitator_name}) if it must change",
+        )
+    if isinstance(event, Edit) and not usable:
+        return _private("Your message has no words in it now, so I took it out of the review.")
+    return None
+
+
+async def posted(key: str, where: ConversationRef, deps: Deps) -> None:
+    """The review's opening message was posted: remember its thread."""
+    if not key.isdigit() or where.thread_id is None:
+        log.warning("review opening posted without a usable key or thread: %r %r", key, where)
+        return
+    await Reviews(deps.store).posted(int(key), where.thread_id)
+
+
+async def begin_scheduled(review_id: int, deps: Deps) -> Reply:
+    """Start a scheduled review; post the reply in its channel (it carries the anchor)."""
+    review = await Reviews(deps.store).begin(review_id)
+    return _opening(review)
+
+
+# Starting ------------------------------------------------------------------------------------
+
+
+async def _start(cmd: Command, event: str, deps: Deps) -> Reply:
+    person = await _known(cmd.who, deps)
+    where = cmd.where
+    review = await Reviews(deps.store).start(
+        event=event,
+        platform=where.platform,
+        channel_id=where.channel_id,
+        thread_id=where.thread_id,
+        channel_name=where.channel_name,
+        facilitator_id=person,
+        questions=question_set(),
+    )
+    return _opening(review)
+
+
+def _opening(review: ReviewView) -> Reply:
+    opening = opening_reply(review)
+    if review.thread_id is not None:
+        return opening
+    return Reply(opening.elements, in_thread=False, anchor=f"aar:{review.id}")
+
+
+def opening_reply(review: ReviewView) -> Reply:
+    """Build the opening message: the event, the ground rules and the first question."""
+    rules = (
+        f"*After-Action Review: {review.event}*\nFacilitated by {review.facilitator_name}. "
+        "We have a few questions, one at a time.\n"
+        "• *Blameless*: we look at what happened and why, never at who to blame.\n"
+        "• *Honest reflection on failures is welcome*: it is how we learn.\n"
+        "• Answer in this thread, or press *Answer anonymously*: then nobody, the facilitator "
+        "included, sees who wrote it.\n"
+        f"• {review.facilitator_name} moves us on with the buttons, or by saying `next`, "
+        "`back`, `skip`, `pause`, `resume`, `close` or `cancel` in the thread.\n"
+        "• When we close, I post a summary, propose actions from the recommendations and "
+        "save the review in the lessons index."
+    )
+    return Reply.of(Text(rules), Divider(), *question_elements(review))
+
+
+def question_elements(review: ReviewView) -> list[Element]:
+    """Return the current question with its buttons."""
+    question, value = review.question, f"{review.id}:{review.step}"
+    lines = [f"*Question {review.step + 1} of {len(review.questions)}:* {question.text}"]
+    if question.kind == QuestionKind.RECOMMEND:
+        lines.append(
+            "_Name an owner and a date for each, for example: @Amina Diallo to update the "
+            "polling-station checklist by 15 Jan._"
+        )
+    lines.append("_Answer in this thread, or anonymously with the button._")
+    elements: list[Element] = [
+        Text("\n".join(lines)),
+        Button("Answer anonymously", AarButton.ANONYMOUS, value),
+    ]
+    if review.step > 0:
+        elements.append(Button("Back", AarButton.BACK, value))
+    if not review.is_last:
+        elements += [Button("Next", AarButton.NEXT, value), Button("Skip", AarButton.SKIP, value)]
+    elements += [
+        Button("Pause", AarButton.PAUSE, value),
+        Button("Close and save", AarButton.CLOSE, value),
+        Button("Cancel", AarButton.CANCEL, value),
+    ]
+    return elements
+
+
+async def _schedule(cmd: Command, text: str, deps: Deps) -> Reply:
+    person = await _known(cmd.who, deps)
+    reviews = Reviews(deps.store)
+    member = await reviews.member(person)
+    tz = member.timezone if member else "UTC"
+    event, ends = split_schedule(text, now=deps.store.clock(), tz=tz)
+    where = cmd.where
+    review = await reviews.start(
+        event=event,
+        platform=where.platform,
+        channel_id=where.channel_id,
+        thread_id=where.thread_id,
+        channel_name=where.channel_name,
+        facilitator_id=person,
+        questions=question_set(),
+        starts_at=ends + start_delay(),
+    )
+    viewer = await deps.store.viewer_for(None, channel=where.channel_name)
+    before = await deps.store.ask(event, viewer=viewer, limit=3)
+    return scheduled_reply(review, ends, before)
+
+
+def split_schedule(text: str, *, now: datetime, tz: str) -> tuple[str, datetime]:
+    """Split "<event> <when it ends>" at the longest ending that reads as a future time."""
+    parts = text.split()
+    past: DateError | None = None
+    for i in range(1, len(parts)):
+        try:
+            ends = parse_moment(" ".join(parts[i:]), now=now, tz=tz)
+        except PastDate as exc:
+            past = past or exc
+            continue
+        except DateError:
+            continue
+        event = " ".join(parts[:i]).rstrip(" ,;:|-\u2013").strip()
+        for glue in (" ends", " ending", " on", " at"):
+            event = event.removesuffix(glue)
+        if event:
+            return event, ends
+    if past is not None:
+        raise UserError(f"{past.message} If the event is over, use `/aar start <event>` now.")
+    raise UserError(
+        "Give the event and when it ends, for example `/aar schedule Election day tomorrow "
+        "17:00` or `/aar schedule Town hall 2026-12-03 16:00`."
+    )
+
+
+def scheduled_reply(review: ReviewView, ends: datetime, before: Answer) -> Reply:
+    """Build the reply to a scheduled review: when it starts, and what we learned last time."""
+    place = ends.tzinfo
+    starts = (review.starts_at or ends).astimezone(place)
+    elements: list[Element] = [
+        Text(
+            f"🗓 *After-Action Review scheduled: {review.event}*\nThe event ends "
+            f"{ends:%a %d %b %Y %H:%M} ({zone(str(place)).key}); I will start the review here "
+            f"at {starts:%a %d %b %H:%M}, facilitated by {review.facilitator_name}."
+        ),
+        Divider(),
+        Text("*Before you start: what we learned last time*"),
+    ]
+    if not before.hits:
+        elements.append(Text("No earlier lessons on this yet: this review will be the first."))
+    for hit in before.hits:
+        year = f", {hit.date.year}" if hit.date else ""
+        elements.append(Text(f"• *{hit.title}* ({hit.product_type.label}{year})\n{hit.takeaway}"))
+    return Reply.of(*elements)
+
+
+async def _hand_over(cmd: Command, who: str, deps: Deps) -> Reply:
+    review = await _active_here(cmd.where, deps)
+    person = await deps.store.person_for(cmd.who.platform, cmd.who.user_id)
+    member = await _resolve(who, deps)
+    updated = await Reviews(deps.store).hand_over(review.id, actor_id=person, to_id=member.id)
+    return Reply.of(
+        Text(f"{updated.facilitator_name} is now the facilitator of this review."),
+        *question_elements(updated),
+    )
+
+
+# The conversation ----------------------------------------------------------------------------
+
+
+async def _steer(
+    review: ReviewView, control: Control, person: int | None, step: int | None, deps: Deps
+) -> Reply:
+    if control == Control.CLOSE:
+        return await _close(review, person, deps)
+    updated = await Reviews(deps.store).control(review.id, control, actor_id=person, step=step)
+    if control == Control.PAUSE:
+        return Reply.of(
+            Text(
+                f"⏸ The review is paused by {updated.facilitator_name}. Answers posted here are "
+                "still saved; say `resume` to carry on."
+            ),
+            Button("Resume", AarButton.RESUME, f"{updated.id}:{updated.step}"),
+        )
+    if control == Control.CANCEL:
+        return Reply.of(
+            Text(
+                f"The review of *{updated.event}* was cancelled by its facilitator. The answers "
+                "given so far are kept with it, but nothing was added to the lessons index."
+            )
+        )
+    lead = [Text("▶️ We carry on.")] if control == Control.RESUME else []
+    return Reply.of(*lead, *question_elements(updated))
+
+
+async def _answer(review: ReviewView, msg: Message, person: int | None, deps: Deps) -> Reply | None:
+    text = msg.text.strip()
+    if not text:
+        return _private("That message had no text, so I did not add it to the review.")
+    if not _has_words(text):
+        return _private(
+            f"I keep only words in the review, so “{clip(text, 20)}” was not added. Say in a "
+            "few words what you mean, and it will be."
+        )
+    saved = await Reviews(deps.store).add_answer(
+        review.id, step=review.step, text=text, person_id=person, message_id=msg.message_id
+    )
+    notes = []
+    if saved.clipped:
+        notes.append(
+            f"Your answer was {len(text):,} characters long, so I kept the first "
+            f"{MAX_ANSWER:,}. Post the rest as another message."
+        )
+    if saved.review.status == ReviewStatus.PAUSED:
+        notes.append(
+            f"The review is paused, but your answer was saved to question {review.step + 1}."
+        )
+    if saved.first_guest:
+        notes.append(
+            "Saved. I could not find you in the staff directory, so your answer shows as from "
+            "*a guest*. Ask a PBPO to add you so your contributions are credited."
+        )
+    elif len(words(text)) == 1:
+        notes.append("Saved. A sentence on *why* helps others learn: edit your message to add it.")
+    return _private("\n".join(notes)) if notes else None
+
+
+def _anonymous_form(review: ReviewView, step: int) -> Reply:
+    if not review.status.is_active:
+        raise UserError(f"The review of '{review.event}' is {review.status.value}.")
+    if not 0 <= step < len(review.questions):
+        raise UserError("That button is out of date.")
+    question = review.questions[step].text
+    return Reply.of(
+        Form(
+            form=f"{AarForm.ANONYMOUS}:{review.id}:{step}",
+            title="Answer anonymously",
+            inputs=(Input("answer", f"Question {step + 1}: {question}", multiline=True),),
+            submit="Send anonymously",
+        ),
+        private=True,
+    )
+
+
+async def _anonymous(review_id: int, step: int, text: str, person: int | None, deps: Deps) -> Reply:
+    reviews = Reviews(deps.store)
+    review = await reviews.get(review_id)
+    if not text:
+        raise UserError("The answer was empty, so nothing was added.")
+    if not _has_words(text):
+        raise UserError("I keep only words in the review: say in a few words what you mean.")
+    if not review.status.is_active:
+        raise UserError(
+            f"The review of '{review.event}' is {review.status.value}, so your answer was not "
+            f"added. Here it is, so you can keep it:\n\n{clip(text, 2500)}"
+        )
+    saved = await reviews.add_answer(
+        review.id, step=step, text=text, person_id=person, anonymous=True
+    )
+    notifier = deps.notifier
+    if notifier is not None and review.thread_id and notifier.platform == review.platform:
+        quoted = "\n".join(f"> {line}" for line in clip(text, 2500).splitlines())
+        thread = ConversationRef(
+            review.platform, review.channel_id, review.thread_id, review.channel_name
+        )
+        await notifier.post(
+            thread, Reply.of(Text(f"💬 *Anonymous answer* to question {step + 1}:\n{quoted}"))
+        )
+    cut = f" I kept the first {MAX_ANSWER:,} characters." if saved.clipped else ""
+    return _private(
+        f"✅ Saved anonymously to question {step + 1}. Nobody, the facilitator included, can "
+        f"see who wrote it.{cut}"
+    )
+
+
+# Closing -------------------------------------------------------------------------------------
+
+
+async def _close(review: ReviewView, person: int | None, deps: Deps) -> Reply:
+    viewer = await deps.store.viewer_for(None, channel=review.channel_name)
+    closing = await Reviews(deps.store).close(review.id, actor_id=person, viewer=viewer)
+    sent = {}
+    for proposal in closing.proposals:
+        if proposal.status == ProposalStatus.PROPOSED:
+            sent[proposal.id] = await _send(proposal.owner_id, owner_card(proposal), deps)
+    validation = None
+    if closing.validator is not None and closing.product_id is not None:
+        validation = await _send(closing.validator.id, validation_card(closing), deps)
+    return summary_reply(closing, sent=sent, validation_sent=validation)
+
+
+def summary_reply(
+    closing: Closing, *, sent: dict[int, bool], validation_sent: bool | None
+) -> Reply:
+    """Build the summary: answers by question, participants, the record, actions, repeats."""
+    review = closing.review
+    n, count = closing.participants, len(closing.answers)
+    head = (
+        f"*After-Action Review closed: {review.event}*\n{n} participant{'s' * (n != 1)} · "
+        f"{count} answer{'s' * (count != 1)}"
+    )
+    if closing.guests:
+        head += f" ({closing.guests} from people not in the staff directory)"
+    elements: list[Element] = [Text(head)]
+    for step, question in enumerate(review.questions):
+        elements += _texts(_answers_lines(step, question, closing))
+    elements.append(Divider())
+    elements.append(Text(_record_text(closing, validation_sent)))
+    elements += _proposal_elements(closing, sent)
+    if closing.repeats:
+        elements += _texts(["*Seen before*", *(_repeat_line(r) for r in closing.repeats)])
+    return Reply.of(*elements)
+
+
+def _answers_lines(step: int, question: Question, closing: Closing) -> list[str]:
+    answers = [a for a in closing.answers if a.step == step]
+    lines = [f"*{step + 1}. {question.text}*"]
+    for a in answers[:SHOWN_PER_QUESTION]:
+        author = "anonymous" if a.anonymous else (a.author or "a guest")
+        lines.append(f"• {clip(a.text, SHOWN_ANSWER)} — _{author}_")
+    if len(answers) > SHOWN_PER_QUESTION:
+        lines.append(f"…and {len(answers) - SHOWN_PER_QUESTION} more in the saved record.")
+    if not answers:
+        lines.append("_(no answers)_")
+    return lines
+
+
+def _record_text(closing: Closing, validation_sent: bool | None) -> str:
+    if closing.product_id is None:
+        return "Nobody answered, so nothing was added to the lessons index."
+    k = closing.lessons
+    text = (
+        f"Saved in the lessons index as *{closing.product_title}* with {k} "
+        f"lesson{'s' * (k != 1)}, status *identified*. Ask me `what did we learn about "
+        f"{closing.review.event}` to find it."
+    )
+    validator = closing.validator
+    if validator is None:
+        return text + " I found no manager or PBPO to validate it: please ask your PBPO."
+    if validation_sent:
+        return text + f" I asked {validator.name} to validate it."
+    return text + f" {validator.name} should validate it (I could not message them here)."
+
+
+def _proposal_elements(closing: Closing, sent: dict[int, bool]) -> list[Element]:
+    proposed = [p for p in closing.proposals if p.status != ProposalStatus.DRAFT]
+    drafts = [p for p in closing.proposals if p.status == ProposalStatus.DRAFT]
+    elements: list[Element] = []
+    if proposed:
+        lines = ["*Proposed actions* (each owner gets a card to accept)"]
+        for p in proposed:
+            due = p.due_date.isoformat() if p.due_date else "no date"
+            reached = "card sent" if sent.get(p.id) else "I could not message them here"
+            lines.append(f"• {clip(p.description, 200)} → {p.owner_name}, due {due} ({reached})")
+        elements += _texts(lines)
+    if drafts:
+        lines = [f"*For {closing.review.facilitator_name} to complete* (owner or date unclear)"]
+        lines += [f"• {clip(p.description, 200)} — {p.note}" for p in drafts]
+        elements += _texts(lines)
+        elements += [
+            Button(f"Complete: {clip(p.description, 30)}", AarButton.COMPLETE, str(p.id))
+            for p in drafts[:10]
+        ]
+    return elements
+
+
+def _repeat_line(r: Repeat) -> str:
+    year = f", {r.year}" if r.year else ""
+    status = f"{r.status} before"
+    if r.open_actions == 1:
+        status += "; its action is still open"
+    elif r.open_actions > 1:
+        status += f"; {r.open_actions} of its actions are still open"
+    return f"• “{clip(r.lesson, 120)}”: this resembles '{r.title}' ({r.kind}{year}) — {status}"
+
+
+def validation_card(closing: Closing) -> Reply:
+    """Build the request to validate a closed review's lessons."""
+    review = closing.review
+    return Reply.of(
+        Text(
+            f"*Validation requested: AAR {review.event}*\n{review.facilitator_name} closed an "
+            f"After-Action Review with {closing.participants} participants. Its lessons are "
+            "*identified*; please review them and validate the ones we should act on."
+        ),
+        Fields(
+            (
+                ("Lessons", str(closing.lessons)),
+                ("Proposed actions", str(len(closing.proposals))),
+                ("Record", closing.product_title or "—"),
+            )
+        ),
+    )
+
+
+# Proposed actions ----------------------------------------------------------------------------
+
+
+def owner_card(proposal: ProposalView) -> Reply:
+    """Build the card a proposed owner gets: accept, reassign, another date, decline."""
+    value = str(proposal.id)
+    return Reply.of(
+        Text(
+            f"*An action for you from the After-Action Review of {proposal.event}*\n"
+            f"{proposal.description}"
+        ),
+        Fields(
+            (
+                ("Due", proposal.due_date.isoformat() if proposal.due_date else "—"),
+                ("Proposed by", proposal.facilitator_name),
+            )
+        ),
+        Button("Accept", AarButton.ACCEPT, value),
+        Button("Reassign", AarButton.REASSIGN, value),
+        Button("Other date", AarButton.REDATE, value),
+        Button("Decline", AarButton.DECLINE, value),
+    )
+
+
+def _proposal_form(action: AarButton, proposal: ProposalView, person: int | None) -> Reply:
+    if proposal.status not in (ProposalStatus.DRAFT, ProposalStatus.PROPOSED):
+        raise UserError(f"This action was {proposal.status.value} already.")
+    owner, facilitator = proposal.owner_id, proposal.facilitator_id
+    allowed = (
+        {owner, facilitator} if action in (AarButton.REASSIGN, AarButton.COMPLETE) else {owner}
+    )
+    if person is None or person not in allowed:
+        who = f"the facilitator ({proposal.facilitator_name})"
+        if action not in (AarButton.REASSIGN, AarButton.COMPLETE):
+            who = _owner(proposal)
+        raise UserError(f"Only {who} can do that for this action.")
+    key, due = proposal.id, proposal.due_date.isoformat() if proposal.due_date else ""
+    inputs: tuple[Input, ...]
+    if action == AarButton.REDATE:
+        inputs = (Input("due", "When could you do it? (15 Jan, in 3 weeks, 2027-01-15)"),)
+        return _form_reply(f"{AarForm.REDATE}:{key}", "Propose another date", inputs)
+    if action == AarButton.DECLINE:
+        inputs = (Input("reason", "Why not? (the facilitator will see this)", multiline=True),)
+        return _form_reply(f"{AarForm.DECLINE}:{key}", "Decline the action", inputs)
+    owner_hint = "" if action == AarButton.REASSIGN else (proposal.owner_hint or "")
+    inputs = (
+        Input("owner", "Owner (email or @name)", initial=owner_hint),
+        Input("due", "Due date (15 Jan, in 3 weeks, 2027-01-15)", initial=due),
+        Input("description", "What should be done?", multiline=True, initial=proposal.description),
+    )
+    title = "Reassign the action" if action == AarButton.REASSIGN else "Complete the action"
+    return _form_reply(f"{AarForm.ASSIGN}:{key}", title, inputs)
+
+
+async def _assign(
+    proposal_id: int, values: dict[str, str], person: int | None, deps: Deps
+) -> Reply:
+    member = await _resolve(values.get("owner", ""), deps)
+    due = _day(values.get("due", ""), deps)
+    proposal = await Reviews(deps.store).assign(
+        proposal_id,
+        actor_id=person,
+        owner_id=member.id,
+        due=due,
+        description=values.get("description") or None,
+    )
+    reached = await _send(member.id, owner_card(proposal), deps)
+    how = "I sent them a card to accept it." if reached else "I could not message them here."
+    return _private(f"The action now goes to {member.name}, due {due.isoformat()}. {how}")
+
+
+async def _tell_facilitator(proposal: ProposalView, news: str, deps: Deps) -> None:
+    if proposal.facilitator_id is not None:
+        text = f"About the action *{clip(proposal.description, 200)}* ({proposal.event}): {news}"
+        await _send(proposal.facilitator_id, Reply.of(Text(text)), deps)
+
+
+# Helpers -------------------------------------------------------------------------------------
+
+
+async def _send(person_id: int | None, reply: Reply, deps: Deps) -> bool:
+    """Send a card to a person on the notifier's platform; False when they cannot be reached."""
+    notifier = deps.notifier
+    if notifier is None or person_id is None:
+        return False
+    member = await Reviews(deps.store).member(person_id)
+    user_id = member.user_id(notifier.platform) if member else None
+    if member is None or not user_id:
+        return False
+    try:
+        await notifier.send(UserRef(notifier.platform, user_id, member.name), reply)
+    except Exception:  # the review is saved either way; the summary says who was not reached
+        log.warning("could not send a review card to person %s", person_id, exc_info=True)
+        return False
+    return True
+
+
+async def _thread_review(where: ConversationRef, deps: Deps) -> ReviewView | None:
+    if where.thread_id is None:
+        return None
+    return await Reviews(deps.store).in_thread(
+        where.platform,
+        where.channel_id,
+        where.thread_id,
+        closed_since=deps.store.clock() - CLOSED_GRACE,
+    )
+
+
+async def _active_here(where: ConversationRef, deps: Deps) -> ReviewView:
+    review = await _thread_review(where, deps)
+    if review is None or not review.status.is_active:
+        raise UserError("No review runs here: use this inside the thread of a running review.")
+    return review
+
+
+async def _known(who: UserRef, deps: Deps) -> int:
+    person = await deps.store.person_for(who.platform, who.user_id)
+    if person is None:
+        raise UserError(
+            "I could not find you in the staff directory, and a review needs a facilitator I "
+            "can name (its record, actions and validation go through them). Ask a PBPO to add "
+            "you, then start again."
+        )
+    return person
+
+
+async def _resolve(text: str, deps: Deps) -> Member:
+    said = text.strip()
+    if not said:
+        raise UserError("Name someone: an email address or @name.")
+    owner = find_owner(said if "@" in said else f"@{said}", await Reviews(deps.store).members())
+    if owner.member is None:
+        raise UserError(
+            f"I could not find {owner.hint or said} in the staff directory. Use their email "
+            "address, or ask a PBPO to add them."
+        )
+    return owner.member
+
+
+def _day(text: str, deps: Deps) -> date:
+    today = deps.store.today()
+    day = parse_day(text, today=today)
+    if day is None:
+        raise UserError(
+            f"I could not read '{text}' as a date. Try 15 Jan, in 3 weeks or 2027-01-15."
+        )
+    if day < today:
+        raise UserError(f"{day.isoformat()} is in the past. Give a date from today on.")
+    return day
+
+
+def _owner(proposal: ProposalView) -> str:
+    return proposal.owner_name or "its owner"
+
+
+def _closed_notice(review: ReviewView, what: str) -> Reply:
+    when = f" at {review.closed_at:%H:%M} UTC" if review.closed_at else ""
+    return _private(f"The review of *{review.event}* was {review.status.value}{when}, so {what}.")
+
+
+def _ids(value: str, count: int) -> tuple[int, ...]:
+    """Read the ids a button value or form key carries ("12:3"), or explain it is stale."""
+    parts = value.split(":")
+    if len(parts) != count or not all(p.isdigit() for p in parts):
+        raise UserError("That button is out of date.")
+    return tuple(int(p) for p in parts)
+
+
+def _texts(lines: list[str]) -> list[Text]:
+    """Join lines into as few Texts as fit the platforms' limits."""
+    chunks: list[list[str]] = [[]]
+    for line in lines:
+        if chunks[-1] and sum(len(x) + 1 for x in chunks[-1]) + len(line) > TEXT_LIMIT:
+            chunks.append([])
+        chunks[-1].append(line)
+    return [Text("\n".join(chunk)) for chunk in chunks if chunk]
+
+
+def _has_words(text: str) -> bool:
+    return any(c.isalnum() for c in text)
+
+
+def _form_reply(form_id: str, title: str, inputs: tuple[Input, ...]) -> Reply:
+    return Reply.of(Form(form=form_id, title=title, inputs=inputs), private=True)
+
+
+def _private(text: str) -> Reply:
+    return Reply.of(Text(text), private=True)

@@ -1,0 +1,252 @@
+"""Follow-up actions: "my actions", and done / snooze / new date / blocked / hand over."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from handlers.chat import (
+    Button,
+    ButtonPress,
+    Divider,
+    Element,
+    Fields,
+    Form,
+    FormSubmit,
+    Input,
+    Reply,
+    Text,
+    UserRef,
+)
+from handlers.errors import UserError
+from knowledge.models import ActionStatus
+from knowledge.storage import ActionView, Store
+
+if TYPE_CHECKING:
+    from handlers.router import Deps
+
+MAX_LISTED = 20
+SNOOZE_DAYS = 7
+
+
+class ActionButton(StrEnum):
+    """Buttons on action cards; the value is the action id."""
+
+    DONE = "action.done"
+    SNOOZE = "action.snooze"
+    DUE = "action.due"
+    BLOCKED = "action.blocked"
+    HANDOVER = "action.handover"
+    LIST = "action.list"
+
+
+async def mine(who: UserRef, deps: Deps) -> Reply:
+    """List my open actions, overdue first, each with what I can do about it."""
+    person = await _person(who, deps.store)
+    actions = await deps.store.actions_of(person)
+    return actions_reply(actions, today=deps.store.today())
+
+
+def actions_reply(actions: list[ActionView], *, today: date, note: str | None = None) -> Reply:
+    """Build the "my actions" card: overdue first, buttons on each."""
+    elements: list[Element] = [Text(note)] if note else []
+    if not actions:
+        elements.append(Text("You have no open actions. Nothing is waiting on you: well done! 🎉"))
+        return Reply.of(*elements, private=True)
+    overdue = sum(a.is_overdue(today) for a in actions)
+    heading = f"*Your open actions* ({len(actions)}"
+    heading += f", {overdue} overdue)" if overdue else ")"
+    elements.append(Text(heading))
+    for action in actions[:MAX_LISTED]:
+        elements += [Divider(), *action_card(action, today=today)]
+    if len(actions) > MAX_LISTED:
+        elements.append(Text(f"…and {len(actions) - MAX_LISTED} more on the dashboard."))
+    return Reply.of(*elements, private=True)
+
+
+def action_card(action: ActionView, *, today: date) -> list[Element]:
+    """Return one action with its lesson, due date, status and buttons."""
+    if action.due_date is None:
+        due = "no due date"
+    elif action.is_overdue(today):
+        days = (today - action.due_date).days
+        due = f"⚠️ {action.due_date.isoformat()} ({days} day{'s' * (days != 1)} overdue)"
+    else:
+        due = action.due_date.isoformat()
+    value = str(action.id)
+    return [
+        Text(f"*{action.description}*\nFrom the lesson: _{action.lesson_title}_"),
+        Fields(
+            (
+                ("Due", due),
+                ("Status", action.status.value.replace("_", " ")),
+                ("Mission", action.mission or "—"),
+            )
+        ),
+        Button("Done", ActionButton.DONE, value),
+        Button("Snooze a week", ActionButton.SNOOZE, value),
+        Button("New due date", ActionButton.DUE, value),
+        Button("Blocked", ActionButton.BLOCKED, value),
+        Button("Hand over", ActionButton.HANDOVER, value),
+    ]
+
+
+async def button(press: ButtonPress, deps: Deps) -> Reply | None:
+    """A click on an action card."""
+    store = deps.store
+    if press.action == ActionButton.LIST:
+        return await mine(press.who, deps)
+    action = await _owned(press.value, press.who, store)
+    match press.action:
+        case ActionButton.DONE:
+            return _form(
+                ActionButton.DONE,
+                action,
+                "Mark as done",
+                Input("evidence", "What changed? (a link or a sentence of evidence)", True),
+            )
+        case ActionButton.SNOOZE:
+            start = max(action.due_date or store.today(), store.today())
+            new_due = start + timedelta(days=SNOOZE_DAYS)
+            person = await _person(press.who, store)
+            await store.update_action(
+                action.id, actor_id=person, due_date=new_due, note="snoozed a week"
+            )
+            return await _refreshed(press.who, deps, f"Snoozed: now due {new_due.isoformat()}.")
+        case ActionButton.DUE:
+            return _form(
+                ActionButton.DUE,
+                action,
+                "New due date",
+                Input("due", "New due date (YYYY-MM-DD)"),
+                Input("why", "Why it moves (optional)", optional=True),
+            )
+        case ActionButton.BLOCKED:
+            return _form(
+                ActionButton.BLOCKED,
+                action,
+                "What is blocking it?",
+                Input("reason", "What is in the way, and who could unblock it?", True),
+            )
+        case ActionButton.HANDOVER:
+            return _form(
+                ActionButton.HANDOVER,
+                action,
+                "Hand over to someone",
+                Input("email", "Their email address"),
+                Input("why", "A note for them (optional)", True, optional=True),
+            )
+    raise UserError("That button is out of date. Type `actions` to see your actions.")
+
+
+async def form(submit: FormSubmit, deps: Deps) -> Reply | None:
+    """A submitted action form: `action.done:12` and friends."""
+    store = deps.store
+    kind, _, action_id = submit.form.partition(":")
+    action = await _owned(action_id, submit.who, store)
+    person = await _person(submit.who, store)
+    values = {k: v.strip() for k, v in submit.values.items()}
+    match kind:
+        case ActionButton.DONE:
+            await store.move_action(
+                action.id, ActionStatus.DONE, actor_id=person, evidence=values.get("evidence")
+            )
+            note = "Done. Thank you: that is how a lesson becomes learned."
+        case ActionButton.DUE:
+            due = _parse_date(values.get("due", ""), today=store.today())
+            await store.update_action(
+                action.id, actor_id=person, due_date=due, note=values.get("why") or None
+            )
+            note = f"Now due {due.isoformat()}."
+        case ActionButton.BLOCKED:
+            await store.move_action(
+                action.id, ActionStatus.BLOCKED, actor_id=person, reason=values.get("reason")
+            )
+            note = "Marked as blocked. Your manager will see what is in the way."
+        case ActionButton.HANDOVER:
+            email = values.get("email", "").lower()
+            new_owner = await store.person_for("local", email) if email else None
+            if new_owner is None:
+                raise UserError(
+                    f"I can't find '{email or '(blank)'}' in the directory. Check the email "
+                    "address, or ask a Policy and Best Practices Officer to add them."
+                )
+            if new_owner == person:
+                raise UserError("That is you: pick someone else to hand over to.")
+            await store.update_action(
+                action.id, actor_id=person, owner_id=new_owner, note=values.get("why") or None
+            )
+            await _tell_new_owner(new_owner, action, submit.who, deps)
+            note = f"Handed over to {email}."
+        case _:
+            raise UserError("That form is out of date. Type `actions` to see your actions.")
+    return await _refreshed(submit.who, deps, note)
+
+
+async def _refreshed(who: UserRef, deps: Deps, note: str) -> Reply:
+    person = await _person(who, deps.store)
+    actions = await deps.store.actions_of(person)
+    reply = actions_reply(actions, today=deps.store.today(), note=f"✅ {note}")
+    return Reply(reply.elements, private=True, replace=True)
+
+
+async def _tell_new_owner(owner_id: int, action: ActionView, by: UserRef, deps: Deps) -> None:
+    if deps.notifier is None:
+        return
+    user_id = await deps.store.platform_user(owner_id, deps.notifier.platform)
+    if user_id is None:
+        return
+    giver = by.display_name or by.user_id
+    action = await deps.store.action(action.id)
+    await deps.notifier.send(
+        UserRef(deps.notifier.platform, user_id),
+        Reply.of(
+            Text(f"{giver} handed an action over to you."),
+            *action_card(action, today=deps.store.today()),
+        ),
+    )
+
+
+def _form(kind: ActionButton, action: ActionView, title: str, *inputs: Input) -> Reply:
+    return Reply.of(
+        Text(f"*{action.description}*"),
+        Form(f"{kind}:{action.id}", title, inputs),
+        private=True,
+    )
+
+
+async def _person(who: UserRef, store: Store) -> int:
+    person = await store.person_for(who.platform, who.user_id)
+    if person is None:
+        raise UserError(
+            "I don't know you yet, so you have no actions. Ask a Policy and Best Practices "
+            "Officer to add you to the directory."
+        )
+    return person
+
+
+async def _owned(value: str, who: UserRef, store: Store) -> ActionView:
+    if not value.isdigit():
+        raise UserError("That button is out of date. Type `actions` to see your actions.")
+    action = await store.action(int(value))
+    person = await _person(who, store)
+    if action.owner_id != person:
+        owner = action.owner_name or "nobody yet"
+        raise UserError(f"Only the action's owner ({owner}) can update it.")
+    if action.status.is_closed:
+        raise UserError("That action is already closed. Type `actions` to see your open ones.")
+    return action
+
+
+def _parse_date(text: str, *, today: date) -> date:
+    try:
+        due = date.fromisoformat(text)
+    except ValueError:
+        raise UserError(
+            f"I couldn't read '{text[:40]}' as a date. Use YYYY-MM-DD, e.g. "
+            f"{(today + timedelta(days=14)).isoformat()}."
+        ) from None
+    if due < today:
+        raise UserError("That date is in the past: pick today or later.")
+    return due
