@@ -12,10 +12,14 @@ PYTHON := $(shell for p in python3.13 python3.12 python3 python; do \
 	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' \
 	>/dev/null 2>&1 && { echo $$p; break; }; done)
 
-.PHONY: run test lint bench install dev clean help
+CHROMIUM := /usr/bin/chromium
+
+.PHONY: run chat test lint bench install dev clean help browser
 
 help:
-	@echo "make run    install into .venv and run the bot on SQLite with the demo lessons"
+	@echo "make run    install into .venv and run the bot on SQLite with the demo lessons:"
+	@echo "            local web chat on http://localhost:3000, dashboard on /dashboard"
+	@echo "make chat   the same, as a chat in this terminal"
 	@echo "make test   install dev tools and run ruff, mypy and pytest (SQLite and PostgreSQL)"
 	@echo "make bench  run the search benchmarks (SciFact quality, latency at 105k lessons, import)"
 
@@ -41,14 +45,32 @@ dev: $(DEV_STAMP)
 run: $(STAMP)
 	$(BIN)/lessons db upgrade
 	$(BIN)/lessons seed-demo --if-empty
+	$(BIN)/lessons run
+
+chat: $(STAMP)
+	$(BIN)/lessons db upgrade
+	$(BIN)/lessons seed-demo --if-empty
 	$(BIN)/lessons chat
+
+# The browser tests drive Debian's Chromium (never a downloaded browser). Installing it needs
+# root and apt; without them the browser tests skip and say why (CI requires them).
+browser:
+	@if [ ! -x $(CHROMIUM) ]; then \
+		if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+			echo "Installing Debian's chromium for the browser tests"; \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1 || \
+			{ apt-get update -q >/dev/null 2>&1 && \
+			  DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1; } || \
+			echo "Could not install chromium: the browser tests will skip"; \
+		else echo "No $(CHROMIUM) and no root apt-get: the browser tests will skip"; fi; \
+	fi
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint
+test: lint browser
 	$(BIN)/python -m pytest
 
 # Quality on SciFact, then import and ask latency at ~105k lessons, on each backend (~10 min).

@@ -6,11 +6,13 @@ import logging
 
 from aiohttp import web
 
+from bot.keys import STORE
+from bot.local import auth, dashboard, routes
 from bot.settings import Settings
 from knowledge.storage import Store
 
 log = logging.getLogger(__name__)
-STORE: web.AppKey[Store] = web.AppKey("store", Store)
+__all__ = ["STORE", "build_app"]
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -21,11 +23,16 @@ async def healthz(request: web.Request) -> web.Response:
     )
 
 
-def build_app(settings: Settings, *, store: Store | None = None) -> web.Application:
+def build_app(
+    settings: Settings, *, store: Store | None = None, guard: auth.Guard | None = None
+) -> web.Application:
     """Build the aiohttp application (one server for every surface)."""
     app = web.Application(client_max_size=1024 * 1024)
     app[STORE] = store or Store.open(settings.database_url, glossary_path=settings.glossary)
     app.router.add_get("/healthz", healthz)
+    auth.install(app, guard or auth.Guard.for_bind(settings.host, token=settings.login_token))
+    routes.add_routes(app, app[STORE])
+    dashboard.add_routes(app)
     app.on_cleanup.append(_close)
     return app
 

@@ -18,6 +18,7 @@ from aiohttp import web
 from sqlalchemy.exc import OperationalError
 
 from bot.app import build_app
+from bot.local.auth import Guard
 from bot.settings import Settings
 from bot.terminal.render import render
 from handlers.chat import ConversationRef, Message, UserRef
@@ -112,12 +113,19 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     store = _store(settings)
     if not database.is_current(store.engine):
         raise DomainError("The database schema is not up to date: run `lessons db upgrade`.")
-    log.info(
-        "Lessons Bot on http://%s:%s (database: %s)", settings.host, settings.port, store.backend
-    )
-    web.run_app(
-        build_app(settings, store=store), host=settings.host, port=settings.port, print=None
-    )
+    guard = Guard.for_bind(settings.host, token=settings.login_token)
+    app = build_app(settings, store=store, guard=guard)
+    shown = "localhost" if settings.host in ("127.0.0.1", "::1") else settings.host
+    print(f"Lessons Bot is running (database: {store.backend}).", flush=True)
+    print(f"  Chat:      http://{shown}:{settings.port}/", flush=True)
+    print(f"  Dashboard: http://{shown}:{settings.port}/dashboard", flush=True)
+    if guard.token:
+        print(
+            f"  Reachable from other machines: sign in with the login token {guard.token}",
+            flush=True,
+        )
+    print("Press Ctrl-C to stop.", flush=True)
+    web.run_app(app, host=settings.host, port=settings.port, print=None)
     return 0
 
 
@@ -136,7 +144,8 @@ def _chat(args: argparse.Namespace, settings: Settings) -> int:
                 return
             if line.strip():
                 reply = await dispatch(Message(who, where, line), Deps(store=store))
-                print(render(reply) + "\n")
+                if reply is not None:
+                    print(render(reply) + "\n")
 
     asyncio.run(loop())
     return 0
@@ -173,7 +182,8 @@ def _ask(args: argparse.Namespace, settings: Settings) -> int:
                     ),
                     Deps(store=store),
                 )
-                print(render(reply))
+                if reply is not None:
+                    print(render(reply))
 
     asyncio.run(answer_all())
     return 0

@@ -22,6 +22,7 @@ class Settings:
     glossary: Path | None = None
     log_level: str = "INFO"
     postgres_eval_url: str = DEFAULT_EVAL_URL
+    login_token: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -40,4 +41,5 @@ class Settings:
             postgres_eval_url=env.get("LESSONS_EVAL_POSTGRES_URL")
             or env.get("LESSONS_TEST_POSTGRES_URL")
             or DEFAULT_EVAL_URL,
+            login_token=env.get("LESSONS_LOGIN_TOKEN") or None,
         )

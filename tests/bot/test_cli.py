@@ -437,7 +437,7 @@ async def test_run_serves_healthz_until_terminated(upgraded: Path) -> None:
         cwd=upgraded.parent,
         env=_env(upgraded, {"LESSONS_LOG_LEVEL": "INFO"}),
         stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
     try:
@@ -445,12 +445,35 @@ async def test_run_serves_healthz_until_terminated(upgraded: Path) -> None:
     finally:
         if proc.returncode is None:
             proc.terminate()
-        _, stderr = await asyncio.wait_for(proc.communicate(), timeout=30)
-    log = stderr.decode()
+        stdout, stderr = await asyncio.wait_for(proc.communicate(), timeout=30)
+    log, out = stderr.decode(), stdout.decode()
     assert answered == (200, {"status": "ok"}), log
     assert proc.returncode == 0, log
-    assert f"Lessons Bot on http://127.0.0.1:{port} (database: sqlite)" in log
+    assert "Lessons Bot is running (database: sqlite)" in out
+    assert f"Chat:      http://localhost:{port}/" in out
+    assert f"Dashboard: http://localhost:{port}/dashboard" in out
+    assert "login token" not in out  # loopback needs none
     assert '"GET /healthz HTTP/1.1" 200' in log
+
+
+async def test_run_off_loopback_prints_a_login_token(upgraded: Path) -> None:
+    port = free_port()
+    proc = await asyncio.create_subprocess_exec(
+        *[sys.executable, "-m", "bot", "run", "--host", "0.0.0.0", "--port", str(port)],
+        cwd=upgraded.parent,
+        env=_env(upgraded, {"LESSONS_LOGIN_TOKEN": "correct-horse-battery"}),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        answered = await poll_healthz(proc, f"http://127.0.0.1:{port}/healthz")
+    finally:
+        if proc.returncode is None:
+            proc.terminate()
+        stdout, stderr = await asyncio.wait_for(proc.communicate(), timeout=30)
+    assert answered == (200, {"status": "ok"}), stderr.decode()
+    assert "sign in with the login token correct-horse-battery" in stdout.decode()
 
 
 async def poll_healthz(proc: asyncio.subprocess.Process, url: str) -> tuple[int, Any] | None:
