@@ -305,7 +305,10 @@ class Loader:
         lesson_ids = list(result.scalars())
         self.stats.lessons += len(lesson_ids)
         self._insert_actions(
-            [(lid, row, lesson) for lid, (row, _, lesson) in zip(lesson_ids, owners, strict=True)]
+            [
+                (lid, row, record, lesson)
+                for lid, (row, record, lesson) in zip(lesson_ids, owners, strict=True)
+            ]
         )
         self._index(
             [
@@ -339,10 +342,16 @@ class Loader:
             "updated_at": self.now,
         }
 
-    def _insert_actions(self, rows: list[tuple[int, int, LessonRecord]]) -> None:
+    def _insert_actions(self, rows: list[tuple[int, int, ProductRecord, LessonRecord]]) -> None:
         values = []
-        for lesson_id, row, lesson in rows:
+        for lesson_id, row, record, lesson in rows:
+            # An imported action has no history of its own: it was created when its lesson was
+            # validated (else identified), and a closed one closed when the lesson was applied
+            # (else on its due date). Never later than now: the dashboard's history uses these.
+            created = min(_at(lesson.validated_on) or _at(record.date) or self.now, self.now)
             for action in lesson.actions:
+                closed = _at(lesson.applied_on) or _at(action.due_date) or self.now
+                closed = min(max(closed, created), self.now)
                 owner = (
                     self._person_id(action.owner_email, row, "owner")
                     if action.owner_email
@@ -358,9 +367,9 @@ class Loader:
                         "notes": action.notes,
                         "evidence": action.evidence,
                         "reason": action.reason,
-                        "created_at": self.now,
+                        "created_at": created,
                         "updated_at": self.now,
-                        "closed_at": self.now if action.status.is_closed else None,
+                        "closed_at": closed if action.status.is_closed else None,
                     }
                 )
         if values:

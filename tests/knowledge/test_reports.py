@@ -233,8 +233,27 @@ async def test_overdue_over_time_today_counts_the_demo_overdue_actions(
 
     assert len(points) == 12
     assert points[-1] == (today, len(late))
-    # Demo actions were all created today, when the corpus was loaded.
-    assert all(n == 0 for _, n in points[:-1])
+    # Imported actions date from their lesson's validation (else the product's date) and a
+    # closed one closed when its lesson was applied (else on its due date): so the past weeks
+    # are the open actions already late then, plus closed ones applied only later.
+    expected = []
+    for day, _ in points:
+        n = 0
+        for product in seen_by(frozenset()):
+            for lesson in product["lessons"]:
+                created = date.fromisoformat(lesson.get("validated_on") or product["date"])
+                for action in lesson.get("actions", []):
+                    due = today + timedelta(days=action["due_in_days"])
+                    if action["status"] in OPEN:
+                        closed = None
+                    else:
+                        closed = date.fromisoformat(lesson.get("applied_on") or due.isoformat())
+                        closed = min(max(closed, created), today)
+                    if created <= day and due < day and (closed is None or closed > day):
+                        n += 1
+        expected.append((day, n))
+    assert points == expected
+    assert any(n for _, n in points[:-1])  # the demo history is not flat
 
 
 # Questions without a good answer ------------------------------------------------------------
