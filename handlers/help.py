@@ -7,6 +7,10 @@ HELP = """*Lessons Bot* helps us learn from each other.
 • Narrow it down: *only AARs*, *in MINUSCA*, *since 2023*, *last year*, *#gender*, \
 *theme:wps*, *type:eoar*, *status:applied*
 • Acronyms work: *DDR*, *PoC*, *WPS*, *QIPs*, *JMAC* … and small typos are forgiven.
+• Your follow-up actions: `actions` — mark them done (with evidence), snooze, set a new \
+date, say what blocks them, or hand them over.
+• After-Action Review in a channel: `/aar start <event>` runs it in a thread, one question at \
+a time; `/aar schedule <event> <when it ends>` starts it later. `/aar help` for more.
 • A lesson is learned once it is *applied*: identified → validated → applied."""
 
 
