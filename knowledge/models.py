@@ -31,6 +31,7 @@ class ProductType(StrEnum):
     PRACTICE_NOTE = "practice_note"
     SURVEY_OF_PRACTICE = "survey_of_practice"
     LESSONS_LEARNED_STUDY = "lessons_learned_study"
+    NOTE = "note"  # a lesson captured in chat ("Save as lesson", /lessons new)
 
     @property
     def label(self) -> str:
@@ -44,6 +45,7 @@ _PRODUCT_LABELS = {
     ProductType.PRACTICE_NOTE: "Practice Note",
     ProductType.SURVEY_OF_PRACTICE: "Survey of Practice",
     ProductType.LESSONS_LEARNED_STUDY: "Lessons Learned Study",
+    ProductType.NOTE: "Lesson note",
 }
 
 
@@ -539,6 +541,18 @@ class ProposedAction(Base):
     owner: Mapped[Person | None] = relationship(lazy="joined")
 
     __table_args__ = (Index("ix_proposed_actions_owner", "owner_id", "status"),)
+
+
+class ProcessedEvent(Base):
+    """A platform event already handled: redeliveries (Slack retries) are recognised by id."""
+
+    __tablename__ = "processed_events"
+
+    platform: Mapped[str] = mapped_column(String(16), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+    __table_args__ = (Index("ix_processed_events_received", "received_at"),)
 
 
 class ChatMessage(Base):

@@ -12,11 +12,24 @@ if not isinstance(engine, Engine):  # pragma: no cover - alembic CLI use without
     engine = make_engine(context.config.get_main_option("sqlalchemy.url") or DEFAULT_URL)
 
 with engine.connect() as connection:
+    sqlite = connection.dialect.name == "sqlite"
+    if sqlite:
+        # Batch migrations recreate tables on SQLite; with foreign keys on, dropping the old
+        # table would cascade-delete every row that refers to it. SQLite's own procedure for
+        # changing a table: keys off (outside any transaction), change, check, keys back on.
+        connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        connection.commit()
     context.configure(
         connection=connection,
         target_metadata=Base.metadata,
-        render_as_batch=connection.dialect.name == "sqlite",
+        render_as_batch=sqlite,
     )
     with context.begin_transaction():
         context.run_migrations()
     connection.commit()
+    if sqlite:
+        broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+        connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+        connection.commit()
+        if broken:
+            raise RuntimeError(f"the migration left broken foreign keys: {broken[:5]}")

@@ -226,7 +226,7 @@ def test_unknown_type_lists_the_allowed_ones(tmp_path: Path) -> None:
     assert error.field == "type"
     assert str(error) == (
         "row 2, field 'type': 'memo' is not one of: "
-        "aar, eoar, practice_note, survey_of_practice, lessons_learned_study"
+        "aar, eoar, practice_note, survey_of_practice, lessons_learned_study, note"
     )
 
 

@@ -9,12 +9,13 @@ import pytest
 from alembic import command
 from conftest import private_schema, schema_url
 from sqlalchemy import Engine, inspect, text
+from sqlalchemy.exc import IntegrityError
 
 from knowledge.database import alembic_config, is_current, make_engine, upgrade
 from knowledge.models import Base
 
 MODEL_TABLES = set(Base.metadata.tables)
-HEAD = "0002"
+HEAD = "0003"
 # FTS5 keeps its data in shadow tables named after the virtual table.
 FTS5 = {"lesson_fts", *(f"lesson_fts_{s}" for s in ("data", "idx", "content", "docsize", "config"))}
 SEARCH_TABLES = {"sqlite": FTS5, "postgresql": {"search_docs", "search_postings"}}
@@ -84,7 +85,24 @@ def test_upgrading_a_released_schema_keeps_its_data(empty: Engine) -> None:
                 "VALUES (7, 'Awa Diallo', 'awa@example.org', 'UTC', '2026-01-01 00:00:00+00')"
             )
         )
+        conn.execute(
+            text(
+                "INSERT INTO products (id, type, title, summary, body, status, created_at, "
+                "updated_at) VALUES (3, 'aar', 'Convoys', '', '', 'published', "
+                "'2026-01-01 00:00:00+00', '2026-01-01 00:00:00+00')"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO lessons (id, product_id, position, observation, lesson, "
+                "recommendation, status, identified_at, updated_at) VALUES (5, 3, 0, '', "
+                "'Escort fuel convoys', '', 'identified', '2026-01-01 00:00:00+00', "
+                "'2026-01-01 00:00:00+00')"
+            )
+        )
     upgrade(empty)
+    with empty.connect() as conn:  # recreating a table on SQLite must not cascade deletes
+        assert conn.execute(text("SELECT product_id FROM lessons WHERE id = 5")).scalar_one() == 3
     assert is_current(empty) is True
     command.downgrade(alembic_config(empty), "0001")
     upgrade(empty)
@@ -134,3 +152,16 @@ def test_search_index_works_after_a_fresh_upgrade(empty: Engine) -> None:
                 text("SELECT lesson_id FROM search_postings WHERE term = 'convoy'")
             ).all()
     assert [tuple(r) for r in found] == [(1,)]
+
+
+def test_product_types_are_checked_and_notes_allowed(empty: Engine) -> None:
+    upgrade(empty)
+    insert = (
+        "INSERT INTO products (type, title, summary, body, status, created_at, updated_at) "
+        "VALUES (:type, 'x', '', '', 'published', '2026-01-01 00:00:00+00', "
+        "'2026-01-01 00:00:00+00')"
+    )
+    with empty.begin() as conn:
+        conn.execute(text(insert), {"type": "note"})
+    with pytest.raises(IntegrityError), empty.begin() as conn:
+        conn.execute(text(insert), {"type": "bogus"})

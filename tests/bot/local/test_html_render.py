@@ -387,7 +387,7 @@ def test_help_text_renders_as_bold_heading_and_bullets() -> None:
     page = safe(markdown(HELP))
 
     assert markdown(HELP).startswith('<p dir="auto"><strong>Lessons Bot</strong> helps')
-    assert page.tags.count("li") == 4
+    assert page.tags.count("li") == HELP.count("\n•") + HELP.startswith("•")
     assert "*" not in page.visible
 
 
