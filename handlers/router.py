@@ -6,7 +6,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from handlers import aar, actions, ask
+from handlers import aar, actions, ask, capture, home
 from handlers.chat import (
     ButtonPress,
     Command,
@@ -50,8 +50,18 @@ FORMS: dict[str, Callable[[FormSubmit, Deps], Awaitable[Reply | None]]] = {}
 
 
 def _register() -> None:
-    BUTTONS.update({"ask": ask.button, "action": actions.button, "aar": aar.button})
-    FORMS.update({"action": actions.form, "aar": aar.form})
+    BUTTONS.update(
+        {
+            "ask": ask.button,
+            "action": actions.button,
+            "aar": aar.button,
+            "lesson": capture.button,
+            "home": home.button,
+        }
+    )
+    FORMS.update(
+        {"action": actions.form, "aar": aar.form, "lesson": capture.form, "home": home.form}
+    )
 
 
 _register()
@@ -100,6 +110,10 @@ async def _route(incoming: Incoming, deps: Deps) -> Reply | None:
                     return await aar.command(_as_command(incoming, "aar", rest), deps)
                 case "actions" | "todo" | "my-actions":
                     return await actions.mine(incoming.who, deps)
+                case "home" if home.requested(incoming):
+                    return await home.home(incoming.who, deps)
+                case _ if (title := capture.requested(incoming)) is not None:
+                    return await capture.start(incoming.who, deps, title=title)
             viewer = await viewer_of(incoming.who, incoming.where.channel_name, deps)
             return await ask.ask(text, store=deps.store, viewer=viewer, who=incoming.who)
         case ButtonPress(action=action):
