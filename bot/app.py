@@ -33,6 +33,10 @@ def build_app(
     auth.install(app, guard or auth.Guard.for_bind(settings.host, token=settings.login_token))
     routes.add_routes(app, app[STORE])
     dashboard.add_routes(app)
+    if settings.slack_enabled:
+        from bot.slack.routes import SlackSurface  # only loaded when Slack is configured
+
+        SlackSurface(settings, app[STORE]).add_routes(app)
     app.on_cleanup.append(_close)
     return app
 

@@ -20,6 +20,7 @@ from sqlalchemy.exc import OperationalError
 from bot.app import build_app
 from bot.local.auth import Guard
 from bot.settings import Settings
+from bot.slack.errors import SlackStartupError
 from bot.terminal.render import render
 from handlers.chat import ConversationRef, Message, UserRef
 from handlers.router import Deps, dispatch
@@ -114,7 +115,11 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     if not database.is_current(store.engine):
         raise DomainError("The database schema is not up to date: run `lessons db upgrade`.")
     guard = Guard.for_bind(settings.host, token=settings.login_token)
-    app = build_app(settings, store=store, guard=guard)
+    try:
+        app = build_app(settings, store=store, guard=guard)
+    except SlackStartupError as exc:
+        print(f"lessons: {exc}", file=sys.stderr)
+        return 2
     shown = "localhost" if settings.host in ("127.0.0.1", "::1") else settings.host
     print(f"Lessons Bot is running (database: {store.backend}).", flush=True)
     print(f"  Chat:      http://{shown}:{settings.port}/", flush=True)
@@ -124,8 +129,15 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             f"  Reachable from other machines: sign in with the login token {guard.token}",
             flush=True,
         )
+    if settings.slack_enabled:
+        mode = "Socket Mode" if settings.slack_app_token else "HTTP at /slack/events"
+        print(f"  Slack:     {mode}", flush=True)
     print("Press Ctrl-C to stop.", flush=True)
-    web.run_app(app, host=settings.host, port=settings.port, print=None)
+    try:
+        web.run_app(app, host=settings.host, port=settings.port, print=None)
+    except SlackStartupError as exc:
+        print(f"lessons: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -23,6 +23,16 @@ class Settings:
     log_level: str = "INFO"
     postgres_eval_url: str = DEFAULT_EVAL_URL
     login_token: str | None = None
+    slack_bot_token: str | None = None
+    slack_signing_secret: str | None = None
+    slack_app_token: str | None = None
+    slack_api_url: str = "https://slack.com/api/"
+    slack_pace_seconds: float = 1.0
+
+    @property
+    def slack_enabled(self) -> bool:
+        """Return True when a Slack bot token is set (HTTP mode also needs the signing secret)."""
+        return bool(self.slack_bot_token)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -42,4 +52,25 @@ class Settings:
             or env.get("LESSONS_TEST_POSTGRES_URL")
             or DEFAULT_EVAL_URL,
             login_token=env.get("LESSONS_LOGIN_TOKEN") or None,
+            slack_bot_token=env.get("SLACK_BOT_TOKEN") or None,
+            slack_signing_secret=env.get("SLACK_SIGNING_SECRET") or None,
+            slack_app_token=env.get("SLACK_APP_TOKEN") or None,
+            slack_api_url=_api_url(env.get("SLACK_API_URL") or "https://slack.com/api/"),
+            slack_pace_seconds=_seconds(env.get("LESSONS_SLACK_PACE_SECONDS", "1.0")),
         )
+
+
+def _api_url(url: str) -> str:
+    if not url.startswith(("https://", "http://")):
+        raise ValueError(f"SLACK_API_URL must be an http(s) URL, not '{url}'")
+    return url if url.endswith("/") else url + "/"
+
+
+def _seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise ValueError(f"LESSONS_SLACK_PACE_SECONDS must be a number, not '{value}'") from None
+    if not 0 <= seconds <= 60:
+        raise ValueError("LESSONS_SLACK_PACE_SECONDS must be between 0 and 60")
+    return seconds

@@ -11,7 +11,8 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Concatenate
 
-from sqlalchemy import Connection, Engine, func, select, text
+from sqlalchemy import Connection, Engine, delete, func, select, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from knowledge import database, lifecycle
@@ -25,8 +26,11 @@ from knowledge.models import (
     LessonEvent,
     LessonStatus,
     Person,
+    PersonRole,
+    ProcessedEvent,
     Product,
     Question,
+    Role,
 )
 from knowledge.records import PersonRecord, ProductRecord
 from knowledge.search.answer import Answer, Searcher, Viewer
@@ -335,6 +339,67 @@ class Store:
             return found
 
     platform_user = _blocking(_platform_user)
+
+    def _link_user(
+        self,
+        platform: str,
+        user_id: str,
+        *,
+        email: str | None,
+        name: str,
+        timezone: str | None = None,
+    ) -> int:
+        """Tie a platform user to a person of the directory, by email; create unknown staff.
+
+        Return the person id. A person already tied to another id of this platform keeps it.
+        """
+        column = {"slack": "slack_user_id", "teams": "teams_aad_id"}[platform]
+        attr = getattr(Person, column)
+        email = email.strip().lower() if email and "@" in email else None
+        with self.session() as s:
+            person = s.scalars(select(Person).where(attr == user_id)).first()
+            if person is None and email:
+                person = s.scalars(select(Person).where(Person.email == email)).first()
+            if person is None:
+                person = Person(
+                    name=(name or "").strip()[:200] or f"{platform} user {user_id}",
+                    email=email,
+                    timezone="UTC",
+                    created_at=self.clock(),
+                )
+                person.roles.append(PersonRole(role=Role.STAFF, scope=""))
+                s.add(person)
+            if getattr(person, column) is None:
+                setattr(person, column, user_id)
+            if timezone:
+                person.timezone = timezone[:64]
+            s.flush()
+            return person.id
+
+    link_user = _blocking(_link_user)
+
+    def _first_time(self, platform: str, event_id: str) -> bool:
+        """Record a platform event; return False when it was seen before (a redelivery)."""
+        try:
+            with self.session() as s:
+                s.add(
+                    ProcessedEvent(
+                        platform=platform[:16], event_id=event_id[:200], received_at=self.clock()
+                    )
+                )
+        except IntegrityError:
+            return False
+        return True
+
+    first_time = _blocking(_first_time)
+
+    def _forget_events(self, before: datetime) -> int:
+        """Drop the record of events older than `before` (redeliveries stop within hours)."""
+        with self.session() as s:
+            result = s.execute(delete(ProcessedEvent).where(ProcessedEvent.received_at < before))
+            return int(getattr(result, "rowcount", 0) or 0)
+
+    forget_events = _blocking(_forget_events)
 
     def _person_by_email(self, email: str) -> Person | None:
         """Return the person with this email, if any."""

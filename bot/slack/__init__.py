@@ -1,0 +1,1 @@
+"""Slack: Bolt listeners, payloads to neutral values, and replies to Block Kit."""

@@ -1,0 +1,277 @@
+"""Thin Bolt listeners: ack → incoming → router → render → send.
+
+Every listener acks at once (Bolt answers Slack as soon as `ack()` is called and runs the rest
+after), turns the payload into a neutral `Incoming`, dispatches it, and delivers the `Reply`:
+in the thread, privately (ephemeral), in place (through the response URL), as a modal (a reply
+holding a form) or as the App Home.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import logging
+import re
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.slack import incoming, render
+from bot.slack.notifier import SlackNotifier
+from handlers import home as home_handler
+from handlers import router
+from handlers.chat import Form, Incoming, Reply, Text, UserRef
+from knowledge.storage import Store
+
+log = logging.getLogger(__name__)
+
+COMMANDS = ("/lessons", "/aar")
+SHORTCUTS = ("lesson.save_message",)
+EVENTS = ("app_mention", "message", "app_home_opened")
+ANY = re.compile(r".+")
+
+
+class People:
+    """Ties Slack users to people of the directory (by email from users.info), once each."""
+
+    def __init__(self, store: Store, client: AsyncWebClient) -> None:
+        self.store = store
+        self.client = client
+        self._known: dict[str, int] = {}
+
+    async def ensure(self, who: UserRef) -> None:
+        """Make sure this Slack user is a person of the directory (unknown ones join as staff)."""
+        if not who.user_id or who.bot or who.user_id in self._known:
+            return
+        person = await self.store.person_for("slack", who.user_id)
+        if person is None:
+            try:
+                info = await self.client.users_info(user=who.user_id)
+            except SlackApiError as exc:
+                log.warning("users.info failed for %s: %s", who.user_id, exc.response.get("error"))
+                return
+            raw = info.get("user") or {}
+            if raw.get("is_bot"):
+                return
+            profile = raw.get("profile") or {}
+            person = await self.store.link_user(
+                "slack",
+                who.user_id,
+                email=profile.get("email"),
+                name=profile.get("real_name") or raw.get("real_name") or raw.get("name") or "",
+                timezone=raw.get("tz"),
+            )
+        self._known[who.user_id] = person
+
+
+class Listeners:
+    """The Slack surface of every handler."""
+
+    def __init__(self, store: Store, notifier: SlackNotifier, people: People) -> None:
+        self.store = store
+        self.notifier = notifier
+        self.people = people
+        self.bot_user_id: str | None = None
+        self.running: set[asyncio.Task[Any]] = set()
+
+    @property
+    def deps(self) -> router.Deps:
+        """What handlers need."""
+        return router.Deps(store=self.store, notifier=self.notifier)
+
+    def register(self, app: AsyncApp) -> None:
+        """Attach every listener to the Bolt app (the manifest lists the same ones)."""
+        for name in COMMANDS:
+            app.command(name)(self._tracked(self.on_command))
+        for callback in SHORTCUTS:
+            app.shortcut(callback)(self._tracked(self.on_shortcut))
+        app.event("app_mention")(self._tracked(self.on_mention))
+        app.event("message")(self._tracked(self.on_message))
+        app.event("app_home_opened")(self._tracked(self.on_home))
+        app.action(ANY)(self._tracked(self.on_action))
+        app.view(ANY)(self._tracked(self.on_view))
+        app.error(self.on_error)
+
+    def _tracked(self, listener: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
+        """Remember a running listener, so a shutdown lets work after the ack finish."""
+
+        @functools.wraps(listener)  # Bolt reads the wrapped signature to pass arguments
+        async def run(*args: Any, **kwargs: Any) -> None:
+            task = asyncio.current_task()
+            if task is not None:
+                self.running.add(task)
+            try:
+                await listener(*args, **kwargs)
+            finally:
+                if task is not None:
+                    self.running.discard(task)
+
+        return run
+
+    async def drain(self, timeout: float = 10.0) -> None:  # noqa: ASYNC109
+        """Wait (a while) for listeners still working after their ack."""
+        pending = {t for t in self.running if t is not asyncio.current_task()}
+        if pending:
+            _, late = await asyncio.wait(pending, timeout=timeout)
+            for task in late:
+                task.cancel()
+
+    async def _dispatch(self, event: Incoming) -> Reply | None:
+        await self.people.ensure(event.who)
+        return await router.dispatch(event, self.deps)
+
+    # Listeners -----------------------------------------------------------------------------
+
+    async def on_command(self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+        """`/lessons …` and `/aar …`: answers are private unless they start a conversation."""
+        await ack()
+        event = incoming.command(body)
+        reply = await self._dispatch(event)
+        if reply is None:
+            return
+        if _form(reply) is not None and body.get("trigger_id"):
+            await self._modal(str(body["trigger_id"]), reply, event.where.channel_id, None)
+        elif reply.anchor:
+            await self.notifier.post(event.where, reply)
+        else:
+            blocks, text = render.message(reply)
+            await respond(blocks=blocks, text=text, response_type="ephemeral")
+
+    async def on_mention(self, event: dict[str, Any]) -> None:
+        """An @mention in a channel: answer in its thread."""
+        message = incoming.mention(event)
+        reply = await self._dispatch(message)
+        if reply is not None:
+            await self._deliver(reply, message.who, message.where)
+
+    async def on_message(self, event: dict[str, Any]) -> None:
+        """A DM, a reply in a thread we run, an edit or a deletion."""
+        found = incoming.message(event, bot_user_id=self.bot_user_id)
+        if found is None:
+            return
+        reply = await self._dispatch(found)
+        if reply is not None:
+            await self._deliver(reply, found.who, found.where)
+
+    async def on_home(self, event: dict[str, Any]) -> None:
+        """Refresh the App Home when someone opens it."""
+        if event.get("tab", "home") != "home":
+            return
+        await self.refresh_home(incoming.user(str(event.get("user", ""))))
+
+    async def refresh_home(self, who: UserRef) -> None:
+        """Publish the person's App Home as it is now."""
+        await self.people.ensure(who)
+        reply = await home_handler.home(who, self.deps)
+        await self.notifier.publish_home(who.user_id, reply)
+
+    async def on_shortcut(
+        self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient
+    ) -> None:
+        """ "Save as lesson" on a message: a modal prefilled with it and its permalink."""
+        await ack()
+        channel = str((body.get("channel") or {}).get("id", ""))
+        ts = str((body.get("message") or {}).get("ts", ""))
+        permalink = None
+        if channel and ts:
+            try:
+                found = await client.chat_getPermalink(channel=channel, message_ts=ts)
+                permalink = str(found.get("permalink", "")) or None
+            except SlackApiError:
+                log.info("no permalink for %s/%s", channel, ts)
+        press = incoming.shortcut(body, permalink)
+        reply = await self._dispatch(press)
+        if reply is None:
+            return
+        if _form(reply) is not None:
+            await self._modal(str(body.get("trigger_id", "")), reply, channel, None)
+        else:
+            await self.notifier.ephemeral(press.where, press.who, reply)
+
+    async def on_action(
+        self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond
+    ) -> None:
+        """A button: forms open as modals, `replace` replies update the card in place."""
+        await ack()
+        press = incoming.button(body, action)
+        reply = await self._dispatch(press)
+        from_home = (body.get("container") or {}).get("type") == "view"
+        if reply is not None:
+            if _form(reply) is not None and body.get("trigger_id"):
+                await self._modal(
+                    str(body["trigger_id"]), reply, press.where.channel_id, press.where.thread_id
+                )
+            elif from_home:
+                if not reply.replace:  # a `replace` reply on the home is the home itself
+                    await self.notifier.send(press.who, reply)
+            elif reply.replace:
+                blocks, text = render.message(reply)
+                await respond(blocks=blocks, text=text, replace_original=True)
+            else:
+                await self._deliver(reply, press.who, press.where)
+        if from_home or (reply is not None and reply.replace):
+            await self.refresh_home(press.who)
+
+    async def on_view(self, ack: AsyncAck, body: dict[str, Any]) -> None:
+        """A submitted modal."""
+        await ack()
+        view = body.get("view") or {}
+        submit = incoming.view_submission(body, render.values(view.get("state") or {}))
+        reply = await self._dispatch(submit)
+        if reply is not None:
+            if submit.where.channel_id:
+                await self._deliver(replace(reply, replace=False), submit.who, submit.where)
+            else:
+                await self.notifier.send(submit.who, reply)
+        await self.refresh_home(submit.who)
+
+    async def on_error(self, error: Exception, body: dict[str, Any]) -> None:
+        """The one global error handler: the log gets the details, the user a reference id."""
+        reference = uuid.uuid4().hex[:8]
+        log.error("slack listener failed (reference %s)", reference, exc_info=error)
+        user_id = _user_of(body)
+        if not user_id:
+            return
+        reply = Reply.of(
+            Text(
+                f"Sorry, something went wrong on my side (reference {reference}). Nothing you "
+                "sent was lost; please try again in a minute."
+            ),
+            private=True,
+        )
+        try:
+            await self.notifier.send(incoming.user(user_id), reply)
+        except Exception:
+            log.exception("could not tell %s about error %s", user_id, reference)
+
+    # Delivery ------------------------------------------------------------------------------
+
+    async def _deliver(self, reply: Reply, who: UserRef, where: Any) -> None:
+        if reply.private:
+            await self.notifier.ephemeral(where, who, reply)
+        else:
+            await self.notifier.post(where, reply)
+
+    async def _modal(self, trigger_id: str, reply: Reply, channel: str, thread: str | None) -> None:
+        context = json.dumps({"channel": channel, "thread": thread or ""})
+        await self.notifier.open_modal(trigger_id, reply, context)
+
+
+def _form(reply: Reply) -> Form | None:
+    return next((e for e in reply.elements if isinstance(e, Form)), None)
+
+
+def _user_of(body: dict[str, Any]) -> str | None:
+    user = body.get("user_id") or (body.get("event") or {}).get("user") or body.get("user")
+    if isinstance(user, dict):
+        user = user.get("id")
+    return str(user) if user else None
+
+
+Posted = Callable[[str, Any], Awaitable[None]]

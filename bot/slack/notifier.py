@@ -1,0 +1,116 @@
+"""Sending to Slack: posts, ephemeral messages, DMs and home views, at a polite pace."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.slack import render
+from handlers.chat import ConversationRef, Reply, UserRef
+
+log = logging.getLogger(__name__)
+PLATFORM = "slack"
+
+
+class Pacer:
+    """Keeps posts to one channel at least `interval` seconds apart (Slack allows ~1/s).
+
+    A burst for one channel waits its turn; other channels are not held up.
+    """
+
+    def __init__(self, interval: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.interval = interval
+        self.clock = clock
+        self._next: dict[str, float] = {}
+
+    async def wait(self, channel: str) -> None:
+        """Wait until this channel may be posted to again, and book the slot."""
+        if self.interval <= 0:
+            return
+        now = self.clock()
+        slot = max(now, self._next.get(channel, 0.0))
+        self._next[channel] = slot + self.interval
+        if len(self._next) > 10_000:  # forget channels idle for a while
+            self._next = {c: t for c, t in self._next.items() if t > now}
+        if slot > now:
+            await asyncio.sleep(slot - now)
+
+
+class SlackNotifier:
+    """The Slack side of `handlers.chat.Notifier`, plus the deliveries listeners need."""
+
+    platform = PLATFORM
+
+    def __init__(
+        self,
+        client: AsyncWebClient,
+        *,
+        pace: float = 1.0,
+        posted: Callable[[str, ConversationRef], Awaitable[None]] | None = None,
+    ) -> None:
+        self.client = client
+        self.pacer = Pacer(pace)
+        self._posted = posted
+        self._dms: dict[str, str] = {}
+
+    async def send(self, to: UserRef, reply: Reply) -> None:
+        """Post a reply in the person's DM with the bot."""
+        channel = await self.dm(to.user_id)
+        await self.post(ConversationRef(PLATFORM, channel), reply)
+
+    async def post(self, where: ConversationRef, reply: Reply) -> ConversationRef | None:
+        """Post a reply in a channel (or its thread); return where it landed."""
+        blocks, text = render.message(reply)
+        await self.pacer.wait(where.channel_id)
+        args: dict[str, Any] = {"channel": where.channel_id, "blocks": blocks, "text": text}
+        if where.thread_id and not reply.anchor:
+            args["thread_ts"] = where.thread_id
+        response = await self.client.chat_postMessage(**args)
+        ts = str(response.get("ts", ""))
+        channel = str(response.get("channel", where.channel_id))
+        landed = ConversationRef(
+            PLATFORM, channel, where.thread_id if "thread_ts" in args else ts, where.channel_name
+        )
+        if reply.anchor and self._posted is not None:
+            await self._posted(reply.anchor, landed)
+        return landed
+
+    async def ephemeral(self, where: ConversationRef, to: UserRef, reply: Reply) -> None:
+        """Show a reply to one person in a channel; in a DM or without a channel, DM them."""
+        if not where.channel_id or where.channel_id.startswith("D"):
+            await self.send(to, reply)
+            return
+        blocks, text = render.message(reply)
+        args: dict[str, Any] = {
+            "channel": where.channel_id,
+            "user": to.user_id,
+            "blocks": blocks,
+            "text": text,
+        }
+        if where.thread_id:
+            args["thread_ts"] = where.thread_id
+        await self.client.chat_postEphemeral(**args)
+
+    async def open_modal(self, trigger_id: str, reply: Reply, context: str) -> None:
+        """Open a reply holding a form as a modal."""
+        await self.client.views_open(
+            trigger_id=trigger_id, view=render.modal(reply, private_metadata=context)
+        )
+
+    async def publish_home(self, user_id: str, reply: Reply) -> None:
+        """Show a reply as the person's App Home."""
+        await self.client.views_publish(user_id=user_id, view=render.home(reply))
+
+    async def dm(self, user_id: str) -> str:
+        """Return the DM channel with a person (opened once, then remembered)."""
+        channel = self._dms.get(user_id)
+        if channel is None:
+            response = await self.client.conversations_open(users=user_id)
+            channel = str((response.get("channel") or {}).get("id", ""))
+            self._dms[user_id] = channel
+        return channel

@@ -1,0 +1,460 @@
+"""Reply → Slack Block Kit (message, modal, App Home) plus fallback text: pure, safe for any text.
+
+Conventions the listeners rely on:
+
+- `message` returns `(blocks, text)`; `text` is the notification fallback, already mrkdwn.
+- Block ids are `b0`, `b1`, … in order (skipping input names in a modal); they mean nothing.
+- A button's `action_id` is the neutral action id. Slack wants action ids unique within a
+  block, so when one actions block holds the same action again it becomes `<action>#2`,
+  `<action>#3`, …: read the action as `action_id.partition("#")[0]`. A neutral action id
+  containing `#` is refused. An empty value is left out of the button: read a missing `value`
+  as "". A button with an http(s) `url` opens it and still sends block_actions (ack it).
+- No button gets a `style`: the neutral model does not say which choice is the main one, and
+  a green "Helpful" beside a grey "Not helpful" would tip the vote.
+- A modal's `callback_id` is the form id; each input is an `input` block whose `block_id` and
+  element `action_id` are the input name, so `values(view["state"])` gives `{name: value}`.
+- A reply over a surface's block limit is cut, with a last context block "…and N more"; a
+  text over 3,000 characters becomes several sections, split between lines.
+
+Safety: text is cleaned of control characters and bidi overrides, then `&`, `<` and `>` are
+escaped before any formatting is applied, so no text can produce `<!channel>`, `<@U…>`,
+`<#C…>` or a `<url|label>` link of its own; the words `@here`, `@channel`, `@everyone` and
+`@group` get a word joiner after the `@`, so Slack's automatic parsing cannot make them mass
+mentions. Lengths are counted in UTF-16 code units, never fewer than characters, so a text is
+within Slack's limits whichever way Slack counts.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from itertools import count
+from typing import Any, assert_never
+
+from handlers.chat import Button, Divider, Element, Fields, Form, Input, Reply, Text
+
+Block = dict[str, Any]
+
+MAX_MESSAGE_BLOCKS = 50
+MAX_VIEW_BLOCKS = 100
+MAX_TEXT = 3000  # a section's text, the fallback text, an initial value, private metadata
+MAX_FIELD = 2000
+MAX_FIELDS = 10
+MAX_BUTTONS = 25
+MAX_LABEL = 75
+MAX_VALUE = 2000
+MAX_URL = 3000
+MAX_ID = 255
+MAX_TITLE = 24
+MAX_INPUT_LABEL = 2000
+
+_MAX_FIELD_LABEL = 200
+_MAX_LINK = 2000  # a longer address stays plain text, so a link never outgrows a section
+_BOLD_STAR = "\u2217"  # asterisk operator: a `*` in a bold label would end the bold early
+_JOINER = "\u2060"  # word joiner: invisible, and "@\u2060here" is no mention
+
+# Control characters go (tab and newline stay), and so do the bidi embeddings, overrides and
+# isolates that could make text read differently from what it says; lone surrogates, which
+# cannot be encoded, become U+FFFD.
+_CLEAN: dict[int, str | None] = {
+    **{code: None for code in (*range(0x00, 0x20), *range(0x7F, 0xA0)) if code not in (9, 10)},
+    **{code: None for code in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))},
+    **{code: "\ufffd" for code in range(0xD800, 0xE000)},
+}
+_MENTION = re.compile(r"@(?=here|channel|everyone|group)", re.IGNORECASE)
+_BULLET = re.compile(r"^([ \t]*)[-*•][ \t]+")
+_INLINE = re.compile(r"(`[^`\n]+`)|\[([^\]\n]+)\]\(([^()\s]+)\)")
+_DOUBLE_BOLD = re.compile(r"\*\*(?=\S)(.+?)(?<=\S)\*\*")
+
+
+def message(reply: Reply) -> tuple[list[Block], str]:
+    """Return the reply as message blocks (at most 50) and its notification text."""
+    return _numbered(_blocks(reply.elements), limit=MAX_MESSAGE_BLOCKS), _fallback(reply)
+
+
+def modal(reply: Reply, *, private_metadata: str = "") -> Block:
+    """Return a reply holding exactly one form as a modal view: its other elements, then inputs.
+
+    Raises:
+        ValueError: no form or several, a form id or input name that is empty, too long or
+            repeated, more than 100 inputs, or private metadata over 3,000 characters.
+    """
+    form = _the_form(reply)
+    if _size(private_metadata) > MAX_TEXT:
+        raise ValueError(f"private_metadata is over {MAX_TEXT} characters")
+    inputs = [_input(item) for item in form.inputs]
+    others = _blocks(element for element in reply.elements if element is not form)
+    taken = frozenset(item.name for item in form.inputs)
+    view: Block = {
+        "type": "modal",
+        "callback_id": form.form,
+        "title": _plain(form.title, MAX_TITLE, default="Form"),
+        "submit": _plain(form.submit, MAX_TITLE, default="Save"),
+        "close": _plain("Cancel", MAX_TITLE),
+        "blocks": _numbered(others, limit=MAX_VIEW_BLOCKS - len(inputs), taken=taken) + inputs,
+    }
+    if private_metadata:
+        view["private_metadata"] = private_metadata
+    return view
+
+
+def home(reply: Reply) -> Block:
+    """Return the reply as an App Home view (at most 100 blocks)."""
+    return {"type": "home", "blocks": _numbered(_blocks(reply.elements), limit=MAX_VIEW_BLOCKS)}
+
+
+def values(view_state: dict[str, Any]) -> dict[str, str]:
+    """Return `{input name: value}` from a view_submission's `view.state` or `view.state.values`.
+
+    An empty input arrives as a null value and reads as ""; shapes that are not inputs are
+    skipped, so an odd payload gives what can be read.
+    """
+    found: dict[str, str] = {}
+    for actions in _state_values(view_state).values():
+        if not isinstance(actions, dict):
+            continue
+        for action_id, state in actions.items():
+            value = _input_value(state)
+            if isinstance(action_id, str) and value is not None:
+                found[action_id] = value
+    return found
+
+
+def mrkdwn(markdown: str) -> str:
+    """Return the bot's CommonMark subset as Slack mrkdwn, escaped first so text cannot ping."""
+    return "\n".join(_line(line) for line in escape(markdown).split("\n"))
+
+
+def escape(text: str) -> str:
+    """Return raw text safe inside mrkdwn: cleaned, `&<>` escaped, mass mentions defused."""
+    cleaned = _clean(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _MENTION.sub("@" + _JOINER, cleaned)
+
+
+# Elements
+
+
+def _blocks(elements: Iterable[Element]) -> list[Block]:
+    """Return the blocks of the elements, adjacent buttons in actions rows, without block ids."""
+    blocks: list[Block] = []
+    row: list[Button] = []
+    for element in elements:
+        if row and not isinstance(element, Button):
+            blocks += _actions(row)
+            row = []
+        match element:
+            case Text(markdown=source):
+                blocks += _sections(source)
+            case Fields(pairs=pairs):
+                blocks += _fields(pairs)
+            case Button():
+                row.append(element)
+            case Form():
+                blocks.append(_form_note(element))
+            case Divider():
+                blocks.append({"type": "divider"})
+            case _:
+                assert_never(element)
+    if row:
+        blocks += _actions(row)
+    return blocks
+
+
+def _numbered(
+    blocks: list[Block], *, limit: int, taken: frozenset[str] = frozenset()
+) -> list[Block]:
+    """Return the blocks cut to limit (the last one saying how many more) with unique ids."""
+    if len(blocks) > limit:
+        kept = max(limit - 1, 0)
+        more = [_context(f"…and {len(blocks) - kept} more")] if limit > 0 else []
+        blocks = blocks[:kept] + more
+    ids = (f"b{n}" for n in count() if f"b{n}" not in taken)
+    return [{**block, "block_id": next(ids)} for block in blocks]
+
+
+def _sections(source: str) -> list[Block]:
+    pieces = (piece.strip("\n") for piece in _chunks(mrkdwn(source), MAX_TEXT))
+    return [{"type": "section", "text": _text(piece)} for piece in pieces if piece.strip()]
+
+
+def _fields(pairs: tuple[tuple[str, str], ...]) -> list[Block]:
+    texts = [_text(_field(label, value)) for label, value in pairs]
+    return [
+        {"type": "section", "fields": texts[start : start + MAX_FIELDS]}
+        for start in range(0, len(texts), MAX_FIELDS)
+    ]
+
+
+def _field(label: str, value: str) -> str:
+    name = escape(_flat(label, _MAX_FIELD_LABEL)).replace("*", _BOLD_STAR)
+    body = mrkdwn(value).strip("\n")
+    parts = ([f"*{name}*"] if name else []) + ([body] if body.strip() else [])
+    return _clip_mrkdwn("\n".join(parts) or "—", MAX_FIELD)
+
+
+def _actions(row: list[Button]) -> list[Block]:
+    return [
+        {"type": "actions", "elements": _buttons(row[start : start + MAX_BUTTONS])}
+        for start in range(0, len(row), MAX_BUTTONS)
+    ]
+
+
+def _buttons(row: list[Button]) -> list[Block]:
+    """Return one actions row's buttons, a repeated action id suffixed `#2`, `#3`, …."""
+    seen: dict[str, int] = {}
+    elements: list[Block] = []
+    for button in row:
+        if not button.action or "#" in button.action:
+            raise ValueError(f"action id {button.action!r} is empty or holds '#'")
+        if _size(button.value) > MAX_VALUE:
+            raise ValueError(f"the value of {button.action!r} is over {MAX_VALUE} characters")
+        n = seen[button.action] = seen.get(button.action, 0) + 1
+        action_id = button.action if n == 1 else f"{button.action}#{n}"
+        if _size(action_id) > MAX_ID:
+            raise ValueError(f"action id {button.action!r} is over {MAX_ID} characters")
+        elements.append(_button(button, action_id))
+    return elements
+
+
+def _button(button: Button, action_id: str) -> Block:
+    element: Block = {
+        "type": "button",
+        "text": _plain(button.label, MAX_LABEL),
+        "action_id": action_id,
+    }
+    if button.value:
+        element["value"] = button.value
+    url = _web_url(button.url)
+    if url is not None:
+        element["url"] = url
+    return element
+
+
+def _form_note(form: Form) -> Block:
+    """Say what a form is for where it cannot be shown (forms open as modals)."""
+    title = escape(_flat(form.title, _MAX_FIELD_LABEL)).replace("*", _BOLD_STAR) or "Form"
+    labels = " · ".join(_flat(item.label, _MAX_FIELD_LABEL) for item in form.inputs)
+    text = f"📝 *{title}*" + (f" (a form: {escape(labels)})" if labels else " (a form)")
+    return {"type": "section", "text": _text(_clip_mrkdwn(text, MAX_TEXT))}
+
+
+def _the_form(reply: Reply) -> Form:
+    forms = [element for element in reply.elements if isinstance(element, Form)]
+    if len(forms) != 1:
+        raise ValueError(f"a modal needs exactly one form, not {len(forms)}")
+    form = forms[0]
+    if not 0 < _size(form.form) <= MAX_ID:
+        raise ValueError(f"form id {form.form[:40]!r} is empty or over {MAX_ID} characters")
+    names = [item.name for item in form.inputs]
+    if len(set(names)) != len(names) or not all(0 < _size(name) <= MAX_ID for name in names):
+        raise ValueError(f"input names must be unique and 1 to {MAX_ID} characters: {names}")
+    if len(names) > MAX_VIEW_BLOCKS:
+        raise ValueError(f"a modal holds at most {MAX_VIEW_BLOCKS} inputs")
+    return form
+
+
+def _input(item: Input) -> Block:
+    element: Block = {
+        "type": "plain_text_input",
+        "action_id": item.name,
+        "multiline": item.multiline,
+    }
+    initial = _clip(_clean(item.initial), MAX_TEXT)
+    if initial:
+        element["initial_value"] = initial
+    return {
+        "type": "input",
+        "block_id": item.name,
+        "label": _plain(item.label, MAX_INPUT_LABEL, default=_flat(item.name, MAX_LABEL)),
+        "element": element,
+        "optional": item.optional,
+    }
+
+
+def _fallback(reply: Reply) -> str:
+    text = mrkdwn(reply.fallback).strip()
+    if not text:
+        labels = (element.label for element in reply.elements if isinstance(element, Button))
+        text = escape(" · ".join(_flat(label, MAX_LABEL) for label in labels))
+    return _clip_mrkdwn(text or "…", MAX_TEXT)
+
+
+def _state_values(view_state: object) -> dict[Any, Any]:
+    """Return `state.values` whether given the state or its values."""
+    if not isinstance(view_state, dict):
+        return {}
+    inner = view_state.get("values")
+    if isinstance(inner, dict) and not any(_is_input_state(state) for state in inner.values()):
+        return inner
+    return view_state
+
+
+def _is_input_state(state: object) -> bool:
+    return isinstance(state, dict) and ("value" in state or isinstance(state.get("type"), str))
+
+
+def _input_value(state: object) -> str | None:
+    if not isinstance(state, dict) or not _is_input_state(state):
+        return None
+    value = state.get("value")
+    if isinstance(value, str):
+        return value
+    if value is None and ("value" in state or state.get("type") == "plain_text_input"):
+        return ""
+    return None
+
+
+# Text objects
+
+
+def _text(mrkdwn_text: str) -> Block:
+    return {"type": "mrkdwn", "text": mrkdwn_text}
+
+
+def _plain(text: str, limit: int, *, default: str = "…") -> Block:
+    return {"type": "plain_text", "text": _flat(text, limit) or default, "emoji": True}
+
+
+def _context(text: str) -> Block:
+    return {"type": "context", "elements": [_text(text)]}
+
+
+def _web_url(url: str | None) -> str | None:
+    """Return an http(s) address a button may open, or None."""
+    if url is None or _clean(url) != url or any(char.isspace() for char in url):
+        return None
+    scheme, _, rest = url.partition("://")
+    if scheme.lower() not in ("http", "https") or not rest or _size(url) > MAX_URL:
+        return None
+    return url
+
+
+# mrkdwn
+
+
+def _line(line: str) -> str:
+    bullet = _BULLET.match(line)
+    if bullet is None:
+        return _inline(line)
+    return f"{bullet.group(1)}• {_inline(line[bullet.end() :])}"
+
+
+def _inline(line: str) -> str:
+    """Return an escaped line with `**bold**` as `*bold*` and links as `<url|label>`."""
+    out: list[str] = []
+    start = 0
+    for match in _INLINE.finditer(line):
+        code, label, url = match.groups()
+        out += [_bold(line[start : match.start()]), code or _link(label, url)]
+        start = match.end()
+    out.append(_bold(line[start:]))
+    return "".join(out)
+
+
+def _bold(text: str) -> str:
+    return _DOUBLE_BOLD.sub(r"*\1*", text)
+
+
+def _link(label: str, url: str) -> str:
+    """Return a link for http(s) and mailto addresses; anything else stays plain text."""
+    scheme, colon, rest = url.partition(":")
+    web = scheme.lower() in ("http", "https") and rest.startswith("//") and len(rest) > 2
+    mail = scheme.lower() == "mailto" and bool(rest)
+    if not colon or not (web or mail) or _size(url) > _MAX_LINK:
+        return f"{_bold(label)} ({url})"
+    return f"<{url.replace('|', '%7C')}|{_bold(label)}>"
+
+
+# Cleaning and cutting
+
+
+def _clean(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n").translate(_CLEAN)
+
+
+def _flat(text: str, limit: int) -> str:
+    """Return text on one line, whitespace collapsed, cut to limit: for plain_text objects."""
+    return _clip(" ".join(_clean(text).split()), limit)
+
+
+def _size(text: str) -> int:
+    """Return the length of text in UTF-16 code units (an emoji may count as two)."""
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
+def _prefix(text: str, units: int) -> str:
+    """Return the longest start of text within units, never half a surrogate pair."""
+    data = text.encode("utf-16-le", "surrogatepass")[: units * 2]
+    return data.decode("utf-16-le", "ignore")
+
+
+def _clip(text: str, limit: int) -> str:
+    """Return plain text cut to limit with "…", at a word break when one is near."""
+    if _size(text) <= limit:
+        return text
+    head = _prefix(text, limit - 1)
+    space = max(head.rfind(" "), head.rfind("\n"))
+    if space > limit // 2:
+        head = head[:space]
+    return head.rstrip(" \n,.;:-\u2013\u2014") + "…"
+
+
+def _clip_mrkdwn(text: str, limit: int) -> str:
+    """Return mrkdwn cut to limit with "…", never inside an entity or a link."""
+    if _size(text) <= limit:
+        return text
+    head, _ = _split(text, limit - 1)
+    return head.rstrip() + "…"
+
+
+def _chunks(text: str, limit: int) -> Iterator[str]:
+    """Yield mrkdwn in pieces of at most limit, split between lines where it can be."""
+    piece: list[str] = []
+    size = 0
+    for line in _lines(text, limit):
+        grown = size + _size(line) + (1 if piece else 0)
+        if piece and grown > limit:
+            yield "\n".join(piece)
+            piece, grown = [], _size(line)
+        piece.append(line)
+        size = grown
+    if piece:
+        yield "\n".join(piece)
+
+
+def _lines(text: str, limit: int) -> Iterator[str]:
+    """Yield the lines of mrkdwn, a line longer than limit as several."""
+    for line in text.split("\n"):
+        rest = line
+        while _size(rest) > limit:
+            head, rest = _split(rest, limit)
+            yield head
+            rest = rest.lstrip(" ")
+        yield rest
+
+
+def _split(text: str, limit: int) -> tuple[str, str]:
+    """Return a non-empty start of mrkdwn within limit, and the rest.
+
+    The cut backs off to a space when one is in the second half, and then to before an entity
+    (`&amp;`) or a link (`<url|label>`) it would break.
+    """
+    head = _prefix(text, limit)
+    space = max(head.rfind(" "), head.rfind("\n"))
+    if space > limit // 2:
+        head = head[:space]
+    head = _unbroken(head)
+    if not head:  # a link longer than limit: cut it anyway rather than loop
+        head = _prefix(text, limit) or text[:1]
+    return head, text[len(head) :]
+
+
+def _unbroken(head: str) -> str:
+    """Return head without a trailing part-entity or part-link."""
+    amp = head.rfind("&")
+    if amp >= 0 and ";" not in head[amp:]:
+        head = head[:amp]
+    bracket = head.rfind("<")
+    if bracket >= 0 and ">" not in head[bracket:]:
+        head = head[:bracket]
+    return head

@@ -1,0 +1,366 @@
+"""The Slack app end to end: signed requests to the running bot on 127.0.0.1, answers delivered
+to a fake Slack Web API on 127.0.0.1 (real slack-bolt, real slack_sdk, real HTTP both ways)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from fake_slack import (
+    FakeSlack,
+    app_home_opened,
+    app_mention,
+    block_actions,
+    event_callback,
+    form_body,
+    message_channel,
+    message_im,
+    message_shortcut,
+    signed_headers,
+    slash_command,
+    view_submission,
+)
+from sqlalchemy import select
+
+from bot.app import build_app
+from bot.settings import Settings
+from bot.slack.errors import SlackStartupError
+from bot.slack.routes import SlackSurface
+from knowledge.models import Review, ReviewAnswer
+from knowledge.storage import Store
+
+Client = TestClient[web.Request, web.Application]
+SECRET = "test-signing-secret"
+TOKEN = "xoxb-test"
+AMINA = "UAMINA01"  # a Slack user whose email is in the demo directory
+STRANGER = "USTRANGER"  # a Slack user nobody has heard of
+CHANNEL = "C0ELECT"
+QUESTION = "what did we learn about elections?"
+
+
+@pytest.fixture
+async def slack() -> AsyncIterator[FakeSlack]:
+    async with FakeSlack(token=TOKEN) as fake:
+        fake.add_user(AMINA, email="amina.diallo@un.example", name="Amina Diallo")
+        fake.add_user(STRANGER, email="new.person@un.example", name="New Person")
+        fake.add_user("UTOMAS01", email="tomas.herrera@un.example", name="Tomás Herrera")
+        yield fake
+
+
+def settings(slack: FakeSlack) -> Settings:
+    return Settings(
+        slack_bot_token=TOKEN,
+        slack_signing_secret=SECRET,
+        slack_api_url=slack.api_url,
+        slack_pace_seconds=0,
+    )
+
+
+@pytest.fixture
+async def bot(demo_store: Store, slack: FakeSlack) -> AsyncIterator[Client]:
+    client: Client = TestClient(
+        TestServer(build_app(settings(slack), store=demo_store), host="127.0.0.1")
+    )
+    await client.start_server()
+    yield client
+    await client.close()
+    slack.assert_clean()  # every Web API call the bot made matches Slack's published API
+
+
+async def post(bot: Client, body: bytes, content_type: str, **headers: str) -> int:
+    signed = signed_headers(body, SECRET)
+    response = await bot.post(
+        "/slack/events",
+        data=body,
+        headers={**signed, "Content-Type": content_type, **headers},
+    )
+    await response.read()
+    return response.status
+
+
+async def event(bot: Client, payload: dict[str, Any], **headers: str) -> int:
+    return await post(bot, json.dumps(payload).encode(), "application/json", **headers)
+
+
+async def command(bot: Client, text: str, user: str = AMINA, name: str = "/lessons") -> int:
+    body = urlencode(slash_command(text, user_id=user, channel_id=CHANNEL, command=name))
+    return await post(bot, body.encode(), "application/x-www-form-urlencoded")
+
+
+async def interact(bot: Client, payload: dict[str, Any]) -> int:
+    return await post(bot, form_body(payload), "application/x-www-form-urlencoded")
+
+
+def text_of(blocks: list[dict[str, Any]]) -> str:
+    return json.dumps(blocks, ensure_ascii=False)
+
+
+async def test_a_mention_is_answered_in_its_thread_with_lesson_cards(
+    bot: Client, slack: FakeSlack, demo_store: Store
+) -> None:
+    status = await event(
+        bot,
+        event_callback(app_mention(f"<@U0BOT> {QUESTION}", AMINA, CHANNEL, "1700000000.000100")),
+    )
+    assert status == 200
+    (call,) = await slack.wait_for("chat.postMessage")
+    assert call.args["channel"] == CHANNEL and call.args["thread_ts"] == "1700000000.000100"
+    assert "closest lessons" in text_of(call.args["blocks"])
+    assert any(b["type"] == "actions" for b in call.args["blocks"])
+    # The user was found in the directory by the email Slack gave.
+    assert await demo_store.person_for("slack", AMINA) == await demo_store.person_for(
+        "local", "amina.diallo@un.example"
+    )
+    slack.assert_clean()
+
+
+async def test_a_redelivered_event_is_acked_but_not_answered_twice(
+    bot: Client, slack: FakeSlack
+) -> None:
+    payload = event_callback(
+        app_mention(f"<@U0BOT> {QUESTION}", AMINA, CHANNEL, "1700000000.000200")
+    )
+    assert await event(bot, payload) == 200
+    await slack.wait_for("chat.postMessage")
+    retry = {"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"}
+    assert await event(bot, payload, **retry) == 200
+    assert await event(bot, payload, **retry) == 200
+    await slack.settle()
+    assert len(slack.calls_to("chat.postMessage")) == 1
+
+
+async def test_an_unknown_slack_user_joins_the_directory_as_staff(
+    bot: Client, slack: FakeSlack, demo_store: Store
+) -> None:
+    await event(
+        bot, event_callback(message_im("help", STRANGER, "D0STRANGER", "1700000000.000300"))
+    )
+    (call,) = await slack.wait_for("chat.postMessage")
+    assert call.args["channel"] == "D0STRANGER"
+    person = await demo_store.person_for("slack", STRANGER)
+    assert person is not None
+    assert await demo_store.person_for("local", "new.person@un.example") == person
+
+
+async def test_a_slash_command_answers_privately_through_the_response_url(
+    bot: Client, slack: FakeSlack
+) -> None:
+    assert await command(bot, QUESTION) == 200
+    (reply,) = await slack.wait_for("response_url")
+    assert reply.args["response_type"] == "ephemeral"
+    assert "closest lessons" in text_of(reply.args["blocks"])
+
+
+async def test_my_actions_snooze_updates_the_card_in_place(bot: Client, slack: FakeSlack) -> None:
+    await command(bot, "actions", user="UTOMAS01")
+    (listing,) = await slack.wait_for("response_url")
+    snooze = next(
+        e
+        for b in listing.args["blocks"]
+        if b["type"] == "actions"
+        for e in b["elements"]
+        if e["action_id"].startswith("action.snooze")
+    )
+    payload = block_actions(
+        snooze["action_id"],
+        snooze["value"],
+        user="UTOMAS01",
+        channel=CHANNEL,
+        message_ts="1700000000.000400",
+        response_url=slack.response_url("snooze"),
+    )
+    assert await interact(bot, payload) == 200
+    (updated,) = await slack.wait_for("response_url", name="snooze")
+    assert updated.args["replace_original"] is True
+    assert "Snoozed: now due" in text_of(updated.args["blocks"])
+
+
+async def test_mass_mentions_in_a_question_are_never_echoed_as_pings(
+    bot: Client, slack: FakeSlack
+) -> None:
+    await event(
+        bot,
+        event_callback(
+            app_mention(
+                "<@U0BOT> what about <!channel> and @here zxqwv?",
+                AMINA,
+                CHANNEL,
+                "1700000000.000500",
+            )
+        ),
+    )
+    (call,) = await slack.wait_for("chat.postMessage")
+    posted = text_of(call.args["blocks"]) + call.args["text"]
+    assert "<!channel>" not in posted and "<!here>" not in posted and "@here" not in posted
+
+
+async def test_app_home_is_published_when_opened(bot: Client, slack: FakeSlack) -> None:
+    await event(bot, event_callback(app_home_opened("UTOMAS01")))
+    (call,) = await slack.wait_for("views.publish")
+    assert call.args["user_id"] == "UTOMAS01"
+    assert call.args["view"]["type"] == "home"
+    assert "actions" in text_of(call.args["view"]["blocks"]).lower()
+
+
+async def test_save_as_lesson_opens_a_prefilled_modal_and_saves_a_note(
+    bot: Client, slack: FakeSlack, demo_store: Store
+) -> None:
+    said = "Ballot kits must leave the depot the evening before polling day."
+    await interact(
+        bot,
+        message_shortcut(
+            "lesson.save_message", said, user=AMINA, channel=CHANNEL, ts="1700000000.000600"
+        ),
+    )
+    (opened,) = await slack.wait_for("views.open")
+    view = opened.args["view"]
+    assert view["type"] == "modal" and said in json.dumps(view)
+    values = {
+        block["block_id"]: (
+            block["element"].get("initial_value") or "Ballot kits the evening before"
+        )
+        for block in view["blocks"]
+        if block["type"] == "input"
+    }
+    submitted = view_submission(
+        view["callback_id"], values, user=AMINA, private_metadata=view.get("private_metadata", "")
+    )
+    assert await interact(bot, submitted) == 200
+    await slack.wait_for("chat.postEphemeral")
+    answer = await demo_store.ask(
+        "ballot kits depot evening before polling day", viewer=await demo_store.viewer_for(None)
+    )
+    assert any(h.product_type.value == "note" for h in answer.hits)
+
+
+def stored_answers(store: Store) -> list[str]:
+    with store.session() as s:
+        return [a.text for a in s.scalars(select(ReviewAnswer).order_by(ReviewAnswer.id))]
+
+
+def thread_of_review(store: Store) -> str | None:
+    with store.session() as s:
+        return s.scalars(select(Review.thread_id)).one()
+
+
+async def eventually(check: Callable[[], bool], timeout: float = 5.0) -> None:  # noqa: ASYNC109
+    """Wait for work the bot does after acking (it makes no Slack call to wait for)."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"the bot did not get there in time: {check}"
+        await asyncio.sleep(0.05)
+
+
+async def test_an_aar_runs_in_a_slack_thread(
+    bot: Client, slack: FakeSlack, demo_store: Store
+) -> None:
+    await command(bot, "start Polling day in Bangui", user=AMINA, name="/aar")
+    (opening,) = await slack.wait_for("chat.postMessage")
+    assert "thread_ts" not in opening.args  # a new message: the AAR's thread
+    assert opening.response is not None
+    thread = opening.response["ts"]
+    assert "Polling day in Bangui" in text_of(opening.args["blocks"])
+    await eventually(lambda: thread_of_review(demo_store) == thread)  # learnt after posting
+
+    answer = "Ballots at all 40 stations by 07:00."
+    reply = message_channel(answer, AMINA, CHANNEL, "1700000001.000100", thread_ts=thread)
+    assert await event(bot, event_callback(reply)) == 200
+    await eventually(lambda: stored_answers(demo_store) == [answer])
+
+    # Chatter outside the thread is not an answer, and an edit updates the stored one.
+    await event(bot, event_callback(message_channel("lunch?", AMINA, CHANNEL, "1700000002.1")))
+    edited = message_channel(
+        "Ballots at all 40 stations by 06:30.",
+        AMINA,
+        CHANNEL,
+        "1700000001.000100",
+        thread_ts=thread,
+        subtype="message_changed",
+        previous_text=answer,
+    )
+    await event(bot, event_callback(edited))
+    await eventually(lambda: stored_answers(demo_store) == ["Ballots at all 40 stations by 06:30."])
+
+
+async def test_rate_limited_posts_are_retried_and_delivered(bot: Client, slack: FakeSlack) -> None:
+    slack.fail("chat.postMessage", status=429, retry_after=1, times=1)
+    await event(bot, event_callback(message_im(QUESTION, AMINA, "D0AMINA", "1700000000.000700")))
+    delivered = await slack.wait_for("chat.postMessage", count=2, timeout=10)
+    assert [c.fault for c in delivered][-1] is None
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"X-Slack-Signature": "v0=deadbeef", "X-Slack-Request-Timestamp": str(int(time.time()))},
+        "stale",
+        "tampered",
+    ],
+    ids=["missing", "forged", "stale", "tampered"],
+)
+async def test_bad_signatures_get_401_and_no_api_call(
+    bot: Client, slack: FakeSlack, headers: Any
+) -> None:
+    body = json.dumps(
+        event_callback(app_mention(f"<@U0BOT> {QUESTION}", AMINA, CHANNEL, "1.1"))
+    ).encode()
+    if headers == "stale":
+        headers = signed_headers(body, SECRET, timestamp=int(time.time()) - 3600)
+    elif headers == "tampered":
+        headers = signed_headers(body, SECRET)
+        body = body.replace(b"elections", b"elections!")
+    response = await bot.post(
+        "/slack/events", data=body, headers={**headers, "Content-Type": "application/json"}
+    )
+    assert response.status == 401
+    await slack.settle()
+    assert [c.method for c in slack.calls if c.method != "auth.test"] == []
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (b"{", "application/json"),
+        (b"[]", "application/json"),
+        (b'{"type": "event_callback"}', "application/json"),
+        (b'{"type": "event_callback", "event": {}}', "application/json"),
+        (b"\xff\xfe\x00", "application/json"),
+        (b"payload=%7Bnope", "application/x-www-form-urlencoded"),
+        (b"hello=world", "application/x-www-form-urlencoded"),
+        (
+            json.dumps({"type": "event_callback", "event": {"type": "teleport"}}).encode(),
+            "application/json",
+        ),
+        (
+            json.dumps(
+                event_callback(app_mention("<@U0BOT> " + "x" * 30000, AMINA, CHANNEL, "2.2"))
+            ).encode(),
+            "application/json",
+        ),
+    ],
+)
+async def test_malformed_but_signed_bodies_never_get_a_5xx(
+    bot: Client, slack: FakeSlack, body: bytes, content_type: str
+) -> None:
+    status = await post(bot, body, content_type)
+    assert status < 500
+
+
+async def test_a_bad_token_stops_the_bot_at_start(demo_store: Store, slack: FakeSlack) -> None:
+    surface = SlackSurface(replace(settings(slack), slack_bot_token="xoxb-revoked"), demo_store)
+    with pytest.raises(SlackStartupError, match="invalid_auth"):
+        await surface.start()
+
+
+def test_slack_needs_a_secret_or_an_app_token(demo_store: Store) -> None:
+    with pytest.raises(SlackStartupError, match="SLACK_SIGNING_SECRET"):
+        SlackSurface(Settings(slack_bot_token=TOKEN), demo_store)
