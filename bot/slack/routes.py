@@ -114,7 +114,6 @@ class SlackSurface:
         await self.store.forget_events(self.store.clock() - KEEP_EVENTS)
         if self.settings.slack_app_token:
             self.socket = AsyncSocketModeHandler(self.app, self.settings.slack_app_token)
-            self.socket.client.web_client.base_url = self.settings.slack_api_url
             await self.socket.connect_async()  # type: ignore[no-untyped-call]
             log.info("Slack: connected in Socket Mode")
 
