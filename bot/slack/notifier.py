@@ -23,9 +23,15 @@ class Pacer:
     A burst for one channel waits its turn; other channels are not held up.
     """
 
-    def __init__(self, interval: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        interval: float,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         self.interval = interval
         self.clock = clock
+        self.sleep = sleep
         self._next: dict[str, float] = {}
 
     async def wait(self, channel: str) -> None:
@@ -38,7 +44,7 @@ class Pacer:
         if len(self._next) > 10_000:  # forget channels idle for a while
             self._next = {c: t for c, t in self._next.items() if t > now}
         if slot > now:
-            await asyncio.sleep(slot - now)
+            await self.sleep(slot - now)
 
 
 class SlackNotifier:

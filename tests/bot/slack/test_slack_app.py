@@ -33,6 +33,7 @@ from sqlalchemy import select
 from bot.app import build_app
 from bot.settings import Settings
 from bot.slack.errors import SlackStartupError
+from bot.slack.notifier import Pacer
 from bot.slack.routes import SlackSurface
 from knowledge.models import Review, ReviewAnswer
 from knowledge.storage import Store
@@ -364,3 +365,32 @@ async def test_a_bad_token_stops_the_bot_at_start(demo_store: Store, slack: Fake
 def test_slack_needs_a_secret_or_an_app_token(demo_store: Store) -> None:
     with pytest.raises(SlackStartupError, match="SLACK_SIGNING_SECRET"):
         SlackSurface(Settings(slack_bot_token=TOKEN), demo_store)
+
+
+async def test_a_failed_delivery_tells_the_user_with_a_reference(
+    bot: Client, slack: FakeSlack, caplog: pytest.LogCaptureFixture
+) -> None:
+    slack.fail("chat.postMessage", status=200, error="not_in_channel", times=1)
+    mention = app_mention(f"<@U0BOT> {QUESTION}", AMINA, CHANNEL, "1700000000.000800")
+    await event(bot, event_callback(mention))
+    failed, told = await slack.wait_for("chat.postMessage", count=2)
+    assert failed.error == "not_in_channel"
+    assert told.args["channel"] == slack.dm_channel(AMINA)  # privately, in the bot's DM
+    said = text_of(told.args["blocks"])
+    reference = said.split("reference ")[1][:8]
+    assert reference in caplog.text and "not_in_channel" in caplog.text  # the log has why
+    assert "not_in_channel" not in said  # the user gets no internals
+
+
+async def test_posts_to_one_channel_are_paced_others_are_not() -> None:
+    now = [100.0]
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    pacer = Pacer(1.0, clock=lambda: now[0], sleep=sleep)
+    for _ in range(3):
+        await pacer.wait("C1")
+    await pacer.wait("C2")
+    assert slept == [1.0, 2.0]  # the burst in C1 waits its turn; C2 goes at once
