@@ -16,6 +16,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from handlers import reach
 from handlers.chat import (
     Button,
     ButtonPress,
@@ -739,19 +740,7 @@ async def _tell_facilitator(proposal: ProposalView, news: str, deps: Deps) -> No
 
 async def _send(person_id: int | None, reply: Reply, deps: Deps) -> bool:
     """Send a card to a person on the notifier's platform; False when they cannot be reached."""
-    notifier = deps.notifier
-    if notifier is None or person_id is None:
-        return False
-    member = await Reviews(deps.store).member(person_id)
-    user_id = member.user_id(notifier.platform) if member else None
-    if member is None or not user_id:
-        return False
-    try:
-        await notifier.send(UserRef(notifier.platform, user_id, member.name), reply)
-    except Exception:  # the review is saved either way; the summary says who was not reached
-        log.warning("could not send a review card to person %s", person_id, exc_info=True)
-        return False
-    return True
+    return await reach.send_to(person_id, reply, deps)
 
 
 async def _thread_review(where: ConversationRef, deps: Deps) -> ReviewView | None:

@@ -6,6 +6,7 @@ from datetime import date, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
+from handlers import reach
 from handlers.chat import (
     Button,
     ButtonPress,
@@ -192,20 +193,13 @@ async def _refreshed(who: UserRef, deps: Deps, note: str) -> Reply:
 
 
 async def _tell_new_owner(owner_id: int, action: ActionView, by: UserRef, deps: Deps) -> None:
-    if deps.notifier is None:
-        return
-    user_id = await deps.store.platform_user(owner_id, deps.notifier.platform)
-    if user_id is None:
-        return
     giver = by.display_name or by.user_id
     action = await deps.store.action(action.id)
-    await deps.notifier.send(
-        UserRef(deps.notifier.platform, user_id),
-        Reply.of(
-            Text(f"{giver} handed an action over to you."),
-            *action_card(action, today=deps.store.today()),
-        ),
+    card = Reply.of(
+        Text(f"{giver} handed an action over to you."),
+        *action_card(action, today=deps.store.today()),
     )
+    await reach.send_to(owner_id, card, deps)
 
 
 def _form(kind: ActionButton, action: ActionView, title: str, *inputs: Input) -> Reply:

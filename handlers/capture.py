@@ -14,6 +14,7 @@ import re
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
+from handlers import reach
 from handlers.chat import (
     Button,
     ButtonPress,
@@ -249,17 +250,4 @@ async def _mission_of(who: UserRef, deps: Deps) -> str:
 
 async def _send_validator(note: CapturedNote, deps: Deps) -> bool:
     """Send the validator the card; False when they cannot be reached on this platform."""
-    notifier, validator = deps.notifier, note.validator
-    if notifier is None or validator is None:
-        return False
-    user_id = validator.user_id(notifier.platform)
-    if not user_id:
-        return False
-    try:
-        await notifier.send(
-            UserRef(notifier.platform, user_id, validator.name), validation_card(note)
-        )
-    except Exception:  # the note is saved either way; the author is told who was not reached
-        log.warning("could not send a validation card to person %s", validator.id, exc_info=True)
-        return False
-    return True
+    return await reach.send(note.validator, validation_card(note), deps)

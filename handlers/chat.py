@@ -196,3 +196,6 @@ class Notifier(Protocol):
 
     async def post(self, where: ConversationRef, reply: Reply) -> ConversationRef | None:
         """Post a reply in a channel or thread; return where it landed, when known."""
+
+    async def lookup(self, email: str) -> str | None:
+        """Return the platform's id for the person with this email, when it can find one."""

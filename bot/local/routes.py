@@ -372,6 +372,12 @@ class LocalNotifier:
             return
         await hub.post_reply(reply, channel=_dm(person.id), thread=None, visible_to=person.id)
 
+    async def lookup(self, email: str) -> str | None:
+        """On the local chat a person is their email."""
+        hub = self._hub()
+        found = await hub.person(email) if hub is not None else None
+        return found.email if found is not None else None
+
     async def post(self, where: ConversationRef, reply: Reply) -> ConversationRef | None:
         """Post a reply in a channel or thread; return the thread it is in."""
         hub = self._hub()

@@ -8,6 +8,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.slack import render
@@ -111,6 +112,17 @@ class SlackNotifier:
     async def publish_home(self, user_id: str, reply: Reply) -> None:
         """Show a reply as the person's App Home."""
         await self.client.views_publish(user_id=user_id, view=render.home(reply))
+
+    async def lookup(self, email: str) -> str | None:
+        """Find a Slack user by email (users.lookupByEmail); None when Slack knows no one."""
+        try:
+            found = await self.client.users_lookupByEmail(email=email)
+        except SlackApiError as exc:
+            if exc.response.get("error") in ("users_not_found", "account_inactive"):
+                return None
+            raise
+        user = found.get("user") or {}
+        return str(user["id"]) if user.get("id") and not user.get("deleted") else None
 
     async def dm(self, user_id: str) -> str:
         """Return the DM channel with a person (opened once, then remembered)."""

@@ -394,3 +394,105 @@ async def test_posts_to_one_channel_are_paced_others_are_not() -> None:
         await pacer.wait("C1")
     await pacer.wait("C2")
     assert slept == [1.0, 2.0]  # the burst in C1 waits its turn; C2 goes at once
+
+
+def in_channel(slack: FakeSlack) -> list[Any]:
+    calls = slack.calls_to("chat.postMessage")
+    return [c for c in calls if c.args["channel"] == CHANNEL and c.response is not None]
+
+
+def button_in(call: Any, prefix: str) -> dict[str, Any]:
+    """Return the first button of a posted message whose action id starts with prefix."""
+    blocks = call.args["blocks"]
+    return next(
+        e
+        for b in blocks
+        if b["type"] == "actions"
+        for e in b["elements"]
+        if e["action_id"].startswith(prefix)
+    )
+
+
+async def test_an_aar_runs_end_to_end_in_slack_and_its_action_is_accepted(
+    bot: Client, slack: FakeSlack, demo_store: Store
+) -> None:
+    await command(bot, "start Convoy to Bria", user=AMINA, name="/aar")
+    (opening,) = await slack.wait_for("chat.postMessage")
+    thread = opening.response["ts"]
+    await eventually(lambda: thread_of_review(demo_store) == thread)
+    answers = [
+        "Fuel reaches Bria in two days with an escort.",
+        "The convoy waited three days at the river crossing.",
+        "The escort commander and the drivers shared one radio net.",
+        "Check the river crossing before leaving: the bridge was closed.",
+        "@tomas.herrera@un.example should agree river-crossing checks with engineers "
+        "within 2 weeks.",
+    ]
+    last = opening
+    for i, answer in enumerate(answers):
+        ts = f"1700000100.{i:06d}"
+        reply = message_channel(answer, AMINA, CHANNEL, ts, thread_ts=thread)
+        await event(bot, event_callback(reply))
+        await eventually(lambda n=i + 1: len(stored_answers(demo_store)) == n)
+        action = "aar.next" if i < len(answers) - 1 else "aar.close"
+        button = button_in(last, action)
+        posts = len(in_channel(slack))
+        press = block_actions(
+            button["action_id"],
+            button["value"],
+            user=AMINA,
+            channel=CHANNEL,
+            message_ts=last.response["ts"],
+            thread_ts=thread if last is not opening else None,
+        )
+        assert await interact(bot, press) == 200
+        await eventually(lambda n=posts: len(in_channel(slack)) > n)
+        last = in_channel(slack)[-1]
+        assert last.args.get("thread_ts") == thread
+    summary = text_of(last.args["blocks"])
+    assert "Convoy to Bria" in summary and "1 participant" in summary
+
+    # Tomás gets the proposed action in his DM and accepts it; it becomes his open action.
+    card = await eventually_call(
+        slack,
+        lambda c: (
+            c.args["channel"] == slack.dm_channel("UTOMAS01")
+            and "river-crossing" in text_of(c.args["blocks"])
+        ),
+    )
+    accept = button_in(card, "aar.accept")
+    press = block_actions(
+        accept["action_id"],
+        accept["value"],
+        user="UTOMAS01",
+        channel=slack.dm_channel("UTOMAS01"),
+        message_ts=card.response["ts"],
+    )
+    assert await interact(bot, press) == 200
+    tomas = await demo_store.person_for("local", "tomas.herrera@un.example")
+    assert tomas is not None
+    await eventually_async(demo_store, tomas, "river-crossing")
+    found = await demo_store.ask(
+        "convoy to Bria river crossing", viewer=await demo_store.viewer_for(None)
+    )
+    assert any("Convoy to Bria" in h.title for h in found.hits)
+
+
+async def eventually_call(slack: FakeSlack, match: Callable[[Any], bool]) -> Any:
+    deadline = time.monotonic() + 5
+    while True:
+        for call in slack.calls_to("chat.postMessage"):
+            if call.ok and match(call):
+                return call
+        assert time.monotonic() < deadline, [
+            (c.args["channel"], text_of(c.args["blocks"])[:300])
+            for c in slack.calls_to("chat.postMessage")
+        ][-4:]
+        await asyncio.sleep(0.05)
+
+
+async def eventually_async(store: Store, person: int, words: str) -> None:
+    deadline = time.monotonic() + 5
+    while not any(words in a.description for a in await store.actions_of(person)):
+        assert time.monotonic() < deadline, "the accepted action did not appear"
+        await asyncio.sleep(0.05)
