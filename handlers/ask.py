@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
+import re
+from dataclasses import replace
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from handlers.chat import Button, ButtonPress, Divider, Element, Fields, Reply, Text, UserRef
+from handlers.chat import (
+    Button,
+    ButtonPress,
+    Command,
+    ConversationRef,
+    Divider,
+    Element,
+    Fields,
+    Message,
+    Reply,
+    Text,
+    UserRef,
+)
 from handlers.errors import UserError
+from knowledge.reviews import Reviews
 from knowledge.search.answer import Answer, Hit, Viewer
+from knowledge.search.text import clip
 from knowledge.storage import Store
 
 if TYPE_CHECKING:
@@ -16,6 +32,12 @@ if TYPE_CHECKING:
 MAX_QUESTION = 2000
 PAGE = 5
 MAX_SHOWN = 50
+STALE = "That button is out of date. Ask your question again."
+_PRIVATE = ":private"  # on "show more" of a private answer: the next page stays private too
+_FRAMING = re.compile(
+    r"^\W*what\s+(?:did|have|do)\s+we\s+(?:learn(?:ed|t)?|know)\s+(?:about|on|from|regarding)\s+",
+    re.IGNORECASE,
+)
 
 
 class AskAction(StrEnum):
@@ -24,6 +46,7 @@ class AskAction(StrEnum):
     HELPFUL = "ask.helpful"
     NOT_HELPFUL = "ask.not_helpful"
     MORE = "ask.more"
+    SHARE = "ask.share"
 
 
 _BADGES = {
@@ -41,20 +64,68 @@ async def ask(
     viewer: Viewer,
     limit: int = PAGE,
     who: UserRef | None = None,
+    where: ConversationRef | None = None,
+    shareable: bool = False,
 ) -> Reply:
-    """Answer a question with the closest lessons this viewer may see, and log the question."""
+    """Answer a question with the closest lessons this viewer may see, and log the question.
+
+    Args:
+        where: the conversation the answer goes to (see `conversation`), logged with the
+            question so that follow-ups there can refine it.
+        shareable: the answer is shown privately (a slash command): offer to share it.
+    """
     question = question[:MAX_QUESTION]
     answer = await store.ask(question, viewer=viewer, limit=limit)
     question_id = None
     if who is not None and (answer.query.terms or answer.query.has_filters):
         question_id = await store.log_question(
-            question, person_id=viewer.person_id, platform=who.platform, hits=len(answer.hits)
+            question,
+            person_id=viewer.person_id,
+            platform=who.platform,
+            hits=len(answer.hits),
+            channel_id=where.channel_id if where else None,
+            thread_id=where.thread_id if where else None,
         )
-    return answer_reply(answer, question_id=question_id)
+    reply = answer_reply(answer, question_id=question_id, shareable=shareable)
+    return replace(reply, private=True) if shareable else reply
+
+
+async def answering_viewer(incoming: Command | Message, deps: Deps) -> Viewer:
+    """Return whose access an answer uses.
+
+    An answer to a message in a channel is posted for the whole channel to read, so it shows
+    only what the channel's audience may see (never the asker's restricted lessons); a DM or a
+    private (slash command) answer uses everything the asker may see.
+    """
+    from handlers.router import viewer_of  # the router imports this module
+
+    where = incoming.where
+    viewer = await viewer_of(incoming.who, where.channel_name, deps)
+    if isinstance(incoming, Message) and where.channel_name:
+        audience = await deps.store.viewer_for(None, channel=where.channel_name)
+        return Viewer(person_id=viewer.person_id, principals=audience.principals)
+    return viewer
+
+
+def conversation(incoming: Command | Message) -> ConversationRef:
+    """Return where the answer goes: the thread, or the thread a channel message starts.
+
+    The adapters answer a message at the root of a channel in its own thread; DMs (which have
+    no channel name) are answered in the conversation itself.
+    """
+    where = incoming.where
+    if (
+        isinstance(incoming, Message)
+        and where.thread_id is None
+        and where.channel_name is not None
+        and incoming.message_id
+    ):
+        return replace(where, thread_id=incoming.message_id)
+    return where
 
 
 async def button(press: ButtonPress, deps: Deps) -> Reply | None:
-    """Helpful / not helpful votes and "show more"."""
+    """Helpful / not helpful votes, "show more" and "share in channel"."""
     from handlers.router import viewer_of  # the router imports this module
 
     store = deps.store
@@ -78,24 +149,76 @@ async def button(press: ButtonPress, deps: Deps) -> Reply | None:
                 private=True,
             )
         case AskAction.MORE:
-            question_id, shown = _ids(press.value)
+            private = press.value.endswith(_PRIVATE)
+            question_id, shown = _ids(press.value.removesuffix(_PRIVATE))
             text = await store.question_text(question_id)
             viewer = await viewer_of(press.who, press.where.channel_name, deps)
             shown = min(shown or PAGE, MAX_SHOWN)
             answer = await store.ask(text, viewer=viewer, limit=shown + PAGE)
-            return more_reply(answer, question_id=question_id, shown=shown)
-    raise UserError("That button is out of date. Ask your question again.")
+            return more_reply(answer, question_id=question_id, shown=shown, private=private)
+        case AskAction.SHARE:
+            return await share(press, deps)
+    raise UserError(STALE)
+
+
+async def share(press: ButtonPress, deps: Deps) -> Reply:
+    """Share a private answer in its channel: only the lessons everyone there may see."""
+    from handlers.router import viewer_of  # the router imports this module
+
+    store = deps.store
+    if not press.value.isdecimal():
+        raise UserError(STALE)
+    question = await store.question(int(press.value))
+    person = await store.person_for(press.who.platform, press.who.user_id)
+    if question.person_id != person or question.platform != press.who.platform[:16]:
+        raise UserError("Only the person who asked this question can share its answer.")
+    viewer = await viewer_of(press.who, press.where.channel_name, deps)
+    answer = await store.ask(question.text, viewer=viewer, limit=PAGE)
+    if not answer.hits:
+        return Reply.of(
+            Text("There is nothing to share: no lessons answer that now."), private=True
+        )
+    # What the channel itself may see (as for AAR posts): restricted lessons stay with their
+    # audience, however much the person sharing may see. Hiding lessons only moves the others
+    # up, so the channel's first page holds every card of the answer it may see.
+    audience = await store.viewer_for(None, channel=press.where.channel_name)
+    public = await store.ask(question.text, viewer=audience, limit=PAGE)
+    open_ids = {hit.lesson_id for hit in public.hits}
+    kept = tuple(hit for hit in answer.hits if hit.lesson_id in open_ids)
+    if not kept:
+        return Reply.of(
+            Text(
+                "I shared nothing: every lesson of this answer is restricted, and not everyone "
+                "here may see it."
+            ),
+            private=True,
+        )
+    member = await Reviews(store).member(person) if person is not None else None
+    name = member.name if member else press.who.display_name or "Someone"
+    return shared_reply(
+        replace(answer, hits=kept),
+        name=name,
+        question=question.text,
+        question_id=question.id,
+        left_out=len(answer.hits) - len(kept),
+    )
 
 
 def _ids(value: str) -> tuple[int, int | None]:
     first, _, second = value.partition(":")
     if not first.isdigit() or (second and not second.isdigit()):
-        raise UserError("That button is out of date. Ask your question again.")
+        raise UserError(STALE)
     return int(first), int(second) if second else None
 
 
-def answer_reply(answer: Answer, *, question_id: int | None = None) -> Reply:
-    """Build the reply for an answer: one card per lesson, or help when there is none."""
+def answer_reply(
+    answer: Answer, *, question_id: int | None = None, shareable: bool = False
+) -> Reply:
+    """Build the reply for an answer: one card per lesson, or help when there is none.
+
+    A shareable answer is one shown privately: it offers "Share in channel", and its "show
+    more" stays private too.
+    """
     if not answer.query.terms and not answer.query.has_filters:
         return Reply.of(
             Text(
@@ -108,12 +231,18 @@ def answer_reply(answer: Answer, *, question_id: int | None = None) -> Reply:
     elements: list[Element] = [Text(_heading(answer))]
     for hit in answer.hits:
         elements += [Divider(), *lesson_card(hit, question_id=question_id)]
+    buttons: list[Element] = []
     if question_id is not None and len(answer.hits) >= PAGE:
-        elements += [Divider(), Button("Show more", AskAction.MORE, f"{question_id}:{PAGE}")]
+        more = f"{question_id}:{PAGE}" + (_PRIVATE if shareable else "")
+        buttons.append(Button("Show more", AskAction.MORE, more))
+    if question_id is not None and shareable:
+        buttons.append(Button("Share in channel", AskAction.SHARE, str(question_id)))
+    if buttons:
+        elements += [Divider(), *buttons]
     return Reply.of(*elements)
 
 
-def more_reply(answer: Answer, *, question_id: int, shown: int) -> Reply:
+def more_reply(answer: Answer, *, question_id: int, shown: int, private: bool = False) -> Reply:
     """Build the reply for "show more": the lessons after the ones already shown."""
     hits = answer.hits[shown:]
     if not hits:
@@ -122,11 +251,27 @@ def more_reply(answer: Answer, *, question_id: int, shown: int) -> Reply:
     for hit in hits:
         elements += [Divider(), *lesson_card(hit, question_id=question_id)]
     if len(hits) >= PAGE and shown + PAGE < MAX_SHOWN:
-        elements += [
-            Divider(),
-            Button("Show more", AskAction.MORE, f"{question_id}:{shown + PAGE}"),
-        ]
-    return Reply.of(*elements)
+        more = f"{question_id}:{shown + PAGE}" + (_PRIVATE if private else "")
+        elements += [Divider(), Button("Show more", AskAction.MORE, more)]
+    return Reply.of(*elements, private=private)
+
+
+def shared_reply(
+    answer: Answer, *, name: str, question: str, question_id: int, left_out: int
+) -> Reply:
+    """Build the public post of a shared answer, saying how many restricted lessons stayed out."""
+    heading = f"{name} shared what we learned about *{quote(_topic(question))}*"
+    if answer.query.relaxed:
+        heading += " (nothing matched its type, mission, status or date, so without them)"
+    elements: list[Element] = [Text(heading + ":")]
+    for hit in answer.hits:
+        elements += [Divider(), *lesson_card(hit, question_id=question_id)]
+    if left_out:
+        lessons = (
+            "1 restricted lesson was" if left_out == 1 else f"{left_out} restricted lessons were"
+        )
+        elements += [Divider(), Text(f"_{lessons} left out: not everyone here may see them._")]
+    return Reply(tuple(elements), in_thread=False)
 
 
 def _heading(answer: Answer) -> str:
@@ -177,3 +322,13 @@ def no_answer(answer: Answer) -> list[Element]:
             "Policy and Best Practices Officers who may know: " + "; ".join(answer.contacts)
         )
     return [Text("\n".join(lines))]
+
+
+def _topic(question: str) -> str:
+    """Return a question without its "what did we learn about" and final question mark."""
+    return _FRAMING.sub("", question).strip().rstrip("?!. ") or question
+
+
+def quote(text: str) -> str:
+    """Return user text fit to quote in bold: one line, no stars, not too long."""
+    return clip(" ".join(text.replace("*", "").split()), 120)

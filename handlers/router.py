@@ -6,7 +6,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from handlers import aar, actions, ask, capture, home
+from handlers import aar, actions, ask, capture, followups, home
 from handlers.chat import (
     ButtonPress,
     Command,
@@ -98,7 +98,7 @@ async def _route(incoming: Incoming, deps: Deps) -> Reply | None:
         case Message() if await aar.runs_in(incoming.where, deps):
             return await aar.message(incoming, deps)
         case Message(direct=False):
-            return None
+            return await followups.follow_up(incoming, deps)  # None unless it narrows a question
         case Command(name="aar"):
             return await aar.command(incoming, deps)
         case Message(text=text) | Command(text=text) if text.strip().lower() in HELP_WORDS:
@@ -114,8 +114,17 @@ async def _route(incoming: Incoming, deps: Deps) -> Reply | None:
                     return await home.home(incoming.who, deps)
                 case _ if (title := capture.requested(incoming)) is not None:
                     return await capture.start(incoming.who, deps, title=title)
-            viewer = await viewer_of(incoming.who, incoming.where.channel_name, deps)
-            return await ask.ask(text, store=deps.store, viewer=viewer, who=incoming.who)
+            if (narrowed := await followups.follow_up(incoming, deps)) is not None:
+                return narrowed
+            viewer = await ask.answering_viewer(incoming, deps)
+            return await ask.ask(
+                text,
+                store=deps.store,
+                viewer=viewer,
+                who=incoming.who,
+                where=ask.conversation(incoming),
+                shareable=isinstance(incoming, Command),  # slash commands are answered privately
+            )
         case ButtonPress(action=action):
             on_button = BUTTONS.get(action.partition(".")[0])
             if on_button is None:

@@ -418,10 +418,14 @@ class Question(Base):
     normalized: Mapped[str] = mapped_column(String(300))
     hits: Mapped[int] = mapped_column(Integer, default=0)
     asked_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    # Where it was answered (a follow-up in the same thread refines it); None in older rows.
+    channel_id: Mapped[str | None] = mapped_column(String(100))
+    thread_id: Mapped[str | None] = mapped_column(String(100))
 
     __table_args__ = (
         Index("ix_questions_normalized", "normalized"),
         Index("ix_questions_asked_at", "asked_at"),
+        Index("ix_questions_thread", "platform", "channel_id", "thread_id"),
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable, Coroutine, Iterable, Iterator
 from contextlib import contextmanager
@@ -36,6 +37,7 @@ from knowledge.records import PersonRecord, ProductRecord
 from knowledge.search.answer import Answer, Searcher, Viewer
 from knowledge.search.glossary import Glossary
 from knowledge.search.index import PostgresIndex, SearchIndex, SqliteIndex
+from knowledge.search.query import Query, parse
 from knowledge.search.text import fold
 
 log = logging.getLogger(__name__)
@@ -209,9 +211,16 @@ class Store:
     ask = _blocking(_ask)
 
     def _log_question(
-        self, question: str, *, person_id: int | None, platform: str, hits: int
+        self,
+        question: str,
+        *,
+        person_id: int | None,
+        platform: str,
+        hits: int,
+        channel_id: str | None = None,
+        thread_id: str | None = None,
     ) -> int:
-        """Record a question and how many lessons answered it; return its id."""
+        """Record a question, how many lessons answered it and where; return its id."""
         normalized = " ".join(fold(question).split())[:300]
         with self.session() as s:
             row = Question(
@@ -221,6 +230,8 @@ class Store:
                 normalized=normalized,
                 hits=hits,
                 asked_at=self.clock(),
+                channel_id=channel_id[:100] if channel_id else None,
+                thread_id=thread_id[:100] if thread_id else None,
             )
             s.add(row)
             s.flush()
@@ -230,15 +241,61 @@ class Store:
 
     def _question_text(self, question_id: int) -> str:
         """Return the text of a logged question."""
-        with self.engine.connect() as conn:
-            found: str | None = conn.execute(
-                select(Question.text).where(Question.id == question_id)
-            ).scalar_one_or_none()
+        return self._question(question_id).text
+
+    question_text = _blocking(_question_text)
+
+    def _question(self, question_id: int) -> Question:
+        """Return a logged question (detached: read its columns, not its relations)."""
+        with self.session() as s:
+            found = s.get(Question, question_id)
         if found is None:
             raise NotFound("I no longer have that question. Ask it again, please.")
         return found
 
-    question_text = _blocking(_question_text)
+    question = _blocking(_question)
+
+    def _last_question(
+        self,
+        platform: str,
+        channel_id: str,
+        thread_id: str | None,
+        *,
+        own: bool = False,
+        person_id: int | None = None,
+    ) -> Question | None:
+        """Return the last question answered in a thread (thread_id None: outside threads).
+
+        With own=True, only the last one person_id asked there (None: people outside the
+        directory).
+        """
+        where = [Question.platform == platform[:16], Question.channel_id == channel_id[:100]]
+        where.append(
+            Question.thread_id.is_(None) if thread_id is None else Question.thread_id == thread_id
+        )
+        if own:
+            where.append(
+                Question.person_id.is_(None)
+                if person_id is None
+                else Question.person_id == person_id
+            )
+        with self.session() as s:
+            return s.scalars(
+                select(Question).where(*where).order_by(Question.id.desc()).limit(1)
+            ).first()
+
+    last_question = _blocking(_last_question)
+
+    def _question_parser(self) -> Callable[[str], Query]:
+        """Return a question parser that knows the index's missions and themes (pure, cached)."""
+        searcher = self.searcher
+        with self.engine.connect() as conn:
+            searcher._refresh(conn)
+        return functools.partial(
+            parse, today=self.today(), missions=searcher._missions, themes=searcher._themes
+        )
+
+    question_parser = _blocking(_question_parser)
 
     def _record_feedback(
         self, lesson_id: int, *, person_id: int | None, question_id: int | None, helpful: bool

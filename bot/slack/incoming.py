@@ -103,13 +103,17 @@ def message(event: Mapping[str, Any], *, bot_user_id: str | None) -> Incoming | 
 def button(body: Mapping[str, Any], action: Mapping[str, Any]) -> ButtonPress:
     """A click on one of our buttons (in a message, or on the App Home)."""
     container = body.get("container") or {}
-    channel = (body.get("channel") or {}).get("id") or container.get("channel_id") or ""
+    info = body.get("channel") or {}
+    channel = info.get("id") or container.get("channel_id") or ""
     message = body.get("message") or {}
     thread = message.get("thread_ts") or container.get("thread_ts") or message.get("ts")
     action_id = str(action.get("action_id", "")).partition("#")[0]
+    # The channel's name opens lessons shared with it, as for slash commands (and "share in
+    # channel" must know who is in the channel it posts to).
+    name = str(info.get("name") or "") or None
     return ButtonPress(
         _who(body),
-        where(str(channel), str(thread) if thread and channel else None),
+        where(str(channel), str(thread) if thread and channel else None, name),
         action_id,
         str(action.get("value", "")),
     )

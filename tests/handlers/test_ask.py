@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import date
 
 import pytest
 from sqlalchemy import select
@@ -11,6 +12,7 @@ from handlers.ask import MAX_QUESTION, AskAction
 from handlers.chat import (
     Button,
     ButtonPress,
+    Command,
     ConversationRef,
     Divider,
     Fields,
@@ -21,6 +23,7 @@ from handlers.chat import (
 )
 from handlers.router import Deps, dispatch
 from knowledge.models import Feedback
+from knowledge.records import ProductRecord
 from knowledge.storage import Store
 
 GUEST = UserRef("local", "guest")
@@ -237,3 +240,152 @@ async def test_stale_or_forged_vote_buttons_get_a_friendly_answer(
     assert reply.private
     text = reply.elements[0]
     assert isinstance(text, Text) and text.markdown.startswith("⚠️")
+
+
+# Sharing a private answer ------------------------------------------------------------------
+
+FARIDA = UserRef("local", "farida.rahimi@un.example", "Farida")  # a PBPO
+GENERAL = ConversationRef("local", "general", channel_name="general")
+MEDIATION = ConversationRef("local", "mediation-support", channel_name="mediation-support")
+PBPO_EOAR = "End of Assignment Report: Senior Political Affairs Officer (Mediation)"
+CHANNEL_AAR = "AAR: A discreet back-channel with the leadership of an armed group"
+
+
+async def command(
+    store: Store, question: str, who: UserRef = FARIDA, where: ConversationRef = GENERAL
+) -> Reply:
+    reply = await dispatch(Command(who, where, "lessons", question), Deps(store=store))
+    assert reply is not None
+    return reply
+
+
+def share_button(reply: Reply) -> Button:
+    (button,) = [e for e in reply.elements if isinstance(e, Button) and e.action == AskAction.SHARE]
+    return button
+
+
+async def share(
+    store: Store, value: str, who: UserRef = FARIDA, where: ConversationRef = GENERAL
+) -> Reply:
+    reply = await dispatch(ButtonPress(who, where, AskAction.SHARE, value), Deps(store=store))
+    assert reply is not None
+    return reply
+
+
+def titles(reply: Reply) -> list[str]:
+    return [text.markdown.split("\n", 1)[0] for text, _, _, _ in cards(reply)]
+
+
+async def test_share_button_is_offered_on_slash_command_answers_only(demo_store: Store) -> None:
+    private = await command(demo_store, "what did we learn about elections?")
+    public = await ask(demo_store, "what did we learn about elections?")
+
+    button = share_button(private)
+    assert button.label == "Share in channel"
+    assert await demo_store.question_text(int(button.value)) == (
+        "what did we learn about elections?"
+    )
+    assert not any(isinstance(e, Button) and e.action == AskAction.SHARE for e in public.elements)
+    more, shared = private.elements[-2:]
+    assert isinstance(more, Button) and more.action == AskAction.MORE
+    assert shared == button  # one row: show more, share
+
+
+async def test_show_more_of_a_private_answer_stays_private(demo_store: Store) -> None:
+    private = await command(demo_store, "what did we learn about elections?")
+    more = next(e for e in private.elements if isinstance(e, Button) and e.action == AskAction.MORE)
+
+    reply = await dispatch(ButtonPress(FARIDA, GENERAL, more.action, more.value), Deps(demo_store))
+
+    assert reply is not None and reply.private
+    assert cards(reply)
+
+
+async def test_no_share_button_without_lessons(demo_store: Store) -> None:
+    reply = await command(demo_store, "what did we learn about zxqwvy?")
+
+    assert not any(isinstance(e, Button) for e in reply.elements)
+
+
+async def test_sharing_posts_the_same_cards_publicly(demo_store: Store) -> None:
+    amina = UserRef("local", "amina.diallo@un.example")
+    private = await command(demo_store, "what did we learn about elections?", who=amina)
+
+    shared = await share(demo_store, share_button(private).value, who=amina)
+
+    assert not shared.private and not shared.in_thread
+    assert shared.elements[0] == Text("Amina Diallo shared what we learned about *elections*:")
+    assert titles(shared) == titles(private)
+    assert "left out" not in shared.fallback
+    actions = {e.action for e in shared.elements if isinstance(e, Button)}
+    assert actions == {AskAction.HELPFUL, AskAction.NOT_HELPFUL}  # no show more, no re-share
+
+
+async def test_sharing_leaves_out_lessons_the_channel_may_not_see(demo_store: Store) -> None:
+    question = "good offices capacity in a transition"
+    private = await command(demo_store, question)
+    assert any(PBPO_EOAR in t for t in titles(private))  # Farida is a PBPO: she sees it
+
+    shared = await share(demo_store, share_button(private).value)
+
+    assert not shared.private
+    assert not any(PBPO_EOAR in t for t in titles(shared))
+    assert titles(shared) == [t for t in titles(private) if PBPO_EOAR not in t]
+    assert "1 restricted lesson was left out" in shared.fallback
+    assert "Petrova" not in shared.fallback
+
+
+async def test_a_lesson_open_to_the_channel_is_shared_there(demo_store: Store) -> None:
+    question = "back-channel with armed group leadership"
+    private = await command(demo_store, question, where=MEDIATION)
+    assert any(CHANNEL_AAR in t for t in titles(private))
+
+    here = await share(demo_store, share_button(private).value, where=MEDIATION)
+    elsewhere = await share(demo_store, share_button(private).value, where=GENERAL)
+
+    assert any(CHANNEL_AAR in t for t in titles(here))
+    assert "left out" not in here.fallback
+    assert not any(CHANNEL_AAR in t for t in titles(elsewhere))  # not open to #general
+
+
+async def test_nothing_is_posted_when_every_lesson_is_restricted(
+    demo_store: Store, today: date
+) -> None:
+    secret = {
+        "external_id": "test:secret",
+        "type": "aar",
+        "title": "AAR: Quokka husbandry at the sector base",
+        "date": "2026-01-10",
+        "audience": ["group:pbpo"],
+        "lessons": [{"lesson": "Quokkas need shade.", "status": "identified"}],
+    }
+    await demo_store.import_records(
+        [(1, ProductRecord.from_mapping(secret, today=today))], source="test"
+    )
+    private = await command(demo_store, "what did we learn about quokkas?")
+    assert len(cards(private)) == 1
+
+    reply = await share(demo_store, share_button(private).value)
+
+    assert reply.private
+    assert only_text(reply).startswith("I shared nothing")
+
+
+@pytest.mark.parametrize("value", ["", "abc", "-1", "1:2", "99999999"])
+async def test_stale_or_forged_share_buttons_get_a_friendly_answer(
+    demo_store: Store, value: str
+) -> None:
+    reply = await share(demo_store, value)
+
+    assert reply.private
+    assert only_text(reply).startswith("⚠️")
+
+
+async def test_only_the_asker_may_share_their_question(demo_store: Store) -> None:
+    private = await command(demo_store, "what did we learn about elections?")
+    tomas = UserRef("local", "tomas.herrera@un.example")
+
+    reply = await share(demo_store, share_button(private).value, who=tomas)
+
+    assert reply.private
+    assert only_text(reply) == "⚠️ Only the person who asked this question can share its answer."

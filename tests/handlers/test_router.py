@@ -177,3 +177,20 @@ async def test_channel_audience_opens_the_lesson_in_that_channel_only(demo_store
 
     assert str(CHANNEL_AAR["title"]) in await ask_as(demo_store, GUEST, question, in_channel)
     assert str(CHANNEL_AAR["title"]) not in await ask_as(demo_store, GUEST, question, elsewhere)
+
+
+async def test_an_answer_posted_in_a_channel_never_shows_the_askers_restricted_lessons(
+    demo_store: Store,
+) -> None:
+    pbpo = UserRef("local", "farida.rahimi@un.example")
+    question = "good offices capacity in a transition"
+    channel = ConversationRef("local", "mission-hq", channel_name="mission-hq")
+
+    in_channel = await ask_as(demo_store, pbpo, question, where=channel)
+    in_dm = await ask_as(demo_store, pbpo, question)
+    private = await dispatch(Command(pbpo, channel, "lessons", question), Deps(store=demo_store))
+
+    assert str(PBPO_EOAR["title"]) not in in_channel  # everyone in #mission-hq reads it
+    assert str(PBPO_EOAR["title"]) in in_dm
+    assert private is not None and private.private  # a slash command's answer is hers alone
+    assert str(PBPO_EOAR["title"]) in text_of(private)

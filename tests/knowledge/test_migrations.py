@@ -15,7 +15,7 @@ from knowledge.database import alembic_config, is_current, make_engine, upgrade
 from knowledge.models import Base
 
 MODEL_TABLES = set(Base.metadata.tables)
-HEAD = "0003"
+HEAD = "0004"
 # FTS5 keeps its data in shadow tables named after the virtual table.
 FTS5 = {"lesson_fts", *(f"lesson_fts_{s}" for s in ("data", "idx", "content", "docsize", "config"))}
 SEARCH_TABLES = {"sqlite": FTS5, "postgresql": {"search_docs", "search_postings"}}
@@ -165,3 +165,53 @@ def test_product_types_are_checked_and_notes_allowed(empty: Engine) -> None:
         conn.execute(text(insert), {"type": "note"})
     with pytest.raises(IntegrityError), empty.begin() as conn:
         conn.execute(text(insert), {"type": "bogus"})
+
+
+def test_question_threads_keep_the_question_log_and_its_votes(empty: Engine) -> None:
+    command.upgrade(alembic_config(empty), "0003")
+    stamp = "'2026-01-01 00:00:00+00'"
+    with empty.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO products (id, type, title, summary, body, status, created_at, "
+                f"updated_at) VALUES (3, 'aar', 'Convoys', '', '', 'published', {stamp}, {stamp})"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO lessons (id, product_id, position, observation, lesson, "
+                "recommendation, status, identified_at, updated_at) VALUES (5, 3, 0, '', "
+                f"'Escort fuel convoys', '', 'identified', {stamp}, {stamp})"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO questions (id, platform, text, normalized, hits, asked_at) "
+                f"VALUES (9, 'slack', 'convoys?', 'convoys?', 1, {stamp})"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO feedback (id, lesson_id, question_id, helpful, at) "
+                f"VALUES (1, 5, 9, true, {stamp})"
+            )
+        )
+
+    upgrade(empty)
+    with empty.begin() as conn:
+        row = conn.execute(
+            text("SELECT text, channel_id, thread_id FROM questions WHERE id = 9")
+        ).one()
+        assert tuple(row) == ("convoys?", None, None)
+        assert conn.execute(text("SELECT question_id FROM feedback")).scalar_one() == 9
+        conn.execute(text("UPDATE questions SET channel_id = 'C1', thread_id = '17.2'"))
+    assert "ix_questions_thread" in {i["name"] for i in inspect(empty).get_indexes("questions")}
+
+    command.downgrade(alembic_config(empty), "0003")
+    with empty.connect() as conn:  # recreating the table on SQLite must not null the votes
+        assert conn.execute(text("SELECT text FROM questions WHERE id = 9")).scalar_one() == (
+            "convoys?"
+        )
+        assert conn.execute(text("SELECT question_id FROM feedback")).scalar_one() == 9
+    columns = {c["name"] for c in inspect(empty).get_columns("questions")}
+    assert not columns & {"channel_id", "thread_id"}
