@@ -78,6 +78,7 @@ bench: $(STAMP)
 	@mkdir -p bench-results
 	$(BIN)/lessons bench all --backend sqlite --json | tee bench-results/sqlite.json
 	$(BIN)/lessons bench all --backend postgres --json | tee bench-results/postgres.json
+	$(BIN)/lessons bench slack --json | tee bench-results/slack.json
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

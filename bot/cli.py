@@ -97,10 +97,12 @@ def _parser() -> argparse.ArgumentParser:
     beir.add_argument("--json", action="store_true")
     beir.set_defaults(func=_eval_beir)
     bench = sub.add_parser("bench", help="latency, memory and import benchmarks")
-    bench.add_argument("what", choices=["latency", "import", "quality", "all"])
+    bench.add_argument("what", choices=["latency", "import", "quality", "all", "slack"])
     bench.add_argument("--copies", type=int, default=50, help="LLIS copies (default 50 ≈ 105k)")
     bench.add_argument("--backend", choices=["sqlite", "postgres"], default="sqlite")
     bench.add_argument("--json", action="store_true")
+    bench.add_argument("--seconds", type=float, default=20.0, help="slack: seconds per phase")
+    bench.add_argument("--concurrency", type=int, default=32, help="slack: connections")
     bench.set_defaults(func=_bench)
     return parser
 
@@ -313,6 +315,19 @@ def temporary_store(backend: str, settings: Settings) -> Iterator[Store]:
 
 
 def _bench(args: argparse.Namespace, settings: Settings) -> int:
+    if args.what == "slack":
+        from bot.slack import bench as slack_bench  # imported here: only this benchmark needs it
+
+        slack_report = slack_bench.run(
+            seconds=args.seconds,
+            concurrency=args.concurrency,
+            backend=args.backend,
+            stores=lambda b: temporary_store(b, settings),
+            glossary=settings.glossary,
+        )
+        print(slack_bench.table(slack_report), file=sys.stderr if args.json else sys.stdout)
+        print(json.dumps(slack_report, indent=None if args.json else 2))
+        return 0
     from knowledge import bench  # imported here: only benchmarks need it
 
     report = bench.run(
