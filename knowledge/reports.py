@@ -10,10 +10,10 @@ from __future__ import annotations
 import asyncio
 import math
 import statistics
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, Concatenate, Literal
+from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, Connection, case, func, or_, select
 from sqlalchemy.orm import Session, selectinload
@@ -36,6 +36,7 @@ from knowledge.models import (
 from knowledge.search.answer import Hit, Viewer, takeaway
 from knowledge.search.query import Query
 from knowledge.storage import Store
+from knowledge.threads import blocking
 
 PAGE_SIZE = 20
 SEARCH_LIMIT = 50
@@ -45,16 +46,7 @@ OPEN_STATUSES = tuple(s for s in ActionStatus if not s.is_closed)
 NO_GROUP = {"mission": "No mission", "theme": "No theme", "owner": "Unassigned"}
 
 
-def _threaded[**P, R](
-    fn: Callable[Concatenate[Reports, P], R],
-) -> Callable[Concatenate[Reports, P], Coroutine[Any, Any, R]]:
-    """Run a blocking report in a worker thread, so callers can await it."""
-
-    async def run(self: Reports, /, *args: P.args, **kwargs: P.kwargs) -> R:
-        return await asyncio.to_thread(fn, self, *args, **kwargs)
-
-    run.__doc__, run.__name__ = fn.__doc__, fn.__name__.lstrip("_")
-    return run
+_threaded = blocking
 
 
 def visible(viewer: Viewer) -> ColumnElement[bool]:

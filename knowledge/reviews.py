@@ -12,12 +12,12 @@ from __future__ import annotations
 import asyncio
 import re
 import tomllib
-from collections.abc import Callable, Coroutine, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Concatenate
+from typing import Any
 
 from rapidfuzz import fuzz, process
 from sqlalchemy import func, or_, select, update
@@ -45,6 +45,7 @@ from knowledge.records import ProductRecord
 from knowledge.search.answer import Viewer
 from knowledge.search.text import clip, fold, words
 from knowledge.storage import Store
+from knowledge.threads import blocking
 
 MAX_ANSWER = 10_000
 MAX_EVENT = 300
@@ -389,16 +390,7 @@ class _Draft:
     recommendations: tuple[tuple[str, int], ...]  # (sentence, lesson position)
 
 
-def _blocking[**P, R](
-    fn: Callable[Concatenate[Reviews, P], R],
-) -> Callable[Concatenate[Reviews, P], Coroutine[Any, Any, R]]:
-    """Run a blocking method in a worker thread, so callers can await it."""
-
-    async def run(self: Reviews, /, *args: P.args, **kwargs: P.kwargs) -> R:
-        return await asyncio.to_thread(fn, self, *args, **kwargs)
-
-    run.__doc__, run.__name__ = fn.__doc__, fn.__name__.lstrip("_")
-    return run
+_blocking = blocking
 
 
 class Reviews:

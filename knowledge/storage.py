@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
-from collections.abc import Callable, Coroutine, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, Concatenate
+from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, func, select, text
 from sqlalchemy.exc import IntegrityError
@@ -39,6 +38,7 @@ from knowledge.search.glossary import Glossary
 from knowledge.search.index import PostgresIndex, SearchIndex, SqliteIndex
 from knowledge.search.query import Query, parse
 from knowledge.search.text import fold
+from knowledge.threads import blocking
 
 log = logging.getLogger(__name__)
 
@@ -48,16 +48,7 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def _blocking[**P, R](
-    fn: Callable[Concatenate[Store, P], R],
-) -> Callable[Concatenate[Store, P], Coroutine[Any, Any, R]]:
-    """Run a blocking store method in a worker thread, so callers can await it."""
-
-    async def run(self: Store, /, *args: P.args, **kwargs: P.kwargs) -> R:
-        return await asyncio.to_thread(fn, self, *args, **kwargs)
-
-    run.__doc__, run.__name__ = fn.__doc__, fn.__name__.lstrip("_")
-    return run
+_blocking = blocking
 
 
 @dataclass(frozen=True, slots=True)
