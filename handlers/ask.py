@@ -100,11 +100,11 @@ async def answering_viewer(incoming: Command | Message, deps: Deps) -> Viewer:
     from handlers.router import viewer_of  # the router imports this module
 
     where = incoming.where
-    viewer = await viewer_of(incoming.who, where.channel_name, deps)
     if isinstance(incoming, Message) and where.channel_name:
+        person = await deps.store.person_for(incoming.who.platform, incoming.who.user_id)
         audience = await deps.store.viewer_for(None, channel=where.channel_name)
-        return Viewer(person_id=viewer.person_id, principals=audience.principals)
-    return viewer
+        return Viewer(person_id=person, principals=audience.principals)
+    return await viewer_of(incoming.who, where.channel_name, deps)
 
 
 def conversation(incoming: Command | Message) -> ConversationRef:

@@ -46,7 +46,7 @@ from knowledge.models import (
 )
 from knowledge.records import ProductRecord
 from knowledge.reports import lesson_title, visible
-from knowledge.reviews import Member, Reviews
+from knowledge.reviews import Member, member_of, validator_for
 from knowledge.search.answer import Viewer
 from knowledge.storage import Store
 
@@ -182,20 +182,6 @@ def clean_themes(values: Sequence[str]) -> tuple[str, ...]:
     return tuple(themes)
 
 
-def member_of(person: Person) -> Member:
-    """Return a person of the directory as a Member (with their platform ids)."""
-    return Member(
-        id=person.id,
-        name=person.name,
-        email=person.email,
-        slack_user_id=person.slack_user_id,
-        teams_aad_id=person.teams_aad_id,
-        mission=person.mission,
-        timezone=person.timezone,
-        manager_id=person.manager_id,
-    )
-
-
 class Notes:
     """Lesson notes and the home surface's lists, over a Store's sessions."""
 
@@ -283,7 +269,7 @@ class Notes:
 
     def _validator(self, s: Session, author_id: int) -> Member | None:
         """Return the author's manager, else a PBPO of their mission, else any all-mission PBPO."""
-        found = Reviews(self.store)._validator(s, author_id)  # the rule reviews use
+        found = validator_for(s, author_id)  # the rule reviews use
         if found is not None:
             return found
         anyone = s.scalars(

@@ -526,7 +526,7 @@ class Reviews:
     def _members(self) -> list[Member]:
         """Return everyone in the directory."""
         with self.store.session() as s:
-            return [_member(p) for p in s.scalars(select(Person).order_by(Person.id))]
+            return [member_of(p) for p in s.scalars(select(Person).order_by(Person.id))]
 
     members = _blocking(_members)
 
@@ -534,7 +534,7 @@ class Reviews:
         """Return one person of the directory."""
         with self.store.session() as s:
             person = s.get(Person, person_id)
-            return None if person is None else _member(person)
+            return None if person is None else member_of(person)
 
     member = _blocking(_get_member)
 
@@ -703,7 +703,7 @@ class Reviews:
             if claimed.rowcount != 1:
                 raise DomainError("This review is being closed already.")
             person = s.get(Person, review.facilitator_id) if review.facilitator_id else None
-            facilitator = None if person is None else _member(person)
+            facilitator = None if person is None else member_of(person)
             return view, self._answer_views(s, review_id), facilitator
 
     def _unclaim(self, review_id: int, status: ReviewStatus) -> None:
@@ -727,7 +727,7 @@ class Reviews:
             select(Lesson.position, Lesson.id).where(Lesson.product_id == review.product_id)
         )
         lessons = {position: lesson_id for position, lesson_id in rows}
-        members = [_member(p) for p in s.scalars(select(Person))]
+        members = [member_of(p) for p in s.scalars(select(Person))]
         today, now = self.store.today(), self.store.clock()
         for sentence, position in draft.recommendations[:MAX_PROPOSALS]:
             owner = find_owner(sentence, members)
@@ -780,33 +780,8 @@ class Reviews:
             product_title=product.title if product else None,
             lessons=lessons or 0,
             proposals=tuple(_proposal_view(s, p, review) for p in proposals),
-            validator=self._validator(s, review.facilitator_id),
+            validator=validator_for(s, review.facilitator_id),
         )
-
-    def _validator(self, s: Session, facilitator_id: int | None) -> Member | None:
-        """Return who validates the review: the facilitator's manager, else a mission PBPO."""
-        person = s.get(Person, facilitator_id) if facilitator_id else None
-        if person is None:
-            return None
-        if person.manager_id is not None and person.manager_id != person.id:
-            manager = s.get(Person, person.manager_id)
-            if manager is not None:
-                return _member(manager)
-        mission = person.mission or ""
-        pbpo = s.scalars(
-            select(Person)
-            .join(PersonRole, PersonRole.person_id == Person.id)
-            .where(
-                PersonRole.role == Role.PBPO,
-                Person.id != person.id,
-                or_(
-                    PersonRole.scope == mission,
-                    (PersonRole.scope == "") & (Person.mission == mission),
-                ),
-            )
-            .order_by(PersonRole.scope.desc(), Person.id)
-        ).first()
-        return None if pbpo is None else _member(pbpo)
 
     async def _repeats(
         self, lessons: Sequence[str], product_id: int, viewer: Viewer
@@ -1091,7 +1066,34 @@ def _repeat(text: str, lesson: Lesson) -> Repeat:
     )
 
 
-def _member(p: Person) -> Member:
+def validator_for(s: Session, facilitator_id: int | None) -> Member | None:
+    """Return who validates what this person captured: their manager, else a mission PBPO."""
+    person = s.get(Person, facilitator_id) if facilitator_id else None
+    if person is None:
+        return None
+    if person.manager_id is not None and person.manager_id != person.id:
+        manager = s.get(Person, person.manager_id)
+        if manager is not None:
+            return member_of(manager)
+    mission = person.mission or ""
+    pbpo = s.scalars(
+        select(Person)
+        .join(PersonRole, PersonRole.person_id == Person.id)
+        .where(
+            PersonRole.role == Role.PBPO,
+            Person.id != person.id,
+            or_(
+                PersonRole.scope == mission,
+                (PersonRole.scope == "") & (Person.mission == mission),
+            ),
+        )
+        .order_by(PersonRole.scope.desc(), Person.id)
+    ).first()
+    return None if pbpo is None else member_of(pbpo)
+
+
+def member_of(p: Person) -> Member:
+    """Return a person of the directory as a Member (with their platform ids)."""
     return Member(
         id=p.id,
         name=p.name,

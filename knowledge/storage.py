@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -36,7 +35,7 @@ from knowledge.records import PersonRecord, ProductRecord
 from knowledge.search.answer import Answer, Searcher, Viewer
 from knowledge.search.glossary import Glossary
 from knowledge.search.index import PostgresIndex, SearchIndex, SqliteIndex
-from knowledge.search.query import Query, parse
+from knowledge.search.query import Query
 from knowledge.search.text import fold
 from knowledge.threads import blocking
 
@@ -279,12 +278,8 @@ class Store:
 
     def _question_parser(self) -> Callable[[str], Query]:
         """Return a question parser that knows the index's missions and themes (pure, cached)."""
-        searcher = self.searcher
         with self.engine.connect() as conn:
-            searcher._refresh(conn)
-        return functools.partial(
-            parse, today=self.today(), missions=searcher._missions, themes=searcher._themes
-        )
+            return self.searcher.parser(conn, today=self.today())
 
     question_parser = _blocking(_question_parser)
 
@@ -374,19 +369,6 @@ class Store:
             ]
 
     people = _blocking(_people)
-
-    def _platform_user(self, person_id: int, platform: str) -> str | None:
-        """Return the id a platform knows this person by (the email on the local chat)."""
-        column = {"slack": Person.slack_user_id, "teams": Person.teams_aad_id}.get(
-            platform, Person.email
-        )
-        with self.engine.connect() as conn:
-            found: str | None = conn.execute(
-                select(column).where(Person.id == person_id)
-            ).scalar_one_or_none()
-            return found
-
-    platform_user = _blocking(_platform_user)
 
     def _link_user(
         self,

@@ -6,7 +6,7 @@ import functools
 import math
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
@@ -157,6 +157,11 @@ class Searcher:
             corrections=corrections,
             expansions=tuple(expansions),
         )
+
+    def parser(self, conn: Connection, *, today: date) -> Callable[[str], Query]:
+        """Return a question parser that knows the index's missions and themes."""
+        self._refresh(conn)
+        return functools.partial(parse, today=today, missions=self._missions, themes=self._themes)
 
     def _refresh(self, conn: Connection) -> None:
         version = conn.execute(
