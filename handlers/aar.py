@@ -115,11 +115,16 @@ def question_set() -> tuple[Question, ...]:
 def start_delay() -> timedelta:
     """Return how long after a scheduled event ends its review starts (LESSONS_AAR_DELAY_HOURS)."""
     raw = os.environ.get(DELAY_ENV, "").strip()
-    try:
-        return timedelta(hours=float(raw)) if raw else DEFAULT_DELAY
-    except ValueError:
-        log.warning("%s=%r is not a number of hours; using %s", DELAY_ENV, raw, DEFAULT_DELAY)
+    if not raw:
         return DEFAULT_DELAY
+    try:
+        hours = float(raw)
+    except ValueError:
+        hours = -1.0
+    if not 0 <= hours <= 24 * 14:  # also refuses nan and inf
+        log.warning("%s=%r is not 0 to 336 hours; using %s", DELAY_ENV, raw, DEFAULT_DELAY)
+        return DEFAULT_DELAY
+    return timedelta(hours=hours)
 
 
 def control_word(text: str) -> Control | None:
