@@ -59,6 +59,9 @@ async def follow_up(incoming: Command | Message, deps: Deps) -> Reply | None:
         return None
     if len(incoming.text.split()) > MAX_WORDS:
         return None
+    parse = await store.question_parser()
+    if not narrows(incoming.text, parse):
+        return None  # no filter in it: whatever was asked before, this cannot narrow it
     person = await store.person_for(incoming.who.platform, incoming.who.user_id)
     outside = where.thread_id is None  # a DM or a slash command: only one's own question counts
     previous = await store.last_question(
@@ -66,7 +69,7 @@ async def follow_up(incoming: Command | Message, deps: Deps) -> Reply | None:
     )
     if previous is None or (outside and previous.asked_at < store.clock() - WINDOW):
         return None
-    question = refined(previous.text, incoming.text, await store.question_parser())
+    question = refined(previous.text, incoming.text, parse)
     if question is None:
         return None
     viewer = await ask.answering_viewer(incoming, deps)
@@ -80,6 +83,18 @@ async def follow_up(incoming: Command | Message, deps: Deps) -> Reply | None:
     )
     lead = Text(f"Following up on *{quote(previous.text)}* with *{quote(incoming.text)}*.")
     return replace(reply, elements=(lead, *reply.elements))
+
+
+def narrows(follow_up: str, parse: Parser) -> bool:
+    """Return True when a message holds a filter, or names a mission on its own ("just MINUSCA").
+
+    Only such a message can narrow a question (see `refined`); telling it apart needs no
+    earlier question, so the router asks this first.
+    """
+    query = parse(follow_up)
+    return query.has_filters or any(
+        term not in _FILLER and parse(f"in {term}").missions for term in query.terms
+    )
 
 
 def refined(previous: str, follow_up: str, parse: Parser) -> str | None:

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, func, select, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, Engine, delete, func, insert, select, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
 from knowledge import database, lifecycle
+from knowledge.batching import Batch
+from knowledge.caching import Expiring, WriteWatch
 from knowledge.errors import DomainError, NotFound
 from knowledge.loader import ImportStats, Loader, Progress
 from knowledge.models import (
@@ -24,6 +28,7 @@ from knowledge.models import (
     Lesson,
     LessonEvent,
     LessonStatus,
+    Meta,
     Person,
     PersonRole,
     ProcessedEvent,
@@ -48,6 +53,13 @@ def utcnow() -> datetime:
 
 
 _blocking = blocking
+
+# How long the hot path trusts what it looked up. Writes made by this process are seen at once
+# (see knowledge.caching.WriteWatch); these bound how stale a lookup may be after another
+# replica changed the directory or the index.
+PEOPLE_TTL = 300.0
+VIEWER_TTL = 60.0
+ANSWER_TTL = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +120,18 @@ class Store:
             SqliteIndex(engine) if engine.dialect.name == "sqlite" else PostgresIndex()
         )
         self.searcher = Searcher(index=self.index, glossary=glossary or Glossary.load())
+        self.writes = WriteWatch(engine)
+        self._people_ids: Expiring[tuple[str, str], int] = Expiring(ttl=PEOPLE_TTL, size=20_000)
+        self._viewers: Expiring[tuple[int | None, str | None], Viewer] = Expiring(
+            ttl=VIEWER_TTL, size=20_000
+        )
+        self._answers: Expiring[tuple[str, frozenset[str], int, date, str | None], Answer] = (
+            Expiring(ttl=ANSWER_TTL, size=2_000)
+        )
+        self._versions: Batch[None, str | None] = Batch(self._index_versions)
+        self._parsers: Expiring[date, Callable[[str], Query]] = Expiring(ttl=ANSWER_TTL, size=4)
+        self._events: Batch[tuple[str, str], bool] = Batch(self._record_events)
+        self._questions: Batch[dict[str, Any], int] = Batch(self._log_questions)
 
     @classmethod
     def open(cls, url: str, *, glossary_path: Path | None = None, **kwargs: Any) -> Store:
@@ -198,7 +222,24 @@ class Store:
                 conn, question, viewer=viewer, today=self.today(), limit=limit
             )
 
-    ask = _blocking(_ask)
+    async def ask(self, question: str, *, viewer: Viewer, limit: int = 5) -> Answer:
+        """Answer "what did we learn about X?" for this viewer.
+
+        The same question asked again within ANSWER_TTL, with the index unchanged, gets the same
+        answer without a search. Changes this process makes show at once; an import by another
+        process too (the index version); another process's lifecycle change (a badge) may take
+        up to ANSWER_TTL to show.
+        """
+        # The index version (moved by every import, in any process) is read for each question,
+        # once for all the questions that arrive together: another replica's import shows at once.
+        version = await self._versions.submit(None)
+        key = (question, viewer.principals, limit, self.today(), version)
+        generation = self.writes.generation
+        found = self._answers.get(key, generation)
+        if found is None:
+            found = await asyncio.to_thread(self._ask, question, viewer=viewer, limit=limit)
+            self._answers.put(key, found, generation)
+        return found
 
     def _log_question(
         self,
@@ -211,23 +252,41 @@ class Store:
         thread_id: str | None = None,
     ) -> int:
         """Record a question, how many lessons answered it and where; return its id."""
-        normalized = " ".join(fold(question).split())[:300]
-        with self.session() as s:
-            row = Question(
-                person_id=person_id,
-                platform=platform[:16],
-                text=question[:2000],
-                normalized=normalized,
-                hits=hits,
-                asked_at=self.clock(),
-                channel_id=channel_id[:100] if channel_id else None,
-                thread_id=thread_id[:100] if thread_id else None,
-            )
-            s.add(row)
-            s.flush()
-            return row.id
+        return self._log_questions(
+            [_question_row(question, person_id, platform, hits, channel_id, thread_id)]
+        )[0]
 
-    log_question = _blocking(_log_question)
+    def _index_versions(self, waiting: Sequence[None]) -> list[str | None]:
+        """Read the index version once for everyone waiting for it."""
+        with self.engine.connect() as conn:
+            version = conn.execute(
+                select(Meta.value).where(Meta.key == "index_version")
+            ).scalar_one_or_none()
+        return [version] * len(waiting)
+
+    async def log_question(
+        self,
+        question: str,
+        *,
+        person_id: int | None,
+        platform: str,
+        hits: int,
+        channel_id: str | None = None,
+        thread_id: str | None = None,
+    ) -> int:
+        """Record a question (in one transaction with others asked at the same moment)."""
+        row = _question_row(question, person_id, platform, hits, channel_id, thread_id)
+        return await self._questions.submit(row)
+
+    def _log_questions(self, rows: Sequence[dict[str, Any]]) -> list[int]:
+        """Insert question rows in one transaction; return their ids in the same order."""
+        now = self.clock()
+        stamped = [{**row, "asked_at": row.get("asked_at") or now} for row in rows]
+        with self.connection() as conn:
+            found = conn.execute(
+                insert(Question).returning(Question.id, sort_by_parameter_order=True), stamped
+            )
+            return [int(i) for (i,) in found]
 
     def _question_text(self, question_id: int) -> str:
         """Return the text of a logged question."""
@@ -281,7 +340,15 @@ class Store:
         with self.engine.connect() as conn:
             return self.searcher.parser(conn, today=self.today())
 
-    question_parser = _blocking(_question_parser)
+    async def question_parser(self) -> Callable[[str], Query]:
+        """Return a question parser that knows the index's missions and themes (pure, cached)."""
+        key, generation = self.today(), self.writes.generation
+        found = self._parsers.get(key, generation)
+        if found is None:
+            # The parser is pure: the same words (follow-up checks, mission names) parse once.
+            found = lru_cache(maxsize=2_048)(await asyncio.to_thread(self._question_parser))
+            self._parsers.put(key, found, generation)
+        return found
 
     def _record_feedback(
         self, lesson_id: int, *, person_id: int | None, question_id: int | None, helpful: bool
@@ -339,7 +406,14 @@ class Store:
             principals.update(f"group:{r.role.value}" for r in person.roles)
         return Viewer(person_id=person_id, principals=frozenset(principals))
 
-    viewer_for = _blocking(_viewer_for)
+    async def viewer_for(self, person_id: int | None, *, channel: str | None = None) -> Viewer:
+        """Return who is asking, with the groups and channel that open restricted lessons."""
+        key, generation = (person_id, channel), self.writes.generation
+        found = self._viewers.get(key, generation)
+        if found is None:
+            found = await asyncio.to_thread(self._viewer_for, person_id, channel=channel)
+            self._viewers.put(key, found, generation)
+        return found
 
     def _person_for(self, platform: str, user_id: str) -> int | None:
         """Return the person id behind a platform user id (local users are their email)."""
@@ -350,7 +424,15 @@ class Store:
         with self.engine.connect() as conn:
             return conn.execute(select(Person.id).where(column == key)).scalar_one_or_none()
 
-    person_for = _blocking(_person_for)
+    async def person_for(self, platform: str, user_id: str) -> int | None:
+        """Return the person id behind a platform user id (local users are their email)."""
+        key, generation = (platform, user_id), self.writes.generation
+        found = self._people_ids.get(key, generation)
+        if found is None:
+            found = await asyncio.to_thread(self._person_for, platform, user_id)
+            if found is not None:  # an unknown user may be linked a moment later
+                self._people_ids.put(key, found, generation)
+        return found
 
     def _people(self) -> list[PersonView]:
         """Return everyone in the directory, by name."""
@@ -410,18 +492,34 @@ class Store:
 
     def _first_time(self, platform: str, event_id: str) -> bool:
         """Record a platform event; return False when it was seen before (a redelivery)."""
-        try:
-            with self.session() as s:
-                s.add(
-                    ProcessedEvent(
-                        platform=platform[:16], event_id=event_id[:200], received_at=self.clock()
-                    )
-                )
-        except IntegrityError:
-            return False
-        return True
+        return self._record_events([(platform, event_id)])[0]
 
-    first_time = _blocking(_first_time)
+    async def first_time(self, platform: str, event_id: str) -> bool:
+        """Record a platform event (with others arriving at the same moment); False: seen."""
+        return await self._events.submit((platform, event_id))
+
+    def _record_events(self, events: Sequence[tuple[str, str]]) -> list[bool]:
+        """Record events in one transaction; True for each one not recorded before.
+
+        The same event twice in one group (a retry racing its original) is new only once.
+        """
+        keys = [(p[:16], e[:200]) for p, e in events]
+        unique = list(dict.fromkeys(keys))
+        now = self.clock()
+        dialect = sqlite if self.backend == "sqlite" else postgresql
+        statement = (
+            dialect.insert(ProcessedEvent)
+            .on_conflict_do_nothing()
+            .returning(ProcessedEvent.platform, ProcessedEvent.event_id)
+        )
+        rows = [{"platform": p, "event_id": e, "received_at": now} for p, e in unique]
+        with self.connection() as conn:
+            new = {(p, e) for p, e in conn.execute(statement, rows)}
+        answered: list[bool] = []
+        for key in keys:
+            answered.append(key in new)
+            new.discard(key)
+        return answered
 
     def _forget_events(self, before: datetime) -> int:
         """Drop the record of events older than `before` (redeliveries stop within hours)."""
@@ -678,3 +776,23 @@ def _action_view(action: Action, lesson: Lesson, product: Product) -> ActionView
         owner_name=action.owner.name if action.owner else None,
         notes=action.notes,
     )
+
+
+def _question_row(
+    question: str,
+    person_id: int | None,
+    platform: str,
+    hits: int,
+    channel_id: str | None,
+    thread_id: str | None,
+) -> dict[str, Any]:
+    return {
+        "person_id": person_id,
+        "platform": platform[:16],
+        "text": question[:2000],
+        "normalized": " ".join(fold(question).split())[:300],
+        "hits": hits,
+        "asked_at": None,
+        "channel_id": channel_id[:100] if channel_id else None,
+        "thread_id": thread_id[:100] if thread_id else None,
+    }

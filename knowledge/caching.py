@@ -1,0 +1,111 @@
+"""Small in-process caches for the hot path, and what tells them the index changed.
+
+A chat question costs a handful of lookups that rarely change (who is this user, which groups
+open restricted lessons, the answer to a question asked a moment ago). The caches below keep
+them for a short time; `WriteWatch` tells them when this process wrote to a table that matters,
+and the time limit bounds how stale they can be after another replica wrote.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import Any
+
+from sqlalchemy import Engine, event
+
+# Writes to these tables never change an answer, a person or a viewer: the hot path's own
+# records (the question log, the redelivery record) and the chat transcript.
+QUIET_TABLES = frozenset({"questions", "processed_events", "chat_messages", "feedback"})
+_READS = ("SELECT", "PRAGMA", "SAVEPOINT", "RELEASE", "BEGIN", "COMMIT", "ROLLBACK")
+_DML = re.compile(r"\b(?:INSERT|UPDATE|DELETE)\b", re.IGNORECASE)
+_TARGET = re.compile(
+    r"^\s*(?:INSERT\s+(?:OR\s+\w+\s+)?INTO|UPDATE|DELETE\s+FROM)\s+(?:\"?(\w+)\"?\.)?\"?(\w+)",
+    re.IGNORECASE,
+)
+
+
+class Expiring[K: Hashable, V]:
+    """A bounded map whose entries expire after `ttl` seconds or when the generation moves.
+
+    Entries are stamped with the generation current when they were computed; a write seen by
+    the `WriteWatch` moves the generation on, and older entries read as missing.
+    """
+
+    def __init__(
+        self, *, ttl: float, size: int, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.ttl, self.size, self.clock = ttl, size, clock
+        self._items: OrderedDict[K, tuple[float, int, V]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: K, generation: int) -> V | None:
+        """Return the value for key, or None when it is missing, expired or outdated."""
+        with self._lock:
+            found = self._items.get(key)
+            if found is None:
+                return None
+            expires, stamped, value = found
+            if stamped != generation or expires < self.clock():
+                del self._items[key]
+                return None
+            return value
+
+    def put(self, key: K, value: V, generation: int) -> None:
+        """Keep a value computed at this generation (the oldest entry goes when full)."""
+        with self._lock:
+            self._items[key] = (self.clock() + self.ttl, generation, value)
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        """Forget everything."""
+        with self._lock:
+            self._items.clear()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+class WriteWatch:
+    """Count the writes this process makes to tables that matter to the caches.
+
+    It listens to the engine's statements: an INSERT, UPDATE or DELETE on any table but the
+    `QUIET_TABLES` moves `generation` on. Statements that name no table (DDL, raw SQL the
+    pattern cannot read) move it on too: when in doubt, forget.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.generation = 0
+        event.listen(engine, "after_cursor_execute", self._seen)
+        event.listen(engine, "commit", self._committed)
+        event.listen(engine, "rollback", self._rolled_back)
+
+    def bump(self) -> None:
+        """Move the generation on by hand (a change the statements do not show)."""
+        self.generation += 1
+
+    def _seen(self, conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        first = statement.lstrip()[:9].upper()
+        if first.startswith(_READS) or (first.startswith("WITH") and not _DML.search(statement)):
+            return
+        target = _TARGET.match(statement)
+        if target is not None:
+            schema, table = target.groups()
+            if (schema or "").lower() == "temp" or table.lower() in QUIET_TABLES:
+                return  # the search's own scratch tables, or the hot path's records
+        # Once when written (other threads stop trusting what they cached) and once more at
+        # commit (what a reader computed between the write and the commit is outdated too).
+        conn.info["lessons_dirty"] = True
+        self.generation += 1
+
+    def _committed(self, conn: Any) -> None:
+        if conn.info.pop("lessons_dirty", False):
+            self.generation += 1
+
+    def _rolled_back(self, conn: Any) -> None:
+        conn.info.pop("lessons_dirty", None)
