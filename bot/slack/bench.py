@@ -599,6 +599,9 @@ class Sink:
                         "profile": {"email": email, "real_name": name},
                     },
                 }
+            case "conversations.info":
+                channel = str(args.get("channel", ""))
+                return {"ok": True, "channel": {"id": channel, "name": f"bench-{channel[-2:]}"}}
             case "conversations.open":
                 return {"ok": True, "channel": {"id": f"D{args.get('users', 'X')}"}}
             case "chat.postMessage" | "chat.postEphemeral":

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -27,13 +27,15 @@ from bot.slack.notifier import SlackNotifier
 from handlers import home as home_handler
 from handlers import router
 from handlers.chat import Form, Incoming, Reply, Text, UserRef
+from knowledge.caching import Expiring
 from knowledge.storage import Store
 
 log = logging.getLogger(__name__)
 
 COMMANDS = ("/lessons", "/aar")
 SHORTCUTS = ("lesson.save_message",)
-EVENTS = ("app_mention", "message", "app_home_opened")
+# app_uninstalled and tokens_revoked are listened to in bot.slack.routes (they end installations).
+EVENTS = ("app_mention", "message", "app_home_opened", "app_uninstalled", "tokens_revoked")
 ANY = re.compile(r".+")
 
 
@@ -70,13 +72,56 @@ class People:
         self._known[who.user_id] = person
 
 
+class Channels:
+    """Names of Slack channels (conversations.info), remembered for an hour.
+
+    An answer posted in a channel may show only what the channel's audience may see
+    (`channel:<name>` opens lessons restricted to it), so channel events carry the name. A DM
+    has none: it is answered with the asker's own access. When Slack will not say (a missing
+    scope, a channel the bot cannot read), the channel id stands in: restricted lessons stay
+    hidden there.
+    """
+
+    def __init__(self, client: AsyncWebClient) -> None:
+        self.client = client
+        self._names: Expiring[str, str] = Expiring(ttl=3600, size=20_000)
+
+    async def named(self, event: Incoming) -> Incoming:
+        """Return the event with its channel's name filled in (DMs and named ones as they are)."""
+        where = event.where
+        if where.channel_name or not where.channel_id or where.channel_id[0] == "D":
+            return event
+        return replace(event, where=replace(where, channel_name=await self.name(where.channel_id)))
+
+    async def name(self, channel_id: str) -> str:
+        """Return a channel's name, or its id when Slack does not say."""
+        found = self._names.get(channel_id, 0)
+        if found is not None:
+            return found
+        try:
+            info = await self.client.conversations_info(channel=channel_id)
+        except SlackApiError as exc:
+            log.info("conversations.info failed for %s: %s", channel_id, exc.response.get("error"))
+            return channel_id  # not remembered: the next event asks again
+        name = str((info.get("channel") or {}).get("name") or "") or channel_id
+        self._names.put(channel_id, name, 0)
+        return name
+
+
 class Listeners:
     """The Slack surface of every handler."""
 
-    def __init__(self, store: Store, notifier: SlackNotifier, people: People) -> None:
+    def __init__(
+        self,
+        store: Store,
+        notifier: SlackNotifier,
+        people: People,
+        channels: Channels | None = None,
+    ) -> None:
         self.store = store
         self.notifier = notifier
         self.people = people
+        self.channels = channels or Channels(people.client)
         self.bot_user_id: str | None = None
         self.running: set[asyncio.Task[Any]] = set()
 
@@ -124,7 +169,7 @@ class Listeners:
 
     async def _dispatch(self, event: Incoming) -> Reply | None:
         await self.people.ensure(event.who)
-        return await router.dispatch(event, self.deps)
+        return await router.dispatch(await self.channels.named(event), self.deps)
 
     # Listeners -----------------------------------------------------------------------------
 
@@ -150,9 +195,11 @@ class Listeners:
         if reply is not None:
             await self._deliver(reply, message.who, message.where)
 
-    async def on_message(self, event: dict[str, Any]) -> None:
+    async def on_message(self, event: dict[str, Any], context: AsyncBoltContext) -> None:
         """A DM, a reply in a thread we run, an edit or a deletion."""
-        found = incoming.message(event, bot_user_id=self.bot_user_id)
+        # With OAuth, each workspace has its own bot user: Bolt knows this request's.
+        bot_user_id = context.bot_user_id or self.bot_user_id
+        found = incoming.message(event, bot_user_id=bot_user_id)
         if found is None:
             return
         reply = await self._dispatch(found)

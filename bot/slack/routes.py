@@ -5,6 +5,11 @@ embedded with Bolt's own aiohttp adapter functions around `async_dispatch` (moun
 app as a sub-app 404s). Around it we add what AsyncApp leaves out: a start-up token check,
 retry handlers for 429 and server errors, a 4xx (never a 500) for malformed bodies, and
 de-duplication of Slack's redeliveries by `event_id`.
+
+Two ways to run: one workspace with `SLACK_BOT_TOKEN` (the default), or installs in many
+workspaces through OAuth (`SLACK_CLIENT_ID`, `SLACK_CLIENT_SECRET`; see `bot.slack.oauth`),
+where `GET /slack/install` and `GET /slack/oauth_redirect` join `/slack/events` and each
+request acts with its own workspace's token (`bot.slack.workspaces`).
 """
 
 from __future__ import annotations
@@ -16,10 +21,14 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qs
 
-from aiohttp import web
+import aiohttp
+from aiohttp import ClientError, web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
-from slack_bolt.async_app import AsyncApp
+from slack_bolt.async_app import AsyncApp, AsyncBoltContext
+from slack_bolt.listener.async_builtins import AsyncTokenRevocationListeners
+from slack_bolt.oauth.async_callback_options import AsyncFailureArgs
+from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
@@ -31,9 +40,12 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.settings import Settings
+from bot.slack import oauth
 from bot.slack.errors import SlackStartupError
+from bot.slack.installations import Installations, OAuthStates, Sightings, Workspace
 from bot.slack.listeners import Listeners, People
 from bot.slack.notifier import SlackNotifier
+from bot.slack.workspaces import WorkspaceClient, WorkspaceNotifier, act_as, stop_acting
 from handlers import router
 from handlers.chat import ConversationRef
 from knowledge.storage import Store
@@ -46,21 +58,20 @@ KEEP_EVENTS = timedelta(days=2)
 
 
 class SlackSurface:
-    """Everything Slack: the Bolt app, its client and listeners, and the HTTP route."""
+    """Everything Slack: the Bolt app, its client and listeners, and the HTTP routes."""
 
     def __init__(self, settings: Settings, store: Store) -> None:
-        if not settings.slack_bot_token:
-            raise SlackStartupError("SLACK_BOT_TOKEN is not set.")
-        if not settings.slack_signing_secret and not settings.slack_app_token:
-            raise SlackStartupError(
-                "Slack needs SLACK_SIGNING_SECRET (HTTP mode, requests to /slack/events) or "
-                "SLACK_APP_TOKEN (an xapp- token, for Socket Mode)."
-            )
-        if settings.slack_app_token and not settings.slack_app_token.startswith("xapp-"):
-            raise SlackStartupError("SLACK_APP_TOKEN must be an app-level token (xapp-…).")
+        if settings.slack_oauth:
+            oauth.check(settings)
+        else:
+            _check_single(settings)
         self.settings = settings
         self.store = store
-        self.client = AsyncWebClient(
+        self.installations: Installations | None = None
+        self.sightings: Sightings | None = None
+        self.oauth_settings: AsyncOAuthSettings | None = None
+        self.revocations: AsyncTokenRevocationListeners | None = None
+        self.client = (WorkspaceClient if settings.slack_oauth else AsyncWebClient)(
             token=settings.slack_bot_token,
             base_url=settings.slack_api_url,
             timeout=10,
@@ -71,17 +82,13 @@ class SlackSurface:
                 AsyncConnectionErrorRetryHandler(max_retry_count=1),
             ],
         )
-        self.app = AsyncApp(
-            client=self.client,
-            signing_secret=settings.slack_signing_secret or "socket-mode",
-            request_verification_enabled=bool(settings.slack_signing_secret),
-            raise_error_for_unhandled_request=False,
-        )
-        self.notifier = SlackNotifier(
-            self.client, pace=settings.slack_pace_seconds, posted=self._posted
-        )
+        self.app, self.notifier = self._many() if settings.slack_oauth else self._single()
         self.listeners = Listeners(store, self.notifier, People(store, self.client))
         self.app.middleware(self._dedupe)
+        if settings.slack_oauth:
+            self.app.middleware(self._act)
+        self.app.event("app_uninstalled")(self._uninstalled)
+        self.app.event("tokens_revoked")(self._revoked)
         self.listeners.register(self.app)
         self.verifier = (
             SignatureVerifier(settings.slack_signing_secret)
@@ -90,13 +97,74 @@ class SlackSurface:
         )
         self.socket: AsyncSocketModeHandler | None = None
 
+    def _single(self) -> tuple[AsyncApp, SlackNotifier]:
+        """The app and notifier for one workspace and its SLACK_BOT_TOKEN."""
+        app = AsyncApp(
+            client=self.client,
+            signing_secret=self.settings.slack_signing_secret or "socket-mode",
+            request_verification_enabled=bool(self.settings.slack_signing_secret),
+            raise_error_for_unhandled_request=False,
+        )
+        notifier = SlackNotifier(
+            self.client, pace=self.settings.slack_pace_seconds, posted=self._posted
+        )
+        return app, notifier
+
+    def _many(self) -> tuple[AsyncApp, SlackNotifier]:
+        """The app and notifier for the workspaces that installed the app through OAuth."""
+        assert self.settings.slack_client_id and self.settings.slack_signing_secret
+        engine = self.store.engine
+        self.installations = Installations(self.settings.slack_client_id, engine)
+        self.sightings = Sightings(engine, clock=self.store.clock)
+        self.revocations = AsyncTokenRevocationListeners(self.installations)
+        states = OAuthStates(engine, expiration_seconds=oauth.STATE_SECONDS)
+        self.oauth_settings = oauth.oauth_settings(
+            self.settings, installations=self.installations, states=states
+        )
+        app = AsyncApp(
+            client=self.client,
+            signing_secret=self.settings.slack_signing_secret,
+            raise_error_for_unhandled_request=False,
+            oauth_settings=self.oauth_settings,
+        )
+        notifier = WorkspaceNotifier(
+            self.client,
+            installations=self.installations,
+            sightings=self.sightings,
+            pace=self.settings.slack_pace_seconds,
+            posted=self._posted,
+        )
+        return app, notifier
+
     async def _posted(self, anchor: str, where: ConversationRef) -> None:
         await router.posted(anchor, where, router.Deps(store=self.store, notifier=self.notifier))
 
     # Start and stop ------------------------------------------------------------------------
 
     async def start(self, _app: web.Application | None = None) -> None:
-        """Check the token with auth.test (fail fast), then connect Socket Mode if set."""
+        """Check the token (one workspace) or the installations (OAuth), then connect."""
+        if self.client.session is None:
+            # One connection pool for every Web API call: without it slack_sdk opens a new
+            # session (and TCP + TLS connection) per call.
+            self.client.session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=self.client.timeout)
+            )
+        try:
+            if self.installations is not None:
+                await self._check_installations(self.installations)
+            else:
+                await self._check_token()
+        except BaseException:
+            await self._close_session()  # the bot stops here: `stop` will not run
+            raise
+        await self.store.forget_events(self.store.clock() - KEEP_EVENTS)
+        if self.settings.slack_app_token:
+            self.socket = AsyncSocketModeHandler(self.app, self.settings.slack_app_token)
+            await self.socket.connect_async()  # type: ignore[no-untyped-call]
+            log.info("Slack: connected in Socket Mode")
+
+    async def _check_token(self) -> None:
+        """Check SLACK_BOT_TOKEN with auth.test: a refused token stops the bot at once."""
         try:
             identity = await self.client.auth_test()
         except SlackApiError as exc:
@@ -111,25 +179,70 @@ class SlackSurface:
             ) from None
         self.listeners.bot_user_id = str(identity.get("user_id") or "") or None
         log.info("Slack: signed in as %s in %s", identity.get("user"), identity.get("team"))
-        await self.store.forget_events(self.store.clock() - KEEP_EVENTS)
-        if self.settings.slack_app_token:
-            self.socket = AsyncSocketModeHandler(self.app, self.settings.slack_app_token)
-            await self.socket.connect_async()  # type: ignore[no-untyped-call]
-            log.info("Slack: connected in Socket Mode")
+
+    async def _check_installations(self, installations: Installations) -> None:
+        """Check that the installations can be read (each token is checked as it is used)."""
+        try:
+            installed = await installations.workspaces()
+        except Exception as exc:  # a missing table, an unreachable database…
+            raise SlackStartupError(
+                "Slack installations cannot be read from the database "
+                f"({type(exc).__name__}): run `lessons db upgrade`."
+            ) from None
+        log.info(
+            "Slack: OAuth mode, installed in %d workspace(s); install at %s",
+            len(installed),
+            oauth.INSTALL_PATH,
+        )
 
     async def stop(self, _app: web.Application | None = None) -> None:
         """Let listeners finish their work, then disconnect Socket Mode."""
         await self.listeners.drain()
         if self.socket is not None:
             await self.socket.close_async()  # type: ignore[no-untyped-call]
+        await self._close_session()
+
+    async def _close_session(self) -> None:
+        if self.client.session is not None:
+            await self.client.session.close()
+            self.client.session = None
 
     # HTTP ----------------------------------------------------------------------------------
 
     def add_routes(self, app: web.Application) -> None:
-        """Serve Slack's requests at /slack/events and start/stop with the server."""
+        """Serve Slack's requests at /slack/events (and the OAuth pages); start/stop with it."""
         app.router.add_post(PATH, self.handle)
+        if self.installations is not None:
+            app.router.add_get(oauth.INSTALL_PATH, self.install, allow_head=False)
+            app.router.add_get(oauth.REDIRECT_PATH, self.oauth_redirect, allow_head=False)
         app.on_startup.append(self.start)
         app.on_shutdown.append(self.stop)
+
+    async def install(self, request: web.Request) -> web.StreamResponse:
+        """Start an installation: off to Slack's consent page, with a fresh state."""
+        flow = self.app.oauth_flow
+        assert flow is not None  # the route exists in OAuth mode only
+        response = await flow.handle_installation(await to_bolt_request(request))
+        return await to_aiohttp_response(response)
+
+    async def oauth_redirect(self, request: web.Request) -> web.StreamResponse:
+        """Finish an installation: check the state, trade the code for a token, save it."""
+        flow = self.app.oauth_flow
+        assert flow is not None
+        bolt_request = await to_bolt_request(request)
+        try:
+            response = await flow.handle_callback(bolt_request)
+        except (OSError, TimeoutError, ClientError) as exc:  # Bolt only expects API errors
+            failure = AsyncFailureArgs(
+                request=bolt_request,
+                reason="slack_unreachable",
+                error=exc,
+                suggested_status_code=502,
+                settings=flow.settings,
+                default=flow.default_callback_options,
+            )
+            response = await oauth.not_installed(failure)
+        return await to_aiohttp_response(response)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """Verify, sanity-check and dispatch one request from Slack."""
@@ -150,7 +263,12 @@ class SlackSurface:
         if problem:
             log.info("Slack: refused a malformed request: %s", problem)
             return web.json_response({"error": problem}, status=400)
-        bolt_response = await self.app.async_dispatch(await to_bolt_request(request))
+        # Requests on one connection share a task: no workspace acts before this one's does.
+        previous = act_as(None)
+        try:
+            bolt_response = await self.app.async_dispatch(await to_bolt_request(request))
+        finally:
+            stop_acting(previous)
         return await to_aiohttp_response(bolt_response)
 
     async def _dedupe(
@@ -162,6 +280,55 @@ class SlackSurface:
             log.info("Slack: skipped redelivered event %s", event_id)
             return BoltResponse(status=200, body="")
         return await next()
+
+    async def _act(
+        self, context: AsyncBoltContext, next: Callable[[], Awaitable[BoltResponse]]
+    ) -> BoltResponse:
+        """An OAuth middleware: act with this request's workspace token, note who was where.
+
+        Bolt runs listeners in tasks started after the middleware, which inherit the token.
+        """
+        if context.bot_token and self.sightings is not None:
+            act_as(context.bot_token)
+            workspace = Workspace.of(
+                context.enterprise_id, context.team_id, context.is_enterprise_install
+            )
+            await self.sightings.saw(workspace, context.user_id, context.channel_id)
+        return await next()
+
+    async def _uninstalled(self, context: AsyncBoltContext) -> None:
+        """The app was uninstalled from a workspace (or organisation): forget its tokens."""
+        log.warning(
+            "Slack: the app was uninstalled (team %s, enterprise %s)",
+            context.team_id,
+            context.enterprise_id,
+        )
+        if self.revocations is None:
+            log.warning("Slack: SLACK_BOT_TOKEN no longer works; reinstall the app")
+            return
+        await self.revocations.handle_app_uninstalled_events(context)
+        oauth.forget_checked_tokens(self.oauth_settings)
+
+    async def _revoked(self, event: dict[str, Any], context: AsyncBoltContext) -> None:
+        """Some of the app's tokens were revoked: forget them."""
+        log.warning("Slack: tokens revoked (team %s): %s", context.team_id, event.get("tokens"))
+        if self.revocations is None:
+            return
+        await self.revocations.handle_tokens_revoked_events(event, context)
+        oauth.forget_checked_tokens(self.oauth_settings)
+
+
+def _check_single(settings: Settings) -> None:
+    """Refuse a one-workspace configuration that cannot work, naming what is missing."""
+    if not settings.slack_bot_token:
+        raise SlackStartupError("SLACK_BOT_TOKEN is not set.")
+    if not settings.slack_signing_secret and not settings.slack_app_token:
+        raise SlackStartupError(
+            "Slack needs SLACK_SIGNING_SECRET (HTTP mode, requests to /slack/events) or "
+            "SLACK_APP_TOKEN (an xapp- token, for Socket Mode)."
+        )
+    if settings.slack_app_token and not settings.slack_app_token.startswith("xapp-"):
+        raise SlackStartupError("SLACK_APP_TOKEN must be an app-level token (xapp-…).")
 
 
 def _malformed(body: bytes, content_type: str) -> str | None:

@@ -1,9 +1,17 @@
 """Alembic environment: migrations run through the engine the caller hands in."""
 
+from typing import Any
+
 from alembic import context
 from sqlalchemy import Engine
 
 from knowledge.models import Base
+
+
+def _modelled(name: str | None, type_: str, _parents: Any) -> bool:
+    """Keep slack_sdk's tables (migration 0005, not in the models) out of autogenerate."""
+    return not (type_ == "table" and (name or "").startswith("slack_"))
+
 
 engine = context.config.attributes.get("engine")
 if not isinstance(engine, Engine):  # pragma: no cover - alembic CLI use without our wrapper
@@ -23,6 +31,7 @@ with engine.connect() as connection:
         connection=connection,
         target_metadata=Base.metadata,
         render_as_batch=sqlite,
+        include_name=_modelled,
     )
     with context.begin_transaction():
         context.run_migrations()

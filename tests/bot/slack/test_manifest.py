@@ -30,6 +30,9 @@ SCOPES_FOR = {
     "conversations.open": "im:write",
     "users.info": "users:read",
     "users.info email": "users:read.email",
+    # conversations.info: a channel's name decides which restricted lessons answers there show
+    "conversations.info public": "channels:read",
+    "conversations.info private": "groups:read",
 }
 
 
@@ -77,9 +80,11 @@ def test_commands_shortcuts_and_events_match_the_listeners() -> None:
 def test_scopes_are_exactly_what_the_bot_uses() -> None:
     data = manifest()
     events = data["settings"]["event_subscriptions"]["bot_events"]
-    needed = {SCOPES_FOR[e] for e in events if e != "app_home_opened"}  # needs no scope
+    no_scope = {"app_home_opened", "app_uninstalled", "tokens_revoked"}
+    needed = {SCOPES_FOR[e] for e in events if e not in no_scope}
     needed |= {SCOPES_FOR[m] for m in ("commands", "chat.postMessage", "conversations.open")}
     needed |= {SCOPES_FOR["users.info"], SCOPES_FOR["users.info email"]}
+    needed |= {SCOPES_FOR["conversations.info public"], SCOPES_FOR["conversations.info private"]}
     assert set(data["oauth_config"]["scopes"]["bot"]) == needed
 
 

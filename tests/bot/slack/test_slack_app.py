@@ -123,6 +123,50 @@ async def test_a_mention_is_answered_in_its_thread_with_lesson_cards(
     slack.assert_clean()
 
 
+BACK_CHANNEL = "A discreet back-channel"  # an AAR restricted to channel:mediation-support
+
+
+@pytest.mark.parametrize(
+    ("channel", "name", "shown"),
+    [
+        ("C0MEDSUP", "mediation-support", True),  # the lesson's own channel
+        ("C0GENERAL", "general", False),  # any other channel
+        ("C0UNKNOWN", None, False),  # a channel Slack will not describe: its id stands in
+    ],
+)
+async def test_a_channel_answer_shows_only_what_that_channel_may_see(
+    bot: Client, slack: FakeSlack, channel: str, name: str | None, shown: bool
+) -> None:
+    if name is not None:
+        slack.add_channel(channel, name)
+    question = "<@U0BOT> what did we learn about a back-channel with an armed group?"
+    await event(bot, event_callback(app_mention(question, AMINA, channel, "1700000000.000300")))
+    (call,) = await slack.wait_for("chat.postMessage")
+    assert call.args["channel"] == channel
+    assert (BACK_CHANNEL in text_of(call.args["blocks"])) is shown
+    assert any(c.method == "conversations.info" for c in slack.calls)
+
+
+PBPO_ONLY = "Senior Political Affairs Officer (Mediation)"  # an EoAR restricted to group:pbpo
+
+
+async def test_a_pbpo_asking_in_a_channel_never_posts_a_pbpo_only_lesson_there(
+    bot: Client, slack: FakeSlack
+) -> None:
+    slack.add_user("UFARIDA1", email="farida.rahimi@un.example", name="Farida Rahimi")
+    slack.add_channel("C0GENERAL", "general")
+    question = "<@U0BOT> what did we learn about good offices capacity in a transition?"
+    await event(bot, event_callback(app_mention(question, "UFARIDA1", "C0GENERAL", "1.000400")))
+    (call,) = await slack.wait_for("chat.postMessage")
+    assert PBPO_ONLY not in text_of(call.args["blocks"])
+
+    # Asked privately, the same PBPO sees it.
+    question = "what did we learn about good offices capacity in a transition?"
+    assert await command(bot, question, user="UFARIDA1") == 200
+    (private,) = await slack.wait_for("response_url")
+    assert PBPO_ONLY in text_of(private.args["blocks"])
+
+
 async def test_a_redelivered_event_is_acked_but_not_answered_twice(
     bot: Client, slack: FakeSlack
 ) -> None:
