@@ -21,7 +21,7 @@ help:
 	@echo "            local web chat on http://localhost:3000, dashboard on /dashboard"
 	@echo "make chat   the same, as a chat in this terminal"
 	@echo "make test   install dev tools and run ruff, mypy and pytest (SQLite and PostgreSQL)"
-	@echo "make bench  run the search benchmarks (SciFact quality, latency at 105k lessons, import)"
+	@echo "make bench  run the benchmarks (search quality and latency, import, Slack, scheduler)"
 
 $(BIN)/python:
 	@if [ -z "$(PYTHON)" ]; then \
@@ -79,6 +79,8 @@ bench: $(STAMP)
 	$(BIN)/lessons bench all --backend sqlite --json | tee bench-results/sqlite.json
 	$(BIN)/lessons bench all --backend postgres --json | tee bench-results/postgres.json
 	$(BIN)/lessons bench slack --json | tee bench-results/slack.json
+	$(BIN)/lessons bench scheduler --backend sqlite --json | tee bench-results/scheduler-sqlite.json
+	$(BIN)/lessons bench scheduler --backend postgres --json | tee bench-results/scheduler-postgres.json
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -6,6 +6,7 @@ import logging
 
 from aiohttp import web
 
+from bot import reminders
 from bot.keys import STORE
 from bot.local import auth, dashboard, routes
 from bot.settings import Settings
@@ -24,19 +25,33 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 def build_app(
-    settings: Settings, *, store: Store | None = None, guard: auth.Guard | None = None
+    settings: Settings,
+    *,
+    store: Store | None = None,
+    guard: auth.Guard | None = None,
+    scheduler: bool = False,
 ) -> web.Application:
-    """Build the aiohttp application (one server for every surface)."""
+    """Build the aiohttp application (one server for every surface).
+
+    With `scheduler`, reminders and digests tick inside it (`lessons run`; LESSONS_SCHEDULER=off
+    turns them off).
+    """
     app = web.Application(client_max_size=1024 * 1024)
     app[STORE] = store or Store.open(settings.database_url, glossary_path=settings.glossary)
     app.router.add_get("/healthz", healthz)
     auth.install(app, guard or auth.Guard.for_bind(settings.host, token=settings.login_token))
-    routes.add_routes(app, app[STORE])
+    hub = routes.add_routes(app, app[STORE])
     dashboard.add_routes(app)
     if settings.slack_enabled:
         from bot.slack.routes import SlackSurface  # only loaded when Slack is configured
 
         SlackSurface(settings, app[STORE]).add_routes(app)
+    if settings.teams_enabled:
+        from bot.teams.routes import TeamsSurface  # only loaded when Teams is configured
+
+        TeamsSurface(settings, app[STORE]).add_routes(app)
+    if scheduler:
+        reminders.install(app, settings, app[STORE], hub)
     app.on_cleanup.append(_close)
     return app
 

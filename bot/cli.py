@@ -6,21 +6,25 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 from aiohttp import web
 from sqlalchemy.exc import OperationalError
 
+from bot import admin
 from bot.app import build_app
 from bot.local.auth import Guard
 from bot.settings import Settings
 from bot.slack.errors import SlackStartupError
+from bot.teams.errors import TeamsStartupError
 from bot.terminal.render import render
 from handlers.chat import ConversationRef, Message, UserRef
 from handlers.router import Deps, dispatch
@@ -97,14 +101,80 @@ def _parser() -> argparse.ArgumentParser:
     beir.add_argument("--json", action="store_true")
     beir.set_defaults(func=_eval_beir)
     bench = sub.add_parser("bench", help="latency, memory and import benchmarks")
-    bench.add_argument("what", choices=["latency", "import", "quality", "all", "slack"])
+    bench.add_argument(
+        "what", choices=["latency", "import", "quality", "all", "slack", "scheduler"]
+    )
     bench.add_argument("--copies", type=int, default=50, help="LLIS copies (default 50 ≈ 105k)")
     bench.add_argument("--backend", choices=["sqlite", "postgres"], default="sqlite")
     bench.add_argument("--json", action="store_true")
     bench.add_argument("--seconds", type=float, default=20.0, help="slack: seconds per phase")
     bench.add_argument("--concurrency", type=int, default=32, help="slack: connections")
+    bench.add_argument("--people", type=int, default=100_000, help="scheduler: people")
+    bench.add_argument("--actions", type=int, default=1_000_000, help="scheduler: actions")
     bench.set_defaults(func=_bench)
+    _scheduler_parser(sub)
+    _teams_parser(sub)
+    admin.add_parsers(sub)
     return parser
+
+
+def _teams_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    package = sub.add_parser("teams-package", help="build the Teams app package (manifest, icons)")
+    package.add_argument("--out", type=Path, default=Path("lessons-bot.zip"))
+    package.add_argument("--app-id", help="the bot's app id (default: …SETTINGS__CLIENTID)")
+    package.add_argument(
+        "--domain", default="lessons.example.org", help="the bot's public host name"
+    )
+    package.add_argument(
+        "--schemas", type=Path, help="folder of Microsoft's Teams manifest schemas"
+    )
+    package.set_defaults(func=_teams_package)
+
+
+def _teams_package(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.teams import package  # imported here: only this command needs it
+
+    app_id = args.app_id or settings.teams_client_id
+    if not app_id:
+        raise DomainError(
+            "Give the bot's app id: --app-id, or CONNECTIONS__SERVICE_CONNECTION__SETTINGS__"
+            "CLIENTID."
+        )
+    schemas = args.schemas or _shared() / "schemas" / "teams" / "app-manifest"
+    if not (schemas / package.SCHEMA_FILE).exists():
+        if args.schemas:
+            raise DomainError(f"{schemas} holds no {package.SCHEMA_FILE}.")
+        print(
+            f"note: {package.SCHEMA_FILE} not found in {schemas}: the manifest is checked by "
+            "Teams' rules only (--schemas DIR validates it against Microsoft's schema).",
+            file=sys.stderr,
+        )
+        schemas = None
+    try:
+        out = package.write(args.out, app_id, domain=args.domain, schemas=schemas)
+    except package.PackageError as exc:
+        raise DomainError(str(exc)) from None
+    checked = "validated against Microsoft's schema" if schemas else "checked"
+    print(f"Wrote {out} (manifest {package.MANIFEST_VERSION}, {checked}; app {app_id}).")
+    print("Upload it in Teams: Apps → Manage your apps → Upload an app, or in the admin centre.")
+    return 0
+
+
+def _shared() -> Path:
+    found = os.environ.get("LESSONS_SHARED_DIR")
+    return Path(found) if found else Path(__file__).resolve().parents[2] / "shared"
+
+
+def _scheduler_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sched = sub.add_parser("scheduler", help="run only the scheduler (reminders and digests)")
+    sched.set_defaults(func=_scheduler_forever)
+    actions = sched.add_subparsers(metavar="ACTION")
+    once = actions.add_parser("run-once", help="run every due job once and print what was sent")
+    once.add_argument("--now", metavar="ISO-DATETIME", help="run as if it were this time (UTC)")
+    once.add_argument(
+        "--dry-run", action="store_true", help="print what would be sent; keep nothing"
+    )
+    once.set_defaults(func=_scheduler_once)
 
 
 def _store(settings: Settings) -> Store:
@@ -118,8 +188,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         raise DomainError("The database schema is not up to date: run `lessons db upgrade`.")
     guard = Guard.for_bind(settings.host, token=settings.login_token)
     try:
-        app = build_app(settings, store=store, guard=guard)
-    except SlackStartupError as exc:
+        app = build_app(settings, store=store, guard=guard, scheduler=True)
+    except (SlackStartupError, TeamsStartupError) as exc:
         print(f"lessons: {exc}", file=sys.stderr)
         return 2
     shown = "localhost" if settings.host in ("127.0.0.1", "::1") else settings.host
@@ -133,11 +203,15 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         )
     if settings.slack_enabled:
         mode = "Socket Mode" if settings.slack_app_token else "HTTP at /slack/events"
+        if settings.slack_oauth:
+            mode += ", OAuth installs at <public address>/slack/install"
         print(f"  Slack:     {mode}", flush=True)
+    if settings.teams_enabled:
+        print("  Teams:     HTTP at /api/messages (Microsoft 365 Agents SDK)", flush=True)
     print("Press Ctrl-C to stop.", flush=True)
     try:
         web.run_app(app, host=settings.host, port=settings.port, print=None)
-    except SlackStartupError as exc:
+    except (SlackStartupError, TeamsStartupError) as exc:
         print(f"lessons: {exc}", file=sys.stderr)
         return 2
     return 0
@@ -315,6 +389,19 @@ def temporary_store(backend: str, settings: Settings) -> Iterator[Store]:
 
 
 def _bench(args: argparse.Namespace, settings: Settings) -> int:
+    if args.what == "scheduler":
+        from bot.slack.sink import deliver_through_sink  # only this benchmark needs them
+        from scheduler import bench as scheduler_bench
+
+        sched_report = scheduler_bench.run(
+            backend=args.backend,
+            stores=lambda b: temporary_store(b, settings),
+            people=args.people,
+            actions=args.actions,
+            deliver=deliver_through_sink,
+        )
+        print(json.dumps(sched_report, indent=None if args.json else 2))
+        return 0
     if args.what == "slack":
         from bot.slack import bench as slack_bench  # imported here: only this benchmark needs it
 
@@ -338,3 +425,62 @@ def _bench(args: argparse.Namespace, settings: Settings) -> int:
     )
     print(json.dumps(report, indent=None if args.json else 2))
     return 0
+
+
+def _scheduler_forever(_args: argparse.Namespace, settings: Settings) -> int:
+    from bot import reminders  # imported here: only the scheduler commands need it
+    from scheduler.runner import Runner
+
+    store = _store(settings)
+    _require_schema(store)
+    runner = Runner(reminders.scheduler(settings, store))
+    print(f"Lessons Bot scheduler is running (database: {store.backend}).", flush=True)
+    print("Press Ctrl-C to stop.", flush=True)
+
+    async def forever() -> None:
+        runner.start()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await runner.stop()
+
+    asyncio.run(forever())
+    return 0
+
+
+def _scheduler_once(args: argparse.Namespace, settings: Settings) -> int:
+    from bot import reminders  # imported here: only the scheduler commands need it
+    from scheduler.clock import RunningClock, system
+    from scheduler.jobs import TickReport
+
+    store = _store(settings)
+    _require_schema(store)
+    clock = RunningClock(_moment(args.now)) if args.now else system
+    preview = reminders.PreviewNotifier() if args.dry_run else None
+    scheduler = reminders.scheduler(
+        settings, store, clock=clock, dry_run=args.dry_run, preview=preview
+    )
+
+    async def once() -> TickReport:
+        try:
+            return await scheduler.tick()
+        finally:
+            await scheduler.aclose()
+
+    try:
+        report = asyncio.run(once())
+    finally:
+        scheduler.close()
+    for line in reminders.report_lines(report, preview=preview):
+        print(line)
+    return 0
+
+
+def _moment(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise DomainError(
+            f"--now must be an ISO date and time, like 2026-11-25T09:00Z, not '{text}'"
+        ) from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment

@@ -10,6 +10,7 @@ from pathlib import Path
 from knowledge.database import DEFAULT_URL
 
 DEFAULT_EVAL_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+TEAMS_PREFIX = "CONNECTIONS__SERVICE_CONNECTION__SETTINGS__"
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,11 +29,36 @@ class Settings:
     slack_app_token: str | None = None
     slack_api_url: str = "https://slack.com/api/"
     slack_pace_seconds: float = 1.0
+    slack_client_id: str | None = None
+    slack_client_secret: str | None = None
+    slack_redirect_uri: str | None = None
+    # Teams: the Agents SDK's own variables (CONNECTIONS__SERVICE_CONNECTION__SETTINGS__…)
+    teams_sdk: tuple[tuple[str, str], ...] = ()
+    teams_jwks_url: str | None = None
+    teams_service_hosts: tuple[str, ...] = ()
 
     @property
     def slack_enabled(self) -> bool:
-        """Return True when a Slack bot token is set (HTTP mode also needs the signing secret)."""
-        return bool(self.slack_bot_token)
+        """Return True when Slack is configured: a bot token, or OAuth (even half of it)."""
+        return bool(self.slack_bot_token) or self.slack_oauth
+
+    @property
+    def slack_oauth(self) -> bool:
+        """Return True when OAuth (installs in many workspaces) is asked for.
+
+        Half a configuration counts, so that the Slack surface can refuse it by name.
+        """
+        return bool(self.slack_client_id or self.slack_client_secret)
+
+    @property
+    def teams_enabled(self) -> bool:
+        """Return True when the SDK's service connection has any setting (Teams is on)."""
+        return any(key.startswith(TEAMS_PREFIX) for key, _ in self.teams_sdk)
+
+    @property
+    def teams_client_id(self) -> str | None:
+        """Return the bot's app id (`…SETTINGS__CLIENTID`), when set."""
+        return dict(self.teams_sdk).get(TEAMS_PREFIX + "CLIENTID") or None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -57,6 +83,24 @@ class Settings:
             slack_app_token=env.get("SLACK_APP_TOKEN") or None,
             slack_api_url=_api_url(env.get("SLACK_API_URL") or "https://slack.com/api/"),
             slack_pace_seconds=_seconds(env.get("LESSONS_SLACK_PACE_SECONDS", "1.0")),
+            slack_client_id=env.get("SLACK_CLIENT_ID") or None,
+            slack_client_secret=env.get("SLACK_CLIENT_SECRET") or None,
+            slack_redirect_uri=_redirect_uri(env.get("SLACK_REDIRECT_URI") or None),
+            teams_sdk=tuple(
+                sorted(
+                    (key, value.strip())
+                    for key, value in env.items()
+                    if key.startswith(("CONNECTIONS__", "CONNECTIONSMAP__")) and value.strip()
+                )
+            ),
+            teams_jwks_url=_https_url(
+                "LESSONS_TEAMS_JWKS_URL", env.get("LESSONS_TEAMS_JWKS_URL") or None
+            ),
+            teams_service_hosts=tuple(
+                host.strip().lower()
+                for host in (env.get("LESSONS_TEAMS_SERVICE_HOSTS") or "").split(",")
+                if host.strip()
+            ),
         )
 
 
@@ -64,6 +108,18 @@ def _api_url(url: str) -> str:
     if not url.startswith(("https://", "http://")):
         raise ValueError(f"SLACK_API_URL must be an http(s) URL, not '{url}'")
     return url if url.endswith("/") else url + "/"
+
+
+def _https_url(name: str, url: str | None) -> str | None:
+    if url is not None and not url.startswith("https://"):
+        raise ValueError(f"{name} must be an https URL, not '{url}'")
+    return url
+
+
+def _redirect_uri(url: str | None) -> str | None:
+    if url is not None and not url.startswith(("https://", "http://")):
+        raise ValueError(f"SLACK_REDIRECT_URI must be an http(s) URL, not '{url}'")
+    return url
 
 
 def _seconds(value: str) -> float:

@@ -36,8 +36,10 @@ from handlers.chat import (
     UserRef,
 )
 from handlers.errors import UserError
+from handlers.validation import request as request_validation
 from knowledge.dates import DateError, PastDate, parse_day, parse_moment, zone
 from knowledge.models import ProposalStatus, ReviewStatus
+from knowledge.participants import Participants
 from knowledge.reviews import (
     DEFAULT_QUESTIONS,
     MAX_ANSWER,
@@ -50,13 +52,14 @@ from knowledge.reviews import (
     Repeat,
     Reviews,
     ReviewView,
-    find_owner,
+    find_mentions,
     load_questions,
 )
 from knowledge.search.answer import Answer
 from knowledge.search.text import clip, words
 
 if TYPE_CHECKING:
+    from handlers.aar_clock import Tock
     from handlers.router import Deps
 
 log = logging.getLogger(__name__)
@@ -64,6 +67,9 @@ log = logging.getLogger(__name__)
 QUESTIONS_ENV = "LESSONS_AAR_QUESTIONS"
 DELAY_ENV = "LESSONS_AAR_DELAY_HOURS"
 DEFAULT_DELAY = timedelta(hours=2)
+MINUTES_ENV = "LESSONS_AAR_QUESTION_MINUTES"
+DEFAULT_QUESTION_TIME = timedelta(minutes=30)
+MAX_QUESTION_MINUTES = 24 * 60
 CLOSED_GRACE = timedelta(hours=6)  # late messages in a closed review's thread are answered
 SHOWN_ANSWER = 300
 SHOWN_PER_QUESTION = 8
@@ -71,8 +77,15 @@ TEXT_LIMIT = 2800  # Slack shows at most 3,000 characters in one section
 USAGE = """*After-Action Reviews*
 • `/aar start <event>`: start a review in this channel; I open a thread for it
 • `/aar schedule <event> <when it ends>`: for example `/aar schedule Election day tomorrow 17:00`
+• Mention people to hear from: `/aar start Election day with @Tomás @Priya`
 • In the review's thread the facilitator says `next`, `back`, `skip`, `pause`, `resume`, \
 `close` or `cancel` (or uses the buttons)
+• Each question has a time box (30 minutes unless your admin set another): when it is up I \
+post the next question; after the last one the review waits for the facilitator to close it. \
+`pause` stops the clock.
+• Halfway through a question I remind, privately and once per review, the people mentioned, \
+invited or who spoke in the thread but have not answered yet
+• `/aar invite @name …` in the thread: add people to hear from (facilitator only)
 • `/aar facilitator @name` in the thread: hand the review to someone else"""
 
 
@@ -109,7 +122,7 @@ _CONTROLS = {AarButton(f"aar.{c.value}"): c for c in Control}
 def question_set() -> tuple[Question, ...]:
     """Return the questions new reviews ask: the file in LESSONS_AAR_QUESTIONS, or the policy's."""
     path = os.environ.get(QUESTIONS_ENV, "").strip()
-    return load_questions(Path(path)) if path else DEFAULT_QUESTIONS
+    return load_questions(Path(path), fallback=DEFAULT_QUESTIONS) if path else DEFAULT_QUESTIONS
 
 
 def start_delay() -> timedelta:
@@ -125,6 +138,37 @@ def start_delay() -> timedelta:
         log.warning("%s=%r is not 0 to 336 hours; using %s", DELAY_ENV, raw, DEFAULT_DELAY)
         return DEFAULT_DELAY
     return timedelta(hours=hours)
+
+
+def question_time() -> timedelta:
+    """Return each question's time box (LESSONS_AAR_QUESTION_MINUTES; 0 turns it off)."""
+    raw = os.environ.get(MINUTES_ENV, "").strip()
+    if not raw:
+        return DEFAULT_QUESTION_TIME
+    try:
+        minutes = float(raw)
+    except ValueError:
+        minutes = -1.0
+    if not 0 <= minutes <= MAX_QUESTION_MINUTES:  # also refuses nan and inf
+        log.warning(
+            "%s=%r is not a number of minutes from 0 (no time box) to %s; using %s",
+            MINUTES_ENV,
+            raw,
+            MAX_QUESTION_MINUTES,
+            DEFAULT_QUESTION_TIME,
+        )
+        return DEFAULT_QUESTION_TIME
+    return timedelta(minutes=minutes)
+
+
+async def tick(deps: Deps, now: datetime) -> list[Tock]:
+    """Run the review clock once: due starts, time-boxed questions, reminders (the scheduler).
+
+    See `handlers.aar_clock.tick`; it lives there because it builds on this module.
+    """
+    from handlers import aar_clock  # imported here: the clock imports this module
+
+    return await aar_clock.tick(deps, now)
 
 
 def control_word(text: str) -> Control | None:
@@ -148,6 +192,8 @@ async def command(cmd: Command, deps: Deps) -> Reply | None:
         return await _schedule(cmd, rest, deps)
     if word in ("facilitator", "handover", "hand"):
         return await _hand_over(cmd, rest.removeprefix("over").strip(), deps)
+    if word == "invite":
+        return await _invite(cmd, rest, deps)
     if (control := control_word(word)) is not None and not rest.strip():
         review = await _active_here(cmd.where, deps)
         person = await deps.store.person_for(cmd.who.platform, cmd.who.user_id)
@@ -175,6 +221,7 @@ async def message(msg: Message, deps: Deps) -> Reply | None:
     if control is not None:
         if person is not None and person == review.facilitator_id:
             return await _steer(review, control, person, None, deps)
+        await _joined(review, person, deps)
         return _private(
             f"Only the facilitator ({review.facilitator_name}) can say `{control.value}` to "
             "the review, so your message was not added as an answer."
@@ -191,12 +238,14 @@ async def button(press: ButtonPress, deps: Deps) -> Reply | None:
     except ValueError:
         raise UserError("That button is out of date.") from None
     if action in _CONTROLS or action == AarButton.ANONYMOUS:
-        review_id, step = _ids(press.value, 2)
+        review_id, step = button_ids(press.value, 2)
         review = await reviews.get(review_id)
+        if review.kind != "aar":
+            raise UserError("That button is out of date.")
         if action == AarButton.ANONYMOUS:
             return _anonymous_form(review, step)
         return await _steer(review, _CONTROLS[action], person, step, deps)
-    proposal = await reviews.proposal(_ids(press.value, 1)[0])
+    proposal = await reviews.proposal(button_ids(press.value, 1)[0])
     if action == AarButton.ACCEPT:
         accepted = await reviews.accept(proposal.id, actor_id=person)
         due = f", due {accepted.due_date.isoformat()}" if accepted.due_date else ""
@@ -217,9 +266,9 @@ async def form(submit: FormSubmit, deps: Deps) -> Reply | None:
     person = await deps.store.person_for(submit.who.platform, submit.who.user_id)
     values = {k: v.strip() for k, v in submit.values.items()}
     if kind == AarForm.ANONYMOUS:
-        review_id, step = _ids(key, 2)
+        review_id, step = button_ids(key, 2)
         return await _anonymous(review_id, step, values.get("answer", ""), person, deps)
-    proposal_id = _ids(key, 1)[0]
+    proposal_id = button_ids(key, 1)[0]
     reviews = Reviews(deps.store)
     if kind == AarForm.ASSIGN:
         return await _assign(proposal_id, values, person, deps)
@@ -249,7 +298,7 @@ async def change(event: Edit | Deletion, deps: Deps) -> Reply | None:
     """An edited or deleted message: update or remove a stored answer."""
     where = event.where
     text = event.text.strip() if isinstance(event, Edit) else ""
-    usable = bool(text) and _has_words(text)
+    usable = bool(text) and has_words(text)
     reviews = Reviews(deps.store)
     changed = await reviews.edit_answer(
         where.platform, where.channel_id, event.message_id, text if usable else None
@@ -263,6 +312,11 @@ async def change(event: Edit | Deletion, deps: Deps) -> Reply | None:
                 person = await deps.store.person_for(event.who.platform, event.who.user_id)
                 return await _answer(review, msg, person, deps)
         return None
+    if not changed.applied and changed.review.kind == "eoar":
+        return _private(
+            "Your End of Assignment Report was saved already, so it keeps your message as it "
+            "was. Ask your validator to correct it if it must change."
+        )
     if not changed.applied:
         return _closed_notice(
             changed.review,
@@ -285,15 +339,16 @@ async def posted(key: str, where: ConversationRef, deps: Deps) -> None:
 async def begin_scheduled(review_id: int, deps: Deps) -> Reply:
     """Start a scheduled review; post the reply in its channel (it carries the anchor)."""
     review = await Reviews(deps.store).begin(review_id)
-    return _opening(review)
+    return opening_for(review)
 
 
 # Starting ------------------------------------------------------------------------------------
 
 
-async def _start(cmd: Command, event: str, deps: Deps) -> Reply:
+async def _start(cmd: Command, text: str, deps: Deps) -> Reply:
     person = await _known(cmd.who, deps)
     where = cmd.where
+    event, mentioned = await _mentions(text, deps)
     review = await Reviews(deps.store).start(
         event=event,
         platform=where.platform,
@@ -303,18 +358,27 @@ async def _start(cmd: Command, event: str, deps: Deps) -> Reply:
         facilitator_id=person,
         questions=question_set(),
     )
-    return _opening(review)
+    await Participants(deps.store).join(review.id, [m.id for m in mentioned])
+    return opening_for(review)
 
 
-def _opening(review: ReviewView) -> Reply:
-    opening = opening_reply(review)
+def opening_for(review: ReviewView) -> Reply:
+    """Build a review's opening as posted: a new channel message whose thread becomes the review."""
+    opening = opening_reply(review, time_box=question_time())
     if review.thread_id is not None:
         return opening
     return Reply(opening.elements, in_thread=False, anchor=f"aar:{review.id}")
 
 
-def opening_reply(review: ReviewView) -> Reply:
+def opening_reply(review: ReviewView, *, time_box: timedelta | None = None) -> Reply:
     """Build the opening message: the event, the ground rules and the first question."""
+    clock = ""
+    if time_box:
+        clock = (
+            f"• Each question stays open for {duration_text(time_box)}; then I post the next one "
+            "(`pause` stops the clock). Halfway through, I remind anyone mentioned or who joined "
+            "the thread but has not answered yet, privately and only once.\n"
+        )
     rules = (
         f"*After-Action Review: {review.event}*\nFacilitated by {review.facilitator_name}. "
         "We have a few questions, one at a time.\n"
@@ -324,6 +388,7 @@ def opening_reply(review: ReviewView) -> Reply:
         "included, sees who wrote it.\n"
         f"• {review.facilitator_name} moves us on with the buttons, or by saying `next`, "
         "`back`, `skip`, `pause`, `resume`, `close` or `cancel` in the thread.\n"
+        f"{clock}"
         "• When we close, I post a summary, propose actions from the recommendations and "
         "save the review in the lessons index."
     )
@@ -344,16 +409,25 @@ def question_elements(review: ReviewView) -> list[Element]:
         Text("\n".join(lines)),
         Button("Answer anonymously", AarButton.ANONYMOUS, value),
     ]
+    return elements + steering_buttons("aar", review, value)
+
+
+def steering_buttons(prefix: str, review: ReviewView, value: str) -> list[Element]:
+    """Return the facilitator's buttons on the current question ("aar." or "eoar." ones)."""
+    buttons: list[Element] = []
     if review.step > 0:
-        elements.append(Button("Back", AarButton.BACK, value))
+        buttons.append(Button("Back", f"{prefix}.back", value))
     if not review.is_last:
-        elements += [Button("Next", AarButton.NEXT, value), Button("Skip", AarButton.SKIP, value)]
-    elements += [
-        Button("Pause", AarButton.PAUSE, value),
-        Button("Close and save", AarButton.CLOSE, value),
-        Button("Cancel", AarButton.CANCEL, value),
+        buttons += [
+            Button("Next", f"{prefix}.next", value),
+            Button("Skip", f"{prefix}.skip", value),
+        ]
+    buttons += [
+        Button("Pause", f"{prefix}.pause", value),
+        Button("Close and save", f"{prefix}.close", value),
+        Button("Cancel", f"{prefix}.cancel", value),
     ]
-    return elements
+    return buttons
 
 
 async def _schedule(cmd: Command, text: str, deps: Deps) -> Reply:
@@ -362,6 +436,7 @@ async def _schedule(cmd: Command, text: str, deps: Deps) -> Reply:
     member = await reviews.member(person)
     tz = member.timezone if member else "UTC"
     event, ends = split_schedule(text, now=deps.store.clock(), tz=tz)
+    event, mentioned = await _mentions(event, deps)
     where = cmd.where
     review = await reviews.start(
         event=event,
@@ -373,6 +448,7 @@ async def _schedule(cmd: Command, text: str, deps: Deps) -> Reply:
         questions=question_set(),
         starts_at=ends + start_delay(),
     )
+    await Participants(deps.store).join(review.id, [m.id for m in mentioned])
     viewer = await deps.store.viewer_for(None, channel=where.channel_name)
     before = await deps.store.ask(event, viewer=viewer, limit=3)
     return scheduled_reply(review, ends, before)
@@ -435,6 +511,61 @@ async def _hand_over(cmd: Command, who: str, deps: Deps) -> Reply:
     )
 
 
+async def _invite(cmd: Command, text: str, deps: Deps) -> Reply:
+    review = await _active_here(cmd.where, deps)
+    person = await deps.store.person_for(cmd.who.platform, cmd.who.user_id)
+    if person is None or person != review.facilitator_id:
+        raise UserError(f"Only the facilitator ({review.facilitator_name}) can invite people.")
+    _, owners = find_mentions(text, await Reviews(deps.store).members())
+    found = list({o.member.id: o.member for o in owners if o.member is not None}.values())
+    unknown = [o.hint for o in owners if o.member is None and o.hint]
+    missing = f" I could not find {', '.join(unknown)} in the staff directory." if unknown else ""
+    if not found:
+        raise UserError(
+            "Mention who to hear from, for example `/aar invite @Tomás Herrera @Priya Raman`."
+            + missing
+        )
+    await Participants(deps.store).join(review.id, [m.id for m in found])
+    names = ", ".join(m.name for m in found)
+    lines = [f"Noted: {names}."]
+    if question_time():
+        lines.append(
+            "If they have not answered by half time of a question, I remind each of them once, "
+            "privately."
+        )
+    else:
+        lines.append(f"Reminders are off here ({MINUTES_ENV} is 0), so I will not remind them.")
+    return _private(" ".join(lines) + missing)
+
+
+async def _mentions(text: str, deps: Deps) -> tuple[str, list[Member]]:
+    """Split "<event> with @a @b" into the event and the people it mentions.
+
+    When nobody mentioned is in the directory, the text stays whole: "Town hall @Bangui office"
+    names a place, not a person.
+    """
+    if "@" not in text and "<at>" not in text.lower():
+        return text, []
+    event, owners = find_mentions(text, await Reviews(deps.store).members())
+    found = [o.member for o in owners if o.member is not None]
+    return (event if found else text), found
+
+
+async def _joined(review: ReviewView, person: int | None, deps: Deps) -> None:
+    """Remember that someone of the directory spoke in a review's thread."""
+    if person is not None and person != review.facilitator_id:
+        await Participants(deps.store).join(review.id, [person])
+
+
+def duration_text(span: timedelta) -> str:
+    """Say a time box in words: "30 minutes", "2 hours"."""
+    minutes = round(span.total_seconds() / 60)
+    if minutes % 60 == 0:
+        hours = minutes // 60
+        return f"{hours} hour{'s' * (hours != 1)}"
+    return f"{minutes} minute{'s' * (minutes != 1)}"
+
+
 # The conversation ----------------------------------------------------------------------------
 
 
@@ -465,9 +596,11 @@ async def _steer(
 
 async def _answer(review: ReviewView, msg: Message, person: int | None, deps: Deps) -> Reply | None:
     text = msg.text.strip()
+    if not text or not has_words(text):
+        await _joined(review, person, deps)  # they are here: an answer may follow
     if not text:
         return _private("That message had no text, so I did not add it to the review.")
-    if not _has_words(text):
+    if not has_words(text):
         return _private(
             f"I keep only words in the review, so “{clip(text, 20)}” was not added. Say in a "
             "few words what you mean, and it will be."
@@ -515,9 +648,11 @@ def _anonymous_form(review: ReviewView, step: int) -> Reply:
 async def _anonymous(review_id: int, step: int, text: str, person: int | None, deps: Deps) -> Reply:
     reviews = Reviews(deps.store)
     review = await reviews.get(review_id)
+    if review.kind != "aar":
+        raise UserError("That form is out of date.")
     if not text:
         raise UserError("The answer was empty, so nothing was added.")
-    if not _has_words(text):
+    if not has_words(text):
         raise UserError("I keep only words in the review: say in a few words what you mean.")
     if not review.status.is_active:
         raise UserError(
@@ -555,7 +690,8 @@ async def _close(review: ReviewView, person: int | None, deps: Deps) -> Reply:
             sent[proposal.id] = await _send(proposal.owner_id, owner_card(proposal), deps)
     validation = None
     if closing.validator is not None and closing.product_id is not None:
-        validation = await _send(closing.validator.id, validation_card(closing), deps)
+        heading = list(validation_card(closing).elements)
+        validation = await request_validation(closing.product_id, closing.validator, heading, deps)
     return summary_reply(closing, sent=sent, validation_sent=validation)
 
 
@@ -573,12 +709,12 @@ def summary_reply(
         head += f" ({closing.guests} from people not in the staff directory)"
     elements: list[Element] = [Text(head)]
     for step, question in enumerate(review.questions):
-        elements += _texts(_answers_lines(step, question, closing))
+        elements += text_chunks(_answers_lines(step, question, closing))
     elements.append(Divider())
     elements.append(Text(_record_text(closing, validation_sent)))
-    elements += _proposal_elements(closing, sent)
+    elements += proposal_elements(closing, sent)
     if closing.repeats:
-        elements += _texts(["*Seen before*", *(_repeat_line(r) for r in closing.repeats)])
+        elements += text_chunks(["*Seen before*", *(repeat_line(r) for r in closing.repeats)])
     return Reply.of(*elements)
 
 
@@ -612,7 +748,10 @@ def _record_text(closing: Closing, validation_sent: bool | None) -> str:
     return text + f" {validator.name} should validate it (I could not message them here)."
 
 
-def _proposal_elements(closing: Closing, sent: dict[int, bool]) -> list[Element]:
+def proposal_elements(
+    closing: Closing, sent: dict[int, bool], *, drafts_for: str | None = None
+) -> list[Element]:
+    """List the proposed actions, and the drafts someone (the facilitator) must complete."""
     proposed = [p for p in closing.proposals if p.status != ProposalStatus.DRAFT]
     drafts = [p for p in closing.proposals if p.status == ProposalStatus.DRAFT]
     elements: list[Element] = []
@@ -622,11 +761,12 @@ def _proposal_elements(closing: Closing, sent: dict[int, bool]) -> list[Element]
             due = p.due_date.isoformat() if p.due_date else "no date"
             reached = "card sent" if sent.get(p.id) else "I could not message them here"
             lines.append(f"• {clip(p.description, 200)} → {p.owner_name}, due {due} ({reached})")
-        elements += _texts(lines)
+        elements += text_chunks(lines)
     if drafts:
-        lines = [f"*For {closing.review.facilitator_name} to complete* (owner or date unclear)"]
+        who = drafts_for or closing.review.facilitator_name
+        lines = [f"*For {who} to complete* (owner or date unclear)"]
         lines += [f"• {clip(p.description, 200)} — {p.note}" for p in drafts]
-        elements += _texts(lines)
+        elements += text_chunks(lines)
         elements += [
             Button(f"Complete: {clip(p.description, 30)}", AarButton.COMPLETE, str(p.id))
             for p in drafts[:10]
@@ -634,7 +774,8 @@ def _proposal_elements(closing: Closing, sent: dict[int, bool]) -> list[Element]
     return elements
 
 
-def _repeat_line(r: Repeat) -> str:
+def repeat_line(r: Repeat) -> str:
+    """Say which earlier lesson a new one resembles, and where that one stands."""
     year = f", {r.year}" if r.year else ""
     status = f"{r.status} before"
     if r.open_actions == 1:
@@ -670,10 +811,7 @@ def owner_card(proposal: ProposalView) -> Reply:
     """Build the card a proposed owner gets: accept, reassign, another date, decline."""
     value = str(proposal.id)
     return Reply.of(
-        Text(
-            f"*An action for you from the After-Action Review of {proposal.event}*\n"
-            f"{proposal.description}"
-        ),
+        Text(f"*An action for you from {proposal.source}*\n{proposal.description}"),
         Fields(
             (
                 ("Due", proposal.due_date.isoformat() if proposal.due_date else "—"),
@@ -778,16 +916,7 @@ async def _known(who: UserRef, deps: Deps) -> int:
 
 
 async def _resolve(text: str, deps: Deps) -> Member:
-    said = text.strip()
-    if not said:
-        raise UserError("Name someone: an email address or @name.")
-    owner = find_owner(said if "@" in said else f"@{said}", await Reviews(deps.store).members())
-    if owner.member is None:
-        raise UserError(
-            f"I could not find {owner.hint or said} in the staff directory. Use their email "
-            "address, or ask a PBPO to add them."
-        )
-    return owner.member
+    return await reach.named(text, deps)
 
 
 def _day(text: str, deps: Deps) -> date:
@@ -811,7 +940,7 @@ def _closed_notice(review: ReviewView, what: str) -> Reply:
     return _private(f"The review of *{review.event}* was {review.status.value}{when}, so {what}.")
 
 
-def _ids(value: str, count: int) -> tuple[int, ...]:
+def button_ids(value: str, count: int) -> tuple[int, ...]:
     """Read the ids a button value or form key carries ("12:3"), or explain it is stale."""
     parts = value.split(":")
     if len(parts) != count or not all(p.isdigit() for p in parts):
@@ -819,7 +948,7 @@ def _ids(value: str, count: int) -> tuple[int, ...]:
     return tuple(int(p) for p in parts)
 
 
-def _texts(lines: list[str]) -> list[Text]:
+def text_chunks(lines: list[str]) -> list[Text]:
     """Join lines into as few Texts as fit the platforms' limits."""
     chunks: list[list[str]] = [[]]
     for line in lines:
@@ -829,7 +958,8 @@ def _texts(lines: list[str]) -> list[Text]:
     return [Text("\n".join(chunk)) for chunk in chunks if chunk]
 
 
-def _has_words(text: str) -> bool:
+def has_words(text: str) -> bool:
+    """Return True when a text has a letter or a digit (an emoji alone is no answer)."""
     return any(c.isalnum() for c in text)
 
 

@@ -22,6 +22,8 @@ from handlers.chat import (
 )
 from handlers.errors import UserError
 from knowledge.models import ActionStatus
+from knowledge.permissions import Operation
+from knowledge.roles import Roles
 from knowledge.storage import ActionView, Store
 
 if TYPE_CHECKING:
@@ -36,6 +38,7 @@ class ActionButton(StrEnum):
 
     DONE = "action.done"
     SNOOZE = "action.snooze"
+    SNOOZE_DAY = "action.snooze_day"  # on reminders: snooze 1 day (SNOOZE is a week)
     DUE = "action.due"
     BLOCKED = "action.blocked"
     HANDOVER = "action.handover"
@@ -107,12 +110,17 @@ async def button(press: ButtonPress, deps: Deps) -> Reply | None:
                 "Mark as done",
                 Input("evidence", "What changed? (a link or a sentence of evidence)", True),
             )
-        case ActionButton.SNOOZE:
+        case ActionButton.SNOOZE | ActionButton.SNOOZE_DAY:
+            days = 1 if press.action == ActionButton.SNOOZE_DAY else SNOOZE_DAYS
             start = max(action.due_date or store.today(), store.today())
-            new_due = start + timedelta(days=SNOOZE_DAYS)
+            new_due = start + timedelta(days=days)
             person = await _person(press.who, store)
             await store.update_action(
-                action.id, actor_id=person, due_date=new_due, note="snoozed a week"
+                action.id,
+                actor_id=person,
+                due_date=new_due,
+                note="snoozed a day" if days == 1 else "snoozed a week",
+                surface=press.who.platform,
             )
             return await _refreshed(press.who, deps, f"Snoozed: now due {new_due.isoformat()}.")
         case ActionButton.DUE:
@@ -148,21 +156,34 @@ async def form(submit: FormSubmit, deps: Deps) -> Reply | None:
     action = await _owned(action_id, submit.who, store)
     person = await _person(submit.who, store)
     values = {k: v.strip() for k, v in submit.values.items()}
+    surface = submit.who.platform
     match kind:
         case ActionButton.DONE:
             await store.move_action(
-                action.id, ActionStatus.DONE, actor_id=person, evidence=values.get("evidence")
+                action.id,
+                ActionStatus.DONE,
+                actor_id=person,
+                evidence=values.get("evidence"),
+                surface=surface,
             )
             note = "Done. Thank you: that is how a lesson becomes learned."
         case ActionButton.DUE:
             due = _parse_date(values.get("due", ""), today=store.today())
             await store.update_action(
-                action.id, actor_id=person, due_date=due, note=values.get("why") or None
+                action.id,
+                actor_id=person,
+                due_date=due,
+                note=values.get("why") or None,
+                surface=surface,
             )
             note = f"Now due {due.isoformat()}."
         case ActionButton.BLOCKED:
             await store.move_action(
-                action.id, ActionStatus.BLOCKED, actor_id=person, reason=values.get("reason")
+                action.id,
+                ActionStatus.BLOCKED,
+                actor_id=person,
+                reason=values.get("reason"),
+                surface=surface,
             )
             note = "Marked as blocked. Your manager will see what is in the way."
         case ActionButton.HANDOVER:
@@ -176,7 +197,11 @@ async def form(submit: FormSubmit, deps: Deps) -> Reply | None:
             if new_owner == person:
                 raise UserError("That is you: pick someone else to hand over to.")
             await store.update_action(
-                action.id, actor_id=person, owner_id=new_owner, note=values.get("why") or None
+                action.id,
+                actor_id=person,
+                owner_id=new_owner,
+                note=values.get("why") or None,
+                surface=surface,
             )
             await _tell_new_owner(new_owner, action, submit.who, deps)
             note = f"Handed over to {email}."
@@ -225,9 +250,8 @@ async def _owned(value: str, who: UserRef, store: Store) -> ActionView:
         raise UserError("That button is out of date. Type `actions` to see your actions.")
     action = await store.action(int(value))
     person = await _person(who, store)
-    if action.owner_id != person:
-        owner = action.owner_name or "nobody yet"
-        raise UserError(f"Only the action's owner ({owner}) can update it.")
+    # The card's moves (done, snooze, new date, blocked, hand over) are its owner's to make.
+    await Roles(store).check_action(action.id, Operation.MANAGE_OWN_ACTION, actor_id=person)
     if action.status.is_closed:
         raise UserError("That action is already closed. Type `actions` to see your open ones.")
     return action

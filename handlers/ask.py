@@ -54,6 +54,7 @@ _BADGES = {
     "validated": "◑ validated",
     "applied": "● applied",
     "rejected": "○ rejected",
+    "withdrawn": "⊘ withdrawn",
 }
 
 

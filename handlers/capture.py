@@ -29,6 +29,7 @@ from handlers.chat import (
     UserRef,
 )
 from handlers.errors import UserError
+from handlers.validation import decision_buttons
 from knowledge.capture import MAX_TITLE, CapturedNote, Notes, clean_url
 from knowledge.errors import DomainError
 from knowledge.reviews import Reviews
@@ -181,7 +182,7 @@ def saved_reply(note: CapturedNote, *, reached: bool) -> Reply:
 
 
 def validation_card(note: CapturedNote) -> Reply:
-    """Build the card that asks a validator to look at a new lesson note."""
+    """Build the card that asks a validator to decide on a new lesson note."""
     title = f"[{note.title}]({note.source_url})" if note.source_url else note.title
     return Reply.of(
         Text(
@@ -197,9 +198,11 @@ def validation_card(note: CapturedNote) -> Reply:
             )
         ),
         Text(
-            "It waits under *Awaiting your validation* on your home (the bot's Home tab, or type "
-            "`home`). Validate it if we should act on it."
+            "Validate it if we should act on it, ask its author for changes, or reject it with "
+            "a reason. It also waits under *Awaiting your validation* on your home (the bot's "
+            "Home tab, or type `home`)."
         ),
+        *decision_buttons(note.lesson_id),
     )
 
 

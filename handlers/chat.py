@@ -156,6 +156,9 @@ class Reply:
       posting a new one (a card updating in place).
     - `anchor`: the adapter posts the reply as a new message in the channel and reports where it
       landed through `router.posted(anchor, where)`: an AAR learns the thread it runs in this way.
+    - `key`: a reminder's delivery key. The platform keeps it with the message (Slack message
+      metadata, the local chat log), so `Notifier.find` can tell whether a send whose outcome
+      was unknown (a timeout, a 5xx, a crash mid-send) arrived after all.
     """
 
     elements: tuple[Element, ...]
@@ -163,6 +166,7 @@ class Reply:
     in_thread: bool = True
     replace: bool = False
     anchor: str | None = None
+    key: str | None = None
 
     @classmethod
     def of(cls, *elements: Element, private: bool = False, replace: bool = False) -> Reply:
@@ -191,11 +195,17 @@ class Notifier(Protocol):
 
     platform: str
 
-    async def send(self, to: UserRef, reply: Reply) -> None:
-        """Deliver a reply to a user directly (a DM with the bot)."""
+    async def send(self, to: UserRef, reply: Reply) -> str | None:
+        """Deliver a reply to a user directly (a DM with the bot); return its message id if known.
+
+        A reply with a `key` carries it, for `find`.
+        """
 
     async def post(self, where: ConversationRef, reply: Reply) -> ConversationRef | None:
         """Post a reply in a channel or thread; return where it landed, when known."""
 
     async def lookup(self, email: str) -> str | None:
         """Return the platform's id for the person with this email, when it can find one."""
+
+    async def find(self, to: UserRef, key: str) -> str | None:
+        """Return the id of a recent message to this user carrying `key`, or None if none did."""

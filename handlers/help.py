@@ -11,10 +11,25 @@ HELP = """*Lessons Bot* helps us learn from each other.
 date, say what blocks them, or hand them over.
 • Log a lesson: `/lessons new` (or *Save as lesson* on any message). It is saved as \
 *identified*, searchable at once, and your manager or PBPO is asked to validate it.
+• Reminders come in your working hours, grouped in one message: a few days before a due \
+date, then on days 1, 3 and 7 after it and weekly. `reminders` shows your settings; \
+`reminders daily`, `reminders instant`, `reminders mute`, `reminders pause 3d` or \
+`reminders away <from> <to>` change them.
 • `home`: your actions, lessons awaiting your validation and recently applied lessons, in \
 one place (the bot's Home tab on Slack).
 • After-Action Review in a channel: `/aar start <event>` runs it in a thread, one question at \
-a time; `/aar schedule <event> <when it ends>` starts it later. `/aar help` for more.
+a time; `/aar schedule <event> <when it ends>` starts it later. Each question has a time box \
+(30 minutes unless set otherwise), then I post the next; after the last, the facilitator closes \
+it. People mentioned at the start who have not answered get one private reminder. \
+`/aar help` for more.
+• Leaving your post? `/lessons eoar` interviews you for your End of Assignment Report in our \
+direct messages: achievements, lessons, good practices, gaps and recommendations for your \
+successor. It stays visible only to you, your manager and your mission's PBPOs until validated.
+• Managers and PBPOs validate from the card I send them (or from `home`): validate, request \
+changes (a note to the author) or reject (with a reason). `/lessons withdraw <lesson> <why>` \
+withdraws a lesson: kept on record, out of answers.
+• `/lessons roles`: who holds which role. Admins grant them: \
+`/lessons role grant @name pbpo MINUSCA`.
 • A lesson is learned once it is *applied*: identified → validated → applied."""
 
 

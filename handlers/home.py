@@ -1,8 +1,9 @@
 """The home surface (Slack's App Home, `home` in the local chat): what waits for me, in one place.
 
 Sections: my open actions (overdue first), lessons awaiting my validation (for managers and
-PBPOs), recently applied lessons (standing in for good practices until they can be promoted),
-and the ways in: ask a question, log a lesson, start an After-Action Review.
+PBPOs, each with a button that opens its validation card), recently applied lessons (standing
+in for good practices until they can be promoted), and the ways in: ask a question, log a
+lesson, start an After-Action Review.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from handlers.chat import (
 )
 from handlers.errors import UserError
 from handlers.help import HELP
+from handlers.validation import ValidationButton
 from knowledge.capture import AppliedLesson, Awaiting, Notes, PendingLesson
 from knowledge.reviews import Reviews
 from knowledge.search.text import clip
@@ -40,6 +42,7 @@ if TYPE_CHECKING:
 
 SHOWN = 5
 SHOWN_TITLE = 120
+REVIEW_TITLE = 40  # a button label: Slack cuts them at 75 characters
 AAR_HINT = (
     "*Start an After-Action Review*: in the channel where the team works, type "
     "`/aar start <event>` (for example `/aar start Election day`). I run it in a thread, one "
@@ -139,7 +142,7 @@ def home_reply(
     elements: list[Element] = [Text(f"{greeting}: here is what waits for you.")]
     elements += [Divider(), *actions_section(actions, today=today)]
     if awaiting.validator:
-        elements += [Divider(), awaiting_section(awaiting)]
+        elements += [Divider(), awaiting_section(awaiting), *review_buttons(awaiting)]
     elements += [Divider(), applied_section(applied), Divider(), *ways_in(known=True)]
     return Reply.of(*elements, private=True)
 
@@ -187,6 +190,14 @@ def awaiting_section(awaiting: Awaiting) -> Text:
         more = awaiting.total - len(awaiting.lessons)
         lines.append(f"…and {more} more: the dashboard lists them all.")
     return Text("\n".join(lines))
+
+
+def review_buttons(awaiting: Awaiting) -> list[Element]:
+    """Return a button per lesson listed as awaiting validation: it opens the lesson's card."""
+    return [
+        Button(f"Review: {clip(p.title, REVIEW_TITLE)}", ValidationButton.OPEN, str(p.lesson_id))
+        for p in awaiting.lessons
+    ]
 
 
 def applied_section(applied: list[AppliedLesson]) -> Text:

@@ -6,7 +6,8 @@ import logging
 from typing import TYPE_CHECKING
 
 from handlers.chat import Reply, UserRef
-from knowledge.reviews import Member, Reviews
+from handlers.errors import UserError
+from knowledge.reviews import Member, Reviews, find_owner
 
 if TYPE_CHECKING:
     from handlers.router import Deps
@@ -56,3 +57,17 @@ async def send_to(person_id: int | None, reply: Reply, deps: Deps) -> bool:
     if person_id is None:
         return False
     return await send(await Reviews(deps.store).member(person_id), reply, deps)
+
+
+async def named(text: str, deps: Deps) -> Member:
+    """Return the person of the directory a text names: a mention, an email or @Name."""
+    said = text.strip()
+    if not said:
+        raise UserError("Name someone: an email address or @name.")
+    owner = find_owner(said if "@" in said else f"@{said}", await Reviews(deps.store).members())
+    if owner.member is None:
+        raise UserError(
+            f"I could not find {owner.hint or said} in the staff directory. Use their email "
+            "address, or ask a PBPO to add them."
+        )
+    return owner.member

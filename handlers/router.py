@@ -6,7 +6,18 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from handlers import aar, actions, ask, capture, followups, home
+from handlers import (
+    aar,
+    actions,
+    ask,
+    capture,
+    eoar,
+    followups,
+    home,
+    reminders,
+    roles,
+    validation,
+)
 from handlers.chat import (
     ButtonPress,
     Command,
@@ -55,12 +66,21 @@ def _register() -> None:
             "ask": ask.button,
             "action": actions.button,
             "aar": aar.button,
+            "eoar": eoar.button,
             "lesson": capture.button,
             "home": home.button,
+            "reminders": reminders.button,
+            "validation": validation.button,
         }
     )
     FORMS.update(
-        {"action": actions.form, "aar": aar.form, "lesson": capture.form, "home": home.form}
+        {
+            "action": actions.form,
+            "aar": aar.form,
+            "lesson": capture.form,
+            "home": home.form,
+            "validation": validation.form,
+        }
     )
 
 
@@ -87,6 +107,8 @@ async def posted(anchor: str, where: ConversationRef, deps: Deps) -> None:
     kind, _, key = anchor.partition(":")
     if kind == "aar":
         await aar.posted(key, where, deps)
+    elif kind == "eoar":
+        await eoar.posted(key, where, deps)
 
 
 async def _route(incoming: Incoming, deps: Deps) -> Reply | None:
@@ -95,8 +117,10 @@ async def _route(incoming: Incoming, deps: Deps) -> Reply | None:
             return None  # our own posts (and other bots') coming back are never answers
         case Edit() | Deletion():
             return await aar.change(incoming, deps)
-        case Message() if await aar.runs_in(incoming.where, deps):
+        case Message() if not _opens_thread(incoming) and await aar.runs_in(incoming.where, deps):
             return await aar.message(incoming, deps)
+        case Message(direct=True) if await eoar.runs_in(incoming, deps):
+            return await eoar.message(incoming, deps)
         case Message(direct=False):
             return await followups.follow_up(incoming, deps)  # None unless it narrows a question
         case Command(name="aar"):
@@ -110,6 +134,14 @@ async def _route(incoming: Incoming, deps: Deps) -> Reply | None:
                     return await aar.command(_as_command(incoming, "aar", rest), deps)
                 case "actions" | "todo" | "my-actions":
                     return await actions.mine(incoming.who, deps)
+                case "reminders":
+                    return await reminders.command(incoming.who, rest, deps)
+                case "role" | "roles" if roles.requested(text):
+                    return await roles.command(incoming.who, text, deps)
+                case "withdraw" if validation.requested(text):
+                    return await validation.withdraw_command(incoming.who, text, deps)
+                case _ if eoar.requested(text):
+                    return await eoar.command(incoming.who, incoming.where, deps)
                 case "home" if home.requested(incoming):
                     return await home.home(incoming.who, deps)
                 case _ if (title := capture.requested(incoming)) is not None:
@@ -136,6 +168,15 @@ async def _route(incoming: Incoming, deps: Deps) -> Reply | None:
                 raise UnknownCommand(form)
             return await on_form(incoming, deps)
     return Reply.of(Text("I didn't understand that. Try `help`."))
+
+
+def _opens_thread(message: Message) -> bool:
+    """Return True for a message at the root of its own thread (a new mention, not a reply).
+
+    A review runs in a thread that an earlier message started, so such a message is never an
+    answer to one, and the router need not look (the check costs a query per mention).
+    """
+    return message.message_id is not None and message.message_id == message.where.thread_id
 
 
 def _as_command(incoming: Command | Message, name: str, text: str) -> Command:

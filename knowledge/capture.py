@@ -5,7 +5,8 @@ one *identified* lesson, written through `Store.import_records` so it is searcha
 Its validator is the author's manager, else a PBPO of the author's mission (the rule After-Action
 Reviews use), else any PBPO whose scope is every mission, else nobody.
 
-Who sees a lesson under "awaiting your validation" follows who may validate it:
+Who sees a lesson under "awaiting your validation" follows who may validate it
+(`knowledge.permissions.RULES[Operation.VALIDATE_LESSON]`, here as a query):
 
 - the manager of the lesson's lead author (the first author of its product);
 - a PBPO whose role is scoped to a mission, for lessons of that mission (the product's mission or
@@ -44,6 +45,7 @@ from knowledge.models import (
     ProductType,
     Role,
 )
+from knowledge.permissions import RULES, Operation
 from knowledge.records import ProductRecord
 from knowledge.reports import lesson_title, visible
 from knowledge.reviews import Member, member_of, validator_for
@@ -292,8 +294,11 @@ class Notes:
             me = s.get(Person, person_id)
             if me is None:
                 return Awaiting((), 0, validator=False)
-            scopes = {r.scope for r in me.roles if r.role == Role.PBPO}
-            reports = s.scalar(select(exists().where(Person.manager_id == person_id)))
+            rule = RULES[Operation.VALIDATE_LESSON]
+            scopes = {r.scope for r in me.roles if r.role in rule.roles}
+            reports = rule.managers and s.scalar(
+                select(exists().where(Person.manager_id == person_id))
+            )
             if not (scopes or reports or any(r.role == Role.MANAGER for r in me.roles)):
                 return Awaiting((), 0, validator=False)
             lessons, total = _pending(s, me, scopes, viewer, limit)

@@ -13,6 +13,10 @@ class LifecycleError(DomainError):
     """A lesson or action transition that the lifecycle does not allow."""
 
 
+class NotAllowed(DomainError):
+    """An operation the actor's roles do not allow; the message says who can do it."""
+
+
 class NotFound(DomainError):
     """A lesson, action, product or person that does not exist (or is not visible)."""
 

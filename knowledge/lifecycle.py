@@ -2,7 +2,8 @@
 
 A lesson is only *learned* once a change has been applied: it becomes applied when every one
 of its actions is closed and at least one was done ("not doing, with a reason" closes an
-action without counting as a change made).
+action without counting as a change made). Nothing is deleted: a lesson in any state may be
+*withdrawn* with a reason; it stays on record (and on the dashboard) but leaves the answers.
 """
 
 from __future__ import annotations
@@ -30,6 +31,11 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition("apply", LessonStatus.VALIDATED, LessonStatus.APPLIED),
     Transition("reopen", LessonStatus.REJECTED, LessonStatus.IDENTIFIED),
     Transition("reopen", LessonStatus.APPLIED, LessonStatus.VALIDATED),
+    *(
+        Transition("withdraw", status, LessonStatus.WITHDRAWN)
+        for status in LessonStatus
+        if status != LessonStatus.WITHDRAWN
+    ),
 )
 
 _HINTS = {
@@ -37,6 +43,7 @@ _HINTS = {
     LessonStatus.VALIDATED: "it is validated and waiting for its actions to be done",
     LessonStatus.APPLIED: "it is already applied",
     LessonStatus.REJECTED: "it was rejected; reopen it first",
+    LessonStatus.WITHDRAWN: "it was withdrawn and stays on record only",
 }
 
 
@@ -80,6 +87,8 @@ def is_ready_to_apply(current: LessonStatus, actions: Iterable[ActionStatus]) ->
 
 def check_can_add_action(current: LessonStatus) -> None:
     """Raise LifecycleError unless actions may be added to a lesson in this state."""
+    if current == LessonStatus.WITHDRAWN:
+        raise LifecycleError("This lesson was withdrawn: it takes no more actions.")
     if current in (LessonStatus.REJECTED, LessonStatus.IDENTIFIED):
         raise LifecycleError(
             f"Actions follow validation: this lesson is {current.value}, so validate it first."

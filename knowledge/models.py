@@ -64,6 +64,7 @@ class LessonStatus(StrEnum):
     VALIDATED = "validated"
     APPLIED = "applied"
     REJECTED = "rejected"
+    WITHDRAWN = "withdrawn"  # taken back, with a reason: kept, but no longer in answers
 
 
 class ActionStatus(StrEnum):
@@ -521,6 +522,24 @@ class ReviewContributor(Base):
     )
 
 
+class ReviewParticipant(Base):
+    """Someone a review expects to hear from (mentioned, invited, or who spoke in its thread).
+
+    Whether they answered is `review_contributors`; `nudged_at` records the one private reminder
+    a review may send them, so a restart or a second replica never sends it twice.
+    """
+
+    __tablename__ = "review_participants"
+
+    review_id: Mapped[int] = mapped_column(
+        ForeignKey("reviews.id", ondelete="CASCADE"), primary_key=True
+    )
+    person_id: Mapped[int] = mapped_column(
+        ForeignKey("people.id", ondelete="CASCADE"), primary_key=True
+    )
+    nudged_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
 class ProposedAction(Base):
     """A recommendation of a review turned into a draft action, until its owner accepts it."""
 
@@ -575,3 +594,254 @@ class ChatMessage(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
     __table_args__ = (Index("ix_chat_messages_channel", "channel", "thread_id", "id"),)
+
+
+# --- Scheduler (issue 7): timers, the notification ledger, reminder preferences ---------------
+# Durable state of reminders and digests; APScheduler only ticks. See scheduler/ and 0006.
+
+
+class NotificationStatus(StrEnum):
+    """Where one planned notification stands in the ledger."""
+
+    PLANNED = "planned"  # waiting for its time (next_attempt_at)
+    CLAIMED = "claimed"  # a replica is delivering it until lease_until
+    SENT = "sent"  # the platform confirmed delivery
+    FAILED = "failed"  # the last attempt failed; retried at next_attempt_at
+    SKIPPED = "skipped"  # no longer due, stale, or nobody to send it to (last_error says)
+
+    @property
+    def is_pending(self) -> bool:
+        """Return True while the notification may still be delivered."""
+        return self in PENDING_NOTIFICATIONS
+
+
+PENDING_NOTIFICATIONS = (
+    NotificationStatus.PLANNED,
+    NotificationStatus.CLAIMED,
+    NotificationStatus.FAILED,
+)
+
+
+class DeliveryMode(StrEnum):
+    """How a person likes their reminders."""
+
+    INSTANT = "instant"  # as soon as due, within working hours
+    DAILY = "daily"  # gathered into one message a day, at their digest time
+
+
+class SchedulerTimer(Base):
+    """A person's next moment of work for the scheduler, in UTC: a tick reads only due ones.
+
+    `daily`: their next working-hours slot, when their reminders are planned; `planned_on` is
+    the local day last planned, so a plan looks only at what became due since. `deliver`: when
+    something planned for them is due; claimed with a lease, so one replica sends one message.
+    """
+
+    __tablename__ = "scheduler_timers"
+
+    person_id: Mapped[int] = mapped_column(
+        ForeignKey("people.id", ondelete="CASCADE"), primary_key=True
+    )
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    next_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    planned_on: Mapped[date | None] = mapped_column(Date)
+
+    __table_args__ = (Index("ix_scheduler_timers_due", "kind", "next_at"),)
+
+
+class Notification(Base):
+    """The ledger: one row per (kind, subject, recipient, period), planned once, sent once.
+
+    Its key, "<kind>:<subject>:<recipient>:<period>" (e.g. "nudge:12:7:2026-11-20+3"), is the
+    unique constraint `uq_scheduler_notifications_key`, ordered kind and period first: a day's
+    plan writes into a few places of the index, not one per person. A row is marked sent only
+    after the platform confirmed; `delivery` is the key the message carried, so a retry after
+    an unknown outcome looks for it first.
+    """
+
+    __tablename__ = "scheduler_notifications"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    subject_id: Mapped[int] = mapped_column(Integer)
+    recipient_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
+    period: Mapped[str] = mapped_column(String(40))
+    status: Mapped[NotificationStatus] = mapped_column(
+        _enum(NotificationStatus, "notification_status"), default=NotificationStatus.PLANNED
+    )
+    slot_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    delivery: Mapped[str | None] = mapped_column(String(80))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    platform: Mapped[str | None] = mapped_column(String(16))
+    message_ref: Mapped[str | None] = mapped_column(String(100))
+    planned_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+    __table_args__ = (
+        UniqueConstraint(
+            "kind", "period", "subject_id", "recipient_id", name="uq_scheduler_notifications_key"
+        ),
+    )
+
+    @property
+    def key(self) -> str:
+        """Return the notification's key: "<kind>:<subject>:<recipient>:<period>"."""
+        return f"{self.kind}:{self.subject_id}:{self.recipient_id}:{self.period}"
+
+
+# Only pending rows are indexed for delivery: sent ones pile up and are never looked up by time.
+Index(
+    "ix_scheduler_notifications_pending",
+    Notification.recipient_id,
+    Notification.next_attempt_at,
+    postgresql_where=Notification.status.in_(PENDING_NOTIFICATIONS),
+    sqlite_where=Notification.status.in_(PENDING_NOTIFICATIONS),
+)
+
+
+class ReminderPreference(Base):
+    """How and when one person wants reminders; no row means the organisation's defaults."""
+
+    __tablename__ = "reminder_preferences"
+
+    person_id: Mapped[int] = mapped_column(
+        ForeignKey("people.id", ondelete="CASCADE"), primary_key=True
+    )
+    delivery: Mapped[DeliveryMode] = mapped_column(
+        _enum(DeliveryMode, "delivery_mode"), default=DeliveryMode.INSTANT
+    )
+    digest_at: Mapped[str | None] = mapped_column(String(5))  # "16:00", daily digests
+    muted: Mapped[bool] = mapped_column(Boolean, default=False)  # non-essential reminders
+    snoozed_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    away_from: Mapped[date | None] = mapped_column(Date)  # leave, inclusive, local dates
+    away_until: Mapped[date | None] = mapped_column(Date)
+    work_hours: Mapped[str | None] = mapped_column(String(11))  # "08:00-16:00"
+    work_days: Mapped[str | None] = mapped_column(String(40))  # "sun-thu"
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class ActionNudge(Base):
+    """Nudges about an action its owner has not answered yet (the manager hears after K)."""
+
+    __tablename__ = "scheduler_action_nudges"
+
+    action_id: Mapped[int] = mapped_column(
+        ForeignKey("actions.id", ondelete="CASCADE"), primary_key=True
+    )
+    owner_id: Mapped[int] = mapped_column(Integer)
+    unanswered: Mapped[int] = mapped_column(Integer, default=0)
+    since: Mapped[datetime] = mapped_column(UtcDateTime())  # the action's updated_at then
+    last_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class UnreachablePerson(Base):
+    """Someone no chat platform could reach: listed in the PBPO digest, looked up again daily."""
+
+    __tablename__ = "scheduler_unreachable"
+
+    person_id: Mapped[int] = mapped_column(
+        ForeignKey("people.id", ondelete="CASCADE"), primary_key=True
+    )
+    since: Mapped[datetime] = mapped_column(UtcDateTime())
+    checked_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    platforms: Mapped[str] = mapped_column(String(100), default="")
+
+
+class SchedulerJob(Base):
+    """A periodic job of the whole organisation (timer sync, follow-ups, clean-up): when next."""
+
+    __tablename__ = "scheduler_jobs"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    next_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+# A digest finds a manager's people, and the planner asks who manages anyone, by this index.
+Index("ix_people_manager", Person.manager_id)
+# The planner reads each owner's open actions by due date; this index answers it alone, without
+# visiting the actions table (one owner's actions are scattered across it).
+Index(
+    "ix_actions_owner_due",
+    Action.owner_id,
+    Action.status,
+    Action.due_date,
+    Action.updated_at,
+    postgresql_include=["id"],
+)
+
+
+class TeamsReference(Base):
+    """A Teams conversation the bot may post to later: the SDK's conversation reference.
+
+    Saved on install (`conversationUpdate`) and on every interaction; a channel is kept under
+    its own id (without `;messageid=`), so that any thread of it can be posted to.
+    """
+
+    __tablename__ = "teams_references"
+
+    conversation_id: Mapped[str] = mapped_column(String(256), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # personal, groupChat or channel
+    user_aad_id: Mapped[str | None] = mapped_column(String(64), index=True)  # personal chats
+    tenant_id: Mapped[str | None] = mapped_column(String(64))
+    team_id: Mapped[str | None] = mapped_column(String(256))
+    service_url: Mapped[str] = mapped_column(String(512))
+    reference: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)  # SDK item
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class TeamsUser(Base):
+    """A Teams user the bot has seen, by Entra object id: how to open a personal chat."""
+
+    __tablename__ = "teams_users"
+
+    aad_object_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(256))  # the Teams id, "29:…"
+    tenant_id: Mapped[str | None] = mapped_column(String(64))
+    service_url: Mapped[str] = mapped_column(String(512))
+    seen_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class TeamsSent(Base):
+    """A reminder Teams confirmed, by delivery key (`Notifier.find`: Teams keeps no history)."""
+
+    __tablename__ = "teams_sent"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    user_aad_id: Mapped[str] = mapped_column(String(64))
+    activity_id: Mapped[str] = mapped_column(String(256))
+    sent_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+
+
+# --- Roles and audit (issue 9): who changed what, when, from which surface --------------------
+
+
+class AuditEvent(Base):
+    """One change to a lesson, action, role or product: who, when, what, from which surface.
+
+    `before` and `after` summarise the fields that changed (JSON); rows are only ever added.
+    """
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
+    surface: Mapped[str] = mapped_column(String(16))  # slack, teams, local, cli, system
+    operation: Mapped[str] = mapped_column(String(40))
+    subject_kind: Mapped[str] = mapped_column(String(16))  # lesson, action, person, product
+    subject_id: Mapped[int] = mapped_column(Integer)
+    before: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+    after: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+    note: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        Index("ix_audit_events_at", "at"),
+        Index("ix_audit_events_subject", "subject_kind", "subject_id", "at"),
+    )

@@ -62,6 +62,10 @@ class QuestionKind(StrEnum):
     WENT_WELL = "went_well"  # what went well, and why?
     IMPROVE = "improve"  # what can be improved, and how?
     RECOMMEND = "recommend"  # who should do what, by when?
+    ACHIEVEMENT = "achievement"  # EoAR: what did you achieve?
+    LESSON = "lesson"  # EoAR: what did you learn?
+    PRACTICE = "practice"  # EoAR: which good practices should be kept?
+    GAP = "gap"  # EoAR: what gaps remain?
     OTHER = "other"  # an organisation's own question: kept in the record only
 
 
@@ -120,22 +124,33 @@ DEFAULT_QUESTIONS = (
 )
 
 
-def load_questions(path: Path) -> tuple[Question, ...]:
-    """Read a question set from TOML: `[[question]]` tables with `text` and optional `kind`."""
+QUESTION_TABLES = ("question", "eoar_question")  # AAR questions, EoAR interview questions
+
+
+def load_questions(
+    path: Path, *, table: str = "question", fallback: tuple[Question, ...] | None = None
+) -> tuple[Question, ...]:
+    """Read a question set from TOML: `[[question]]` tables with `text` and optional `kind`.
+
+    The same file may hold the End of Assignment interview's questions as `[[eoar_question]]`
+    (`table`). `fallback` is used when the file has questions for the other set only.
+    """
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise DomainError(f"The AAR question file {path} could not be read: {exc}") from None
     found = []
-    for i, item in enumerate(data.get("question", []), 1):
+    for i, item in enumerate(data.get(table, []), 1):
         text = str(item.get("text", "")).strip() if isinstance(item, dict) else ""
         kind = str(item.get("kind", "other")).strip().lower() if isinstance(item, dict) else ""
         if not text or kind not in QuestionKind.__members__.values():
             kinds = ", ".join(k.value for k in QuestionKind)
-            raise DomainError(f"{path}: question {i} needs a text and a kind among: {kinds}.")
+            raise DomainError(f"{path}: {table} {i} needs a text and a kind among: {kinds}.")
         found.append(Question(QuestionKind(kind), " ".join(text.split())))
     if not found:
-        raise DomainError(f"{path} has no [[question]] entries.")
+        if fallback is not None and any(t in data for t in QUESTION_TABLES):
+            return fallback
+        raise DomainError(f"{path} has no [[{table}]] entries.")
     return tuple(found)
 
 
@@ -178,6 +193,8 @@ class ReviewView:
     starts_at: datetime | None
     closed_at: datetime | None
     product_id: int | None
+    kind: str = "aar"  # "eoar": an End of Assignment interview in a direct message
+    step_started_at: datetime | None = None  # None while scheduled, or when time ran out
 
     @property
     def question(self) -> Question:
@@ -237,6 +254,19 @@ class ProposalView:
     action_id: int | None
     facilitator_id: int | None
     facilitator_name: str
+    kind: str = "aar"  # the kind of review that proposed it
+
+    @property
+    def source(self) -> str:
+        """Return what proposed the action, as a sentence says it."""
+        return source_name(self.kind, self.event)
+
+
+def source_name(kind: str, event: str) -> str:
+    """Return how a sentence names a review: "the After-Action Review of Election day"."""
+    if kind == "eoar":
+        return f"the End of Assignment Report of {event}"
+    return f"the After-Action Review of {event}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -344,6 +374,36 @@ def find_owner(text: str, members: Sequence[Member]) -> Owner:
     return min(found, key=lambda pair: pair[0])[1]
 
 
+_GLUE = re.compile(r"(?:[\s,;:|\u2013\u2014-]+|\s+(?:with|and|for|cc|inviting))+$", re.IGNORECASE)
+
+
+def find_mentions(text: str, members: Sequence[Member]) -> tuple[str, list[Owner]]:
+    """Return the text before its first mention, and everyone it mentions (in order).
+
+    "Election day with @Tomás Herrera, <@U0PRIYA>" → ("Election day", [Tomás, Priya]). A text
+    that starts with a mention is returned whole.
+    """
+    spans: list[tuple[int, int, Owner]] = []
+    for m in _SLACK.finditer(text):
+        member = next((p for p in members if p.slack_user_id == m.group(1)), None)
+        spans.append((m.start(), m.end(), Owner(member, None if member else m.group(0))))
+    for m in _TEAMS.finditer(text):
+        spans.append((m.start(), m.end(), _by_name(m.group(1).split(), members)))
+    emails = list(_EMAIL.finditer(text))
+    for m in emails:
+        email = m.group(1).lower().rstrip(".")
+        member = next((p for p in members if (p.email or "").lower() == email), None)
+        spans.append((m.start(), m.end(), Owner(member, None if member else email)))
+    for m in _AT_NAME.finditer(text):
+        if not any(a <= m.start() < b for a, b, _ in spans):
+            spans.append((m.start(), m.end(), _by_name(m.group(1).split(), members)))
+    spans.sort(key=lambda span: span[0])
+    if not spans:
+        return text.strip(), []
+    head = _GLUE.sub("", text[: spans[0][0]]).strip()
+    return head or text.strip(), [owner for _, _, owner in spans]
+
+
 def _by_name(said: list[str], members: Sequence[Member]) -> Owner:
     """Match the first one to three words after "@" to a member's name."""
     said = [w.rstrip(".,;:!?") for w in said if w.rstrip(".,;:!?")][:3]
@@ -382,12 +442,43 @@ def split_recommendations(text: str) -> list[str]:
 
 
 @dataclass(frozen=True, slots=True)
-class _Draft:
-    """The AAR product to save and where each recommendation belongs."""
+class Draft:
+    """The product a review saves and where each recommendation belongs."""
 
     record: ProductRecord | None
     lessons: tuple[str, ...]
     recommendations: tuple[tuple[str, int], ...]  # (sentence, lesson position)
+
+
+@dataclass(frozen=True, slots=True)
+class ProductSpec:
+    """What kind of product a review's answers make, and which answers become its lessons."""
+
+    type: ProductType
+    external_id: str
+    title: str
+    heading: str  # the first line of the body
+    lessons: tuple[tuple[QuestionKind, str], ...]  # answers that are lessons, with their label
+    summary: tuple[tuple[QuestionKind, str], ...]  # answers that make the summary
+    audience: tuple[str, ...] = ()  # restricted to these principals; () is open to everyone
+
+
+def aar_spec(review: ReviewView) -> ProductSpec:
+    """Return how an After-Action Review is saved: an AAR, open to everyone."""
+    return ProductSpec(
+        type=ProductType.AAR,
+        external_id=f"review:{review.id}",
+        title=f"AAR: {review.event}",
+        heading=f"After-Action Review of {review.event}.",
+        lessons=(
+            (QuestionKind.WENT_WELL, "Went well"),
+            (QuestionKind.IMPROVE, "To improve"),
+            (QuestionKind.LESSON, "Lesson"),  # kinds an organisation's own questions may use
+            (QuestionKind.PRACTICE, "Good practice"),
+            (QuestionKind.GAP, "Gap"),
+        ),
+        summary=((QuestionKind.EXPECTED, "Planned"), (QuestionKind.ACTUAL, "What happened")),
+    )
 
 
 _blocking = blocking
@@ -473,15 +564,21 @@ class Reviews:
 
     due = _blocking(_due)
 
-    def _begin(self, review_id: int) -> ReviewView:
-        """Start a scheduled review: it runs from its first question."""
+    def _begin(self, review_id: int, now: datetime | None = None) -> ReviewView:
+        """Start a scheduled review: it runs from its first question.
+
+        One conditional write: of two schedulers starting it at once, one does.
+        """
+        now = now or self.store.clock()
         with self.store.session() as s:
-            review = self._review(s, review_id, lock=True)
-            if review.status != ReviewStatus.SCHEDULED:
+            started = s.connection().execute(
+                update(Review)
+                .where(Review.id == review_id, Review.status == ReviewStatus.SCHEDULED)
+                .values(status=ReviewStatus.RUNNING, step=0, step_started_at=now, updated_at=now)
+            )
+            review = self._review(s, review_id)
+            if started.rowcount != 1:
                 raise DomainError(f"This review is {review.status.value}, not scheduled.")
-            now = self.store.clock()
-            review.status, review.step, review.step_started_at = ReviewStatus.RUNNING, 0, now
-            review.updated_at = now
             return self._view(s, review)
 
     begin = _blocking(_begin)
@@ -505,6 +602,7 @@ class Reviews:
                 review = s.scalars(
                     select(Review)
                     .where(
+                        Review.kind == "aar",
                         Review.platform == platform,
                         Review.channel_id == channel_id,
                         Review.thread_id == thread_id,
@@ -673,7 +771,7 @@ class Reviews:
         """
         review, answers, facilitator = await asyncio.to_thread(self._claim, review_id, actor_id)
         try:
-            draft = draft_product(review, answers, facilitator, today=self.store.today())
+            draft = await asyncio.to_thread(self._draft, review, answers, facilitator)
             if draft.record is not None:
                 await self.store.import_records([(1, draft.record)], source=f"review:{review.id}")
         except BaseException:
@@ -684,6 +782,12 @@ class Reviews:
             return closing
         repeats = await self._repeats(draft.lessons, closing.product_id, viewer)
         return replace(closing, repeats=tuple(repeats))
+
+    def _draft(
+        self, review: ReviewView, answers: list[AnswerView], facilitator: Member | None
+    ) -> Draft:
+        """Build the product a closed review saves (an AAR here; interviews make an EoAR)."""
+        return draft_product(review, answers, facilitator, today=self.store.today())
 
     def _claim(
         self, review_id: int, actor_id: int | None
@@ -712,7 +816,7 @@ class Reviews:
             review = self._review(s, review_id)
             review.status, review.closed_at = status, None
 
-    def _finish(self, review_id: int, draft: _Draft) -> Closing:
+    def _finish(self, review_id: int, draft: Draft) -> Closing:
         with self.store.session() as s:
             review = self._review(s, review_id, lock=True)
             if draft.record is not None:
@@ -722,7 +826,7 @@ class Reviews:
             self._propose(s, review, draft)
             return self._closing_view(s, review)
 
-    def _propose(self, s: Session, review: Review, draft: _Draft) -> None:
+    def _propose(self, s: Session, review: Review, draft: Draft) -> None:
         rows = s.execute(
             select(Lesson.position, Lesson.id).where(Lesson.product_id == review.product_id)
         )
@@ -831,7 +935,7 @@ class Reviews:
                 owner_id=proposal.owner_id,
                 due_date=proposal.due_date,
                 status=ActionStatus.OPEN,
-                notes=f"Proposed by the After-Action Review of '{proposal.review.event}'.",
+                notes=f"Proposed by {source_name(proposal.review.kind, proposal.review.event)}.",
                 created_at=now,
                 updated_at=now,
             )
@@ -933,6 +1037,7 @@ class Reviews:
         return s.scalars(
             select(Review)
             .where(
+                Review.kind == "aar",
                 Review.platform == platform,
                 Review.channel_id == channel_id,
                 Review.thread_id == thread_id,
@@ -963,52 +1068,68 @@ class Reviews:
         return [_answer_view(a, None if a.anonymous else name) for a, name in rows]
 
     def _view(self, s: Session, review: Review) -> ReviewView:
-        name = _name(s, review.facilitator_id) if review.facilitator_id else "nobody"
-        return ReviewView(
-            id=review.id,
-            event=review.event,
-            platform=review.platform,
-            channel_id=review.channel_id,
-            thread_id=review.thread_id,
-            channel_name=review.channel_name,
-            facilitator_id=review.facilitator_id,
-            facilitator_name=name,
-            status=review.status,
-            questions=tuple(Question.parse(q) for q in review.questions),
-            step=review.step,
-            starts_at=review.starts_at,
-            closed_at=review.closed_at,
-            product_id=review.product_id,
-        )
+        return view_of(s, review)
+
+
+def view_of(s: Session, review: Review) -> ReviewView:
+    """Return a stored review as a ReviewView."""
+    name = _name(s, review.facilitator_id) if review.facilitator_id else "nobody"
+    return ReviewView(
+        id=review.id,
+        event=review.event,
+        platform=review.platform,
+        channel_id=review.channel_id,
+        thread_id=review.thread_id,
+        channel_name=review.channel_name,
+        facilitator_id=review.facilitator_id,
+        facilitator_name=name,
+        status=review.status,
+        questions=tuple(Question.parse(q) for q in review.questions),
+        step=review.step,
+        starts_at=review.starts_at,
+        closed_at=review.closed_at,
+        product_id=review.product_id,
+        kind=review.kind,
+        step_started_at=review.step_started_at,
+    )
 
 
 def draft_product(
-    review: ReviewView, answers: Iterable[AnswerView], facilitator: Member | None, *, today: date
-) -> _Draft:
-    """Build the AAR product of a review: a lesson per "went well" and "improve" answer."""
+    review: ReviewView,
+    answers: Iterable[AnswerView],
+    facilitator: Member | None,
+    *,
+    today: date,
+    spec: ProductSpec | None = None,
+) -> Draft:
+    """Build the product of a review: for an AAR, a lesson per "went well" and "improve" answer.
+
+    `spec` says which product (an AAR by default) and which answers become lessons.
+    """
+    spec = spec or aar_spec(review)
     by_kind: dict[QuestionKind, list[str]] = {k: [] for k in QuestionKind}
     grouped: dict[int, list[str]] = {}
     for a in answers:
         by_kind[review.questions[a.step].kind].append(a.text)
         grouped.setdefault(a.step, []).append(a.text)
     if not grouped:
-        return _Draft(record=None, lessons=(), recommendations=())
-    lessons = [("Went well", t) for t in by_kind[QuestionKind.WENT_WELL]]
-    lessons += [("To improve", t) for t in by_kind[QuestionKind.IMPROVE]]
+        return Draft(record=None, lessons=(), recommendations=())
+    lessons = [(label, t) for kind, label in spec.lessons for t in by_kind[kind]]
     recs = [r for text in by_kind[QuestionKind.RECOMMEND] for r in split_recommendations(text)]
     if not lessons:
         everything = by_kind[QuestionKind.RECOMMEND] or [t for g in grouped.values() for t in g]
         lessons = [("Recommendations" if recs else "Observations", "\n".join(everything))]
     placed = [(r, _closest(r, [t for _, t in lessons])) for r in recs]
     mapping: dict[str, Any] = {
-        "external_id": f"review:{review.id}",
-        "type": ProductType.AAR.value,
-        "title": f"AAR: {review.event}",
-        "summary": _summary(by_kind),
-        "body": _body(review, grouped),
+        "external_id": spec.external_id,
+        "type": spec.type.value,
+        "title": spec.title,
+        "summary": _summary(by_kind, spec.summary),
+        "body": _body(review, grouped, spec.heading),
         "date": today.isoformat(),
         "mission": facilitator.mission if facilitator else None,
         "authors": [facilitator.email] if facilitator and facilitator.email else [],
+        "audience": list(spec.audience),
         "lessons": [
             {
                 "title": f"{label}: {clip(text, 120)}",
@@ -1020,7 +1141,7 @@ def draft_product(
         ],
     }
     record = ProductRecord.from_mapping(mapping, today=today)
-    return _Draft(record, tuple(t for _, t in lessons), tuple(placed))
+    return Draft(record, tuple(t for _, t in lessons), tuple(placed))
 
 
 def _closest(recommendation: str, lessons: list[str]) -> int:
@@ -1033,17 +1154,19 @@ def _closest(recommendation: str, lessons: list[str]) -> int:
     return 0 if best is None else int(best[2])
 
 
-def _summary(by_kind: dict[QuestionKind, list[str]]) -> str:
+def _summary(
+    by_kind: dict[QuestionKind, list[str]], labels: tuple[tuple[QuestionKind, str], ...]
+) -> str:
     parts = []
-    for kind, label in ((QuestionKind.EXPECTED, "Planned"), (QuestionKind.ACTUAL, "What happened")):
+    for kind, label in labels:
         if by_kind[kind]:
             parts.append(f"{label}: {clip(' '.join(by_kind[kind]), 400)}")
     return "\n".join(parts)
 
 
-def _body(review: ReviewView, grouped: dict[int, list[str]]) -> str:
+def _body(review: ReviewView, grouped: dict[int, list[str]], heading: str) -> str:
     """Return the record of the review: every answer under its question, without names."""
-    lines = [f"After-Action Review of {review.event}."]
+    lines = [heading]
     for step, question in enumerate(review.questions):
         lines += ["", f"## {question.text}"]
         lines += [f"- {t}" for t in grouped.get(step, [])] or ["- (no answers)"]
@@ -1139,4 +1262,5 @@ def _proposal_view(s: Session, p: ProposedAction, review: Review) -> ProposalVie
         action_id=p.action_id,
         facilitator_id=review.facilitator_id,
         facilitator_name=_name(s, review.facilitator_id),
+        kind=review.kind,
     )

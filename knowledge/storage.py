@@ -16,7 +16,7 @@ from sqlalchemy import Connection, Engine, delete, func, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
-from knowledge import database, lifecycle
+from knowledge import audit, database, lifecycle
 from knowledge.batching import Batch
 from knowledge.caching import Expiring, WriteWatch
 from knowledge.errors import DomainError, NotFound
@@ -545,19 +545,50 @@ class Store:
         *,
         actor_id: int | None = None,
         note: str | None = None,
+        surface: str = audit.SYSTEM,
     ) -> Lesson:
-        """Move a lesson along its lifecycle, recording who did it and why."""
+        """Move a lesson along its lifecycle, recording who did it, why and from where."""
         with self.session() as s:
             lesson = self._lesson(s, lesson_id)
-            if target == LessonStatus.APPLIED:
-                lifecycle.check_can_apply(lesson.status, [a.status for a in lesson.actions])
-            lifecycle.transition(lesson.status, target)
-            if target == LessonStatus.REJECTED and not (note and note.strip()):
-                raise DomainError("Rejecting a lesson needs a short reason for its author.")
-            self._set_status(s, lesson, target, actor_id=actor_id, note=note)
+            self.change_status(s, lesson, target, actor_id=actor_id, note=note, surface=surface)
             return lesson
 
     move_lesson = _blocking(_move_lesson)
+
+    def change_status(
+        self,
+        s: Session,
+        lesson: Lesson,
+        target: LessonStatus,
+        *,
+        actor_id: int | None,
+        note: str | None,
+        surface: str,
+    ) -> None:
+        """Move a lesson inside a session, as the lifecycle allows; record the event and audit."""
+        if target == LessonStatus.APPLIED:
+            lifecycle.check_can_apply(lesson.status, [a.status for a in lesson.actions])
+        lifecycle.transition(lesson.status, target)
+        if target == LessonStatus.REJECTED and not (note and note.strip()):
+            raise DomainError("Rejecting a lesson needs a short reason for its author.")
+        if target == LessonStatus.WITHDRAWN and not (note and note.strip()):
+            raise DomainError("Withdrawing a lesson needs a reason, kept on its record.")
+        if target == LessonStatus.WITHDRAWN:  # nothing more is expected of its owners
+            for action in lesson.actions:
+                if not action.status.is_closed:
+                    self._cancel(s, action, f"the lesson was withdrawn: {note}", actor_id, surface)
+        self._set_status(s, lesson, target, actor_id=actor_id, note=note, surface=surface)
+
+    def _cancel(
+        self, s: Session, action: Action, reason: str, actor_id: int | None, surface: str
+    ) -> None:
+        before, now = {"status": action.status}, self.clock()
+        action.status, action.reason = ActionStatus.NOT_DOING, reason
+        action.closed_at = action.updated_at = now
+        after = {"status": action.status}
+        self._audit_action(
+            s, action, "update_action", actor_id, surface, before, after, note=reason
+        )
 
     def _add_action(
         self,
@@ -566,6 +597,8 @@ class Store:
         *,
         owner_id: int | None,
         due_date: date | None,
+        actor_id: int | None = None,
+        surface: str = audit.SYSTEM,
     ) -> Action:
         """Add a follow-up action to a validated lesson."""
         if not description.strip():
@@ -592,8 +625,12 @@ class Store:
                     LessonStatus.VALIDATED,
                     actor_id=None,
                     note="reopened: a new action was added",
+                    surface=surface,
                 )
             s.flush()
+            self._audit_action(
+                s, action, "add_action", actor_id, surface, {}, _action_fields(action)
+            )
             return action
 
     add_action = _blocking(_add_action)
@@ -606,6 +643,7 @@ class Store:
         actor_id: int | None = None,
         evidence: str | None = None,
         reason: str | None = None,
+        surface: str = audit.SYSTEM,
     ) -> Action:
         """Change an action's status; the lesson becomes applied when its last action closes."""
         with self.session() as s:
@@ -613,6 +651,16 @@ class Store:
             if action is None:
                 raise NotFound(f"There is no action #{action_id}.")
             lifecycle.check_action_move(action.status, target, evidence=evidence, reason=reason)
+            self._audit_action(
+                s,
+                action,
+                "update_action",
+                actor_id,
+                surface,
+                {"status": action.status},
+                {"status": target},
+                note=evidence if target == ActionStatus.DONE else reason,
+            )
             now = self.clock()
             action.status, action.updated_at = target, now
             action.closed_at = now if target.is_closed else None
@@ -629,6 +677,7 @@ class Store:
                     LessonStatus.APPLIED,
                     actor_id=actor_id,
                     note="every action is closed",
+                    surface=surface,
                 )
             elif lesson.status == LessonStatus.APPLIED and not target.is_closed:
                 self._set_status(
@@ -637,6 +686,7 @@ class Store:
                     LessonStatus.VALIDATED,
                     actor_id=actor_id,
                     note="an action was reopened",
+                    surface=surface,
                 )
             return action
 
@@ -684,6 +734,7 @@ class Store:
         due_date: date | None = None,
         owner_id: int | None = None,
         note: str | None = None,
+        surface: str = audit.SYSTEM,
     ) -> ActionView:
         """Change an open action's due date or owner, keeping a dated note of why."""
         with self.session() as s:
@@ -692,6 +743,7 @@ class Store:
                 raise NotFound(f"There is no action #{action_id}.")
             if action.status.is_closed:
                 raise DomainError("That action is already closed.")
+            before = {"due_date": action.due_date, "owner_id": action.owner_id}
             stamp = self.clock().date().isoformat()
             lines = [action.notes] if action.notes else []
             if due_date is not None:
@@ -709,6 +761,18 @@ class Store:
                 lines.append(f"{stamp}: {note.strip()[:2000]}")
             action.notes = "\n".join(lines)
             action.updated_at = self.clock()
+            after = {"due_date": action.due_date, "owner_id": action.owner_id}
+            changed = [k for k in before if before[k] != after[k]]
+            self._audit_action(
+                s,
+                action,
+                "update_action",
+                actor_id,
+                surface,
+                {k: before[k] for k in changed},
+                {k: after[k] for k in changed},
+                note=note,
+            )
             s.flush()
             lesson = self._lesson(s, action.lesson_id)
             return _action_view(action, lesson, lesson.product)
@@ -722,6 +786,10 @@ class Store:
 
     lesson = _blocking(_get_lesson)
 
+    def lesson_in(self, s: Session, lesson_id: int) -> Lesson:
+        """Return a lesson with its product and actions, inside a session, or raise NotFound."""
+        return self._lesson(s, lesson_id)
+
     def _lesson(self, s: Session, lesson_id: int) -> Lesson:
         lesson = s.scalars(
             select(Lesson)
@@ -732,6 +800,33 @@ class Store:
             raise NotFound(f"There is no lesson #{lesson_id}.")
         return lesson
 
+    def _audit_action(
+        self,
+        s: Session,
+        action: Action,
+        operation: str,
+        actor_id: int | None,
+        surface: str,
+        before: dict[str, Any],
+        after: dict[str, Any],
+        *,
+        note: str | None = None,
+    ) -> None:
+        if before == after:
+            return  # a note alone changes nothing the audit follows
+        audit.record(
+            s,
+            at=self.clock(),
+            person_id=actor_id,
+            surface=surface,
+            operation=operation,
+            kind="action",
+            subject_id=action.id,
+            before=before,
+            after=after,
+            note=note,
+        )
+
     def _set_status(
         self,
         s: Session,
@@ -740,8 +835,22 @@ class Store:
         *,
         actor_id: int | None,
         note: str | None,
+        surface: str = audit.SYSTEM,
     ) -> None:
         now = self.clock()
+        move = lifecycle.transition(lesson.status, target)
+        audit.record(
+            s,
+            at=now,
+            person_id=actor_id,
+            surface=surface,
+            operation=f"{move.name}_lesson",
+            kind="lesson",
+            subject_id=lesson.id,
+            before={"status": lesson.status},
+            after={"status": target},
+            note=note,
+        )
         s.add(
             LessonEvent(
                 lesson_id=lesson.id,
@@ -761,6 +870,15 @@ class Store:
             lesson.rejected_at, lesson.rejection_reason = now, note
         elif target == LessonStatus.IDENTIFIED:
             lesson.rejected_at = lesson.rejection_reason = None
+
+
+def _action_fields(action: Action) -> dict[str, Any]:
+    return {
+        "status": action.status,
+        "owner_id": action.owner_id,
+        "due_date": action.due_date,
+        "lesson_id": action.lesson_id,
+    }
 
 
 def _action_view(action: Action, lesson: Lesson, product: Product) -> ActionView:

@@ -146,6 +146,7 @@ class Call:
     http_method: str = "POST"
     content_type: str = ""
     name: str | None = None
+    basic_auth: tuple[str, str] | None = None  # (client id, secret) of an HTTP Basic header
 
     @property
     def ok(self) -> bool:
@@ -668,6 +669,7 @@ NEWER_ARGS: Final[dict[str, frozenset[str]]] = {
     # team_id=context.team_id, which slack_sdk adds to every call's arguments.
     "*": frozenset({"team_id"}),
     "chat.postMessage": frozenset({"metadata", "markdown_text", "container_id"}),
+    "conversations.history": frozenset({"include_all_metadata"}),
     "chat.postEphemeral": frozenset({"markdown_text"}),
     "chat.update": frozenset({"metadata", "markdown_text", "file_ids", "reply_broadcast"}),
     "views.open": frozenset({"interactivity_pointer"}),
@@ -821,6 +823,12 @@ class FakeSlack:
         self.app_id = app_id
         self.bot_name = bot_name
         self.revoked = False  # set to make the bot token answer `token_revoked`
+        # OAuth (installs in many workspaces): the app's credentials (see oauth_app), the
+        # one-time codes given to installers, and every installed workspace by its bot token.
+        self.client_id: str | None = None
+        self.client_secret: str | None = None
+        self.workspaces: dict[str, JSON] = {}
+        self._codes: dict[str, JSON] = {}
 
         self.calls: list[Call] = []
         self.users: dict[str, JSON] = {}
@@ -851,6 +859,7 @@ class FakeSlack:
             "users.lookupByEmail": self._users_lookup_by_email,
             "conversations.open": self._conversations_open,
             "conversations.info": self._conversations_info,
+            "conversations.history": self._conversations_history,
             "chat.postMessage": self._chat_post_message,
             "chat.postEphemeral": self._chat_post_ephemeral,
             "chat.update": self._chat_update,
@@ -861,6 +870,7 @@ class FakeSlack:
             "views.update": self._views_update,
             "views.publish": self._views_publish,
             "apps.connections.open": self._apps_connections_open,
+            "oauth.v2.access": self._oauth_v2_access,
         }
         self.add_user(bot_user_id, name=bot_name, is_bot=True)
 
@@ -1056,6 +1066,134 @@ class FakeSlack:
             }
         return channel_id
 
+    # -- OAuth: the app installed in many workspaces -------------------------------------------
+
+    def oauth_app(self, client_id: str, client_secret: str) -> None:
+        """Accept oauth.v2.access with these app credentials (HTTP Basic or in the body)."""
+        self.client_id, self.client_secret = client_id, client_secret
+
+    def oauth_code(
+        self,
+        team_id: str | None,
+        *,
+        team_name: str = "",
+        enterprise_id: str | None = None,
+        enterprise_name: str = "",
+        org_wide: bool = False,
+        installer: str = "U0INSTALLER",
+        scope: str = "app_mentions:read,chat:write,commands",
+        redirect_uri: str | None = None,
+    ) -> str:
+        """Issue the one-time code Slack's consent page hands the installer's browser.
+
+        oauth.v2.access trades it (once) for a new bot token of that workspace, or of the whole
+        organisation when `org_wide` (then `team_id` is None). A `redirect_uri` given here
+        must come back with the exchange (docs.slack.dev/reference/methods/oauth.v2.access).
+        """
+        code = f"{random.randrange(10**9)}.{random.randrange(10**12)}.{uuid.uuid4().hex}"
+        self._codes[code] = {
+            "team_id": team_id,
+            "team_name": team_name,
+            "enterprise_id": enterprise_id,
+            "enterprise_name": enterprise_name,
+            "org_wide": org_wide,
+            "installer": installer,
+            "scope": scope,
+            "redirect_uri": redirect_uri,
+        }
+        return code
+
+    def add_workspace(
+        self,
+        team_id: str | None,
+        *,
+        team_name: str = "",
+        enterprise_id: str | None = None,
+        enterprise_name: str = "",
+        org_wide: bool = False,
+    ) -> str:
+        """Install the app in a workspace (or organisation): return its new bot token.
+
+        The Web API accepts the token from then on, and auth.test answers with that
+        workspace; ``Call.token`` tells which workspace made each call.
+        """
+        n = next(self._ids)
+        token = f"xoxb-{n}-{random.randrange(10**12)}-{_alnum(24).lower()}"
+        place = enterprise_id if org_wide else team_id
+        domain = (enterprise_name or team_name or str(place)).lower().replace(" ", "-")
+        auth_test: JSON = {
+            "url": f"https://{domain}.{'enterprise.' if org_wide else ''}slack.com/",
+            "team": enterprise_name if org_wide else team_name,
+            "user": self.bot_name,
+            "team_id": place,
+            "user_id": f"U0BOT{n}",
+            "bot_id": f"B0BOT{n}",
+            "is_enterprise_install": org_wide,
+        }
+        if enterprise_id:
+            auth_test["enterprise_id"] = enterprise_id
+        self.workspaces[token] = {
+            "team_id": None if org_wide else team_id,
+            "team_name": team_name,
+            "enterprise_id": enterprise_id,
+            "enterprise_name": enterprise_name,
+            "org_wide": org_wide,
+            "auth_test": auth_test,
+        }
+        return token
+
+    def _sees(self, call: Call, user: JSON) -> bool:
+        """Whether the calling token may see a user (a workspace token: its own people)."""
+        workspace = self.workspaces.get(call.token or "")
+        if workspace is None or workspace["org_wide"]:
+            return True
+        return bool(user.get("team_id") == workspace["team_id"])
+
+    def _oauth_v2_access(self, call: Call) -> JSON:
+        # docs.slack.dev/reference/methods/oauth.v2.access: credentials by HTTP Basic (preferred)
+        # or client_id/client_secret arguments; errors invalid_client_id, bad_client_secret,
+        # invalid_code, bad_redirect_uri. A code works once.
+        client_id, secret = call.basic_auth or (
+            str(call.args.get("client_id", "")),
+            str(call.args.get("client_secret", "")),
+        )
+        if self.client_id is None or client_id != self.client_id:
+            return {"ok": False, "error": "invalid_client_id"}
+        if secret != self.client_secret:
+            return {"ok": False, "error": "bad_client_secret"}
+        code = str(call.args.get("code", ""))
+        grant = self._codes.get(code)
+        if grant is None:
+            return {"ok": False, "error": "invalid_code"}
+        expected_uri = grant["redirect_uri"]
+        if expected_uri is not None and call.args.get("redirect_uri") != expected_uri:
+            return {"ok": False, "error": "bad_redirect_uri"}
+        del self._codes[code]
+        token = self.add_workspace(
+            grant["team_id"],
+            team_name=grant["team_name"],
+            enterprise_id=grant["enterprise_id"],
+            enterprise_name=grant["enterprise_name"],
+            org_wide=grant["org_wide"],
+        )
+        enterprise = grant["enterprise_id"]
+        return {
+            "ok": True,
+            "access_token": token,
+            "token_type": "bot",
+            "scope": grant["scope"],
+            "bot_user_id": self.workspaces[token]["auth_test"]["user_id"],
+            "app_id": self.app_id,
+            "team": None
+            if grant["org_wide"]
+            else {"id": grant["team_id"], "name": grant["team_name"]},
+            "enterprise": {"id": enterprise, "name": grant["enterprise_name"]}
+            if enterprise
+            else None,
+            "is_enterprise_install": grant["org_wide"],
+            "authed_user": {"id": grant["installer"]},
+        }
+
     # -- faults ------------------------------------------------------------------------------
 
     def fail(
@@ -1085,6 +1223,14 @@ class FakeSlack:
     def drop(self, method: str, times: int | None = 1) -> None:
         """Reset the connection (TCP RST, no response) on the next `times` calls to `method`."""
         self._faults.setdefault(method, []).append(_Fault("drop", times=times))
+
+    def lose(self, method: str, times: int | None = 1) -> None:
+        """Carry out the next `times` calls to `method`, then reset the connection unanswered.
+
+        The message is posted but the client never hears so: an unknown outcome, as when a
+        reply is lost on the way back. Recorded with fault "lost".
+        """
+        self._faults.setdefault(method, []).append(_Fault("lose", times=times))
 
     def clear_faults(self) -> None:
         """Forget every injected fault and delay."""
@@ -1222,16 +1368,22 @@ class FakeSlack:
         call = Call(
             method, args, token, time.monotonic(), http_method=request.method, content_type=ctype
         )
+        call.basic_auth = _basic_credentials(auth)
         delay = self._take_slow(method)
         if delay:
             await asyncio.sleep(delay)
         fault = self._take_fault(method)
-        if fault is not None:
+        if fault is not None and fault.kind != "lose":
             return await self._answer_fault(request, call, fault)
         if bad_json:
             body: JSON = {"ok": False, "error": "invalid_json"}
         else:
             body = self._dispatch(call)
+        if fault is not None:  # "lose": done, but the answer never reaches the client
+            call.fault, call.response = "lost", body
+            await self._record(call)
+            _reset(request)
+            return web.Response()
         # docs.slack.dev/apis/web-api: JSON bodies must declare a charset (else the warning
         # missing_charset); form bodies must not (superfluous_charset, python-slack-sdk#692).
         warning = None
@@ -1272,6 +1424,8 @@ class FakeSlack:
         handler = self._methods.get(call.method)
         if handler is None:
             return {"ok": False, "error": "unknown_method", "req_method": call.method}
+        if call.method == "oauth.v2.access":  # the app's client id and secret, not a token
+            return handler(call)
         if not call.token:
             return {"ok": False, "error": "not_authed"}
         if call.method == "apps.connections.open":
@@ -1281,7 +1435,7 @@ class FakeSlack:
                 return {"ok": False, "error": "invalid_auth"}
         elif call.token == self.app_token:
             return {"ok": False, "error": "not_allowed_token_type"}
-        elif call.token != self.token:
+        elif call.token != self.token and call.token not in self.workspaces:
             return {"ok": False, "error": "invalid_auth"}
         elif self.revoked:
             return {"ok": False, "error": "token_revoked"}
@@ -1290,6 +1444,9 @@ class FakeSlack:
     # -- Web API methods (response shapes from payload-samples/java-slack-sdk/api/*.json) -----
 
     def _auth_test(self, call: Call) -> JSON:
+        workspace = self.workspaces.get(call.token or "")
+        if workspace is not None:
+            return {"ok": True, **workspace["auth_test"]}
         return {
             "ok": True,
             "url": f"https://{self.team_domain}.slack.com/",
@@ -1303,7 +1460,7 @@ class FakeSlack:
 
     def _users_info(self, call: Call) -> JSON:
         user = self.users.get(str(call.args.get("user", "")))
-        if user is None:
+        if user is None or not self._sees(call, user):
             return {"ok": False, "error": "user_not_found"}
         if not _truthy(call.args.get("include_locale")):
             user = {k: v for k, v in user.items() if k != "locale"}
@@ -1312,6 +1469,8 @@ class FakeSlack:
     def _users_lookup_by_email(self, call: Call) -> JSON:
         email = str(call.args.get("email", "")).lower()
         for user in self.users.values():
+            if not self._sees(call, user):
+                continue
             if email and str(user["profile"].get("email", "")).lower() == email:
                 return {"ok": True, "user": {k: v for k, v in user.items() if k != "locale"}}
         return {"ok": False, "error": "users_not_found"}
@@ -1359,6 +1518,35 @@ class FakeSlack:
         if channel is None:
             return {"ok": False, "error": "channel_not_found"}
         return {"ok": True, "channel": channel}
+
+    def _conversations_history(self, call: Call) -> JSON:
+        # docs.slack.dev/reference/methods/conversations.history: newest first, top-level
+        # messages only; `metadata` only with include_all_metadata; limit (default 100, max 999).
+        channel, error = self._resolve_channel(call.args.get("channel"))
+        if channel is None or (channel not in self.channels and channel[0] == "D"):
+            return {"ok": False, "error": error or "channel_not_found"}
+        limit = max(1, min(999, int(call.args.get("limit") or 100)))
+        with_metadata = _truthy(call.args.get("include_all_metadata"))
+        found = sorted(
+            (
+                m
+                for (c, _), m in self.messages.items()
+                if c == channel and not m.get("deleted") and m.get("thread_ts") in (None, m["ts"])
+            ),
+            key=lambda m: m["ts"],
+            reverse=True,
+        )
+        messages = [
+            {k: v for k, v in m.items() if k != "channel" and (with_metadata or k != "metadata")}
+            for m in found[:limit]
+        ]
+        return {
+            "ok": True,
+            "messages": messages,
+            "has_more": len(found) > limit,
+            "pin_count": 0,
+            "response_metadata": {"next_cursor": ""},
+        }
 
     def _resolve_channel(self, value: Any) -> tuple[str | None, str | None]:
         """Return (channel id, error) for a chat.* `channel` argument."""
@@ -1781,6 +1969,18 @@ async def _read_args(request: web.Request, *, json_ignored: bool) -> tuple[JSON,
         if key in args:
             args[key] = _decode(args[key])
     return args, ctype, charset, bad_json
+
+
+def _basic_credentials(header: str) -> tuple[str, str] | None:
+    """The (id, secret) of an ``Authorization: Basic …`` header, else None."""
+    if not header.startswith("Basic "):
+        return None
+    try:
+        decoded = base64.b64decode(header[len("Basic ") :].strip(), validate=True).decode()
+    except ValueError:
+        return None
+    user, sep, password = decoded.partition(":")
+    return (user, password) if sep else None
 
 
 def _decode(value: Any) -> Any:

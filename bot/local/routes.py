@@ -361,16 +361,34 @@ class LocalNotifier:
     def __init__(self, hub: Hub) -> None:
         self._hub = weakref.ref(hub)
 
-    async def send(self, to: UserRef, reply: Reply) -> None:
-        """Post a reply in the person's direct messages with the bot."""
+    async def send(self, to: UserRef, reply: Reply) -> str | None:
+        """Post a reply in the person's direct messages with the bot; return the message id.
+
+        Raises:
+            LookupError: nobody in the directory has that email (nothing was posted).
+        """
         hub = self._hub()
         if hub is None:
-            return
+            raise LookupError("the local chat is closed")
         person = await hub.person(to.user_id)
         if person is None:
-            log.warning("local notifier: nobody with email %r", to.user_id)
-            return
-        await hub.post_reply(reply, channel=_dm(person.id), thread=None, visible_to=person.id)
+            raise LookupError(f"local chat: nobody with email {to.user_id!r}")
+        posted = await hub.post_reply(
+            reply, channel=_dm(person.id), thread=None, visible_to=person.id
+        )
+        return str(posted.id)
+
+    async def find(self, to: UserRef, key: str) -> str | None:
+        """Return the id of a recent bot message in the person's inbox that carries `key`."""
+        hub = self._hub()
+        person = await hub.person(to.user_id) if hub is not None else None
+        if hub is None or person is None:
+            return None
+        recent = await hub.log.history(_dm(person.id), thread_id=None, viewer_id=person.id)
+        for posted in reversed(recent):
+            if posted.author_id is None and posted.body.get("key") == key:
+                return str(posted.id)
+        return None
 
     async def lookup(self, email: str) -> str | None:
         """On the local chat a person is their email."""
@@ -442,7 +460,10 @@ _NO_STORE = {"Cache-Control": "no-store"}
 
 
 def _bot_body(reply: Reply) -> dict[str, Any]:
-    return {"html": render.render(reply), "author": BOT_NAME}
+    body: dict[str, Any] = {"html": render.render(reply), "author": BOT_NAME}
+    if reply.key:
+        body["key"] = reply.key  # a reminder's delivery key, for LocalNotifier.find
+    return body
 
 
 def _user(client: Client) -> UserRef:

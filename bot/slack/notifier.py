@@ -16,6 +16,8 @@ from handlers.chat import ConversationRef, Reply, UserRef
 
 log = logging.getLogger(__name__)
 PLATFORM = "slack"
+METADATA_EVENT = "lessons_notification"  # message metadata of reminders (Reply.key)
+FIND_DEPTH = 50  # how far back `find` looks in a DM
 
 
 class Pacer:
@@ -65,10 +67,24 @@ class SlackNotifier:
         self._posted = posted
         self._dms: dict[str, str] = {}
 
-    async def send(self, to: UserRef, reply: Reply) -> None:
-        """Post a reply in the person's DM with the bot."""
+    async def send(self, to: UserRef, reply: Reply) -> str | None:
+        """Post a reply in the person's DM with the bot; return the message's ts."""
         channel = await self.dm(to.user_id)
-        await self.post(ConversationRef(PLATFORM, channel), reply)
+        landed = await self.post(ConversationRef(PLATFORM, channel), reply)
+        return landed.thread_id if landed is not None else None
+
+    async def find(self, to: UserRef, key: str) -> str | None:
+        """Return the ts of a recent message in the person's DM that carries `key` (metadata)."""
+        channel = await self.dm(to.user_id)
+        history = await self.client.conversations_history(
+            channel=channel, limit=FIND_DEPTH, include_all_metadata=True
+        )
+        for message in history.get("messages") or []:
+            metadata = message.get("metadata") or {}
+            payload = metadata.get("event_payload") or {}
+            if metadata.get("event_type") == METADATA_EVENT and payload.get("key") == key:
+                return str(message.get("ts") or "") or None
+        return None
 
     async def post(self, where: ConversationRef, reply: Reply) -> ConversationRef | None:
         """Post a reply in a channel (or its thread); return where it landed."""
@@ -77,6 +93,8 @@ class SlackNotifier:
         args: dict[str, Any] = {"channel": where.channel_id, "blocks": blocks, "text": text}
         if where.thread_id and not reply.anchor:
             args["thread_ts"] = where.thread_id
+        if reply.key:  # a reminder: `find` recognises it by its metadata after an unknown outcome
+            args["metadata"] = {"event_type": METADATA_EVENT, "event_payload": {"key": reply.key}}
         response = await self.client.chat_postMessage(**args)
         ts = str(response.get("ts", ""))
         channel = str(response.get("channel", where.channel_id))

@@ -253,7 +253,8 @@ def _adder(found: set[ProductType], product_type: ProductType) -> Callable[[re.M
 
 
 def _statuses(s: _State) -> None:
-    names = "|".join(status.value for status in LessonStatus)
+    # Withdrawn lessons are in no answer: "troops withdrawn from Kidal" is a question.
+    names = "|".join(s.value for s in LessonStatus if s != LessonStatus.WITHDRAWN)
 
     def use(m: re.Match[str]) -> None:
         s.statuses.add(LessonStatus(m.group(1) or m.group(2)))

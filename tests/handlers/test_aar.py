@@ -29,13 +29,16 @@ from handlers.router import Deps, dispatch
 from knowledge.models import (
     Action,
     ActionStatus,
+    Person,
     Product,
     ProposalStatus,
     ProposedAction,
     Review,
     ReviewAnswer,
     ReviewContributor,
+    ReviewParticipant,
     ReviewStatus,
+    Role,
 )
 from knowledge.reviews import Control
 from knowledge.storage import Store
@@ -467,6 +470,10 @@ async def test_long_empty_and_emoji_answers(deps: Deps) -> None:
     texts = [e.markdown for e in summary.elements if isinstance(e, Text)]
     assert max(len(t) for t in texts) <= 3000
     assert "…and 4 more in the saved record." in text_of(summary)
+    assert long[:250] in text_of(summary) and long not in text_of(summary)  # shown trimmed
+    with deps.store.session() as s:
+        body = s.scalars(select(Product.body).where(Product.external_id.like("review:%"))).one()
+        assert long in body  # saved whole
 
 
 async def test_one_active_review_per_thread_and_many_in_parallel(deps: Deps) -> None:
@@ -623,3 +630,57 @@ async def test_usage_and_unknown_words(deps: Deps) -> None:
 def test_dates_in_the_fixture_are_what_these_tests_expect(now: datetime) -> None:
     assert now.date().weekday() == 2  # a Wednesday: "tomorrow" is Thu 26 Nov
     assert now + timedelta(days=21) == datetime(2026, 12, 16, 12, tzinfo=UTC)
+
+
+async def test_messages_from_bots_are_never_answers(deps: Deps) -> None:
+    thread, _ = await start(deps)
+    bot = UserRef("local", "lessons-bot", "Lessons Bot", bot=True)
+
+    assert await say(deps, bot, thread, "*Question 1 of 5:* What was supposed to happen?") is None
+    assert await dispatch(Edit(bot, thread, "b1", "next"), deps) is None
+    assert await dispatch(Message(bot, thread, "close", direct=True), deps) is None
+
+    assert answers(deps.store) == []
+    assert review_row(deps.store).status == ReviewStatus.RUNNING
+
+
+async def test_unknown_slack_users_join_the_directory_as_staff_and_are_credited(
+    demo_store: Store,
+) -> None:
+    deps = Deps(store=demo_store, notifier=FakeNotifier())
+    await demo_store.link_user("slack", "UAMINA", email="amina.diallo@un.example", name="Amina")
+    # What the Slack adapter does for anyone it has not seen (users.info gives the email).
+    new = await demo_store.link_user("slack", "UNEW", email="new.person@un.example", name="New P")
+    channel = ConversationRef("slack", "C0ELECT", "1700000000.1", "elections")
+    amina, newcomer = UserRef("slack", "UAMINA"), UserRef("slack", "UNEW")
+    opening = await dispatch(Command(amina, channel, "aar", "start Polling day"), deps)
+    assert "Polling day" in text_of(opening)
+
+    assert await say(deps, newcomer, channel, "The queue at station 4 was two hours long.") is None
+    summary = await say(deps, amina, channel, "close")
+
+    assert "The queue at station 4 was two hours long. — _New P_" in text_of(summary)
+    assert "1 participant · 1 answer" in text_of(summary)
+    with demo_store.session() as s:
+        person = s.get(Person, new)
+        assert person is not None and [r.role for r in person.roles] == [Role.STAFF]
+
+
+async def test_people_mentioned_at_the_start_are_not_part_of_the_event(deps: Deps) -> None:
+    reply = await dispatch(
+        Command(AMINA, CHANNEL, "aar", "start Election day with @Tomás Herrera, @Bob Marley"),
+        deps,
+    )
+
+    assert "*After-Action Review: Election day*" in text_of(reply)
+    row = review_row(deps.store)
+    assert row.event == "Election day"
+    with deps.store.session() as s:
+        invited = s.scalars(select(ReviewParticipant.person_id)).all()
+        tomas = await deps.store.person_for("local", "tomas.herrera@un.example")
+        assert invited == [tomas]  # @Bob Marley is nobody the directory knows
+
+
+async def test_an_at_sign_that_names_nobody_stays_in_the_event(deps: Deps) -> None:
+    await dispatch(Command(AMINA, CHANNEL, "aar", "start Town hall @Bangui office"), deps)
+    assert review_row(deps.store).event == "Town hall @Bangui office"

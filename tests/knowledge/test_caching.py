@@ -106,10 +106,8 @@ async def test_an_answer_is_reused_until_the_index_changes(store: Store) -> None
 
 
 async def test_a_restricted_answer_is_never_shared_with_another_audience(store: Store) -> None:
-    await store.import_records(
-        [(1, _product("p1", "Radio codes", "Change radio codes weekly.", audience=("group:jmac",)))],
-        source="t",
-    )
+    radio = _product("p1", "Radio codes", "Change radio codes weekly.", audience=("group:jmac",))
+    await store.import_records([(1, radio)], source="t")
     insider = Viewer(None, frozenset({"group:jmac"}))
     assert [h.title for h in (await store.ask("radio codes", viewer=insider)).hits] == [
         "Radio codes"

@@ -10,11 +10,12 @@ from knowledge import lifecycle
 from knowledge.errors import DomainError, LifecycleError
 from knowledge.models import ActionStatus, LessonStatus
 
-IDF, VAL, APP, REJ = (
+IDF, VAL, APP, REJ, WDN = (
     LessonStatus.IDENTIFIED,
     LessonStatus.VALIDATED,
     LessonStatus.APPLIED,
     LessonStatus.REJECTED,
+    LessonStatus.WITHDRAWN,
 )
 OPEN, WORKING, BLOCKED, DONE, NOT_DOING = (
     ActionStatus.OPEN,
@@ -31,6 +32,10 @@ ALLOWED = {
     (VAL, APP): "apply",
     (REJ, IDF): "reopen",
     (APP, VAL): "reopen",
+    (IDF, WDN): "withdraw",
+    (VAL, WDN): "withdraw",
+    (APP, WDN): "withdraw",
+    (REJ, WDN): "withdraw",
 }
 DISALLOWED = [pair for pair in product(LessonStatus, repeat=2) if pair not in ALLOWED]
 
@@ -59,9 +64,14 @@ def test_disallowed_transition_names_both_states(
     assert message.endswith(".")
 
 
-def test_there_are_exactly_six_moves_and_ten_refusals() -> None:
-    assert len(lifecycle.TRANSITIONS) == 6
-    assert len(DISALLOWED) == 10
+def test_there_are_exactly_ten_moves_and_fifteen_refusals() -> None:
+    assert len(lifecycle.TRANSITIONS) == 10
+    assert len(DISALLOWED) == 15
+
+
+def test_a_withdrawn_lesson_stays_withdrawn() -> None:
+    for target in (IDF, VAL, APP, REJ, WDN):
+        assert error(WDN, target).endswith("it was withdrawn and stays on record only.")
 
 
 @pytest.mark.parametrize(
@@ -160,6 +170,12 @@ def test_actions_follow_validation(current: LessonStatus) -> None:
     assert info.value.message == (
         f"Actions follow validation: this lesson is {current.value}, so validate it first."
     )
+
+
+def test_a_withdrawn_lesson_takes_no_actions() -> None:
+    with pytest.raises(LifecycleError) as info:
+        lifecycle.check_can_add_action(WDN)
+    assert info.value.message == "This lesson was withdrawn: it takes no more actions."
 
 
 @pytest.mark.parametrize("current", [VAL, APP])

@@ -1,0 +1,257 @@
+"""Reply → Adaptive Card 1.5 (what Teams renders) plus fallback text: pure, safe for any text.
+
+Conventions `bot.teams.incoming` relies on:
+
+- A `Button` is an `Action.Execute` whose `verb` is the neutral action id; its data carries
+  `lessons.kind: "button"`, the action id again (`lessons.action`, for an `Action.Submit`
+  replay) and the value (`lessons.value`). A button with an http(s) `url` is `Action.OpenUrl`.
+- A `Form` is shown in the card itself: one `Input.Text` per input (its id is the input name),
+  then an `Action.Execute` whose verb is the form id and data `lessons.kind: "form"`. Teams
+  adds the inputs' values to the action's data.
+- Adjacent buttons share one `ActionSet` (five a row); a `Divider` becomes the next element's
+  separator; `Fields` are a `FactSet`.
+
+Text: control characters and bidi overrides go; the bot's `*bold*` becomes `**bold**`;
+links stay only for http(s) and mailto addresses. Adaptive Cards render no HTML and Teams pings
+nobody without a mention entity, so nothing else needs escaping. A text block is cut at 4,000
+characters and a card at about 24 KB (Teams refuses activities over ~28 KB), the last block
+then saying how many elements were left out.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from typing import Any, assert_never
+
+from bot.teams.incoming import ACTION, KIND, VALUE
+from handlers.chat import Button, Divider, Element, Fields, Form, Input, Reply, Text
+
+Json = dict[str, Any]
+
+CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
+VERSION = "1.5"
+SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
+MAX_CARD_BYTES = 24_000
+MAX_TEXT = 4_000
+MAX_FALLBACK = 2_000
+MAX_FACT = 1_000
+MAX_LABEL = 80
+MAX_VALUE = 2_000
+ROW = 5
+
+_UNCLEAN = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+_BULLET = re.compile(r"^[ \t]*[-*•][ \t]+")
+_SINGLE_BOLD = re.compile(r"(?<![*\w])\*(?=[^\s*])([^*\n]*?[^\s*])\*(?![*\w])")
+_LINK = re.compile(r"\[([^\]\n]+)\]\(((?:[^()\s]|\([^()\s]*\))+)\)")
+
+
+def card(reply: Reply) -> Json:
+    """Return the reply as an Adaptive Card 1.5."""
+    body = _fit(list(_body(reply.elements)))
+    return {
+        "type": "AdaptiveCard",
+        "$schema": SCHEMA,
+        "version": VERSION,
+        "body": body or [_text_block("…")],
+        "fallbackText": fallback(reply),
+    }
+
+
+def attachment(reply: Reply) -> Json:
+    """Return the reply as a message attachment."""
+    return {"contentType": CONTENT_TYPE, "content": card(reply)}
+
+
+def fallback(reply: Reply) -> str:
+    """Return the reply as plain text: notifications, previews, clients without cards."""
+    text = _clean(reply.fallback).strip()
+    if not text:
+        text = " · ".join(
+            _flat(e.label, MAX_LABEL) for e in reply.elements if isinstance(e, Button)
+        )
+    return _clip(text or "…", MAX_FALLBACK)
+
+
+def markdown(source: str) -> str:
+    """Return the bot's CommonMark subset as Adaptive Card markdown (a TextBlock's text)."""
+    lines = [_line(line) for line in _clean(source).split("\n")]
+    out: list[str] = []
+    for line in lines:
+        if out and line.startswith("- ") and out[-1].startswith("- "):
+            out[-1] += "\n" + line  # list items stay one list
+        else:
+            out.append(line)
+    return "\n\n".join(part for part in out if part.strip())
+
+
+# Elements -------------------------------------------------------------------------------
+
+
+def _body(elements: Iterable[Element]) -> Iterable[Json]:
+    """Yield the card's elements: adjacent buttons in action rows, dividers as separators."""
+    row: list[Button] = []
+    separate = False
+    for element in elements:
+        if row and not isinstance(element, Button):
+            for block in _actions(row):
+                yield _separated(block, separate)
+                separate = False
+            row = []
+        match element:
+            case Text(markdown=source):
+                text = markdown(source)
+                if text:
+                    yield _separated(_text_block(text), separate)
+                    separate = False
+            case Fields(pairs=pairs):
+                if pairs:
+                    yield _separated(_facts(pairs), separate)
+                    separate = False
+            case Button():
+                row.append(element)
+            case Form():
+                yield _separated(_form(element), separate)
+                separate = False
+            case Divider():
+                separate = True
+            case _:
+                assert_never(element)
+    for block in _actions(row):
+        yield _separated(block, separate)
+        separate = False
+
+
+def _separated(block: Json, separate: bool) -> Json:
+    return {**block, "separator": True, "spacing": "Medium"} if separate else block
+
+
+def _text_block(text: str) -> Json:
+    return {"type": "TextBlock", "text": _clip(text, MAX_TEXT), "wrap": True}
+
+
+def _facts(pairs: tuple[tuple[str, str], ...]) -> Json:
+    facts = [
+        {"title": _flat(label, MAX_LABEL) or "—", "value": _clip(markdown(value), MAX_FACT) or "—"}
+        for label, value in pairs
+    ]
+    return {"type": "FactSet", "facts": facts}
+
+
+def _actions(row: list[Button]) -> list[Json]:
+    return [
+        {"type": "ActionSet", "actions": [_button(b) for b in row[start : start + ROW]]}
+        for start in range(0, len(row), ROW)
+    ]
+
+
+def _button(button: Button) -> Json:
+    title = _flat(button.label, MAX_LABEL) or "…"
+    url = _web_url(button.url)
+    if url is not None:
+        return {"type": "Action.OpenUrl", "title": title, "url": url}
+    if not button.action:
+        raise ValueError("a button needs an action id")
+    if len(button.value) > MAX_VALUE:
+        raise ValueError(f"the value of {button.action!r} is over {MAX_VALUE} characters")
+    data = {KIND: "button", ACTION: button.action, VALUE: button.value}
+    return {"type": "Action.Execute", "title": title, "verb": button.action, "data": data}
+
+
+def _form(form: Form) -> Json:
+    items: list[Json] = []
+    if form.title.strip():
+        items.append({**_text_block(f"**{_flat(form.title, 200)}**"), "size": "Medium"})
+    items += [_input(item) for item in form.inputs]
+    submit = {
+        "type": "Action.Execute",
+        "title": _flat(form.submit, MAX_LABEL) or "Save",
+        "verb": form.form,
+        "data": {KIND: "form", ACTION: form.form},
+    }
+    items.append({"type": "ActionSet", "actions": [submit]})
+    return {"type": "Container", "items": items}
+
+
+def _input(item: Input) -> Json:
+    block: Json = {
+        "type": "Input.Text",
+        "id": item.name,
+        "label": _flat(item.label, 200) or item.name,
+        "isMultiline": item.multiline,
+        "isRequired": not item.optional,
+        "maxLength": 3000 if item.multiline else 500,
+    }
+    initial = _clip(_clean(item.initial), 3000)
+    if initial:
+        block["value"] = initial
+    if not item.optional:
+        block["errorMessage"] = "Please fill this in."
+    return block
+
+
+def _fit(body: list[Json]) -> list[Json]:
+    """Return the body cut to the card's size budget, the last block saying what was left."""
+    sizes = [len(json.dumps(block, ensure_ascii=False).encode()) for block in body]
+    if sum(sizes) <= MAX_CARD_BYTES:
+        return body
+    kept, total = 0, 0
+    while kept < len(body) and total + sizes[kept] <= MAX_CARD_BYTES - 200:
+        total += sizes[kept]
+        kept += 1
+    return [*body[:kept], _text_block(f"…and {len(body) - kept} more (too long for one card).")]
+
+
+# Text -----------------------------------------------------------------------------------
+
+
+def _line(line: str) -> str:
+    bullet = _BULLET.match(line)
+    text = _SINGLE_BOLD.sub(r"**\1**", line[bullet.end() :] if bullet else line)
+    out: list[str] = []
+    start = 0
+    for match in _LINK.finditer(text):
+        out += [_unlinked(text[start : match.start()]), _link(match)]
+        start = match.end()
+    out.append(_unlinked(text[start:]))
+    return ("- " if bullet else "") + "".join(out)
+
+
+def _unlinked(text: str) -> str:
+    """Return text that cannot form a link of its own (whatever its parentheses hold)."""
+    return text.replace("](", "] (")
+
+
+def _link(match: re.Match[str]) -> str:
+    label, url = match.groups()
+    scheme, colon, rest = url.partition(":")
+    web = scheme.lower() in ("http", "https") and rest.startswith("//") and len(rest) > 2
+    mail = scheme.lower() == "mailto" and bool(rest)
+    return f"[{label}]({url})" if colon and (web or mail) else f"{label} ({url})"
+
+
+def _web_url(url: str | None) -> str | None:
+    if url is None or _clean(url) != url or any(char.isspace() for char in url):
+        return None
+    scheme, _, rest = url.partition("://")
+    return url if scheme.lower() in ("http", "https") and rest and len(url) <= 2000 else None
+
+
+def _clean(text: str) -> str:
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return _UNCLEAN.sub(lambda m: "\ufffd" if "\ud800" <= m.group() <= "\udfff" else "", text)
+
+
+def _flat(text: str, limit: int) -> str:
+    return _clip(" ".join(_clean(text).split()), limit)
+
+
+def _clip(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    head = text[: limit - 1]
+    space = max(head.rfind(" "), head.rfind("\n"))
+    if space > limit // 2:
+        head = head[:space]
+    return head.rstrip() + "…"

@@ -1,0 +1,236 @@
+"""Teams on our own aiohttp server: `POST /api/messages`, served by the Microsoft 365 Agents SDK.
+
+The SDK's `CloudAdapter` and `AgentApplication` run the Bot Framework protocol; its
+`ConnectionManager` reads the SDK's own variables (`CONNECTIONS__SERVICE_CONNECTION__SETTINGS__
+CLIENTID`, `…CLIENTSECRET`, `…TENANTID`, `…AUTHORITY`) and gets tokens through msal. Only this
+route is protected by Bot Framework authentication (`/slack/events` keeps Slack's signatures).
+Around the SDK we add what a public endpoint needs: every token failure is a 401 (see
+`bot.teams.sdk.authorize`), a malformed activity a 400, a redelivery is recognised by its id,
+and the service URLs replies go to are checked against Microsoft's hosts.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from aiohttp import web
+from microsoft_agents.activity import Activity
+from microsoft_agents.hosting.aiohttp import CloudAdapter
+from microsoft_agents.hosting.core import ClaimsIdentity, MemoryStorage, OutboundHostValidator
+from microsoft_agents.hosting.core.app import AgentApplication, ApplicationOptions
+from microsoft_agents.hosting.core.app.state import TurnState
+from microsoft_agents.hosting.core.authorization import AuthTypes
+
+from bot.settings import Settings
+from bot.teams import sdk
+from bot.teams.errors import TeamsStartupError
+from bot.teams.notifier import TeamsNotifier
+from bot.teams.references import References
+from bot.teams.turns import Turns
+from handlers import router
+from handlers.chat import ConversationRef
+from knowledge.storage import Store
+
+log = logging.getLogger(__name__)
+
+PATH = "/api/messages"
+MAX_BODY = 512 * 1024
+KEEP_EVENTS = timedelta(days=2)
+DEDUPED = frozenset({"message", "invoke"})
+
+
+class TeamsSurface:
+    """Everything Teams: the SDK's adapter and application, our handlers, the route."""
+
+    def __init__(self, settings: Settings, store: Store) -> None:
+        sdk.check_version()
+        self.store = store
+        self.connections = sdk.connections(dict(settings.teams_sdk))
+        self.configuration = self.connections.get_default_connection_configuration()
+        _check(self.configuration)
+        self.keys = sdk.KeySet(settings.teams_jwks_url)
+        self.adapter = adapter(settings, self.connections)
+        self.references = References(store.engine, clock=store.clock)
+        self.notifier = TeamsNotifier(
+            self.adapter,
+            self.references,
+            app_id=self.configuration.CLIENT_ID,
+            posted=self._posted,
+        )
+        # The SDK's turn state is unused (everything lives in our database); its required
+        # storage is a MemoryStorage that nothing writes to. References are ours, durable.
+        self.app: AgentApplication[TurnState] = AgentApplication[TurnState](
+            ApplicationOptions(
+                storage=MemoryStorage(),
+                start_typing_timer=False,
+                remove_recipient_mention=False,
+                turn_state_factory=TurnState,
+            ),
+            connection_manager=self.connections,
+        )
+        self.turns = Turns(store, self.notifier, self.references)
+        self.turns.register(self.app)
+
+    async def _posted(self, anchor: str, where: ConversationRef) -> None:
+        await router.posted(anchor, where, router.Deps(store=self.store, notifier=self.notifier))
+
+    def add_routes(self, app: web.Application) -> None:
+        """Serve Teams at POST /api/messages; check the credentials at start-up."""
+        app.router.add_post(PATH, self.handle)
+        app.on_startup.append(self.start)
+        app.on_cleanup.append(self.stop)
+
+    async def start(self, _app: web.Application | None = None) -> None:
+        """Get a token with the bot's credentials: refused ones stop the bot now."""
+        provider = self.connections.get_default_connection()
+        if isinstance(provider, sdk.Msal):
+            await provider.check()
+        await self.store.forget_events(self.store.clock() - KEEP_EVENTS)
+        log.info("Teams: listening at %s (app %s)", PATH, self.configuration.CLIENT_ID or "-")
+
+    async def stop(self, _app: web.Application | None = None) -> None:
+        """Close msal's HTTP session."""
+        sdk.close(self.connections)
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        """Authenticate, sanity-check and process one activity from Teams."""
+        if (request.content_length or 0) > MAX_BODY:
+            raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY, actual_size=0)
+        claims = await sdk.authorize(
+            request.headers.get("Authorization"), self.configuration, self.keys
+        )
+        if claims is None:
+            return web.json_response({"error": "unauthorized"}, status=401)
+        body = await request.read()
+        if len(body) > MAX_BODY:
+            raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY, actual_size=len(body))
+        activity, problem = _activity(body)
+        if problem:
+            log.info("Teams: refused a malformed activity: %s", problem)
+            return web.json_response({"error": problem}, status=400)
+        if not await self._first_time(activity):
+            log.info("Teams: skipped redelivered activity %s", activity.get("id"))
+            invoke = activity.get("type") == "invoke"
+            return web.json_response({}) if invoke else web.Response(status=202)
+        try:
+            answer = await self.adapter.process_request(
+                _Request(request.method, request.headers, activity, claims), self.app
+            )
+        except Exception:
+            reference = uuid.uuid4().hex[:8]
+            log.exception("Teams: processing failed (reference %s)", reference)
+            return web.json_response({"error": f"reference {reference}"}, status=502)
+        if answer.body is not None:
+            return web.json_response(answer.body, status=answer.status_code, headers=answer.headers)
+        return web.Response(status=answer.status_code, headers=answer.headers)
+
+    async def _first_time(self, activity: dict[str, Any]) -> bool:
+        """Return False for a message or invoke seen before (Teams redelivers on timeouts).
+
+        Edits and deletions carry the id of the message they change, so they are never
+        redeliveries of it (and applying one twice changes nothing).
+        """
+        activity_id = activity.get("id")
+        if activity.get("type") not in DEDUPED or not isinstance(activity_id, str):
+            return True
+        conversation = str(activity["conversation"]["id"])
+        key = f"{activity['type']}|{conversation}|{activity_id}"
+        return await self.store.first_time("teams", key[-200:])
+
+
+@dataclass(frozen=True, slots=True)
+class _Request:
+    """What the SDK's adapter reads of a request (its HttpRequestProtocol), already checked."""
+
+    method: str
+    headers: Mapping[str, str]
+    body: dict[str, Any]
+    claims: ClaimsIdentity
+
+    async def json(self) -> dict[str, Any]:
+        """Return the activity."""
+        return self.body
+
+    def get_claims_identity(self) -> ClaimsIdentity:
+        """Return the claims of the request's token."""
+        return self.claims
+
+    def get_path_param(self, name: str) -> str:
+        """Return a path parameter (/api/messages has none)."""
+        return ""
+
+
+def adapter(settings: Settings, connections: Any) -> CloudAdapter:
+    """Return the SDK's adapter, checking where replies go (unless told otherwise)."""
+    configuration = connections.get_default_connection_configuration()
+    if "any" in settings.teams_service_hosts or configuration.ANONYMOUS_ALLOWED:
+        validator = OutboundHostValidator(enabled=False)  # local development and tests
+    else:
+        validator = OutboundHostValidator(list(settings.teams_service_hosts), enabled=True)
+    found = CloudAdapter(connection_manager=connections, host_validator=validator)
+    found.on_turn_error = None  # the SDK's default tells users the exception's text
+    return found
+
+
+def reminder_notifier(settings: Settings, store: Store) -> TeamsNotifier | None:
+    """Return the scheduler's Teams notifier (its own adapter), or None when Teams is off."""
+    if not settings.teams_enabled:
+        return None
+    sdk.check_version()
+    connections = sdk.connections(dict(settings.teams_sdk))
+    configuration = connections.get_default_connection_configuration()
+    _check(configuration)
+    references = References(store.engine, clock=store.clock)
+    return TeamsNotifier(adapter(settings, connections), references, app_id=configuration.CLIENT_ID)
+
+
+def _check(configuration: Any) -> None:
+    """Refuse a configuration that cannot work, naming what is missing."""
+    name = sdk.PREFIX
+    if not configuration.CLIENT_ID:
+        if configuration.ANONYMOUS_ALLOWED:
+            log.warning("Teams: %sANONYMOUS_ALLOWED is on: for local development only", name)
+            return
+        raise TeamsStartupError(f"Teams needs {name}CLIENTID (the bot's app id).")
+    if not configuration.CLIENT_SECRET and AuthTypes.client_secret == configuration.AUTH_TYPE:
+        raise TeamsStartupError(f"Teams needs {name}CLIENTSECRET (the app's client secret).")
+    if not configuration.TENANT_ID and not configuration.AUTHORITY:
+        raise TeamsStartupError(f"Teams needs {name}TENANTID (the bot's Entra tenant).")
+
+
+def _activity(body: bytes) -> tuple[dict[str, Any], str | None]:
+    """Return the activity of a body, or why it is not one."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return {}, "the body is not JSON"
+    if not isinstance(data, dict):
+        return {}, "an activity is a JSON object"
+    if not isinstance(data.get("type"), str) or not data["type"]:
+        return {}, "an activity needs a type"
+    conversation = data.get("conversation")
+    if not isinstance(conversation, dict) or not isinstance(conversation.get("id"), str):
+        return {}, "an activity needs a conversation id"
+    if not conversation["id"] or len(conversation["id"]) > 1000:
+        return {}, "the conversation id is empty or too long"
+    invoke = data["type"] == "invoke"
+    for name in ("from", "recipient", "channelData", *(("value",) if invoke else ())):
+        if data.get(name) is not None and not isinstance(data[name], dict):
+            return {}, f"{name} must be an object"
+    for name in ("entities", "attachments", "membersAdded", "membersRemoved"):
+        if name in data and data[name] is not None and not isinstance(data[name], list):
+            return {}, f"{name} must be a list"
+    service = data.get("serviceUrl")
+    if not isinstance(service, str) or not service.startswith(("https://", "http://")):
+        return {}, "an activity needs an http(s) serviceUrl"
+    try:
+        Activity.model_validate(data)
+    except ValueError as exc:  # pydantic's ValidationError
+        return {}, f"not a Bot Framework activity ({type(exc).__name__})"
+    return data, None

@@ -1,0 +1,166 @@
+"""Reply → Adaptive Card 1.5: expected JSON, the official schema, text that tries to break it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from fake_teams import card_schema_errors, shared_dir
+
+from bot.teams import render
+from handlers.chat import Button, Divider, Fields, Form, Input, Reply, Text
+from handlers.help import help_reply
+
+SCHEMA = shared_dir() / "schemas" / "teams" / "adaptive-cards" / "adaptive-card.1.5.0.json"
+needs_schema = pytest.mark.skipif(
+    not SCHEMA.exists(), reason=f"the official Adaptive Card schema is not at {SCHEMA}"
+)
+
+
+def test_a_small_reply_renders_as_expected() -> None:
+    reply = Reply.of(
+        Text("*Your open actions* (1)"),
+        Divider(),
+        Fields((("Due", "2026-12-01"), ("Status", "open"))),
+        Button("Done", "action.done", "12"),
+        Button("Guide", "ask.open", url="https://example.org/guide"),
+    )
+    assert render.card(reply) == {
+        "type": "AdaptiveCard",
+        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+        "version": "1.5",
+        "body": [
+            {"type": "TextBlock", "text": "**Your open actions** (1)", "wrap": True},
+            {
+                "type": "FactSet",
+                "facts": [
+                    {"title": "Due", "value": "2026-12-01"},
+                    {"title": "Status", "value": "open"},
+                ],
+                "separator": True,
+                "spacing": "Medium",
+            },
+            {
+                "type": "ActionSet",
+                "actions": [
+                    {
+                        "type": "Action.Execute",
+                        "title": "Done",
+                        "verb": "action.done",
+                        "data": {
+                            "lessons.kind": "button",
+                            "lessons.action": "action.done",
+                            "lessons.value": "12",
+                        },
+                    },
+                    {
+                        "type": "Action.OpenUrl",
+                        "title": "Guide",
+                        "url": "https://example.org/guide",
+                    },
+                ],
+            },
+        ],
+        "fallbackText": "*Your open actions* (1)\nDue: 2026-12-01 · Status: open",
+    }
+
+
+def test_a_form_is_shown_in_the_card_with_its_submit() -> None:
+    form = Form(
+        "action.done:12",
+        "Mark as done",
+        (Input("evidence", "What changed?", multiline=True), Input("why", "Why", optional=True)),
+        submit="Save",
+    )
+    (container,) = render.card(Reply.of(form))["body"]
+    title, evidence, why, actions = container["items"]
+    assert title["text"] == "**Mark as done**"
+    assert evidence == {
+        "type": "Input.Text",
+        "id": "evidence",
+        "label": "What changed?",
+        "isMultiline": True,
+        "isRequired": True,
+        "maxLength": 3000,
+        "errorMessage": "Please fill this in.",
+    }
+    assert why["isRequired"] is False and "errorMessage" not in why
+    assert actions["actions"] == [
+        {
+            "type": "Action.Execute",
+            "title": "Save",
+            "verb": "action.done:12",
+            "data": {"lessons.kind": "form", "lessons.action": "action.done:12"},
+        }
+    ]
+
+
+def test_markdown_becomes_adaptive_card_markdown() -> None:
+    text = render.markdown(
+        "*Bold* and **bold** and _italic_\n"
+        "• one\n- two\n"
+        "[safe](https://example.org) [mail](mailto:a@b.org) [bad](javascript:alert(1))"
+    )
+    assert text == (
+        "**Bold** and **bold** and _italic_\n\n"
+        "- one\n- two\n\n"
+        "[safe](https://example.org) [mail](mailto:a@b.org) bad (javascript:alert(1))"
+    )
+
+
+def test_buttons_come_five_a_row() -> None:
+    buttons = [Button(f"B{n}", f"ask.b{n}", str(n)) for n in range(12)]
+    rows = render.card(Reply.of(*buttons))["body"]
+    assert [len(r["actions"]) for r in rows] == [5, 5, 2]
+
+
+def test_odd_text_is_cleaned_and_long_text_cut() -> None:
+    odd = "a\x00b\u202ec\ud83d d\r\ne 🎉 ﷽"
+    card = render.card(Reply.of(Text(odd), Fields((("x\x07", odd),)), Button(odd, "ask.x")))
+    dumped = json.dumps(card, ensure_ascii=False)
+    assert "\x00" not in dumped and "\u202e" not in dumped and "\ud83d" not in dumped
+    assert "🎉" in dumped and "\ufffd" in dumped
+    huge = render.card(Reply.of(Text("word " * 5000)))
+    assert len(huge["body"][0]["text"]) <= render.MAX_TEXT
+    assert len(huge["fallbackText"]) <= render.MAX_FALLBACK
+
+
+def test_a_card_stays_under_teams_size_limit() -> None:
+    many = [Text(f"Lesson {n}: " + "x" * 900) for n in range(60)]
+    card = render.card(Reply.of(*many))
+    assert len(json.dumps(card, ensure_ascii=False).encode()) < 28_000
+    assert "more (too long for one card)" in card["body"][-1]["text"]
+
+
+def test_an_empty_reply_still_makes_a_card() -> None:
+    card = render.card(Reply.of())
+    assert card["body"] == [{"type": "TextBlock", "text": "…", "wrap": True}]
+    assert card["fallbackText"] == "…"
+
+
+def test_a_button_value_over_the_limit_is_refused() -> None:
+    with pytest.raises(ValueError, match="over"):
+        render.card(Reply.of(Button("x", "ask.x", "v" * 3000)))
+
+
+@needs_schema
+@pytest.mark.parametrize(
+    "reply",
+    [
+        help_reply(),
+        Reply.of(Text("*Hi* [x](https://example.org)"), Divider(), Fields((("A", "b"),))),
+        Reply.of(*(Button(f"B{n}", f"ask.b{n}", str(n)) for n in range(12))),
+        Reply.of(Form("lesson.capture", "Log a lesson", (Input("title", "Title"),))),
+        Reply.of(Text("\ud83d\u202e" * 100), Button("\x00", "ask.x"), Divider()),
+        Reply.of(*(Text("x" * 3000) for _ in range(20))),
+        Reply.of(Divider(), Divider()),
+    ],
+    ids=["help", "text", "buttons", "form", "odd", "huge", "dividers"],
+)
+def test_every_card_is_valid_adaptive_card_1_5(reply: Reply) -> None:
+    assert card_schema_errors(render.card(reply)) == []
+
+
+def test_no_text_makes_a_link_of_its_own() -> None:
+    text = render.markdown("[x](javascript:a((1))) and [y](data:text/html,<b>)")
+    assert "](" not in text
