@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -684,15 +685,27 @@ async def _anonymous(review_id: int, step: int, text: str, person: int | None, d
 async def _close(review: ReviewView, person: int | None, deps: Deps) -> Reply:
     viewer = await deps.store.viewer_for(None, channel=review.channel_name)
     closing = await Reviews(deps.store).close(review.id, actor_id=person, viewer=viewer)
-    sent = {}
+    sent, validation = await send_closing(closing, validation_card, deps)
+    return summary_reply(closing, sent=sent, validation_sent=validation)
+
+
+async def send_closing(
+    closing: Closing, card: Callable[[Closing], Reply], deps: Deps
+) -> tuple[dict[int, bool], bool | None]:
+    """Send each proposed owner their card and the validator the request (an AAR or an EoAR).
+
+    Return who was reached, by proposal id, and whether the validation request was sent
+    (None: nobody to ask).
+    """
+    sent: dict[int, bool] = {}
     for proposal in closing.proposals:
         if proposal.status == ProposalStatus.PROPOSED:
             sent[proposal.id] = await _send(proposal.owner_id, owner_card(proposal), deps)
     validation = None
     if closing.validator is not None and closing.product_id is not None:
-        heading = list(validation_card(closing).elements)
+        heading = list(card(closing).elements)
         validation = await request_validation(closing.product_id, closing.validator, heading, deps)
-    return summary_reply(closing, sent=sent, validation_sent=validation)
+    return sent, validation
 
 
 def summary_reply(

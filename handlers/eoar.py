@@ -37,9 +37,8 @@ from handlers.chat import (
     UserRef,
 )
 from handlers.errors import UserError
-from handlers.validation import request as request_validation
 from knowledge.interviews import DEFAULT_EOAR_QUESTIONS, KIND, Interviews, Opened
-from knowledge.models import ProposalStatus, ReviewStatus
+from knowledge.models import ReviewStatus
 from knowledge.reviews import (
     MAX_ANSWER,
     Closing,
@@ -320,15 +319,7 @@ async def _answer(review: ReviewView, msg: Message, person: int, deps: Deps) -> 
 async def _close(review: ReviewView, person: int | None, deps: Deps) -> Reply:
     viewer = await deps.store.viewer_for(person)
     closing = await Interviews(deps.store).close(review.id, actor_id=person, viewer=viewer)
-    sent = {}
-    for proposal in closing.proposals:
-        if proposal.status == ProposalStatus.PROPOSED:
-            card = aar.owner_card(proposal)
-            sent[proposal.id] = await reach.send_to(proposal.owner_id, card, deps)
-    validation = None
-    if closing.validator is not None and closing.product_id is not None:
-        heading = list(validation_card(closing).elements)
-        validation = await request_validation(closing.product_id, closing.validator, heading, deps)
+    sent, validation = await aar.send_closing(closing, validation_card, deps)
     return summary_reply(closing, sent=sent, validation_sent=validation)
 
 
