@@ -845,3 +845,113 @@ class AuditEvent(Base):
         Index("ix_audit_events_at", "at"),
         Index("ix_audit_events_subject", "subject_kind", "subject_id", "at"),
     )
+
+
+# --- Good practices (issue 9): promotions, search curation, priority, practice of the week ----
+
+
+class EvidenceLevel(StrEnum):
+    """How far a lesson's evidence goes, from one source to guidance."""
+
+    OBSERVATION = "observation"  # one source, not validated yet
+    LESSON = "lesson"  # validated (or applied) by a manager or PBPO
+    GOOD_PRACTICE = "good_practice"  # promoted by a PBPO, with a scope and a review date
+    GUIDANCE = "guidance"  # promoted as guidance
+
+    @property
+    def label(self) -> str:
+        """Return the level as people say it."""
+        return self.value.replace("_", " ")
+
+
+class SearchRanking(StrEnum):
+    """What a PBPO decided about a lesson's place in search."""
+
+    NORMAL = "normal"
+    BOOST = "boost"
+    DOWN = "down"  # down-ranked
+    HIDDEN = "hidden"  # out of answers (kept on record, still reachable by its number)
+
+
+class Promotion(Base):
+    """A lesson promoted to a good practice (or guidance): why, for whom, where, until when.
+
+    An unpromotion keeps the row and fills `ended_*`; nothing is deleted.
+    """
+
+    __tablename__ = "promotions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    lesson_id: Mapped[int] = mapped_column(ForeignKey("lessons.id", ondelete="CASCADE"))
+    level: Mapped[EvidenceLevel] = mapped_column(_enum(EvidenceLevel, "evidence_level"))
+    why: Mapped[str] = mapped_column(Text)
+    scope: Mapped[str] = mapped_column(String(200), default="")
+    audience: Mapped[str] = mapped_column(String(200), default="")  # "" everyone, or a principal
+    channels: Mapped[list[str]] = mapped_column(JSON, default=list)  # "platform:channel id"
+    review_on: Mapped[date] = mapped_column(Date)
+    promoted_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
+    promoted_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    ended_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    ended_why: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_promotions_lesson", "lesson_id", "ended_at"),)
+
+
+class LessonCuration(Base):
+    """A PBPO's decisions about one lesson: its place in search and whether it is a priority."""
+
+    __tablename__ = "lesson_curation"
+
+    lesson_id: Mapped[int] = mapped_column(
+        ForeignKey("lessons.id", ondelete="CASCADE"), primary_key=True
+    )
+    ranking: Mapped[SearchRanking] = mapped_column(
+        _enum(SearchRanking, "search_ranking"), default=SearchRanking.NORMAL
+    )
+    ranking_why: Mapped[str | None] = mapped_column(Text)
+    ranked_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
+    ranked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    priority: Mapped[bool] = mapped_column(Boolean, default=False)
+    priority_why: Mapped[str | None] = mapped_column(Text)
+    prioritised_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("people.id", ondelete="SET NULL")
+    )
+    prioritised_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+    __table_args__ = (
+        Index("ix_lesson_curation_ranking", "ranking"),
+        Index("ix_lesson_curation_priority", "priority"),
+    )
+
+
+class PracticeChannel(Base):
+    """A channel that gets a practice of the week (`active` False: stopped, kept on record)."""
+
+    __tablename__ = "practice_channels"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    channel_id: Mapped[str] = mapped_column(String(256))
+    channel_name: Mapped[str | None] = mapped_column(String(100))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    added_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+    __table_args__ = (
+        UniqueConstraint("platform", "channel_id", name="uq_practice_channels_channel"),
+    )
+
+
+class PracticePost(Base):
+    """The ledger of the practice of the week: one row per channel and week, claimed once."""
+
+    __tablename__ = "practice_posts"
+
+    channel_ref: Mapped[int] = mapped_column(
+        ForeignKey("practice_channels.id", ondelete="CASCADE"), primary_key=True
+    )
+    period: Mapped[str] = mapped_column(String(16), primary_key=True)  # "2026-W49"
+    lesson_id: Mapped[int | None] = mapped_column(ForeignKey("lessons.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(16))  # claimed, sent, failed, empty
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
