@@ -13,7 +13,8 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, select, text
 
-from knowledge.models import LessonStatus, Meta, ProductType, SearchWord
+from knowledge.evidence import Evidence, levels
+from knowledge.models import LessonStatus, Meta, ProductType, SearchRanking, SearchWord
 from knowledge.search.glossary import Glossary
 from knowledge.search.index import Restriction, SearchIndex, Term
 from knowledge.search.query import Query, parse
@@ -26,6 +27,9 @@ TAKEAWAY_CHARS = 240
 # near-ties (10% already put a QIPs note above the elections report for "elections" in the demo);
 # on SciFact, whose lessons all share one status, nDCG@10 is unchanged (docs/benchmarks.md).
 STATUS_BOOST = {LessonStatus.VALIDATED: 1.05, LessonStatus.APPLIED: 1.05}
+# A PBPO's curation (`knowledge.curation`): boosted lessons outrank close matches, down-ranked
+# ones fall below them; hidden ones are out of answers (`_HIDDEN_SQL`). Few lessons are curated.
+CURATION_BOOST = {SearchRanking.BOOST: 1.5, SearchRanking.DOWN: 0.5}
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +57,7 @@ class Hit:
     status: LessonStatus
     source_url: str | None
     themes: tuple[str, ...]
+    evidence: Evidence | None = None
 
     def as_json(self) -> dict[str, Any]:
         """Return the hit as plain JSON values."""
@@ -70,6 +75,7 @@ class Hit:
             "status": self.status.value,
             "link": self.source_url,
             "themes": list(self.themes),
+            "evidence": self.evidence.level.value if self.evidence else None,
         }
 
 
@@ -213,12 +219,13 @@ _HIDDEN_SQL = text(
     "SELECT l.id FROM lessons l WHERE l.product_id IN (SELECT a.product_id FROM "
     "product_audience a GROUP BY a.product_id "
     "HAVING max(CASE WHEN a.principal IN :principals THEN 1 ELSE 0 END) = 0) "
-    "UNION SELECT l.id FROM lessons l WHERE l.status = 'withdrawn'"
+    "UNION SELECT l.id FROM lessons l WHERE l.status = 'withdrawn' "
+    "UNION SELECT c.lesson_id FROM lesson_curation c WHERE c.ranking = 'hidden'"
 ).bindparams(bindparam("principals", expanding=True))
 
 
 def _hidden(conn: Connection, viewer: Viewer) -> frozenset[int]:
-    """Return the lessons this viewer may not see: restricted ones, and withdrawn ones."""
+    """Return the lessons this viewer may not see: restricted, withdrawn and hidden ones."""
     principals = sorted(viewer.principals) or ["-"]
     rows = conn.execute(_HIDDEN_SQL, {"principals": principals})
     return frozenset(int(i) for (i,) in rows)
@@ -261,8 +268,8 @@ def _one_per_product(
 ) -> list[tuple[int, float]]:
     """Keep the best lesson of each product, so one study does not fill the answer.
 
-    Validated and applied lessons are boosted first (STATUS_BOOST); equal statuses keep their
-    order.
+    Validated and applied lessons are boosted first (STATUS_BOOST), and curated ones
+    (CURATION_BOOST); equal weights keep their order.
     """
     if not ranked:
         return []
@@ -274,6 +281,8 @@ def _one_per_product(
     ).all()
     product_of: dict[int, int] = {int(r[0]): int(r[1]) for r in rows}
     boost = {int(r[0]): STATUS_BOOST.get(LessonStatus(r[2]), 1.0) for r in rows}
+    for lesson_id, ranking in conn.execute(_CURATED_SQL, {"ids": list(boost)}):
+        boost[int(lesson_id)] *= CURATION_BOOST.get(SearchRanking(ranking), 1.0)
     if any(b != 1.0 for b in boost.values()):
         boosted = [(lid, score * boost.get(lid, 1.0)) for lid, score in ranked]
         ranked = sorted(boosted, key=lambda pair: -pair[1])
@@ -285,6 +294,12 @@ def _one_per_product(
             seen.add(product)
             kept.append((lesson_id, score))
     return kept[:limit]
+
+
+_CURATED_SQL = text(
+    "SELECT lesson_id, ranking FROM lesson_curation WHERE lesson_id IN :ids "
+    "AND ranking IN ('boost', 'down')"
+).bindparams(bindparam("ids", expanding=True))
 
 
 def _browse(conn: Connection, restriction: Restriction, limit: int) -> list[tuple[int, float]]:
@@ -338,6 +353,7 @@ def _hits(
         {"ids": product_ids},
     ):
         themes.setdefault(pid, []).append(theme)
+    evidence = levels(conn, ids)
     hits = []
     for lesson_id, score in ranked:
         r = rows.get(lesson_id)
@@ -360,6 +376,7 @@ def _hits(
                 status=LessonStatus(r[8]),
                 source_url=r[9],
                 themes=tuple(themes.get(r[1], ())),
+                evidence=evidence.get(lesson_id),
             )
         )
     return tuple(hits)
