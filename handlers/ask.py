@@ -21,6 +21,8 @@ from handlers.chat import (
     UserRef,
 )
 from handlers.errors import UserError
+from handlers.practices import PracticeAction
+from knowledge.models import EvidenceLevel
 from knowledge.reviews import Reviews
 from knowledge.search.answer import Answer, Hit, Viewer
 from knowledge.search.text import clip
@@ -56,6 +58,9 @@ _BADGES = {
     "rejected": "○ rejected",
     "withdrawn": "⊘ withdrawn",
 }
+# Who sees *Promote* on lesson cards: the roles that may promote a practice somewhere. The
+# button asks again (`knowledge.practices` decides, for that lesson's mission).
+PROMOTERS = frozenset({"group:pbpo", "group:admin"})
 
 
 async def ask(
@@ -87,7 +92,8 @@ async def ask(
             channel_id=where.channel_id if where else None,
             thread_id=where.thread_id if where else None,
         )
-    reply = answer_reply(answer, question_id=question_id, shareable=shareable)
+    promoter = bool(viewer.principals & PROMOTERS)
+    reply = answer_reply(answer, question_id=question_id, shareable=shareable, promoter=promoter)
     return replace(reply, private=True) if shareable else reply
 
 
@@ -213,12 +219,16 @@ def _ids(value: str) -> tuple[int, int | None]:
 
 
 def answer_reply(
-    answer: Answer, *, question_id: int | None = None, shareable: bool = False
+    answer: Answer,
+    *,
+    question_id: int | None = None,
+    shareable: bool = False,
+    promoter: bool = False,
 ) -> Reply:
     """Build the reply for an answer: one card per lesson, or help when there is none.
 
     A shareable answer is one shown privately: it offers "Share in channel", and its "show
-    more" stays private too.
+    more" stays private too. A promoter (a PBPO) gets *Promote* on validated lessons.
     """
     if not answer.query.terms and not answer.query.has_filters:
         return Reply.of(
@@ -231,7 +241,7 @@ def answer_reply(
         return Reply.of(*no_answer(answer))
     elements: list[Element] = [Text(_heading(answer))]
     for hit in answer.hits:
-        elements += [Divider(), *lesson_card(hit, question_id=question_id)]
+        elements += [Divider(), *lesson_card(hit, question_id=question_id, promoter=promoter)]
     buttons: list[Element] = []
     if question_id is not None and len(answer.hits) >= PAGE:
         more = f"{question_id}:{PAGE}" + (_PRIVATE if shareable else "")
@@ -285,8 +295,10 @@ def _heading(answer: Answer) -> str:
     return heading + ":"
 
 
-def lesson_card(hit: Hit, *, question_id: int | None = None) -> list[Element]:
-    """Return the card of one lesson: takeaway, source, author, status and feedback buttons."""
+def lesson_card(
+    hit: Hit, *, question_id: int | None = None, promoter: bool = False
+) -> list[Element]:
+    """Return the card of one lesson: takeaway, source, author, status, evidence and buttons."""
     title = f"[{hit.title}]({hit.source_url})" if hit.source_url else hit.title
     pairs = [
         ("Type", hit.product_type.label),
@@ -295,12 +307,17 @@ def lesson_card(hit: Hit, *, question_id: int | None = None) -> list[Element]:
         ("Author", ", ".join(hit.authors) or "—"),
         ("Status", _BADGES[hit.status.value]),
     ]
-    return [
+    if hit.evidence is not None:
+        pairs.append(("Evidence", hit.evidence.badge))
+    card: list[Element] = [
         Text(f"*{title}*\n{hit.takeaway}"),
         Fields(tuple(pairs)),
         Button("Helpful", AskAction.HELPFUL, _vote(hit.lesson_id, question_id)),
         Button("Not helpful", AskAction.NOT_HELPFUL, _vote(hit.lesson_id, question_id)),
     ]
+    if promoter and hit.evidence is not None and hit.evidence.level == EvidenceLevel.LESSON:
+        card.append(Button("Promote", PracticeAction.PROMOTE, str(hit.lesson_id)))
+    return card
 
 
 def _vote(lesson_id: int, question_id: int | None) -> str:

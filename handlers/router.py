@@ -14,6 +14,7 @@ from handlers import (
     eoar,
     followups,
     home,
+    practices,
     reminders,
     roles,
     validation,
@@ -69,6 +70,7 @@ def _register() -> None:
             "eoar": eoar.button,
             "lesson": capture.button,
             "home": home.button,
+            "practice": practices.button,
             "reminders": reminders.button,
             "validation": validation.button,
         }
@@ -79,6 +81,7 @@ def _register() -> None:
             "aar": aar.form,
             "lesson": capture.form,
             "home": home.form,
+            "practice": practices.form,
             "validation": validation.form,
         }
     )
@@ -125,6 +128,8 @@ async def _route(incoming: Incoming, deps: Deps) -> Reply | None:
             return await followups.follow_up(incoming, deps)  # None unless it narrows a question
         case Command(name="aar"):
             return await aar.command(incoming, deps)
+        case Command(name="practice"):
+            return await practices.command(incoming.who, incoming.where, incoming.text, deps)
         case Message(text=text) | Command(text=text) if text.strip().lower() in HELP_WORDS:
             return help_reply()
         case Command(text=text) | Message(text=text):
@@ -138,6 +143,8 @@ async def _route(incoming: Incoming, deps: Deps) -> Reply | None:
                     return await reminders.command(incoming.who, rest, deps)
                 case "role" | "roles" if roles.requested(text):
                     return await roles.command(incoming.who, text, deps)
+                case "practice" | "practices" if practices.requested(text):
+                    return await practices.command(incoming.who, incoming.where, rest, deps)
                 case "withdraw" if validation.requested(text):
                     return await validation.withdraw_command(incoming.who, text, deps)
                 case _ if eoar.requested(text):

@@ -28,7 +28,7 @@ from knowledge.storage import Store
 
 GUEST = UserRef("local", "guest")
 HERE = ConversationRef("local", "terminal")
-LABELS = ("Type", "Mission", "Date", "Author", "Status")
+LABELS = ("Type", "Mission", "Date", "Author", "Status", "Evidence")
 
 
 async def ask(store: Store, question: str, who: UserRef = GUEST) -> Reply:
@@ -92,7 +92,7 @@ async def test_button_value_is_the_id_of_the_lesson_on_the_card(demo_store: Stor
         assert takeaway.removesuffix("…") in " ".join(own_text.split())
 
 
-async def test_card_fields_are_type_mission_date_author_status(demo_store: Store) -> None:
+async def test_card_fields_are_type_mission_date_author_status_evidence(demo_store: Store) -> None:
     reply = await ask(demo_store, "what did we learn about elections?")
 
     for _text, fields, _, _ in cards(reply):
@@ -100,6 +100,8 @@ async def test_card_fields_are_type_mission_date_author_status(demo_store: Store
         values = dict(fields.pairs)
         assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", values["Date"])
         assert values["Status"] in {"◔ identified", "◑ validated", "● applied"}
+        level = {"◔ identified": "◌ observation"}.get(values["Status"], "◍ lesson")
+        assert values["Evidence"].startswith(level)
     first = dict(cards(reply)[0][1].pairs)
     assert first["Type"] == "End of Assignment Report"
     assert first["Mission"] == "MINUSMA"
