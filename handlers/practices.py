@@ -88,7 +88,9 @@ async def _promote(who: UserRef, where: ConversationRef, text: str, deps: Deps) 
     person = await deps.store.person_for(who.platform, who.user_id)
     targets, why = targets_in(why)
     if not why:
-        title = await Practices(deps.store).check(lesson_id, actor_id=person)
+        title = await Practices(deps.store).check(
+            lesson_id, actor_id=person, channel=where.channel_name
+        )
         named = " ".join("#" + t.partition("|")[2] for t in targets)
         return promote_form(lesson_id, title, channels=named)
     return await promote(who, where, lesson_id, why=why, targets=targets, deps=deps)
@@ -112,10 +114,11 @@ async def promote(
     chosen = [_target(who.platform, t) for t in targets] or _here(where)
     practice = await Practices(deps.store).promote(
         lesson_id, actor_id=person, why=why, targets=chosen, audience=audience, scope=scope,
-        review_on=review_on, guidance=guidance, surface=who.platform,
+        review_on=review_on, guidance=guidance, surface=who.platform, channel=where.channel_name,
     )  # fmt: skip
     posted = await _post(practice, chosen, who, deps)
-    line = f"★ Promoted *{practice.title}* to a {practice.level.label}."
+    level = "guidance" if practice.level == EvidenceLevel.GUIDANCE else "a good practice"
+    line = f"★ Promoted *{practice.title}*: it is now {level}."
     if posted:
         line += " I posted it in " + ", ".join(posted) + "."
     missed = [t.label for t in chosen if t.label not in posted]
@@ -151,7 +154,7 @@ async def _unpromote(who: UserRef, where: ConversationRef, text: str, deps: Deps
         lesson_id, actor_id=person, why=why, surface=who.platform
     )
     return Reply.of(
-        Text(f"*{done.title}* is no longer a {done.level.label}; it stays a validated lesson."),
+        Text(f"*{done.title}* is no longer a good practice; it stays a validated lesson."),
         private=True,
     )
 
@@ -208,7 +211,9 @@ async def button(press: ButtonPress, deps: Deps) -> Reply | None:
     if press.action != PracticeAction.PROMOTE or not press.value.isdigit():
         raise UserError(STALE)
     person = await deps.store.person_for(press.who.platform, press.who.user_id)
-    title = await Practices(deps.store).check(int(press.value), actor_id=person)
+    title = await Practices(deps.store).check(
+        int(press.value), actor_id=person, channel=press.where.channel_name
+    )
     return promote_form(int(press.value), title)
 
 

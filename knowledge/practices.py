@@ -94,9 +94,14 @@ class Practices:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    async def check(self, lesson_id: int, *, actor_id: int | None) -> str:
-        """Return the lesson's title if this person may promote it (else NotAllowed/NotFound)."""
-        viewer = await self.store.viewer_for(actor_id)
+    async def check(
+        self, lesson_id: int, *, actor_id: int | None, channel: str | None = None
+    ) -> str:
+        """Return the lesson's title if this person may promote it (else NotAllowed/NotFound).
+
+        `channel` is where they act: a lesson restricted to it is visible to them there.
+        """
+        viewer = await self.store.viewer_for(actor_id, channel=channel)
         return await asyncio.to_thread(self._check, lesson_id, actor_id, viewer)
 
     def _check(self, lesson_id: int, actor_id: int | None, viewer: Viewer) -> str:
@@ -116,9 +121,13 @@ class Practices:
         review_on: date | None = None,
         guidance: bool = False,
         surface: str,
+        channel: str | None = None,
     ) -> Practice:
-        """Promote a validated lesson to a good practice (or guidance), for whom and where."""
-        viewer = await self.store.viewer_for(actor_id)
+        """Promote a validated lesson to a good practice (or guidance), for whom and where.
+
+        `channel` is where the PBPO acts: a lesson restricted to it is visible to them there.
+        """
+        viewer = await self.store.viewer_for(actor_id, channel=channel)
         wanted = _Wanted(
             why=_clean(why, MAX_WHY, "Say in a sentence why this practice matters."),
             targets=tuple(targets),

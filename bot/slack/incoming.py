@@ -35,12 +35,12 @@ def where(channel: str, thread_ts: str | None = None, name: str | None = None) -
 
 
 def command(body: Mapping[str, Any]) -> Command:
-    """A slash command: `/lessons what did we learn…` or `/aar start …`."""
+    """A slash command: `/lessons what did we learn…`, `/aar start …` or `/practice …`."""
     name = str(body.get("command", "/lessons")).lstrip("/") or "lessons"
     return Command(
         user(str(body.get("user_id", "")), str(body.get("user_name") or "") or None),
         where(str(body.get("channel_id", "")), None, str(body.get("channel_name") or "") or None),
-        "aar" if name == "aar" else "lessons",
+        name if name in ("aar", "practice") else "lessons",
         str(body.get("text", ""))[:MAX_TEXT],
     )
 

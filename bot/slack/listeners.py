@@ -32,7 +32,7 @@ from knowledge.storage import Store
 
 log = logging.getLogger(__name__)
 
-COMMANDS = ("/lessons", "/aar")
+COMMANDS = ("/lessons", "/aar", "/practice")
 SHORTCUTS = ("lesson.save_message",)
 # app_uninstalled and tokens_revoked are listened to in bot.slack.routes (they end installations).
 EVENTS = ("app_mention", "message", "app_home_opened", "app_uninstalled", "tokens_revoked")
@@ -174,7 +174,7 @@ class Listeners:
     # Listeners -----------------------------------------------------------------------------
 
     async def on_command(self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
-        """`/lessons …` and `/aar …`: answers are private unless they start a conversation."""
+        """`/lessons`, `/aar`, `/practice`: answers are private unless they start something."""
         await ack()
         event = incoming.command(body)
         reply = await self._dispatch(event)

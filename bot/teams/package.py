@@ -38,6 +38,7 @@ COMMANDS = (
     ("aar schedule <event> <when it ends>", "Start an After-Action Review later"),
     ("reminders", "When and how I remind you"),
     ("eoar", "Your End of Assignment Report interview"),
+    ("practice promote <lesson>", "Promote a good practice to channels (PBPOs)"),
 )
 Pixel = tuple[int, int, int, int]
 
