@@ -1,22 +1,21 @@
 """The practice of the week: which channels get one, and the ledger of what each was sent.
 
-A PBPO turns it on in a channel (`set_channel`); the scheduler's weekly job claims one row of
-`practice_posts` per channel and ISO week before posting (`claim`: the primary key makes a
-second replica's claim, or a second run, a no-op), then records how it went (`mark`). So a
-channel gets at most one practice a week, and the rotation reads what it was sent before.
+A PBPO turns it on in a channel (`set_channel`); the scheduler (`scheduler.practices`) claims
+one row of `practice_posts` per channel and ISO week before posting, so a channel gets at most
+one practice a week, and the rotation (`knowledge.practices`) reads what it was sent before.
+`leaders` are who gets the weekly review list of priority lessons.
 """
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 
-from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select
 
 from knowledge import audit
-from knowledge.models import PersonRole, PracticeChannel, PracticePost, Role
+from knowledge.models import PersonRole, PracticeChannel, Role
 from knowledge.permissions import Operation, Subject, require
 from knowledge.roles import actor_of
 from knowledge.storage import Store
@@ -101,29 +100,6 @@ class Weekly:
                 .order_by(PracticeChannel.id)
             )
             return [Channel(r.id, r.platform, r.channel_id, r.channel_name) for r in rows]
-
-    def claim(self, channel: int, period: str, lesson_id: int | None, now: datetime) -> bool:
-        """Claim a channel's post for a week; False when it was claimed already (blocking)."""
-        try:
-            with self.store.session() as s:
-                s.add(
-                    PracticePost(
-                        channel_ref=channel, period=period, lesson_id=lesson_id,
-                        status="claimed", at=now,
-                    )
-                )  # fmt: skip
-        except IntegrityError:
-            return False
-        return True
-
-    def mark(self, channel: int, period: str, status: str, now: datetime) -> None:
-        """Record how a claimed post went: sent, failed or empty (blocking)."""
-        with self.store.session() as s:
-            s.execute(
-                update(PracticePost)
-                .where(PracticePost.channel_ref == channel, PracticePost.period == period)
-                .values(status=status, at=now)
-            )
 
     def leaders(self) -> list[tuple[int, frozenset[str] | None]]:
         """Return each mission leader and the missions they lead (None: every mission)."""

@@ -32,7 +32,7 @@ from knowledge.models import (
     SchedulerTimer,
 )
 from knowledge.storage import Store
-from scheduler import ledger, planner
+from scheduler import ledger, planner, practices
 from scheduler.clock import system
 from scheduler.config import SchedulerSettings
 from scheduler.deliver import Deliverer, Delivery
@@ -45,6 +45,7 @@ JOBS: dict[str, timedelta] = {
     "sync": timedelta(hours=1),  # daily timers for new people; deliver timers that went missing
     "followups": timedelta(hours=1),  # "did the change work?" checks
     "prune": timedelta(days=1),  # forget old sent and skipped notifications
+    practices.JOB: practices.EVERY,  # practice of the week, priority lists: once a week each
 }
 MAX_ROUNDS = 10_000  # a tick stops after this many batches (the next tick goes on)
 T = SchedulerTimer
@@ -68,6 +69,7 @@ class TickReport:
     plan: PlanStats = field(default_factory=PlanStats)
     deliveries: list[Delivery] = field(default_factory=list)
     reviews: int = 0
+    practices: int = 0  # practices of the week posted, priority lists sent
     seconds: float = 0.0
 
     @property
@@ -149,6 +151,10 @@ class Scheduler:
             report.jobs = await self.db.run(self._claim_jobs, now)
         for job in report.jobs:
             await self.db.run(self._run_job, job, now)
+        if practices.JOB in report.jobs:
+            report.practices = await practices.run(
+                db=self.db, store=self.store, notifiers=self.notifiers, now=now
+            )
         for _ in range(MAX_ROUNDS if due.plan or report.jobs else 0):
             stats = await self.db.run(self._plan, now)
             report.plan.add(stats)
