@@ -48,7 +48,8 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     trail.set_defaults(func=_audit)
 
 
-def _store(settings: Settings) -> Store:
+def open_store(settings: Settings) -> Store:
+    """Open the store for a command, refusing a schema that is not up to date."""
     store = Store.open(settings.database_url, glossary_path=settings.glossary)
     if not database.is_current(store.engine):
         store.close()
@@ -66,10 +67,10 @@ def _revoke(args: argparse.Namespace, settings: Settings) -> int:
 
 def _change(args: argparse.Namespace, settings: Settings, *, grant: bool) -> int:
     role = role_named(args.role)
-    store = _store(settings)
+    store = open_store(settings)
 
     async def change() -> str:
-        person = await _person(store, args.email)
+        person = await person_id(store, args.email)
         roles = Roles(store)
         act = roles.grant if grant else roles.revoke
         done = await act(person, role, scope=args.scope, actor_id=None, surface=CLI, checked=False)
@@ -87,10 +88,10 @@ def _change(args: argparse.Namespace, settings: Settings, *, grant: bool) -> int
 
 
 def _list(args: argparse.Namespace, settings: Settings) -> int:
-    store = _store(settings)
+    store = open_store(settings)
 
     async def holders() -> list[Holder]:
-        person = await _person(store, args.email) if args.email else None
+        person = await person_id(store, args.email) if args.email else None
         return await Roles(store).holders(person)
 
     try:
@@ -107,7 +108,7 @@ def _list(args: argparse.Namespace, settings: Settings) -> int:
 def _audit(args: argparse.Namespace, settings: Settings) -> int:
     since = _since(args.since) if args.since else None
     subject = parse_subject(args.subject) if args.subject else None
-    store = _store(settings)
+    store = open_store(settings)
     try:
         rows = asyncio.run(Audit(store).events(since=since, subject=subject, limit=args.limit))
     finally:
@@ -163,7 +164,8 @@ def _roles(holder: Holder) -> str:
     return ", ".join(holder.labels) or "no role"
 
 
-async def _person(store: Store, email: str) -> int:
+async def person_id(store: Store, email: str) -> int:
+    """Return the id of the person of the directory with this email, or raise DomainError."""
     person = await store.person_by_email(email.strip())
     if person is None:
         raise DomainError(f"Nobody with the email {email} is in the staff directory.")

@@ -193,25 +193,28 @@ class Practices:
             self._audit(s, promotion, "unpromote_practice", actor_id, surface, why)
             return _practice(s, promotion, lesson)
 
-    async def standing(self, viewer: Viewer, *, limit: int = 50) -> list[Practice]:
-        """Return the good practices and guidance this viewer may see, newest first."""
+    async def standing(self, viewer: Viewer | None, *, limit: int = 50) -> list[Practice]:
+        """Return the good practices and guidance this viewer may see, newest first.
+
+        No viewer is the command line's view: every standing practice, restricted ones too.
+        """
         return await asyncio.to_thread(self._standing, viewer, limit)
 
-    def _standing(self, viewer: Viewer, limit: int) -> list[Practice]:
+    def _standing(self, viewer: Viewer | None, limit: int) -> list[Practice]:
+        query = (
+            select(Promotion, Lesson)
+            .join(Lesson, Lesson.id == Promotion.lesson_id)
+            .join(Product, Product.id == Lesson.product_id)
+            .where(Promotion.ended_at.is_(None), Lesson.status.in_(VOUCHED))
+            .order_by(Promotion.promoted_at.desc(), Promotion.id.desc())
+            .limit(limit)
+        )
+        if viewer is not None:
+            query = query.where(
+                visible(viewer), Promotion.audience.in_(["", *sorted(viewer.principals)])
+            )
         with self.store.session() as s:
-            rows = s.execute(
-                select(Promotion, Lesson)
-                .join(Lesson, Lesson.id == Promotion.lesson_id)
-                .join(Product, Product.id == Lesson.product_id)
-                .where(
-                    Promotion.ended_at.is_(None),
-                    Lesson.status.in_(VOUCHED),
-                    visible(viewer),
-                    Promotion.audience.in_(["", *sorted(viewer.principals)]),
-                )
-                .order_by(Promotion.promoted_at.desc(), Promotion.id.desc())
-                .limit(limit)
-            ).all()
+            rows = s.execute(query).all()
             return [_practice(s, promotion, lesson) for promotion, lesson in rows]
 
     async def weekly_pick(self, channel_ref: int, target: Target) -> Practice | None:
