@@ -28,7 +28,12 @@ successor. It stays visible only to you, your manager and your mission's PBPOs u
 • Managers and PBPOs validate from the card I send them (or from `home`): validate, request \
 changes (a note to the author) or reject (with a reason). `/lessons withdraw <lesson> <why>` \
 withdraws a lesson: kept on record, out of answers.
-• Every lesson shows its evidence: ◌ observation → ◍ lesson (validated) → ★ good practice → ✪ guidance. PBPOs promote good practices to channels with `/practice promote <lesson>` (or *Promote* on a lesson card), boost, down-rank or hide lessons in search (`/practice boost|down|hide <lesson> <why>`), flag priority lessons for mission leaders (`/practice priority <lesson> <why>`, `/practice priorities`) and start a practice of the week in a channel (`/practice weekly on`). `/practice list`: the good practices; `/practice help`.
+• Every lesson shows its evidence: ◌ observation → ◍ lesson (validated) → ★ good practice \
+→ ✪ guidance. PBPOs promote good practices to channels with `/practice promote <lesson>` (or \
+*Promote* on a lesson card), boost, down-rank or hide lessons in search \
+(`/practice boost|down|hide <lesson> <why>`), flag priority lessons for mission leaders \
+(`/practice priority <lesson> <why>`, `/practice priorities`) and start a practice of the week \
+in a channel (`/practice weekly on`). `/practice list`: the good practices; `/practice help`.
 • `/lessons roles`: who holds which role. Admins grant them: \
 `/lessons role grant @name pbpo MINUSCA`.
 • A lesson is learned once it is *applied*: identified → validated → applied."""

@@ -35,7 +35,7 @@ from bot.settings import Settings
 from bot.slack.errors import SlackStartupError
 from bot.slack.notifier import Pacer
 from bot.slack.routes import SlackSurface
-from knowledge.models import Review, ReviewAnswer
+from knowledge.models import Lesson, LessonStatus, Product, Review, ReviewAnswer
 from knowledge.storage import Store
 
 Client = TestClient[web.Request, web.Application]
@@ -540,3 +540,30 @@ async def eventually_async(store: Store, person: int, words: str) -> None:
     while not any(words in a.description for a in await store.actions_of(person)):
         assert time.monotonic() < deadline, "the accepted action did not appear"
         await asyncio.sleep(0.05)
+
+
+async def test_a_pbpo_promotes_a_good_practice_with_the_practice_command(
+    bot: Client, slack: FakeSlack, demo_store: Store
+) -> None:
+    slack.add_user("UFARIDA1", email="farida.rahimi@un.example", name="Farida Rahimi")
+    slack.add_channel("C0GENERAL", "general")
+    slack.add_channel("C0OPS", "ops")
+    with demo_store.session() as s:
+        lesson = s.scalars(
+            select(Lesson.id)
+            .join(Product)
+            .where(Product.title.startswith("Lessons Learned Study: Community Violence"))
+            .where(Lesson.status == LessonStatus.APPLIED)
+        ).first()
+    body = slash_command(
+        f"promote {lesson} <#C0OPS|ops> cut reprisals by half", user_id="UFARIDA1",
+        channel_id="C0GENERAL", command="/practice",
+    )  # fmt: skip
+    assert await post(bot, urlencode(body).encode(), "application/x-www-form-urlencoded") == 200
+    (told,) = await slack.wait_for("response_url")
+    assert told.args["response_type"] == "ephemeral"
+    assert "Promoted" in text_of(told.args["blocks"]) and "#ops" in text_of(told.args["blocks"])
+    (card,) = await slack.wait_for("chat.postMessage")
+    assert card.args["channel"] == "C0OPS"
+    assert "Good practice" in text_of(card.args["blocks"])
+    assert "cut reprisals by half" in text_of(card.args["blocks"])
