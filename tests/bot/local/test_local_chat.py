@@ -15,7 +15,7 @@ from sqlalchemy import select
 from bot.app import build_app
 from bot.local.auth import COOKIE, Guard
 from bot.settings import Settings
-from knowledge.models import Feedback, Question
+from knowledge.models import Feedback, Lesson, LessonStatus, Product, Question
 from knowledge.storage import Store
 
 Client = TestClient[web.Request, web.Application]
@@ -241,3 +241,24 @@ async def test_off_loopback_the_login_token_is_required(demo_store: Store) -> No
         await ws.close()
     finally:
         await client.close()
+
+
+async def test_a_pbpo_promotes_a_practice_and_the_channel_sees_its_card(
+    client: Client, demo_store: Store
+) -> None:
+    with demo_store.session() as s:
+        lesson = s.scalars(
+            select(Lesson.id)
+            .join(Product)
+            .where(Product.title.startswith("Lessons Learned Study: Community Violence"))
+            .where(Lesson.status == LessonStatus.APPLIED)
+        ).one()
+    reader = await tab(client, STAFF, channel="mission-hq")
+    pbpo = await tab(client, "farida.rahimi@un.example", channel="mission-hq")
+    said = f"@lessons practice promote {lesson} cut reprisals by half"
+    await pbpo.send(type="say", channel="mission-hq", thread=None, text=said)
+    told = await pbpo.until("message", lambda f: "now a good practice" in f["message"]["html"])
+    assert told["message"]["private"]
+    card = await reader.until("message", lambda f: "Good practice" in f["message"]["html"])
+    assert card["message"]["bot"] and "cut reprisals by half" in card["message"]["html"]
+    assert card["message"]["channel"] == "mission-hq"
