@@ -1,4 +1,4 @@
-"""The audit trail: every change to a lesson, action, role or product, and reading it back.
+"""The audit trail: every change to a lesson, action, role, product or channel, read back.
 
 Each change is recorded in the transaction that makes it (`record`), with who made it, when
 (UTC), from which surface (slack, teams, local, cli, or system for the bot's own moves), the
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 SYSTEM = "system"  # the bot's own moves (a lesson applied when its last action closes)
 CLI = "cli"
-KINDS = ("lesson", "action", "person", "product")
+KINDS = ("lesson", "action", "person", "product", "channel")  # channel: practice of the week
 MAX_NOTE = 2_000
 
 

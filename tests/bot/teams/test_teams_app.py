@@ -42,6 +42,10 @@ from handlers.chat import ConversationRef, Reply, Text, UserRef
 from knowledge.models import (
     Action,
     ActionStatus,
+    Lesson,
+    LessonStatus,
+    Product,
+    Promotion,
     Review,
     ReviewAnswer,
     TeamsReference,
@@ -526,3 +530,25 @@ async def test_a_private_note_after_a_submit_in_a_channel_is_never_said_aloud(
     assert len(cards_to(teams, thread)) == 1  # nothing more in the channel
     (thanks,) = cards_to(teams, "a:personal-aad-amina")
     assert "Thanks" in text_of(thanks)
+
+
+async def test_a_pbpo_promotes_a_practice_in_a_teams_channel(
+    bot: Client, teams: FakeTeams, demo_store: Store
+) -> None:
+    with demo_store.session() as s:
+        lesson = s.scalars(
+            select(Lesson.id)
+            .join(Product)
+            .where(Product.title.startswith("Lessons Learned Study: Community Violence"))
+            .where(Lesson.status == LessonStatus.APPLIED)
+        ).one()
+    said = channel_message(
+        teams, FARIDA, f"practice promote {lesson} cut reprisals by half", channel_id=CHANNEL,
+        name=NAME, team_id=TEAM,
+    )  # fmt: skip
+    assert (await post(bot, teams, said))[0] == 202
+    (card,) = [c for c in cards_to(teams, CHANNEL) if "Good practice" in text_of(c)]
+    assert "cut reprisals by half" in text_of(card)
+    with demo_store.session() as s:
+        promoted = s.scalars(select(Promotion)).one()
+    assert (promoted.lesson_id, promoted.channels) == (lesson, [f"teams:{CHANNEL}"])
