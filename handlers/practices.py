@@ -167,10 +167,11 @@ async def _list(who: UserRef, where: ConversationRef, text: str, deps: Deps) -> 
     if not practices:
         return Reply.of(Text("No good practices yet. PBPOs promote them: " + USAGE), private=True)
     lines = ["*Good practices*"]
+    today = deps.store.today()
     for p in practices[:LISTED]:
-        lines.append(
-            f"• {BADGES[p.level]}: *{p.title}* (lesson #{p.lesson_id}): {clip(p.why, 160)}"
-        )
+        due = " ⏰ review due" if p.review_on <= today else ""
+        why = clip(p.why, 160)
+        lines.append(f"• {BADGES[p.level]}{due}: *{p.title}* (lesson #{p.lesson_id}): {why}")
     if len(practices) > LISTED:
         lines.append("…and more: `lessons practice list` prints them all.")
     return Reply.of(Text("\n".join(lines)), private=True)

@@ -13,7 +13,7 @@ import asyncio
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from knowledge import audit
 from knowledge.errors import DomainError
@@ -191,8 +191,9 @@ class Curation:
         )
         if viewer is not None:
             query = query.where(visible(viewer))
-        if missions is not None:
-            query = query.where(Product.mission.in_(sorted(missions)))
+        if missions is not None:  # as roles spell them, or as someone typed them
+            wanted = sorted(m.lower() for m in missions)
+            query = query.where(func.lower(Product.mission).in_(wanted))
         with self.store.session() as s:
             return [_priority(lesson, why, today) for lesson, why in s.execute(query)]
 

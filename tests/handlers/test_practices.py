@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from handlers.chat import (
     Button,
@@ -25,7 +25,7 @@ from handlers.chat import (
 from handlers.practices import PracticeAction, PracticeForm
 from handlers.router import Deps, dispatch
 from knowledge.audit import Audit
-from knowledge.models import Lesson, PracticeChannel, Product
+from knowledge.models import Lesson, PracticeChannel, Product, Promotion
 from knowledge.storage import Store
 
 DM = ConversationRef("local", "dm:farida")
@@ -223,6 +223,9 @@ async def test_unpromote_and_curation_from_chat(demo_store: Store) -> None:
     await say(demo_store, Message(FARIDA, GENERAL, f"practice promote {lesson} it works"))
     why = await say(demo_store, Command(FARIDA, DM, "practice", f"unpromote {lesson}"))
     assert "Say why" in text(why)
+    with demo_store.session() as s:  # a year on, its review is due
+        s.execute(update(Promotion).values(review_on=demo_store.today()))
+    assert "⏰ review due" in await practice(demo_store, AMINA, DM, "list")
     gone = await say(demo_store, Command(FARIDA, DM, "practice", f"unpromote {lesson} superseded"))
     assert "no longer a good practice" in text(gone)
 
@@ -250,6 +253,8 @@ async def test_priority_lessons_from_chat(demo_store: Store) -> None:
     assert "already" in text(again)
     listed = await say(demo_store, Command(KWAME, DM, "practice", "priorities"))
     assert f"lesson #{lesson}" in text(listed) and "rainy season" in text(listed)
+    assert f"lesson #{lesson}" in await practice(demo_store, KWAME, DM, "priorities minusca")
+    assert "No priority" in await practice(demo_store, KWAME, DM, "priorities UNMISS")
     denied = await say(demo_store, Command(AMINA, DM, "practice", f"priority {lesson} x"))
     assert "Only" in text(denied)
     cleared = await say(demo_store, Command(KWAME, DM, "practice", f"unpriority {lesson}"))
