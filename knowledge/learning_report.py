@@ -12,11 +12,13 @@ was captured, applied, voted and asked since that day; open and overdue actions 
 from __future__ import annotations
 
 import asyncio
+import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 
 from sqlalchemy import ColumnElement
 
+from knowledge.errors import DomainError
 from knowledge.models import Lesson, Question
 from knowledge.report_scope import Scope, everything, scope_for
 from knowledge.reports import (
@@ -53,6 +55,23 @@ class LearningReport:
     overdue: tuple[OverdueAction, ...]
     usefulness: Usefulness
     unanswered: tuple[UnansweredQuestion, ...]
+
+
+def parse_since(text: str) -> date:
+    """Return the day "2026-01-15", "2026-01" or "2026" names, or raise DomainError."""
+    value = text.strip()
+    try:
+        if re.fullmatch(r"\d{4}", value):
+            return date(int(value), 1, 1)
+        if re.fullmatch(r"\d{4}-\d{1,2}", value):
+            year, month = value.split("-")
+            return date(int(year), int(month), 1)
+        return date.fromisoformat(value)
+    except ValueError:
+        raise DomainError(
+            f"'{text[:40]}' is not a date: use a day like 2026-01-15, a month like 2026-01 "
+            "or a year like 2026."
+        ) from None
 
 
 def start_of(day: date | None) -> datetime | None:

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from knowledge.errors import NotAllowed
+from knowledge.errors import DomainError, NotAllowed
 from knowledge.experts import Experts, asked_topic
-from knowledge.learning_report import LearningReports
+from knowledge.learning_report import LearningReports, parse_since
 from knowledge.models import Action, ActionStatus, Lesson, Product, Role
 from knowledge.report_export import FORMATS, export, safe_cell
 from knowledge.roles import Roles
@@ -305,3 +305,21 @@ async def test_who_knows_names_authors_and_appliers_without_revealing_restricted
     assert len(names) == len(set(names))
     assert all(e.authored or e.applied for e in outsider)
     assert await experts.who_knows("zzzzqqq", viewer=Viewer(None)) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "day"),
+    [
+        ("2026-01-15", date(2026, 1, 15)),
+        ("2025-03", date(2025, 3, 1)),
+        (" 2024 ", date(2024, 1, 1)),
+    ],
+)
+def test_since_takes_a_day_a_month_or_a_year(text: str, day: date) -> None:
+    assert parse_since(text) == day
+
+
+@pytest.mark.parametrize("text", ["yesterday-ish", "2026-13-01", "2026-02-30", ""])
+def test_a_bad_since_says_what_a_date_looks_like(text: str) -> None:
+    with pytest.raises(DomainError, match="is not a date: use a day like 2026-01-15"):
+        parse_since(text)
