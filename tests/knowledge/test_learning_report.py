@@ -12,11 +12,13 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from knowledge.errors import DomainError, NotAllowed
+from knowledge.errors import DomainError, NotAllowed, NotFound
 from knowledge.experts import Experts, asked_topic
 from knowledge.learning_report import LearningReports, parse_since
 from knowledge.models import Action, ActionStatus, Lesson, Product, Role
 from knowledge.report_export import FORMATS, export, safe_cell
+from knowledge.report_scope import Scope
+from knowledge.reports import Reports
 from knowledge.roles import Roles
 from knowledge.search.answer import Viewer
 from knowledge.storage import Store
@@ -323,3 +325,42 @@ def test_since_takes_a_day_a_month_or_a_year(text: str, day: date) -> None:
 def test_a_bad_since_says_what_a_date_looks_like(text: str) -> None:
     with pytest.raises(DomainError, match="is not a date: use a day like 2026-01-15"):
         parse_since(text)
+
+
+async def test_every_surface_keeps_a_restricted_lesson_from_an_outsider(
+    demo_store: Store, today: date
+) -> None:
+    """Answers, the dashboard's browser and lesson page, reports, exports and "who knows"."""
+    product = next(p for p in PRODUCTS if p["external_id"].endswith("polling-security-2025"))
+    question = "polling station security elections"
+    amina = await make_pbpo_of(demo_store, AMINA, "MINUSCA")
+    await use_restricted_lessons(demo_store, await person(demo_store, FARIDA), today)
+    outsider = await demo_store.viewer_for(amina)
+    insider = await demo_store.viewer_for(amina, channel="elections-team")
+    with demo_store.session() as s:
+        ids = set(
+            s.scalars(
+                select(Lesson.id)
+                .join(Product, Product.id == Lesson.product_id)
+                .where(Product.external_id == product["external_id"])
+            )
+        )
+    reports = Reports(demo_store)
+    for viewer, sees in ((outsider, False), (insider, True)):
+        answer = await demo_store.ask(question, viewer=viewer, limit=50)
+        assert any(h.lesson_id in ids for h in answer.hits) is sees
+        browsed = await reports.browse(viewer, question)
+        assert any(r.title.startswith(product["title"]) for r in browsed.rows) is sees
+        experts = await Experts(demo_store).who_knows(question, viewer=viewer)
+        named = [t for e in experts for t in (*e.authored, *e.applied)]
+        assert any(product["title"] in t for t in named) is sees
+    hidden = sorted(ids)[0]
+    with pytest.raises(NotFound):
+        await reports.lesson_page(outsider, hidden)
+    report = await LearningReports(demo_store).build(outsider, await _scope(demo_store, amina))
+    for fmt in FORMATS:
+        assert product["title"] not in export(report, fmt)
+
+
+async def _scope(store: Store, person_id: int) -> Scope:
+    return await LearningReports(store).scope(person_id)
