@@ -94,6 +94,13 @@ class LearningReports:
 
     scope = blocking(_scope)
 
+    def _command_line_scope(self, mission: str | None = None) -> Scope:
+        """Return every mission (or the one asked, as the index spells it)."""
+        with self.store.session() as s:
+            return everything(s, mission)
+
+    command_line_scope = blocking(_command_line_scope)
+
     async def build(
         self, viewer: Viewer, scope: Scope, since: date | None = None
     ) -> LearningReport:
@@ -144,4 +151,4 @@ class LearningReports:
         self, *, mission: str | None = None, since: date | None = None
     ) -> LearningReport:
         """Return the report of whoever runs the command line: every mission, open lessons."""
-        return await self.build(Viewer(None), everything(mission), since)
+        return await self.build(Viewer(None), await self.command_line_scope(mission), since)

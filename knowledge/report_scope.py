@@ -16,11 +16,13 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, false, func, or_, select, true
 from sqlalchemy.orm import Session
 
+from knowledge.errors import DomainError
 from knowledge.models import Action, Person, Product, ProductAuthor, Role
 from knowledge.permissions import Actor, Operation, Subject, require
 from knowledge.roles import actor_of
 
 _CURATORS = (Role.PBPO, Role.MISSION_LEADER)
+MISSIONS_LISTED = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +78,7 @@ class Scope:
 def scope_for(s: Session, person_id: int | None, mission: str | None = None) -> Scope:
     """Return what this person may report on (narrowed to mission), or raise NotAllowed."""
     actor = actor_of(s, person_id)
-    mission = " ".join((mission or "").split()) or None
+    mission = known_mission(s, mission)
     if mission is not None:
         require(actor, Operation.EXPORT_REPORT, Subject(missions=frozenset({mission})))
     else:
@@ -85,9 +87,26 @@ def scope_for(s: Session, person_id: int | None, mission: str | None = None) -> 
     return _narrow(_base(s, actor), mission)
 
 
-def everything(mission: str | None = None) -> Scope:
+def everything(s: Session, mission: str | None = None) -> Scope:
     """Return the scope of whoever runs the command line: every mission (or the one asked)."""
-    return _narrow(Scope(everything=True), " ".join((mission or "").split()) or None)
+    return _narrow(Scope(everything=True), known_mission(s, mission))
+
+
+def known_mission(s: Session, mission: str | None) -> str | None:
+    """Return a mission as the index spells it ("minusca" → MINUSCA), or raise DomainError."""
+    wanted = " ".join((mission or "").split())
+    if not wanted:
+        return None
+    missions = s.scalars(
+        select(Product.mission)
+        .where(Product.mission.is_not(None))
+        .union(select(Person.mission).where(Person.mission.is_not(None)))
+    ).all()
+    for known in missions:
+        if known and known.casefold() == wanted.casefold():
+            return known
+    some = ", ".join(sorted(m for m in missions if m)[:MISSIONS_LISTED])
+    raise DomainError(f"I know no mission or office called '{wanted[:100]}'. Try one of: {some}.")
 
 
 def _base(s: Session, actor: Actor) -> Scope:

@@ -110,7 +110,7 @@ async def test_a_pbpo_gets_the_report_privately_with_the_same_figures(demo_store
     assert "*Open actions by owner*" in body
     since = await say(demo_store, FARIDA, "report minusca since 2099")
     assert fields(since)["Captured"] == "0"
-    assert text(since).startswith("*Learning report: minusca since 2099-01-01*")
+    assert text(since).startswith("*Learning report: MINUSCA since 2099-01-01*")
 
 
 async def test_an_outsider_never_sees_restricted_lessons_in_report_usefulness_or_who_knows(
@@ -170,6 +170,9 @@ async def test_bad_input_gets_a_friendly_message(demo_store: Store) -> None:
     nobody = await say(demo_store, CHEN, "who zzzzqqq")
     assert text(nobody).startswith("I found nobody who wrote or applied a lesson on *zzzzqqq*")
     assert "`/lessons usefulness`" in text(await say(demo_store, CHEN, "report help"))
+    typo = text(await say(demo_store, CHEN, "report MINUSKA"))
+    assert typo.startswith("⚠️ I know no mission or office called 'MINUSKA'. Try one of: ")
+    assert "MINUSCA" in typo
 
 
 async def test_usefulness_shows_what_helps_and_what_needs_work(demo_store: Store) -> None:
