@@ -78,7 +78,7 @@ def report_reply(report: LearningReport) -> Reply:
             elements.append(Text(f"*Open actions by {group}*\n" + "\n".join(lines)))
     if report.unanswered:
         lines = [
-            f"• {q.text} (asked {q.asked} times, {q.no_answer} with no answer)"
+            f"• {q.text} (asked {_count(q.asked, 'time')}, {q.no_answer} with no answer)"
             for q in report.unanswered[:SHOWN]
         ]
         heading = "*Questions without a good answer* (a practice note or a study?)"
@@ -127,8 +127,12 @@ def _use_line(use: LessonUse) -> str:
     where = f" ({use.mission})" if use.mission else ""
     return (
         f"• #{use.lesson_id} {use.title}{where}: 👍 {use.helpful} 👎 {use.not_helpful}, "
-        f"{use.done_actions} actions done, reused {use.reuse} times"
+        f"{_count(use.done_actions, 'action')} done, reused {_count(use.reuse, 'time')}"
     )
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
 
 
 def _since(report: LearningReport) -> str:
