@@ -60,30 +60,7 @@ def as_json(report: LearningReport) -> dict[str, Any]:
             "rejected": f.rejected,
         },
         "median_days_to_apply": _days(report.median_days_to_apply),
-        "actions": {
-            "open": report.total_open,
-            "overdue": report.total_overdue,
-            **{
-                f"by_{group}": [
-                    {"group": r.group, "open": r.open, "overdue": r.overdue}
-                    for r in report.boards.get(group, ())
-                ]
-                for group in GROUPINGS
-            },
-            "overdue_list": [
-                {
-                    "action_id": a.action_id,
-                    "description": a.description,
-                    "owner": a.owner,
-                    "due_date": a.due_date.isoformat(),
-                    "days_overdue": a.days_overdue,
-                    "lesson_id": a.lesson_id,
-                    "lesson_title": a.lesson_title,
-                    "mission": a.mission,
-                }
-                for a in report.overdue
-            ],
-        },
+        "actions": _actions_json(report),
         "usefulness": {
             "total_reuse": u.total_reuse,
             **{key: [use.as_json() for use in getattr(u, key)] for key, _ in USE_LISTS},
@@ -99,6 +76,35 @@ def as_json(report: LearningReport) -> dict[str, Any]:
             }
             for q in report.unanswered
         ],
+    }
+
+
+def _actions_json(report: LearningReport) -> dict[str, Any]:
+    by_group = {
+        f"by_{group}": [
+            {"group": r.group, "open": r.open, "overdue": r.overdue}
+            for r in report.boards.get(group, ())
+        ]
+        for group in GROUPINGS
+    }
+    overdue = [
+        {
+            "action_id": a.action_id,
+            "description": a.description,
+            "owner": a.owner,
+            "due_date": a.due_date.isoformat(),
+            "days_overdue": a.days_overdue,
+            "lesson_id": a.lesson_id,
+            "lesson_title": a.lesson_title,
+            "mission": a.mission,
+        }
+        for a in report.overdue
+    ]
+    return {
+        "open": report.total_open,
+        "overdue": report.total_overdue,
+        **by_group,
+        "overdue_list": overdue,
     }
 
 

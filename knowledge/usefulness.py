@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, case, func, or_, select, true
+from sqlalchemy import ColumnElement, Subquery, case, func, or_, select, true
 
 from knowledge.models import Action, ActionStatus, Feedback, Lesson, Product
 from knowledge.report_scope import Scope
@@ -81,6 +81,32 @@ def split(uses: list[LessonUse], limit: int = LISTED) -> Usefulness:
     )
 
 
+def _votes(since: datetime | None) -> Subquery:
+    """Return helpful (up) and not helpful (down) votes per lesson, since a moment."""
+    voted: ColumnElement[bool] = Feedback.at >= since if since else true()
+    return (
+        select(
+            Feedback.lesson_id.label("lesson_id"),
+            func.sum(case((Feedback.helpful.is_(True), 1), else_=0)).label("up"),
+            func.sum(case((Feedback.helpful.is_(True), 0), else_=1)).label("down"),
+        )
+        .where(voted)
+        .group_by(Feedback.lesson_id)
+        .subquery()
+    )
+
+
+def _done(since: datetime | None) -> Subquery:
+    """Return the follow-up actions done per lesson, since a moment."""
+    closed: ColumnElement[bool] = Action.closed_at >= since if since else true()
+    return (
+        select(Action.lesson_id.label("lesson_id"), func.count().label("done"))
+        .where(Action.status == ActionStatus.DONE, closed)
+        .group_by(Action.lesson_id)
+        .subquery()
+    )
+
+
 class LessonUsefulness:
     """Votes and reuse per lesson, over a Store."""
 
@@ -89,24 +115,7 @@ class LessonUsefulness:
 
     def _uses(self, viewer: Viewer, scope: Scope, since: datetime | None = None) -> list[LessonUse]:
         """Return every lesson in scope, visible to viewer, that was voted on or acted upon."""
-        voted_since = Feedback.at >= since if since else true()
-        done_since: ColumnElement[bool] = Action.closed_at >= since if since else true()
-        votes = (
-            select(
-                Feedback.lesson_id.label("lesson_id"),
-                func.sum(case((Feedback.helpful.is_(True), 1), else_=0)).label("up"),
-                func.sum(case((Feedback.helpful.is_(True), 0), else_=1)).label("down"),
-            )
-            .where(voted_since)
-            .group_by(Feedback.lesson_id)
-            .subquery()
-        )
-        done = (
-            select(Action.lesson_id.label("lesson_id"), func.count().label("done"))
-            .where(Action.status == ActionStatus.DONE, done_since)
-            .group_by(Action.lesson_id)
-            .subquery()
-        )
+        votes, done = _votes(since), _done(since)
         statement = (
             select(
                 Lesson.id,
