@@ -12,10 +12,12 @@ from handlers import (
     ask,
     capture,
     eoar,
+    experts,
     followups,
     home,
     practices,
     reminders,
+    reports,
     roles,
     validation,
 )
@@ -145,6 +147,10 @@ async def _route(incoming: Incoming, deps: Deps) -> Reply | None:
                     return await roles.command(incoming.who, text, deps)
                 case "practice" | "practices" if practices.requested(text):
                     return await practices.command(incoming.who, incoming.where, rest, deps)
+                case "report" | "usefulness" if reports.requested(text):
+                    return await reports.command(incoming.who, text, deps)
+                case _ if (topic := experts.topic_of(incoming)) is not None:
+                    return await experts.who_knows(incoming, topic, deps)
                 case "withdraw" if validation.requested(text):
                     return await validation.withdraw_command(incoming.who, text, deps)
                 case _ if eoar.requested(text):

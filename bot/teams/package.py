@@ -34,10 +34,10 @@ COMMANDS = (
     ("actions", "Your follow-up actions: done, snooze, new date, blocked, hand over"),
     ("home", "Your actions, lessons awaiting your validation, recently applied lessons"),
     ("new lesson", "Log a lesson (it is saved as identified and sent for validation)"),
-    ("aar start <event>", "Run an After-Action Review in this channel's thread"),
-    ("aar schedule <event> <when it ends>", "Start an After-Action Review later"),
+    ("aar start <event>", "Run an After-Action Review in this channel's thread (or: aar schedule)"),
     ("reminders", "When and how I remind you"),
     ("eoar", "Your End of Assignment Report interview"),
+    ("who knows about …", "People who wrote or applied lessons on a topic, to contact"),
     ("practice promote <lesson>", "Promote a good practice to channels (PBPOs)"),
 )
 Pixel = tuple[int, int, int, int]
