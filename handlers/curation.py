@@ -30,27 +30,28 @@ _DONE = {
 }
 
 
-async def _rank(who: UserRef, word: str, text: str, deps: Deps) -> Reply:
+async def _rank(who: UserRef, where: ConversationRef, word: str, text: str, deps: Deps) -> Reply:
     from handlers.practices import lesson_and_rest  # practices imports this module
 
     lesson_id, why = lesson_and_rest(text)
     ranking = ranking_named(word)
     person = await deps.store.person_for(who.platform, who.user_id)
     done = await Curation(deps.store).rank(
-        lesson_id, ranking, actor_id=person, why=why, surface=who.platform
-    )
+        lesson_id, ranking, actor_id=person, why=why, surface=who.platform,
+        channel=where.channel_name,
+    )  # fmt: skip
     if not done.changed:
         return Reply.of(Text(f"*{done.title}* is {ranking.value} already."), private=True)
     return Reply.of(Text(_DONE[ranking].format(done.title)), private=True)
 
 
-async def _flag(who: UserRef, on: bool, text: str, deps: Deps) -> Reply:
+async def _flag(who: UserRef, where: ConversationRef, on: bool, text: str, deps: Deps) -> Reply:
     from handlers.practices import lesson_and_rest  # practices imports this module
 
     lesson_id, why = lesson_and_rest(text)
     person = await deps.store.person_for(who.platform, who.user_id)
     done = await Curation(deps.store).flag(
-        lesson_id, on, actor_id=person, why=why, surface=who.platform
+        lesson_id, on, actor_id=person, why=why, surface=who.platform, channel=where.channel_name
     )
     if not done.changed:
         state = "a priority already" if on else "not a priority"
@@ -114,14 +115,14 @@ async def _weekly(who: UserRef, where: ConversationRef, text: str, deps: Deps) -
 
 def _ranker(word: str) -> Verb:
     async def run(who: UserRef, where: ConversationRef, text: str, deps: Deps) -> Reply:
-        return await _rank(who, word, text, deps)
+        return await _rank(who, where, word, text, deps)
 
     return run
 
 
 def _flagger(on: bool) -> Verb:
     async def run(who: UserRef, where: ConversationRef, text: str, deps: Deps) -> Reply:
-        return await _flag(who, on, text, deps)
+        return await _flag(who, where, on, text, deps)
 
     return run
 

@@ -95,18 +95,29 @@ class Curation:
         actor_id: int | None,
         why: str,
         surface: str,
+        channel: str | None = None,
     ) -> Curated:
-        """Boost, down-rank, hide or restore a lesson in search, saying why."""
-        viewer = await self.store.viewer_for(actor_id)
+        """Boost, down-rank, hide or restore a lesson in search, saying why.
+
+        `channel` is where they act: a lesson restricted to it is visible to them there.
+        """
+        viewer = await self.store.viewer_for(actor_id, channel=channel)
         return await asyncio.to_thread(
             self._change, lesson_id, "ranking", ranking, actor_id, why, surface, viewer
         )
 
     async def flag(
-        self, lesson_id: int, priority: bool, *, actor_id: int | None, why: str, surface: str
+        self,
+        lesson_id: int,
+        priority: bool,
+        *,
+        actor_id: int | None,
+        why: str,
+        surface: str,
+        channel: str | None = None,
     ) -> Curated:
-        """Flag a lesson as a priority (or clear the flag), saying why."""
-        viewer = await self.store.viewer_for(actor_id)
+        """Flag a lesson as a priority (or clear the flag), saying why (`channel`: as `rank`)."""
+        viewer = await self.store.viewer_for(actor_id, channel=channel)
         return await asyncio.to_thread(
             self._change, lesson_id, "priority", priority, actor_id, why, surface, viewer
         )

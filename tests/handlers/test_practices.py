@@ -176,6 +176,10 @@ async def test_a_restricted_lesson_is_never_promoted_outside_its_audience(
     assert "back-channel" not in text(outsider)
     insider = await say(demo_store, Message(AMINA, MEDIATION, "practice list"))
     assert "back-channel" in text(insider)
+    # Curation too acts on it only where it may be seen.
+    flagged = await say(demo_store, Message(FARIDA, MEDIATION, f"practice priority {lesson} now"))
+    assert "now a priority lesson" in text(flagged)
+    assert "that you can see" in await practice(demo_store, FARIDA, DM, f"hide {lesson} old")
 
 
 async def test_a_pbpo_only_lesson_is_promoted_to_pbpos_and_listed_only_for_them(

@@ -12,10 +12,12 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from knowledge.curation import Curation
 from knowledge.errors import DomainError, NotAllowed, NotFound
 from knowledge.experts import Experts, asked_topic
 from knowledge.learning_report import LearningReports, parse_since
-from knowledge.models import Action, ActionStatus, Lesson, Product, Role
+from knowledge.models import Action, ActionStatus, Lesson, LessonStatus, Product, Role
+from knowledge.practices import Practices
 from knowledge.report_export import FORMATS, export, safe_cell
 from knowledge.report_scope import Scope
 from knowledge.reports import Reports
@@ -330,7 +332,8 @@ def test_a_bad_since_says_what_a_date_looks_like(text: str) -> None:
 async def test_every_surface_keeps_a_restricted_lesson_from_an_outsider(
     demo_store: Store, today: date
 ) -> None:
-    """Answers, the dashboard's browser and lesson page, reports, exports and "who knows"."""
+    """Answers, the dashboard's browser and lesson page, reports, exports, "who knows", good
+    practices and priority lessons."""
     product = next(p for p in PRODUCTS if p["external_id"].endswith("polling-security-2025"))
     question = "polling station security elections"
     amina = await make_pbpo_of(demo_store, AMINA, "MINUSCA")
@@ -346,7 +349,12 @@ async def test_every_surface_keeps_a_restricted_lesson_from_an_outsider(
             )
         )
     reports = Reports(demo_store)
+    await _promote_and_prioritise(demo_store, ids, await person(demo_store, FARIDA))
     for viewer, sees in ((outsider, False), (insider, True)):
+        practices = await Practices(demo_store).standing(viewer)
+        assert any(p.lesson_id in ids for p in practices) is sees
+        priorities = await Curation(demo_store).priority_list(viewer, missions=None, today=today)
+        assert any(p.lesson_id in ids for p in priorities) is sees
         answer = await demo_store.ask(question, viewer=viewer, limit=50)
         assert any(h.lesson_id in ids for h in answer.hits) is sees
         browsed = await reports.browse(viewer, question)
@@ -360,6 +368,22 @@ async def test_every_surface_keeps_a_restricted_lesson_from_an_outsider(
     report = await LearningReports(demo_store).build(outsider, await _scope(demo_store, amina))
     for fmt in FORMATS:
         assert product["title"] not in export(report, fmt)
+
+
+async def _promote_and_prioritise(store: Store, ids: set[int], pbpo: int) -> None:
+    """Promote a validated lesson of the restricted report to its channel, and flag it."""
+    with store.session() as s:
+        lesson = s.scalars(
+            select(Lesson.id).where(Lesson.id.in_(ids), Lesson.status == LessonStatus.VALIDATED)
+        ).first()
+    assert lesson is not None
+    await Practices(store).promote(
+        lesson, actor_id=pbpo, why="works", audience="#elections-team", surface="local",
+        channel="elections-team",
+    )  # fmt: skip
+    await Curation(store).flag(
+        lesson, True, actor_id=pbpo, why="season", surface="local", channel="elections-team"
+    )
 
 
 async def _scope(store: Store, person_id: int) -> Scope:
