@@ -157,5 +157,7 @@ def report_lines(report: TickReport, *, preview: PreviewNotifier | None = None) 
     for d in report.deliveries:
         counts[d.outcome] = counts.get(d.outcome, 0) + 1
     summary = ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items())) or "nothing"
+    if report.practices:
+        lines.append(f"  {verb:<10} {report.practices} practices of the week and priority lists")
     lines.append(f"Deliveries: {summary}. {report.seconds:.2f} s.")
     return lines

@@ -19,7 +19,7 @@ from bot.settings import Settings
 from handlers import aar
 from handlers.chat import Reply, Text, UserRef
 from knowledge.chatlog import ChatLog
-from knowledge.models import NotificationStatus
+from knowledge.models import LessonCuration, NotificationStatus, Role
 from knowledge.reviews import Reviews
 from knowledge.storage import Store
 from scheduler.clock import ManualClock
@@ -170,3 +170,18 @@ def test_settings_are_read_from_the_environment_for_run_once(
     assert main(["scheduler", "run-once", "--now", now]) == 0
     assert ledger(cli_db) == []
     assert SchedulerSettings.from_env().work.start.hour == 10
+
+
+def test_run_once_dry_run_previews_the_weekly_priority_list(
+    cli_db: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    leader = add_person(cli_db, "Kwame Asante", roles=((Role.MISSION_LEADER, "MINUSCA"),))
+    lesson = add_lesson(cli_db, title="Night convoys need a fuel reserve")
+    with cli_db.session() as s:
+        s.add(LessonCuration(lesson_id=lesson, priority=True, priority_why="convoy season",
+                             prioritised_by_id=leader))  # fmt: skip
+    now = at_local(WED, 9, 5).isoformat()
+    assert main(["scheduler", "run-once", "--now", now, "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "would send 1 practices of the week and priority lists" in out
+    assert ledger(cli_db) == []  # a dry run keeps nothing, the weekly claim neither
