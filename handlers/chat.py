@@ -2,8 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Protocol
+
+# Control characters no database keeps (PostgreSQL refuses NUL) and lone surrogates (bad UTF-16
+# inside JSON's \u escapes), which no encoder can write.
+_UNCLEAN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+
+
+def clean_text(text: str) -> str:
+    """Return typed text without control characters, a lone surrogate as U+FFFD."""
+    if _UNCLEAN.search(text) is None:
+        return text
+    return _UNCLEAN.sub(lambda m: "\ufffd" if m.group() >= "\ud800" else "", text)
 
 
 @dataclass(frozen=True, slots=True)

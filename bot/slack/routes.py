@@ -14,7 +14,6 @@ request acts with its own workspace's token (`bot.slack.workspaces`).
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -48,6 +47,7 @@ from bot.slack.notifier import SlackNotifier
 from bot.slack.workspaces import WorkspaceClient, WorkspaceNotifier, act_as, stop_acting
 from handlers import router
 from handlers.chat import ConversationRef
+from knowledge import jsonstream
 from knowledge.storage import Store
 
 log = logging.getLogger(__name__)
@@ -339,7 +339,7 @@ def _malformed(body: bytes, content_type: str) -> str | None:
         return "the body is not UTF-8"
     if content_type == "application/json" or text.lstrip().startswith("{"):
         try:
-            data = json.loads(text)
+            data = jsonstream.loads(text)
         except ValueError:
             return "the body is not JSON"
         if not isinstance(data, dict) or not isinstance(data.get("type"), str):
@@ -352,7 +352,7 @@ def _malformed(body: bytes, content_type: str) -> str | None:
     form = parse_qs(text, keep_blank_values=True)
     if "payload" in form:
         try:
-            payload = json.loads(form["payload"][0])
+            payload = jsonstream.loads(form["payload"][0])
         except ValueError:
             return "the payload is not JSON"
         if not isinstance(payload, dict) or not isinstance(payload.get("type"), str):

@@ -11,7 +11,6 @@ and the service URLs replies go to are checked against Microsoft's hosts.
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 from collections.abc import Mapping
@@ -35,6 +34,7 @@ from bot.teams.references import References
 from bot.teams.turns import Turns
 from handlers import router
 from handlers.chat import ConversationRef
+from knowledge import jsonstream
 from knowledge.storage import Store
 
 log = logging.getLogger(__name__)
@@ -207,7 +207,7 @@ def _check(configuration: Any) -> None:
 def _activity(body: bytes) -> tuple[dict[str, Any], str | None]:
     """Return the activity of a body, or why it is not one."""
     try:
-        data = json.loads(body)
+        data = jsonstream.loads(body)
     except ValueError:
         return {}, "the body is not JSON"
     if not isinstance(data, dict):
