@@ -35,6 +35,7 @@ from handlers.chat import (
     Reply,
     Text,
     UserRef,
+    unlinked,
 )
 from handlers.errors import UserError
 from handlers.validation import request as request_validation
@@ -739,7 +740,7 @@ def _answers_lines(step: int, question: Question, closing: Closing) -> list[str]
     lines = [f"*{step + 1}. {question.text}*"]
     for a in answers[:SHOWN_PER_QUESTION]:
         author = "anonymous" if a.anonymous else (a.author or "a guest")
-        lines.append(f"• {clip(a.text, SHOWN_ANSWER)} — _{author}_")
+        lines.append(f"• {unlinked(clip(a.text, SHOWN_ANSWER))} — _{author}_")
     if len(answers) > SHOWN_PER_QUESTION:
         lines.append(f"…and {len(answers) - SHOWN_PER_QUESTION} more in the saved record.")
     if not answers:
