@@ -15,7 +15,6 @@ import io
 import json
 import logging
 import re
-from datetime import datetime
 
 import hostile  # noqa: F401  (the hypothesis profile)
 import pytest
@@ -84,14 +83,17 @@ def said(reply: Reply | None) -> str:
     return reply.fallback
 
 
-@pytest.mark.parametrize("text", HOSTILE, ids=range(len(HOSTILE)))
 async def test_hostile_questions_are_answered_not_crashed(
-    deps: Deps, text: str, caplog: pytest.LogCaptureFixture
+    deps: Deps, caplog: pytest.LogCaptureFixture
 ) -> None:
-    asked = await router.dispatch(Message(AMINA, DM, text, direct=True, message_id="1"), deps)
-    command = await router.dispatch(Command(AMINA, CHANNEL, "lessons", text), deps)
+    crashed = []
+    for text in HOSTILE:
+        asked = await router.dispatch(Message(AMINA, DM, text, direct=True, message_id="1"), deps)
+        command = await router.dispatch(Command(AMINA, CHANNEL, "lessons", text), deps)
+        if router.SORRY in said(asked) or router.SORRY in said(command):
+            crashed.append(text[:40])
 
-    assert router.SORRY not in said(asked) and router.SORRY not in said(command)
+    assert crashed == []
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
 
 
@@ -165,21 +167,23 @@ def runnable(cell: str) -> bool:
     return cell.lstrip(" \u00a0").startswith(("=", "+", "-", "@")) or cell[:1] in ("\t", "\r")
 
 
-@pytest.mark.parametrize("formula", FORMULAS)
-async def test_the_audit_csv_export_never_holds_a_formula(
-    demo_store: Store, formula: str, now: datetime
-) -> None:
+async def test_the_audit_csv_export_never_holds_a_formula(demo_store: Store) -> None:
     farida = await demo_store.person_for("local", "farida.rahimi@un.example")
     assert farida is not None
-    await rename(demo_store, farida, formula)
-    await demo_store.move_lesson(1, LessonStatus.WITHDRAWN, actor_id=farida, note=formula)
-    rows = await Audit(demo_store).events(since=None, subject=None, limit=10)
+    for lesson_id, formula in enumerate(FORMULAS, start=1):
+        await rename(demo_store, farida, formula)
+        await demo_store.move_lesson(
+            lesson_id, LessonStatus.WITHDRAWN, actor_id=farida, note=formula
+        )
+    rows = await Audit(demo_store).events(since=None, subject=None, limit=100)
 
     exported = list(csv.reader(io.StringIO(admin.render(rows, "csv"), newline="")))
 
     cells = [cell for row in exported[1:] for cell in row]
+    assert len(exported) > len(FORMULAS)  # one withdrawal each (and the moves they caused)
     assert [c for c in cells if runnable(c)] == []
-    assert f"'{formula}" in cells  # the note is kept, shown as text
+    kept = {cell.removeprefix("'").strip() for cell in cells}
+    assert {formula.strip() for formula in FORMULAS} <= kept  # the notes, shown as text
 
 
 @given(st.text(max_size=30))
