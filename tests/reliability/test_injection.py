@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import logging
 import re
@@ -20,6 +21,7 @@ import hostile  # noqa: F401  (the hypothesis profile)
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
+from sqlalchemy import select
 
 from bot import admin
 from bot.local import render as html
@@ -30,7 +32,7 @@ from handlers.ask import quote
 from handlers.chat import Command, ConversationRef, Message, Reply, Text, UserRef
 from handlers.router import Deps
 from knowledge.audit import Audit
-from knowledge.models import LessonStatus, Person
+from knowledge.models import LessonStatus, Person, ReviewAnswer
 from knowledge.storage import Store
 
 AMINA = UserRef("local", "amina.diallo@un.example", "Amina Diallo")
@@ -63,6 +65,7 @@ HOSTILE = [
     "(((((((((((",
     "!@#$%^&*()_+-=[]{}|;':\",./<>?`~",
 ]
+HOSTILE_TEXT = st.sampled_from(HOSTILE)
 ECHOES = [
     "<!channel> <!here> <!everyone> @channel @here",
     "<@U0AMINA> <@W123|someone> <#C123|general> <!subteam^S123>",
@@ -202,3 +205,55 @@ async def rename(store: Store, person_id: int, name: str) -> None:
         person = s.get(Person, person_id)
         assert person is not None
         person.name = name
+
+
+# AAR answers -------------------------------------------------------------------------------------
+
+AAR_CHANNEL = ConversationRef("local", "elections-team", channel_name="elections-team")
+ANSWER_IDS = itertools.count(1)
+
+
+@pytest.fixture
+async def review_thread(demo_store: Store) -> ConversationRef:
+    """Start a review in a channel and post its opening, as an adapter does; return its thread."""
+    deps = Deps(store=demo_store)
+    reply = await router.dispatch(Command(AMINA, AAR_CHANNEL, "aar", "start Election day"), deps)
+    assert reply is not None and reply.anchor is not None
+    thread = ConversationRef("local", AAR_CHANNEL.channel_id, "t1", "elections-team")
+    await router.posted(reply.anchor, thread, deps)
+    return thread
+
+
+@given(
+    text=st.one_of(st.text(st.characters(codec=None, categories=None), max_size=300), HOSTILE_TEXT)
+)
+@example(text="\x00\ud800 [x](http://evil.example) <!channel>")
+@example(text="next")
+async def test_aar_answers_of_any_text_are_kept_or_kindly_refused(
+    demo_store: Store,
+    review_thread: ConversationRef,
+    text: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    message = Message(AMINA, review_thread, text, direct=False, message_id=f"a{next(ANSWER_IDS)}")
+
+    reply = await router.dispatch(message, Deps(store=demo_store))
+
+    assert reply is None or router.SORRY not in reply.fallback
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+    with demo_store.session() as s:
+        stored = s.scalars(select(ReviewAnswer.text)).all()
+    assert not any("\x00" in t or "\ud800" in t for t in stored)
+
+
+async def test_a_hostile_aar_answer_is_saved_clean(
+    demo_store: Store, review_thread: ConversationRef
+) -> None:
+    said = "Ballots\x00 late \ud800 [x](http://evil.example) <!channel>"
+    message = Message(AMINA, review_thread, said, direct=False, message_id="hostile-1")
+
+    await router.dispatch(message, Deps(store=demo_store))
+
+    with demo_store.session() as s:
+        stored = s.scalars(select(ReviewAnswer.text)).all()
+    assert stored == ["Ballots late \ufffd [x](http://evil.example) <!channel>"]
