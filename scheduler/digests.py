@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, func, or_, select
 
@@ -19,7 +19,8 @@ from knowledge.models import (
     Role,
     UnreachablePerson,
 )
-from knowledge.reports import Reports, UnansweredQuestion, lesson_title
+from knowledge.reports import Reports, UnansweredQuestion, lesson_title, visible
+from knowledge.search.answer import Viewer
 from knowledge.storage import Store
 from scheduler.selects import OPEN
 from scheduler.sql import Db
@@ -60,16 +61,17 @@ class MissionWeek:
 
 
 async def team_week(db: Db, store: Store, person_id: int, *, now: datetime) -> TeamWeek:
-    """Read a manager's week."""
-    today = now.date()
-    people, open_, overdue, late, applied = await db.run(_team, db, person_id, today, now)
+    """Read a manager's week (lessons named only when the manager may see them)."""
+    viewer = await store.viewer_for(person_id)
+    people, open_, overdue, late, applied = await db.run(_team, db, person_id, viewer, now)
     awaiting = await Notes(store).awaiting_validation(person_id, limit=3)
     return TeamWeek(people, open_, overdue, late, awaiting, applied)
 
 
 def _team(
-    db: Db, person_id: int, today: date, now: datetime
+    db: Db, person_id: int, viewer: Viewer, now: datetime
 ) -> tuple[int, int, int, tuple[Overdue, ...], tuple[str, ...]]:
+    today = now.date()
     reports = select(Person.id).where(Person.manager_id == person_id)
     with db.begin() as conn:
         people = conn.execute(select(func.count()).select_from(reports.subquery())).scalar_one()
@@ -87,11 +89,12 @@ def _team(
                 .limit(SHOWN)
             )
         )
-        applied = _applied(conn, now, Action.owner_id.in_(reports))
+        applied = _applied(conn, now, Action.owner_id.in_(reports), viewer)
     return int(people), int(open_), int(overdue or 0), late, applied
 
 
-def _applied(conn: Connection, now: datetime, whose: object) -> tuple[str, ...]:
+def _applied(conn: Connection, now: datetime, whose: object, viewer: Viewer) -> tuple[str, ...]:
+    """Return the lessons applied this week through these actions that the reader may see."""
     rows = conn.execute(
         select(Product.title, Lesson.title)
         .join(Product, Product.id == Lesson.product_id)
@@ -99,6 +102,7 @@ def _applied(conn: Connection, now: datetime, whose: object) -> tuple[str, ...]:
             Lesson.status == LessonStatus.APPLIED,
             Lesson.applied_at >= now - timedelta(days=7),
             Lesson.id.in_(select(Action.lesson_id).where(whose)),  # type: ignore[arg-type]
+            visible(viewer),
         )
         .order_by(Lesson.applied_at.desc())
         .limit(SHOWN)
@@ -107,15 +111,16 @@ def _applied(conn: Connection, now: datetime, whose: object) -> tuple[str, ...]:
 
 
 async def mission_week(db: Db, store: Store, person_id: int, *, now: datetime) -> MissionWeek:
-    """Read a PBPO's week."""
-    missions, candidates, unreachable = await db.run(_mission, db, person_id, now)
+    """Read a PBPO's week (lessons named only when the PBPO may see them)."""
+    viewer = await store.viewer_for(person_id)
+    missions, candidates, unreachable = await db.run(_mission, db, person_id, viewer, now)
     awaiting = await Notes(store).awaiting_validation(person_id, limit=3)
     unanswered = await Reports(store).unanswered_questions(limit=3)
     return MissionWeek(missions, awaiting, candidates, tuple(unanswered), unreachable)
 
 
 def _mission(
-    db: Db, person_id: int, now: datetime
+    db: Db, person_id: int, viewer: Viewer, now: datetime
 ) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
     with db.begin() as conn:
         scopes = set(
@@ -136,6 +141,7 @@ def _mission(
             .where(
                 Lesson.status == LessonStatus.APPLIED,
                 Lesson.applied_at >= now - timedelta(days=30),
+                visible(viewer),  # a restricted lesson is named only to its audience
             )
             .group_by(Lesson.id, Product.title, Lesson.title)
             .order_by(helpful.desc(), Lesson.id.desc())

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Any
 
 import hostile  # noqa: F401  (the hypothesis profile)
@@ -48,8 +49,18 @@ from handlers.chat import (
 )
 from handlers.router import Deps
 from handlers.validation import ValidationButton, ValidationForm
-from knowledge.models import Action, ActionStatus, Lesson, LessonStatus, Person, Product
+from knowledge.models import (
+    Action,
+    ActionStatus,
+    Lesson,
+    LessonStatus,
+    Person,
+    PersonRole,
+    Product,
+)
 from knowledge.storage import Store
+from scheduler.digests import mission_week, team_week
+from scheduler.sql import Db
 
 Client = TestClient[web.Request, web.Application]
 HERE = ConversationRef("local", "dm")
@@ -298,3 +309,42 @@ async def test_the_dashboard_shows_an_outsider_no_restricted_lesson(
         f"/dashboard/lessons/{world.restricted}", cookies={AS_COOKIE: ELENA.user_id}
     ) as insider:
         assert title in await insider.text()  # the probe can see a leak: the insider sees it
+
+
+async def test_digests_name_no_restricted_lesson_to_an_outsider(
+    world: World, now: datetime
+) -> None:
+    """A manager whose report applied a restricted lesson, and a PBPO of every mission, both
+    outsiders to it, get weekly digests that do not name it; its author's manager does."""
+    store = world.store
+    title = title_of(store, world.restricted)
+    hiroshi = await store.person_for("local", HIROSHI.user_id)
+    elena = await store.person_for("local", ELENA.user_id)  # an author: an insider
+    assert hiroshi is not None and elena is not None
+    with store.session() as s:
+        tomas = s.scalars(select(Person).where(Person.email == TOMAS.user_id)).one()
+        tomas.manager_id = hiroshi
+        assert s.scalars(select(PersonRole.scope).where(PersonRole.person_id == hiroshi)).all()
+        lesson = s.get(Lesson, world.restricted)
+        assert lesson is not None
+        lesson.status, lesson.applied_at = LessonStatus.APPLIED, now - timedelta(days=1)
+        s.add(
+            Action(
+                lesson_id=world.restricted,
+                description="Brief the envoy",
+                owner_id=tomas.id,
+                status=ActionStatus.DONE,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+    db = Db(store.engine)
+
+    team = await team_week(db, store, hiroshi, now=now)
+    mission = await mission_week(db, store, hiroshi, now=now)
+
+    assert title not in repr(team) and title not in repr(mission)
+    with store.session() as s:
+        s.execute(Person.__table__.update().where(Person.id == tomas.id).values(manager_id=elena))
+    insider = await team_week(db, store, elena, now=now)
+    assert title in repr(insider)  # the probe would see a leak: the title is there for Elena
