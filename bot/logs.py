@@ -25,6 +25,7 @@ _SHAPES = re.compile(
     r"|\bxapp-[A-Za-z0-9-]+"  # Slack app-level tokens
     r"|\beyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"  # a JWT (Teams, Entra)
     r"|(?<=Bearer )[A-Za-z0-9._~+/-]+=*"
+    r"|(?<=[?&]code=)[^&\s\"]+"  # an OAuth code in a logged URL (aiohttp's access log)
 )
 _MIN_SECRET = 6  # shorter values would blank out ordinary words
 

@@ -242,3 +242,18 @@ async def test_teams_flows_and_refused_credentials_never_show_a_secret(
 
     text = everything(written, capsys, teams.sent(), str(refused.value))
     assert_no_secret(text, TEAMS_SECRET, WRONG_TEAMS_SECRET)
+
+
+@pytest.mark.parametrize(
+    ("line", "secret"),
+    [
+        ('"GET /slack/oauth_redirect?code=1234.5678.abcdef&state=s HTTP/1.1" 200', "1234.5678"),
+        ("Authorization: Bearer abc.DEF-123_x=", "abc.DEF-123_x"),
+        ("token xoxp-1-2-3-abcdef and xapp-1-A0-123-ffff", "abcdef"),
+        ("jwt eyJhbGciOi.eyJzdWIiOi.c2lnbmF0dXJl", "c2lnbmF0dXJl"),
+    ],
+)
+def test_token_shapes_are_redacted_whatever_their_value(line: str, secret: str) -> None:
+    redacted = logs.redact(line)
+
+    assert secret not in redacted and logs.REDACTED in redacted
