@@ -55,6 +55,8 @@ log = logging.getLogger(__name__)
 PATH = "/slack/events"
 MAX_BODY = 512 * 1024
 KEEP_EVENTS = timedelta(days=2)
+# Fields of an event that are always strings when present, whatever its kind.
+TEXT_FIELDS = ("text", "ts", "thread_ts", "event_ts", "channel_type", "subtype")
 
 
 class SlackSurface:
@@ -331,6 +333,16 @@ def _check_single(settings: Settings) -> None:
         raise SlackStartupError("SLACK_APP_TOKEN must be an app-level token (xapp-…).")
 
 
+def _odd_event(event: dict[str, Any]) -> str | None:
+    """Return why an event cannot be one Slack sends (Bolt would fail on it), or None."""
+    if not isinstance(event.get("type"), str):
+        return "an event needs a type"
+    wrong = [k for k in TEXT_FIELDS if k in event and not isinstance(event[k], str)]
+    # A user or channel is an id, or an object in some kinds (a user_change's user).
+    wrong += [k for k in ("user", "channel") if k in event and not isinstance(event[k], str | dict)]
+    return f"an event's {', '.join(wrong)} cannot be what was sent" if wrong else None
+
+
 def _malformed(body: bytes, content_type: str) -> str | None:
     """Return why a correctly signed body cannot be a Slack request, or None when it can be."""
     try:
@@ -346,8 +358,8 @@ def _malformed(body: bytes, content_type: str) -> str | None:
             return "a JSON body must be an object with a type"
         if data["type"] == "event_callback" and not isinstance(data.get("event"), dict):
             return "an event_callback needs an event object"
-        if data["type"] == "event_callback" and not isinstance(data["event"].get("type"), str):
-            return "an event needs a type"
+        if data["type"] == "event_callback":
+            return _odd_event(data["event"])
         return None
     form = parse_qs(text, keep_blank_values=True)
     if "payload" in form:

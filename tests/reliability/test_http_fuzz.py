@@ -412,3 +412,36 @@ async def test_oauth_pages_with_odd_queries_and_cookies_never_get_a_5xx(
     assert {k: s for k, s in statuses.items() if s >= 500} == {}
     assert await healthy(oauth_bot)
     no_errors_logged(caplog)
+
+
+SLACK_EVENT_TYPES = ["app_mention", "message", "app_home_opened", "member_joined_channel"]
+ODD = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.text(max_size=20),
+    st.lists(st.integers(), max_size=2),
+    st.dictionaries(st.text(max_size=5), st.text(max_size=5), max_size=2),
+)
+
+
+@SQLITE_ONLY
+@given(
+    kind=st.sampled_from(SLACK_EVENT_TYPES),
+    fields=st.dictionaries(
+        st.sampled_from(["text", "user", "channel", "ts", "thread_ts", "channel_type", "subtype"]),
+        ODD,
+        max_size=7,
+    ),
+)
+async def test_signed_slack_events_of_odd_shapes_never_get_a_5xx(
+    bot: Client, kind: str, fields: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    body = json.dumps(
+        {"type": "event_callback", "event_id": None, "event": {"type": kind, **fields}}
+    ).encode()
+    headers = {**signed_headers(body, SECRET), "Content-Type": "application/json"}
+
+    status = await status_of(bot, "POST", "/slack/events", data=body, headers=headers)
+
+    assert status < 500, (kind, fields)
