@@ -220,9 +220,15 @@ def _activity(body: bytes) -> tuple[dict[str, Any], str | None]:
     if not conversation["id"] or len(conversation["id"]) > 1000:
         return {}, "the conversation id is empty or too long"
     invoke = data["type"] == "invoke"
+    if invoke and (not isinstance(data.get("name"), str) or not data["name"]):
+        return {}, "an invoke needs a name"  # the SDK routes invokes by name (none: a 501)
     for name in ("from", "recipient", "channelData", *(("value",) if invoke else ())):
         if data.get(name) is not None and not isinstance(data[name], dict):
             return {}, f"{name} must be an object"
+    for name in ("from", "recipient"):  # the SDK's turn state and replies read their ids
+        party = data.get(name)
+        if not isinstance(party, dict) or not isinstance(party.get("id"), str) or not party["id"]:
+            return {}, f"an activity needs {name}.id"
     for name in ("entities", "attachments", "membersAdded", "membersRemoved"):
         if name in data and data[name] is not None and not isinstance(data[name], list):
             return {}, f"{name} must be a list"

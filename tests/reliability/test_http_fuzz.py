@@ -445,3 +445,42 @@ async def test_signed_slack_events_of_odd_shapes_never_get_a_5xx(
     status = await status_of(bot, "POST", "/slack/events", data=body, headers=headers)
 
     assert status < 500, (kind, fields)
+
+
+INVOKES = [
+    "composeExtension/query",
+    "adaptiveCard/action",
+    "composeExtension/selectItem",
+    "task/fetch",
+    "signin/verifyState",
+]
+
+
+@SQLITE_ONLY
+@given(
+    kind=st.sampled_from(["message", "invoke", "conversationUpdate", "messageUpdate", "event"]),
+    name=st.one_of(ODD, st.sampled_from(INVOKES)),
+    fields=st.dictionaries(
+        st.sampled_from(["text", "from", "recipient", "value", "entities", "channelData", "id"]),
+        ODD,
+        max_size=7,
+    ),
+)
+async def test_authenticated_teams_activities_of_odd_shapes_never_get_a_5xx(
+    bot: Client, teams: FakeTeams, kind: str, name: Any, fields: dict[str, Any]
+) -> None:
+    activity = {
+        "type": kind,
+        "name": name,
+        "conversation": {"id": "a:odd"},
+        "serviceUrl": teams.service_url,
+        "channelId": "msteams",
+        "from": {"id": "29:odd", "name": "Odd"},
+        "recipient": {"id": "28:bot"},
+        **fields,
+    }
+    headers = {"Authorization": f"Bearer {teams.token()}"}
+
+    status = await status_of(bot, "POST", "/api/messages", json=activity, headers=headers)
+
+    assert status < 500, (kind, name, fields)
