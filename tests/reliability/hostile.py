@@ -11,12 +11,17 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 from hypothesis import HealthCheck, settings
+from hypothesis.configuration import set_hypothesis_home_dir
 
 # The Teams fake lives beside the Teams tests; the reliability tests reuse it.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bot" / "teams"))
+
+# Hypothesis keeps caches (even with no example database) in .hypothesis/: not in the repository.
+set_hypothesis_home_dir(Path(tempfile.gettempdir()) / "lessons-bot-hypothesis")
 
 SOAK = os.environ.get("LESSONS_SOAK", "") not in ("", "0")
 
