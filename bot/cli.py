@@ -19,7 +19,7 @@ from pathlib import Path
 from aiohttp import web
 from sqlalchemy.exc import OperationalError
 
-from bot import admin, logs
+from bot import admin, logs, report_cli
 from bot.app import build_app
 from bot.local.auth import Guard
 from bot.settings import Settings
@@ -114,6 +114,7 @@ def _parser() -> argparse.ArgumentParser:
     _scheduler_parser(sub)
     _teams_parser(sub)
     admin.add_parsers(sub)
+    report_cli.add_parsers(sub)
     return parser
 
 

@@ -30,6 +30,12 @@ changes (a note to the author) or reject (with a reason). `/lessons withdraw <le
 withdraws a lesson: kept on record, out of answers.
 • `/lessons roles`: who holds which role. Admins grant them: \
 `/lessons role grant @name pbpo MINUSCA`.
+• *Who knows about election security?* (or `/lessons who <topic>`): the people who wrote \
+or applied the closest lessons, to contact directly.
+• Managers, PBPOs and mission leaders: `/lessons report [mission] [since 2026-01]` sums up \
+lessons captured, validated and applied, open and overdue actions, lesson reuse and the \
+questions without a good answer; `/lessons usefulness` shows which lessons askers found \
+helpful and which need work.
 • A lesson is learned once it is *applied*: identified → validated → applied."""
 
 

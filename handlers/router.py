@@ -12,9 +12,11 @@ from handlers import (
     ask,
     capture,
     eoar,
+    experts,
     followups,
     home,
     reminders,
+    reports,
     roles,
     validation,
 )
@@ -139,6 +141,10 @@ async def _route(incoming: Incoming, deps: Deps) -> Reply | None:
                     return await reminders.command(incoming.who, rest, deps)
                 case "role" | "roles" if roles.requested(text):
                     return await roles.command(incoming.who, text, deps)
+                case "report" | "usefulness" if reports.requested(text):
+                    return await reports.command(incoming.who, text, deps)
+                case _ if (topic := experts.topic_of(incoming)) is not None:
+                    return await experts.who_knows(incoming, topic, deps)
                 case "withdraw" if validation.requested(text):
                     return await validation.withdraw_command(incoming.who, text, deps)
                 case _ if eoar.requested(text):

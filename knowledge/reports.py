@@ -44,6 +44,7 @@ GroupBy = Literal["mission", "theme", "owner"]
 GROUPINGS: tuple[GroupBy, ...] = ("mission", "theme", "owner")
 OPEN_STATUSES = tuple(s for s in ActionStatus if not s.is_closed)
 NO_GROUP = {"mission": "No mission", "theme": "No theme", "owner": "Unassigned"}
+Where = Sequence[ColumnElement[bool]]  # extra conditions a report narrows a figure with
 
 
 _threaded = blocking
@@ -225,13 +226,16 @@ class Reports:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    def _funnel(self, viewer: Viewer) -> Funnel:
-        """Count lessons by how far they got: captured, validated, applied, rejected."""
+    def _funnel(self, viewer: Viewer, *, where: Where = ()) -> Funnel:
+        """Count lessons by how far they got: captured, validated, applied, rejected.
+
+        `where` narrows the lessons further (conditions on Lesson and Product), as a report does.
+        """
         with self.store.engine.connect() as conn:
             rows = conn.execute(
                 select(Lesson.status, func.count())
                 .join(Product, Product.id == Lesson.product_id)
-                .where(visible(viewer))
+                .where(visible(viewer), *where)
                 .group_by(Lesson.status)
             ).all()
         by = {LessonStatus(status): int(n) for status, n in rows}
@@ -245,7 +249,7 @@ class Reports:
 
     funnel = _threaded(_funnel)
 
-    def _median_days_to_apply(self, viewer: Viewer) -> float | None:
+    def _median_days_to_apply(self, viewer: Viewer, *, where: Where = ()) -> float | None:
         """Return the median days from identified to applied of applied lessons, if any."""
         with self.store.engine.connect() as conn:
             rows = conn.execute(
@@ -255,6 +259,7 @@ class Reports:
                     visible(viewer),
                     Lesson.status == LessonStatus.APPLIED,
                     Lesson.applied_at.is_not(None),
+                    *where,
                 )
             ).all()
         days = [max(0.0, (a - i).total_seconds() / 86400) for i, a in rows if a is not None]
@@ -291,11 +296,14 @@ class Reports:
 
     overdue_over_time = _threaded(_overdue_over_time)
 
-    def _unanswered_questions(self, limit: int = 10) -> list[UnansweredQuestion]:
+    def _unanswered_questions(
+        self, limit: int = 10, *, where: Where = ()
+    ) -> list[UnansweredQuestion]:
         """Return the most-asked questions that found nothing or were mostly voted unhelpful.
 
         Questions are grouped by their normalized text; a group is unanswered when most of its
         askings found no lesson, or when its not-helpful votes outnumber the helpful ones.
+        `where` narrows the askings (conditions on Question and the asker's Person row).
         """
         asks = (
             select(
@@ -304,6 +312,8 @@ class Reports:
                 func.max(Question.asked_at).label("last"),
                 func.sum(case((Question.hits == 0, 1), else_=0)).label("no_answer"),
             )
+            .outerjoin(Person, Person.id == Question.person_id)
+            .where(*where)
             .group_by(Question.normalized)
             .subquery()
         )
@@ -314,6 +324,8 @@ class Reports:
                 func.sum(case((Feedback.helpful.is_(True), 0), else_=1)).label("down"),
             )
             .join(Feedback, Feedback.question_id == Question.id)
+            .outerjoin(Person, Person.id == Question.person_id)
+            .where(*where)
             .group_by(Question.normalized)
             .subquery()
         )
@@ -357,9 +369,17 @@ class Reports:
         return texts
 
     def _actions_board(
-        self, viewer: Viewer, group_by: GroupBy = "mission", *, limit: int = 100
+        self,
+        viewer: Viewer,
+        group_by: GroupBy = "mission",
+        *,
+        limit: int = 100,
+        where: Where = (),
     ) -> ActionsBoard:
-        """Return open and overdue actions by mission, theme or owner, and the overdue list."""
+        """Return open and overdue actions by mission, theme or owner, and the overdue list.
+
+        `where` narrows the actions further (conditions on Action and Product).
+        """
         if group_by not in GROUPINGS:
             raise ValueError(f"group_by must be one of {', '.join(GROUPINGS)}")
         today = self.store.today()
@@ -379,18 +399,18 @@ class Reports:
             statement = statement.outerjoin(ProductTheme, ProductTheme.product_id == Product.id)
         elif group_by == "owner":
             statement = statement.outerjoin(Person, Person.id == Action.owner_id)
-        statement = statement.where(visible(viewer), Action.status.in_(OPEN_STATUSES)).group_by(
-            *keys
-        )
+        statement = statement.where(
+            visible(viewer), Action.status.in_(OPEN_STATUSES), *where
+        ).group_by(*keys)
         with self.store.engine.connect() as conn:
             grouped = conn.execute(statement).all()
-            overdue = self._overdue(conn, viewer, today, limit)
+            overdue = self._overdue(conn, viewer, today, limit, where)
             total_open, total_overdue = conn.execute(
                 select(func.count(), func.sum(late))
                 .select_from(Action)
                 .join(Lesson, Lesson.id == Action.lesson_id)
                 .join(Product, Product.id == Lesson.product_id)
-                .where(visible(viewer), Action.status.in_(OPEN_STATUSES))
+                .where(visible(viewer), Action.status.in_(OPEN_STATUSES), *where)
             ).one()
         rows = [
             BoardRow(group=str(r[-3] or NO_GROUP[group_by]), open=int(r[-2]), overdue=int(r[-1]))
@@ -408,7 +428,7 @@ class Reports:
     actions_board = _threaded(_actions_board)
 
     def _overdue(
-        self, conn: Connection, viewer: Viewer, today: date, limit: int
+        self, conn: Connection, viewer: Viewer, today: date, limit: int, where: Where = ()
     ) -> list[OverdueAction]:
         rows = conn.execute(
             select(
@@ -424,7 +444,9 @@ class Reports:
             .join(Lesson, Lesson.id == Action.lesson_id)
             .join(Product, Product.id == Lesson.product_id)
             .outerjoin(Person, Person.id == Action.owner_id)
-            .where(visible(viewer), Action.status.in_(OPEN_STATUSES), Action.due_date < today)
+            .where(
+                visible(viewer), Action.status.in_(OPEN_STATUSES), Action.due_date < today, *where
+            )
             .order_by(Action.due_date, Action.id)
             .limit(max(1, limit))
         ).all()

@@ -1,11 +1,15 @@
-"""What the weekly digests say: a manager's people, a PBPO's mission. Read when they go out."""
+"""What the weekly digests say: a manager's people, a PBPO's mission. Read when they go out.
+
+A digest names and counts only lessons (and their actions) its recipient may see: a restricted
+lesson reaches only its audience, in a digest as in answers, reports and the dashboard.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
-from sqlalchemy import Connection, func, or_, select
+from sqlalchemy import ColumnElement, Connection, func, or_, select
 
 from knowledge.capture import Awaiting, Notes
 from knowledge.models import (
@@ -61,21 +65,27 @@ class MissionWeek:
 
 
 async def team_week(db: Db, store: Store, person_id: int, *, now: datetime) -> TeamWeek:
-    """Read a manager's week (lessons named only when the manager may see them)."""
+    """Read a manager's week."""
+    today = now.date()
     viewer = await store.viewer_for(person_id)
-    people, open_, overdue, late, applied = await db.run(_team, db, person_id, viewer, now)
+    people, open_, overdue, late, applied = await db.run(_team, db, person_id, viewer, today, now)
     awaiting = await Notes(store).awaiting_validation(person_id, limit=3)
     return TeamWeek(people, open_, overdue, late, awaiting, applied)
 
 
+def _seen(viewer: Viewer) -> ColumnElement[bool]:
+    """Return a condition on Action: its lesson is one the viewer may see."""
+    lessons = select(Lesson.id).join(Product, Product.id == Lesson.product_id)
+    return Action.lesson_id.in_(lessons.where(visible(viewer)))
+
+
 def _team(
-    db: Db, person_id: int, viewer: Viewer, now: datetime
+    db: Db, person_id: int, viewer: Viewer, today: date, now: datetime
 ) -> tuple[int, int, int, tuple[Overdue, ...], tuple[str, ...]]:
-    today = now.date()
     reports = select(Person.id).where(Person.manager_id == person_id)
     with db.begin() as conn:
         people = conn.execute(select(func.count()).select_from(reports.subquery())).scalar_one()
-        mine = (Action.owner_id.in_(reports), Action.status.in_(OPEN))
+        mine = (Action.owner_id.in_(reports), Action.status.in_(OPEN), _seen(viewer))
         open_, overdue = conn.execute(
             select(func.count(), func.count(Action.id).filter(Action.due_date < today)).where(*mine)
         ).one()
@@ -94,7 +104,6 @@ def _team(
 
 
 def _applied(conn: Connection, now: datetime, whose: object, viewer: Viewer) -> tuple[str, ...]:
-    """Return the lessons applied this week through these actions that the reader may see."""
     rows = conn.execute(
         select(Product.title, Lesson.title)
         .join(Product, Product.id == Lesson.product_id)
@@ -111,7 +120,7 @@ def _applied(conn: Connection, now: datetime, whose: object, viewer: Viewer) -> 
 
 
 async def mission_week(db: Db, store: Store, person_id: int, *, now: datetime) -> MissionWeek:
-    """Read a PBPO's week (lessons named only when the PBPO may see them)."""
+    """Read a PBPO's week."""
     viewer = await store.viewer_for(person_id)
     missions, candidates, unreachable = await db.run(_mission, db, person_id, viewer, now)
     awaiting = await Notes(store).awaiting_validation(person_id, limit=3)
@@ -141,7 +150,7 @@ def _mission(
             .where(
                 Lesson.status == LessonStatus.APPLIED,
                 Lesson.applied_at >= now - timedelta(days=30),
-                visible(viewer),  # a restricted lesson is named only to its audience
+                visible(viewer),
             )
             .group_by(Lesson.id, Product.title, Lesson.title)
             .order_by(helpful.desc(), Lesson.id.desc())

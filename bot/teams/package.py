@@ -38,6 +38,7 @@ COMMANDS = (
     ("aar schedule <event> <when it ends>", "Start an After-Action Review later"),
     ("reminders", "When and how I remind you"),
     ("eoar", "Your End of Assignment Report interview"),
+    ("who knows about …", "People who wrote or applied lessons on a topic, to contact"),
 )
 Pixel = tuple[int, int, int, int]
 
