@@ -21,6 +21,7 @@ from knowledge.roles import Holder, Roles, role_named
 from knowledge.storage import Store
 
 FORMATS = ("table", "csv", "json")
+FORMULA_START = ("=", "+", "-", "@")
 CSV_COLUMNS = (
     *("id", "at", "person_id", "person", "surface", "operation", "subject"),
     *("before", "after", "note"),
@@ -123,13 +124,18 @@ def render(rows: list[AuditRow], fmt: str) -> str:
         return json.dumps([r.as_json() for r in rows], ensure_ascii=False, indent=2) + "\n"
     if fmt == "csv":
         out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
+        writer = csv.writer(
+            out, lineterminator="\n", quoting=csv.QUOTE_ALL
+        )  # a CR stays in its cell
         writer.writerow(CSV_COLUMNS)
         for r in rows:
             data = r.as_json()
             writer.writerow(
-                [data[k] for k in ("id", "at", "person_id", "person", "surface", "operation")]
-                + [r.subject, _json(r.before), _json(r.after), r.note or ""]
+                csv_cell(value)
+                for value in [
+                    *(data[k] for k in ("id", "at", "person_id", "person", "surface", "operation")),
+                    *(r.subject, _json(r.before), _json(r.after), r.note or ""),
+                ]
             )
         return out.getvalue()
     if not rows:
@@ -140,6 +146,19 @@ def render(rows: list[AuditRow], fmt: str) -> str:
         for r in rows
     ]
     return "\n".join(lines) + "\n"
+
+
+def csv_cell(value: object) -> str:
+    """Return a CSV cell a spreadsheet shows as text and never runs as a formula.
+
+    Names and notes are typed by people (a Slack display name, a withdrawal reason): one that
+    starts with `=`, `+`, `-`, `@` (after any spaces), a tab or a carriage return gets a `'`
+    in front, as OWASP advises against CSV injection (`=cmd|' /C calc'!A0`).
+    """
+    text = "" if value is None else str(value)
+    if text.lstrip(" \u00a0").startswith(FORMULA_START) or text.startswith(("\t", "\r")):
+        return "'" + text
+    return text
 
 
 def _change_text(row: AuditRow) -> str:

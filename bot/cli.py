@@ -19,7 +19,7 @@ from pathlib import Path
 from aiohttp import web
 from sqlalchemy.exc import OperationalError
 
-from bot import admin, practices_cli, report_cli
+from bot import admin, logs, practices_cli, report_cli
 from bot.app import build_app
 from bot.local.auth import Guard
 from bot.settings import Settings
@@ -47,9 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"lessons: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
+    if not logging.getLogger().handlers:  # as basicConfig did: only when nothing logs yet
+        logs.configure(settings)
     if settings.log_level != "DEBUG":
         logging.getLogger("alembic").setLevel(logging.WARNING)
     try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from knowledge.database import DEFAULT_URL
@@ -15,25 +15,25 @@ TEAMS_PREFIX = "CONNECTIONS__SERVICE_CONNECTION__SETTINGS__"
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    """Everything the bot reads from its environment."""
+    """Everything the bot reads from its environment (its repr shows no secret)."""
 
-    database_url: str = DEFAULT_URL
+    database_url: str = field(default=DEFAULT_URL, repr=False)
     host: str = "127.0.0.1"
     port: int = 3000
     glossary: Path | None = None
     log_level: str = "INFO"
-    postgres_eval_url: str = DEFAULT_EVAL_URL
-    login_token: str | None = None
-    slack_bot_token: str | None = None
-    slack_signing_secret: str | None = None
-    slack_app_token: str | None = None
+    postgres_eval_url: str = field(default=DEFAULT_EVAL_URL, repr=False)
+    login_token: str | None = field(default=None, repr=False)
+    slack_bot_token: str | None = field(default=None, repr=False)
+    slack_signing_secret: str | None = field(default=None, repr=False)
+    slack_app_token: str | None = field(default=None, repr=False)
     slack_api_url: str = "https://slack.com/api/"
     slack_pace_seconds: float = 1.0
     slack_client_id: str | None = None
-    slack_client_secret: str | None = None
+    slack_client_secret: str | None = field(default=None, repr=False)
     slack_redirect_uri: str | None = None
     # Teams: the Agents SDK's own variables (CONNECTIONS__SERVICE_CONNECTION__SETTINGS__…)
-    teams_sdk: tuple[tuple[str, str], ...] = ()
+    teams_sdk: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     teams_jwks_url: str | None = None
     teams_service_hosts: tuple[str, ...] = ()
 

@@ -35,6 +35,7 @@ from handlers.chat import (
     Reply,
     Text,
     UserRef,
+    unlinked,
 )
 from handlers.errors import UserError
 from handlers.validation import request as request_validation
@@ -75,6 +76,7 @@ CLOSED_GRACE = timedelta(hours=6)  # late messages in a closed review's thread a
 SHOWN_ANSWER = 300
 SHOWN_PER_QUESTION = 8
 TEXT_LIMIT = 2800  # Slack shows at most 3,000 characters in one section
+MAX_WHEN_WORDS = 12  # the longest "when it ends" phrase split_schedule tries
 USAGE = """*After-Action Reviews*
 • `/aar start <event>`: start a review in this channel; I open a thread for it
 • `/aar schedule <event> <when it ends>`: for example `/aar schedule Election day tomorrow 17:00`
@@ -459,7 +461,9 @@ def split_schedule(text: str, *, now: datetime, tz: str) -> tuple[str, datetime]
     """Split "<event> <when it ends>" at the longest ending that reads as a future time."""
     parts = text.split()
     past: DateError | None = None
-    for i in range(1, len(parts)):
+    # An ending is a few words ("on the 3rd of December 2026 at 4 pm"): trying every split
+    # of a long text would read each tail again, quadratic in its length.
+    for i in range(max(1, len(parts) - MAX_WHEN_WORDS), len(parts)):
         try:
             ends = parse_moment(" ".join(parts[i:]), now=now, tz=tz)
         except PastDate as exc:
@@ -736,7 +740,7 @@ def _answers_lines(step: int, question: Question, closing: Closing) -> list[str]
     lines = [f"*{step + 1}. {question.text}*"]
     for a in answers[:SHOWN_PER_QUESTION]:
         author = "anonymous" if a.anonymous else (a.author or "a guest")
-        lines.append(f"• {clip(a.text, SHOWN_ANSWER)} — _{author}_")
+        lines.append(f"• {unlinked(clip(a.text, SHOWN_ANSWER))} — _{author}_")
     if len(answers) > SHOWN_PER_QUESTION:
         lines.append(f"…and {len(answers) - SHOWN_PER_QUESTION} more in the saved record.")
     if not answers:

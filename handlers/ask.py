@@ -19,6 +19,7 @@ from handlers.chat import (
     Reply,
     Text,
     UserRef,
+    unlinked,
 )
 from handlers.errors import UserError
 from handlers.practices import PracticeAction
@@ -348,5 +349,5 @@ def _topic(question: str) -> str:
 
 
 def quote(text: str) -> str:
-    """Return user text fit to quote in bold: one line, no stars, not too long."""
-    return clip(" ".join(text.replace("*", "").split()), 120)
+    """Return user text fit to quote in bold: one line, no stars, no links, not too long."""
+    return clip(" ".join(unlinked(text.replace("*", "")).split()), 120)

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 from typing import Protocol
+
+# Control characters no database keeps (PostgreSQL refuses NUL) and lone surrogates (bad UTF-16
+# inside JSON's \u escapes), which no encoder can write.
+_UNCLEAN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +96,35 @@ class FormSubmit:
 
 
 Incoming = Command | Message | ButtonPress | FormSubmit | Edit | Deletion
+
+
+def clean_text(text: str) -> str:
+    """Return typed text without control characters, a lone surrogate as U+FFFD."""
+    if _UNCLEAN.search(text) is None:
+        return text
+    return _UNCLEAN.sub(lambda m: "\ufffd" if m.group() >= "\ud800" else "", text)
+
+
+def unlinked(text: str) -> str:
+    """Return user text to repeat in a reply with its `[label](url)` links shown, not followed.
+
+    The renderers turn the bot's CommonMark links into real ones; a user's text repeated by the
+    bot must not become a link that reads "Reset your password" under the bot's name.
+    """
+    return text.replace("](", "] (")
+
+
+def cleaned(incoming: Incoming) -> Incoming:
+    """Return an incoming event with its typed text cleaned (see `clean_text`)."""
+    match incoming:
+        case Command() | Message() | Edit():
+            return replace(incoming, text=clean_text(incoming.text))
+        case ButtonPress():
+            return replace(incoming, value=clean_text(incoming.value))
+        case FormSubmit():
+            values = {k: clean_text(v) for k, v in incoming.values.items()}
+            return replace(incoming, values=values)
+    return incoming
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,6 +34,7 @@ from handlers.chat import (
     Reply,
     Text,
     UserRef,
+    cleaned,
 )
 from handlers.errors import UnknownCommand
 from handlers.help import help_reply
@@ -99,7 +100,7 @@ async def dispatch(incoming: Incoming, deps: Deps) -> Reply | None:
     and answered with an apology, never a stack trace.
     """
     try:
-        return await _route(incoming, deps)
+        return await _route(cleaned(incoming), deps)
     except DomainError as exc:
         return Reply.of(Text(f"⚠️ {exc.message}"), private=True)
     except Exception:

@@ -19,6 +19,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from knowledge import jsonstream
 from knowledge.errors import ImportFailed
 from knowledge.jsonstream import JsonStream
 from knowledge.models import LessonStatus, ProductType
@@ -189,9 +190,11 @@ def _read_jsonl(path: Path, today: date) -> Iterator[tuple[int, Record]]:
             continue
         with _at_row(row):
             try:
-                data = _object(json.loads(line))
+                data = _object(jsonstream.loads(line))
             except json.JSONDecodeError as err:
                 raise ImportFailed(f"is not valid JSON: {err.msg} (column {err.colno})") from None
+            except ValueError as err:  # nested too deeply
+                raise ImportFailed(f"is not valid JSON: {err}") from None
             if _is_llis(data):
                 record = _llis_record(data, today)
             else:
@@ -205,7 +208,7 @@ def _sniff_llis(path: Path) -> bool:
         for raw in handle:
             if raw.strip():
                 try:
-                    data = json.loads(raw.decode("utf-8-sig", errors="replace"))
+                    data = jsonstream.loads(raw.decode("utf-8-sig", errors="replace"))
                 except ValueError:
                     return False
                 return isinstance(data, dict) and _is_llis(data)

@@ -12,6 +12,19 @@ from knowledge.errors import ImportFailed
 _CHUNK = 1 << 20
 _BLANK = re.compile(r"[ \t\r\n]*")
 _NUMBER_GOES_ON = ("", *"0123456789.eE+-")
+TOO_DEEP = "nested too deeply"
+
+
+def loads(text: str | bytes) -> Any:
+    """Decode a JSON text; one nested too deeply is a ValueError, like any other bad JSON.
+
+    The standard decoder recurses once per level and raises RecursionError (not ValueError)
+    on a few thousand `[`: a crash for every caller that only expects bad JSON.
+    """
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError(TOO_DEEP) from None
 
 
 class JsonStream:
@@ -46,6 +59,8 @@ class JsonStream:
         while True:
             try:
                 value, end = self._decoder.raw_decode(self._buf, self._pos)
+            except RecursionError:
+                raise self._error(TOO_DEEP, self._pos) from None
             except json.JSONDecodeError as err:
                 cut_short = err.msg.startswith("Unterminated") or err.pos >= len(self._buf) - 16
                 if self._eof or not cut_short:

@@ -52,10 +52,12 @@ class PersonRecord:
         """Build and validate a person from an import mapping."""
         email = _text(data, "email", required=True, limit=320).lower()
         if not _EMAIL.match(email):
-            raise ImportFailed(f"'{email}' is not an email address", field="email")
+            raise ImportFailed(f"{_said(email)} is not an email address", field="email")
         tz = _text(data, "timezone") or "UTC"
         if tz not in _zones():
-            raise ImportFailed(f"'{tz}' is not a time zone (try 'Africa/Bangui')", field="timezone")
+            raise ImportFailed(
+                f"{_said(tz)} is not a time zone (try 'Africa/Bangui')", field="timezone"
+            )
         end = _date(data, "assignment_end")
         if end is None and data.get("assignment_end_in_days") is not None:
             end = today + timedelta(days=_int(data, "assignment_end_in_days"))
@@ -208,6 +210,12 @@ def _short(value: Any, field: str, limit: int) -> str:
     return text
 
 
+def _said(value: Any, limit: int = 60) -> str:
+    """Quote a bad value for an error message, clipped: a 1 MB cell is not echoed back."""
+    text = str(value)
+    return f"'{text}'" if len(text) <= limit else f"'{text[: limit - 1]}…'"
+
+
 def _slug(value: Any) -> str:
     return re.sub(r"[\s_]+", "-", str(value).strip().lower())
 
@@ -238,7 +246,7 @@ def _int(data: Mapping[str, Any], key: str) -> int:
     try:
         return int(str(data.get(key)).strip())
     except ValueError:
-        raise ImportFailed(f"'{data.get(key)}' is not a whole number", field=key) from None
+        raise ImportFailed(f"{_said(data.get(key))} is not a whole number", field=key) from None
 
 
 def _list(data: Mapping[str, Any], key: str) -> list[Any]:
@@ -267,7 +275,7 @@ def _date(data: Mapping[str, Any], key: str) -> date | None:
         if not 1900 <= parsed.year <= 2100:
             break
         return parsed
-    raise ImportFailed(f"'{text}' is not a date (use YYYY-MM-DD)", field=key)
+    raise ImportFailed(f"{_said(text)} is not a date (use YYYY-MM-DD)", field=key)
 
 
 def _enum[E: (ProductType, ProductStatus, LessonStatus, ActionStatus, Role)](
@@ -282,7 +290,7 @@ def _enum[E: (ProductType, ProductStatus, LessonStatus, ActionStatus, Role)](
         return cls(str(value).strip().lower().replace(" ", "_").replace("-", "_"))
     except ValueError:
         allowed = ", ".join(m.value for m in cls)
-        raise ImportFailed(f"'{value}' is not one of: {allowed}", field=key) from None
+        raise ImportFailed(f"{_said(value)} is not one of: {allowed}", field=key) from None
 
 
 def _enum_list(data: Mapping[str, Any], key: str, cls: type[Role]) -> list[Role]:

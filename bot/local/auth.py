@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 COOKIE = "lessons_session"
+FORM = "application/x-www-form-urlencoded"
 OPEN_PATHS = ("/healthz", "/slack/", "/api/messages", "/login", "/static/")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -134,7 +135,16 @@ async def login_page(request: web.Request) -> web.Response:
 async def login(request: web.Request) -> web.Response:
     """Check the token and set the session cookie."""
     guard = request.app[GUARD]
-    form = await request.post()
+    try:
+        if request.content_type != FORM:  # the page's form; a multipart body is not parsed
+            raise ValueError(request.content_type)
+        form = await request.post()
+    except ValueError:  # not the sign-in form, or not UTF-8
+        return web.Response(
+            status=400,
+            text=_login_html("That sign-in was garbled. Paste the token and try again."),
+            content_type="text/html",
+        )
     given = str(form.get("token", ""))[:200].strip()
     if guard.token is None:
         raise web.HTTPFound("/")

@@ -10,7 +10,6 @@ by `handlers.router`, and the `Reply` is rendered to HTML by `bot.local.render`.
 
 from __future__ import annotations
 
-import json
 import logging
 import weakref
 from dataclasses import dataclass, field
@@ -33,7 +32,9 @@ from handlers.chat import (
     Message,
     Reply,
     UserRef,
+    clean_text,
 )
+from knowledge import jsonstream
 from knowledge.chatlog import ChatLog, Posted
 from knowledge.errors import DomainError
 from knowledge.storage import PersonView, Store
@@ -45,6 +46,7 @@ BOT_NAME = "Lessons Bot"
 CHANNELS = ("mission-hq", "elections-team", "protection-of-civilians", "logistics")
 MAX_FRAME = 64 * 1024
 MAX_TEXT = 8000
+MAX_ID = 2**31 - 1
 MENTIONS = ("@lessons bot", "@lessonsbot", "@lessons", "@bot")
 STATIC = Path(__file__).parent / "static"
 
@@ -436,7 +438,7 @@ async def socket(request: web.Request) -> web.WebSocketResponse:
             if frame.type != WSMsgType.TEXT:
                 continue
             try:
-                data = json.loads(frame.data)
+                data = jsonstream.loads(frame.data)
                 if not isinstance(data, dict):
                     raise ValueError("not an object")
             except ValueError:
@@ -500,14 +502,14 @@ def _person_json(person: PersonView) -> dict[str, Any]:
 
 
 def _str(value: object) -> str | None:
-    return value[: MAX_TEXT * 2] if isinstance(value, str) else None
+    return clean_text(value[: MAX_TEXT * 2]) if isinstance(value, str) else None
 
 
 def _int(value: object) -> int | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
-        return value
+        return value if 0 <= value <= MAX_ID else None  # a database integer
     if isinstance(value, str) and value.isdigit() and len(value) < 12:
         return int(value)
     return None

@@ -14,7 +14,6 @@ request acts with its own workspace's token (`bot.slack.workspaces`).
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -48,6 +47,7 @@ from bot.slack.notifier import SlackNotifier
 from bot.slack.workspaces import WorkspaceClient, WorkspaceNotifier, act_as, stop_acting
 from handlers import router
 from handlers.chat import ConversationRef
+from knowledge import jsonstream
 from knowledge.storage import Store
 
 log = logging.getLogger(__name__)
@@ -55,6 +55,8 @@ log = logging.getLogger(__name__)
 PATH = "/slack/events"
 MAX_BODY = 512 * 1024
 KEEP_EVENTS = timedelta(days=2)
+# Fields of an event that are always strings when present, whatever its kind.
+TEXT_FIELDS = ("text", "ts", "thread_ts", "event_ts", "channel_type", "subtype")
 
 
 class SlackSurface:
@@ -331,6 +333,16 @@ def _check_single(settings: Settings) -> None:
         raise SlackStartupError("SLACK_APP_TOKEN must be an app-level token (xapp-…).")
 
 
+def _odd_event(event: dict[str, Any]) -> str | None:
+    """Return why an event cannot be one Slack sends (Bolt would fail on it), or None."""
+    if not isinstance(event.get("type"), str):
+        return "an event needs a type"
+    wrong = [k for k in TEXT_FIELDS if k in event and not isinstance(event[k], str)]
+    # A user or channel is an id, or an object in some kinds (a user_change's user).
+    wrong += [k for k in ("user", "channel") if k in event and not isinstance(event[k], str | dict)]
+    return f"an event's {', '.join(wrong)} cannot be what was sent" if wrong else None
+
+
 def _malformed(body: bytes, content_type: str) -> str | None:
     """Return why a correctly signed body cannot be a Slack request, or None when it can be."""
     try:
@@ -339,20 +351,20 @@ def _malformed(body: bytes, content_type: str) -> str | None:
         return "the body is not UTF-8"
     if content_type == "application/json" or text.lstrip().startswith("{"):
         try:
-            data = json.loads(text)
+            data = jsonstream.loads(text)
         except ValueError:
             return "the body is not JSON"
         if not isinstance(data, dict) or not isinstance(data.get("type"), str):
             return "a JSON body must be an object with a type"
         if data["type"] == "event_callback" and not isinstance(data.get("event"), dict):
             return "an event_callback needs an event object"
-        if data["type"] == "event_callback" and not isinstance(data["event"].get("type"), str):
-            return "an event needs a type"
+        if data["type"] == "event_callback":
+            return _odd_event(data["event"])
         return None
     form = parse_qs(text, keep_blank_values=True)
     if "payload" in form:
         try:
-            payload = json.loads(form["payload"][0])
+            payload = jsonstream.loads(form["payload"][0])
         except ValueError:
             return "the payload is not JSON"
         if not isinstance(payload, dict) or not isinstance(payload.get("type"), str):

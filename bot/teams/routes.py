@@ -11,7 +11,6 @@ and the service URLs replies go to are checked against Microsoft's hosts.
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 from collections.abc import Mapping
@@ -35,6 +34,7 @@ from bot.teams.references import References
 from bot.teams.turns import Turns
 from handlers import router
 from handlers.chat import ConversationRef
+from knowledge import jsonstream
 from knowledge.storage import Store
 
 log = logging.getLogger(__name__)
@@ -207,7 +207,7 @@ def _check(configuration: Any) -> None:
 def _activity(body: bytes) -> tuple[dict[str, Any], str | None]:
     """Return the activity of a body, or why it is not one."""
     try:
-        data = json.loads(body)
+        data = jsonstream.loads(body)
     except ValueError:
         return {}, "the body is not JSON"
     if not isinstance(data, dict):
@@ -220,9 +220,15 @@ def _activity(body: bytes) -> tuple[dict[str, Any], str | None]:
     if not conversation["id"] or len(conversation["id"]) > 1000:
         return {}, "the conversation id is empty or too long"
     invoke = data["type"] == "invoke"
+    if invoke and (not isinstance(data.get("name"), str) or not data["name"]):
+        return {}, "an invoke needs a name"  # the SDK routes invokes by name (none: a 501)
     for name in ("from", "recipient", "channelData", *(("value",) if invoke else ())):
         if data.get(name) is not None and not isinstance(data[name], dict):
             return {}, f"{name} must be an object"
+    for name in ("from", "recipient"):  # the SDK's turn state and replies read their ids
+        party = data.get(name)
+        if not isinstance(party, dict) or not isinstance(party.get("id"), str) or not party["id"]:
+            return {}, f"an activity needs {name}.id"
     for name in ("entities", "attachments", "membersAdded", "membersRemoved"):
         if name in data and data[name] is not None and not isinstance(data[name], list):
             return {}, f"{name} must be a list"
