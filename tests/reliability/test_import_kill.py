@@ -3,7 +3,6 @@ of it, never a part, and running the import again completes it (SQLite and Postg
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -16,6 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from big_import import big_file
 from conftest import private_schema, schema_url
 from sqlalchemy import func, select, text
 
@@ -23,31 +23,6 @@ from knowledge.database import make_engine, upgrade
 from knowledge.models import Lesson, Product
 
 PRODUCTS = 3_000  # big enough that the import runs for a few seconds, small enough for CI
-MISSIONS = ("MINUSCA", "MONUSCO", "UNMISS", "MINUSMA", "UNIFIL")
-
-
-def big_file(path: Path) -> Path:
-    """Write PRODUCTS after-action reviews, two lessons each, as JSONL."""
-    with path.open("w", encoding="utf-8") as out:
-        for n in range(PRODUCTS):
-            product = {
-                "external_id": f"kill:{n}",
-                "type": "aar",
-                "title": f"AAR {n}: convoy escort to sector {n % 40}",
-                "summary": f"Convoy {n} met a roadblock and turned back after {n % 9} hours.",
-                "body": "Escorts waited for clearance at the checkpoint. " * 8,
-                "date": f"20{10 + n % 15}-0{1 + n % 9}-1{n % 9}",
-                "mission": MISSIONS[n % len(MISSIONS)],
-                "themes": ["logistics", "convoys"],
-                "lessons": [
-                    {"observation": f"Roadblock {n}", "lesson": f"Clear routes first ({n}).",
-                     "recommendation": "Send a route reconnaissance a day ahead."},
-                    {"observation": f"Radio gap {n}", "lesson": f"Carry a satellite phone {n}.",
-                     "recommendation": "Issue one phone per convoy."},
-                ],
-            }  # fmt: skip
-            out.write(json.dumps(product) + "\n")
-    return path
 
 
 Database = tuple[str, Callable[[], bool]]  # URL, "is the import writing now?"
@@ -120,7 +95,7 @@ def test_a_killed_import_leaves_nothing_and_the_next_one_completes(
     database: Database, tmp_path: Path
 ) -> None:
     url, writing = database
-    path = big_file(tmp_path / "big.jsonl")
+    path = big_file(tmp_path / "big.jsonl", PRODUCTS)
     with run_import(url, path) as importer:
         deadline = time.monotonic() + 120
         while not writing():  # wait until it is half-way through its one transaction

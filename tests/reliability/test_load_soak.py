@@ -53,7 +53,7 @@ LOAD_SECONDS = _setting("LESSONS_LOAD_SECONDS", 30)
 LOAD_CONCURRENCY = int(_setting("LESSONS_LOAD_CONCURRENCY", 16))
 LOAD_LIMIT = 50_000  # requests per kind, whatever the time
 SOAK_SECONDS = _setting("LESSONS_SOAK_SECONDS", 600)
-SOAK_RATE = _setting("LESSONS_SOAK_RATE", 15)  # requests/s, the three kinds in turn
+SOAK_RATE = _setting("LESSONS_SOAK_RATE", 6)  # requests/s, the three kinds in turn (< capacity)
 SAMPLE_EVERY = 10.0
 FLAT_MB = 10.0  # growth over the last 2/3 of the soak that still counts as flat
 
