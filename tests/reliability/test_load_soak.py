@@ -75,28 +75,9 @@ async def test_load_then_soak(tmp_path: Path, sqlite_template: Path, teams: Fake
     async with FakeSlack(token=TOKEN) as slack:
         for user, (email, name) in SLACK_USERS.items():
             slack.add_user(user, email=email, real_name=name)
-        env = {
-            "LESSONS_DATABASE_URL": url,
-            "LESSONS_SCHEDULER": "off",
-            "LESSONS_SLACK_PACE_SECONDS": "0",
-            "SLACK_BOT_TOKEN": TOKEN,
-            "SLACK_SIGNING_SECRET": SECRET,
-            "SLACK_API_URL": slack.api_url,
-            **teams.env(),
-            **dict.fromkeys(CA_VARIABLES, str(teams.ca_file)),
-        }
         requests = Requests(slack, teams)
-        async with bot_process(env) as bot:
-            report["load"] = {"concurrency": LOAD_CONCURRENCY}
-            for kind in KINDS:
-                tally = await closed_loop(
-                    bot.url,
-                    lambda kind=kind: requests.build(kind),  # type: ignore[misc]
-                    concurrency=LOAD_CONCURRENCY,
-                    seconds=LOAD_SECONDS,
-                    limit=LOAD_LIMIT,
-                )
-                report["load"][kind] = tally.figures()
+        async with bot_process(_environment(url, slack, teams)) as bot:
+            report["load"] = await _load(bot.url, requests)
             # The answers to what was acked are still being posted: let them drain first.
             await slack.settle(quiet=2.0, timeout=300)
             report["rss_after_load_mb"] = bot.rss_mb()
@@ -121,6 +102,35 @@ async def test_load_then_soak(tmp_path: Path, sqlite_template: Path, teams: Fake
     assert report["soak"]["errors"] == {}, report["soak"]
     assert not apologies, apologies[:3]
     assert report["soak"]["rss"]["tail_growth_mb"] < FLAT_MB, report["soak"]["rss"]
+
+
+def _environment(url: str, slack: FakeSlack, teams: FakeTeams) -> dict[str, str]:
+    """The bot's settings: SQLite at url, Slack and Teams on their fakes, no scheduler."""
+    return {
+        "LESSONS_DATABASE_URL": url,
+        "LESSONS_SCHEDULER": "off",
+        "LESSONS_SLACK_PACE_SECONDS": "0",
+        "SLACK_BOT_TOKEN": TOKEN,
+        "SLACK_SIGNING_SECRET": SECRET,
+        "SLACK_API_URL": slack.api_url,
+        **teams.env(),
+        **dict.fromkeys(CA_VARIABLES, str(teams.ca_file)),
+    }
+
+
+async def _load(url: str, requests: Requests) -> dict[str, Any]:
+    """Load each kind of request in turn with C connections; return the figures of each."""
+    figures: dict[str, Any] = {"concurrency": LOAD_CONCURRENCY}
+    for kind in KINDS:
+        tally = await closed_loop(
+            url,
+            lambda kind=kind: requests.build(kind),
+            concurrency=LOAD_CONCURRENCY,
+            seconds=LOAD_SECONDS,
+            limit=LOAD_LIMIT,
+        )
+        figures[kind] = tally.figures()
+    return figures
 
 
 def _write(report: dict[str, Any]) -> None:
