@@ -24,9 +24,12 @@ SLACK_USERS = {
     "U0SOAKTH": ("tomas.herrera@un.example", "Tomás Herrera"),
     "U0SOAKPR": ("priya.raman@un.example", "Priya Raman"),
 }
-TEAMS_MEMBERS = (
-    Member("aad-soak-amina", "29:soak-amina", "Amina Diallo", "amina.diallo@un.example"),
-    Member("aad-soak-tomas", "29:soak-tomas", "Tomás Herrera", "tomas.herrera@un.example"),
+# Many people, each in a personal chat of their own: Teams lets a bot send only 60 messages in
+# 30 s to one conversation, and the bot keeps to that (bot/teams/pace.py), so a load on one or
+# two conversations would measure the pacing, not the bot.
+TEAMS_MEMBERS = tuple(
+    Member(f"aad-soak-{n}", f"29:soak-{n}", f"Soak Person {n}", f"soak.person{n}@un.example")
+    for n in range(128)
 )
 TOPICS = ("elections", "protection of civilians", "logistics", "mediation", "early warning")
 KINDS = ("app_mention", "slash_command", "teams_message")
