@@ -10,19 +10,25 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import _fakes  # noqa: F401
 import pytest
+from big_import import big_file
 from conftest import demo_records, private_schema, schema_url
 from pg_proxy import PgProxy
 from scheduler_world import Recorder, add_action, add_lesson, add_person, at_local, ledger
-from sqlalchemy import select
+from sqlalchemy import event, func, select
+from sqlalchemy.exc import OperationalError
 
 from handlers.chat import Command, ConversationRef, Message, Reply, Text, UserRef
 from handlers.router import NOT_SAVED, Deps, dispatch
 from handlers.router import posted as router_posted
 from knowledge.database import make_engine, upgrade
-from knowledge.models import NotificationStatus, ReviewAnswer
+from knowledge.errors import database_trouble
+from knowledge.importers import open_source
+from knowledge.models import Lesson, NotificationStatus, Product, ReviewAnswer
 from knowledge.storage import Store
 from scheduler.clock import ManualClock
 from scheduler.config import SchedulerSettings
@@ -90,6 +96,35 @@ async def test_an_aar_answer_is_saved_or_the_user_is_told_it_was_not(
     assert proxy.refused > 0  # the outage was real: connections were turned away
 
 
+async def test_an_aar_answer_cut_off_mid_transaction_is_not_saved_and_says_so(
+    proxied: tuple[Store, PgProxy],
+) -> None:
+    store, proxy = proxied
+    await store.import_records(demo_records(store.today()), source="demo")
+    deps = Deps(store=store)
+    opening = await dispatch(Command(AMINA, CHANNEL, "aar", "start Convoy week"), deps)
+    assert opening is not None and opening.anchor is not None
+    thread = ConversationRef("local", CHANNEL.channel_id, "m-root", CHANNEL.channel_name)
+    await router_posted(opening.anchor, thread, deps)
+
+    def cut_at_the_insert(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.lstrip().startswith("INSERT INTO review_answers"):
+            proxy.cut()  # the server goes away while the answer's transaction is open
+
+    event.listen(store.engine, "before_cursor_execute", cut_at_the_insert)
+    try:
+        reply = await dispatch(
+            Message(TOMAS, thread, "The fuel ran out.", direct=False, message_id="m1"), deps
+        )
+    finally:
+        event.remove(store.engine, "before_cursor_execute", cut_at_the_insert)
+    assert text_of(reply) == NOT_SAVED["unreachable"]  # not "nothing you sent was lost"
+    proxy.restore()
+    again = Message(TOMAS, thread, "The fuel ran out.", direct=False, message_id="m2")
+    assert await dispatch(again, deps) is None
+    assert saved(store) == ["The fuel ran out."]
+
+
 class CutAfterSend(Recorder):
     """Delivers the first message, then the database goes away before it can be marked sent."""
 
@@ -132,3 +167,31 @@ async def test_a_scheduler_run_cut_short_sends_no_nudge_twice(
     rows = ledger(store, "nudge")
     assert len(rows) == 3 and {r.status for r in rows} == {NotificationStatus.SENT}
     assert rec.finds  # the one whose outcome was unknown was looked for, not posted again
+
+
+async def test_an_import_cut_short_leaves_nothing_and_runs_again(
+    proxied: tuple[Store, PgProxy], tmp_path: Path
+) -> None:
+    store, proxy = proxied
+    source = open_source(big_file(tmp_path / "big.jsonl", 2_500))
+
+    def cut_after_the_first_batch(done: int) -> None:
+        if done >= 1_000:
+            proxy.cut()  # the server goes away half-way through the one transaction
+
+    with pytest.raises(OperationalError) as cut_short:
+        await store.import_records(
+            source.records(today=store.today()), source="big", progress=cut_after_the_first_batch
+        )
+    assert database_trouble(cut_short.value) == "unreachable"  # not masked by the rollback
+    proxy.restore()
+    assert counts(store) == (0, 0)  # all-or-nothing: nothing of it was kept
+    stats = await store.import_records(source.records(today=store.today()), source="big")
+    assert stats.created == 2_500 and counts(store) == (2_500, 5_000)
+
+
+def counts(store: Store) -> tuple[int, int]:
+    with store.session() as s:
+        products = s.scalar(select(func.count()).select_from(Product)) or 0
+        lessons = s.scalar(select(func.count()).select_from(Lesson)) or 0
+        return products, lessons
