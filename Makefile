@@ -14,7 +14,7 @@ PYTHON := $(shell for p in python3.13 python3.12 python3 python; do \
 
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: run chat test lint bench install dev clean help browser
+.PHONY: run chat test lint bench soak install dev clean help browser
 
 help:
 	@echo "make run    install into .venv and run the bot on SQLite with the demo lessons:"
@@ -22,6 +22,7 @@ help:
 	@echo "make chat   the same, as a chat in this terminal"
 	@echo "make test   install dev tools and run ruff, mypy and pytest (SQLite and PostgreSQL)"
 	@echo "make bench  run the benchmarks (search quality and latency, import, Slack, scheduler)"
+	@echo "make soak   load the running bot on Slack and Teams, then a 10-minute soak (RSS, ~15 min)"
 
 $(BIN)/python:
 	@if [ -z "$(PYTHON)" ]; then \
@@ -81,6 +82,21 @@ bench: $(STAMP)
 	$(BIN)/lessons bench slack --json | tee bench-results/slack.json
 	$(BIN)/lessons bench scheduler --backend sqlite --json | tee bench-results/scheduler-sqlite.json
 	$(BIN)/lessons bench scheduler --backend postgres --json | tee bench-results/scheduler-postgres.json
+
+# The long half of the reliability suite (docs/reliability.md): a load on /slack/events and
+# /api/messages of a real `lessons run` process, then a 10-minute soak sampling its RSS. Loopback
+# only, bounded in time and count. Figures in bench-results/soak.json. Then the hostile-input
+# properties with their long profile.
+soak: $(DEV_STAMP)
+	@mkdir -p bench-results
+	LESSONS_SOAK=1 LESSONS_SOAK_REPORT=bench-results/soak.json \
+		$(BIN)/python -m pytest -q -m soak -p no:cacheprovider tests/reliability
+	@$(BIN)/python -c 'import json; r = json.load(open("bench-results/soak.json")); \
+		r["soak"].pop("rss_samples"); print(json.dumps(r, indent=1))'
+	# The hostile-input properties with 3,000 examples each (tests/reliability/hostile.py).
+	LESSONS_SOAK=1 $(BIN)/python -m pytest -q -p no:cacheprovider -m "not soak" \
+		tests/reliability/test_parsers_property.py tests/reliability/test_importers_property.py \
+		tests/reliability/test_http_fuzz.py tests/reliability/test_injection.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -29,7 +29,7 @@ from bot.terminal.render import render
 from handlers.chat import ConversationRef, Message, UserRef
 from handlers.router import Deps, dispatch
 from knowledge import database
-from knowledge.errors import DomainError
+from knowledge.errors import DomainError, database_trouble
 from knowledge.evaluation import corpus_records, evaluate, load_benchmark
 from knowledge.importers import open_source
 from knowledge.search.answer import Viewer
@@ -278,18 +278,30 @@ def _ask(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+# SQLite has one writer at a time: an import that waited out the busy timeout while the bot kept
+# writing starts again (from the file) rather than fail.
+IMPORT_TRIES = 3
+
+
 def _import(args: argparse.Namespace, settings: Settings) -> int:
     store = _store(settings)
     _require_schema(store)
     source = open_source(args.file)
     total = source.estimate()
-    stats = asyncio.run(
-        store.import_records(
-            source.records(today=store.today()),
-            source=str(args.file),
-            progress=_progress_bar(total) if sys.stderr.isatty() else None,
-        )
-    )
+    for attempt in range(1, IMPORT_TRIES + 1):
+        try:
+            stats = asyncio.run(
+                store.import_records(
+                    source.records(today=store.today()),
+                    source=str(args.file),
+                    progress=_progress_bar(total) if sys.stderr.isatty() else None,
+                )
+            )
+            break
+        except OperationalError as exc:  # nothing was written: the import is all-or-nothing
+            if attempt == IMPORT_TRIES or database_trouble(exc) != "busy":
+                raise
+            log.warning("the database was busy with other writers; import try %d", attempt + 1)
     print(
         f"Imported {args.file}: {stats.created} new and {stats.updated} updated products, "
         f"{stats.lessons} lessons, {stats.actions} actions, {stats.people} people "

@@ -38,7 +38,7 @@ from handlers.chat import (
 )
 from handlers.errors import UnknownCommand
 from handlers.help import help_reply
-from knowledge.errors import DomainError
+from knowledge.errors import DomainError, database_trouble
 from knowledge.search.answer import Viewer
 from knowledge.storage import Store
 
@@ -49,6 +49,23 @@ SORRY = (
     "Sorry, something went wrong on my side and I could not finish that. Nothing you sent was "
     "lost; please try again in a minute."
 )
+# When the database could not take part, what the user sent was not recorded: say so plainly.
+NOT_SAVED = {
+    "busy": (
+        "Sorry, I am too busy to take that in right now, so it was *not* saved. Please send it "
+        "again in a minute."
+    ),
+    "unreachable": (
+        "Sorry, I could not reach the lessons database just now, so that was *not* saved. "
+        "Please send it again in a minute."
+    ),
+}
+
+
+def not_saved(exc: BaseException) -> str | None:
+    """Return what to tell a user when exc means the database could not take part, else None."""
+    trouble = database_trouble(exc)
+    return NOT_SAVED[trouble] if trouble else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,9 +120,12 @@ async def dispatch(incoming: Incoming, deps: Deps) -> Reply | None:
         return await _route(cleaned(incoming), deps)
     except DomainError as exc:
         return Reply.of(Text(f"⚠️ {exc.message}"), private=True)
-    except Exception:
-        log.exception("handler failed on %s", type(incoming).__name__)
-        return Reply.of(Text(SORRY), private=True)
+    except Exception as exc:
+        if trouble := database_trouble(exc):  # not a bug: no stack trace, no SQL in the log
+            log.warning("database %s on %s", trouble, type(incoming).__name__)
+        else:
+            log.exception("handler failed on %s", type(incoming).__name__)
+        return Reply.of(Text(not_saved(exc) or SORRY), private=True)
 
 
 async def posted(anchor: str, where: ConversationRef, deps: Deps) -> None:

@@ -108,4 +108,6 @@ class WriteWatch:
             self.generation += 1
 
     def _rolled_back(self, conn: Any) -> None:
+        if conn.invalidated:  # the connection was lost (its info with it): reading it would raise
+            return
         conn.info.pop("lessons_dirty", None)

@@ -16,6 +16,7 @@ from sqlalchemy.engine import make_url
 log = logging.getLogger(__name__)
 
 DEFAULT_URL = "sqlite:///lessons.db"
+BUSY_TIMEOUT_MS = 30_000
 _MIGRATIONS = Path(__file__).with_name("migrations")
 
 
@@ -46,7 +47,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     """Turn on what SQLite leaves off by default."""
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=10000")
+    # SQLite has one writer at a time, and an import holds the lock for its whole transaction:
+    # a writer waits this long (ms) for it before "database is locked" (docs/reliability.md).
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA cache_size=-65536")
     if cursor.execute("PRAGMA journal_mode").fetchone()[0] not in ("wal", "memory"):

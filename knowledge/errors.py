@@ -1,5 +1,7 @@
 """Domain errors of the lessons index; their messages are safe to show to users."""
 
+from sqlalchemy import exc as sa_exc
+
 
 class DomainError(Exception):
     """A rule of the lessons index was broken; the message says what and how to fix it."""
@@ -34,3 +36,26 @@ class ImportFailed(DomainError):
         super().__init__(prefix + message)
         self.row = row
         self.field = field
+
+
+def database_trouble(exc: BaseException) -> str | None:
+    """Say why the database could not do its part: "busy", "unreachable", or None (a bug).
+
+    "busy": every pooled connection was in use for the pool's whole timeout, or SQLite's
+    busy timeout ran out ("database is locked"). "unreachable": the connection failed or was
+    lost (the server restarted, the network dropped). In both cases the transaction was rolled
+    back, so nothing of it was written.
+    """
+    if isinstance(exc, sa_exc.TimeoutError):
+        return "busy"
+    if not isinstance(exc, sa_exc.DBAPIError):
+        return None
+    if exc.connection_invalidated:
+        return "unreachable"
+    if isinstance(exc, sa_exc.OperationalError):
+        reason = str(exc.orig).lower()
+        if "locked" in reason or "busy" in reason:
+            return "busy"
+        if type(exc.orig).__module__.startswith("psycopg"):  # connection-level on PostgreSQL
+            return "unreachable"
+    return None

@@ -285,13 +285,11 @@ class Listeners:
         user_id = _user_of(body)
         if not user_id:
             return
-        reply = Reply.of(
-            Text(
-                f"Sorry, something went wrong on my side (reference {reference}). Nothing you "
-                "sent was lost; please try again in a minute."
-            ),
-            private=True,
+        text = router.not_saved(error) or (
+            f"Sorry, something went wrong on my side (reference {reference}). Nothing you "
+            "sent was lost; please try again in a minute."
         )
+        reply = Reply.of(Text(text), private=True)
         try:
             await self.notifier.send(incoming.user(user_id), reply)
         except Exception:

@@ -251,7 +251,7 @@ class Turns:
         """The one error handler: the log gets the details, the user a reference id."""
         reference = uuid.uuid4().hex[:8]
         log.error("Teams turn failed (reference %s)", reference, exc_info=error)
-        text = (
+        text = router.not_saved(error) or (
             f"Sorry, something went wrong on my side (reference {reference}). Nothing you sent "
             "was lost; please try again in a minute."
         )

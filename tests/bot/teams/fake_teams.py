@@ -31,7 +31,9 @@ import ipaddress
 import itertools
 import json
 import os
+import socket
 import ssl
+import struct
 import tempfile
 import threading
 import time
@@ -200,6 +202,8 @@ class FakeTeams:
         self.https_port = 0
         self.http_port = 0
         self.anonymous = False  # accept calls without a token (the bot's anonymous mode)
+        # Check every card against the Adaptive Card schema (~0.2 s a card: off under load).
+        self.check_cards = True
         self.ca_file = Path()
 
     # Life cycle ------------------------------------------------------------------------------
@@ -281,6 +285,11 @@ class FakeTeams:
         """Answer the next connector call with this status (e.g. 429 with Retry-After)."""
         with self._lock:
             self.state.faults.append((status, headers))
+
+    def drop_next(self) -> None:
+        """Reset the connection of the next connector call (TCP RST, no answer)."""
+        with self._lock:
+            self.state.faults.append((0, {}))
 
     # Tokens ----------------------------------------------------------------------------------
 
@@ -413,6 +422,9 @@ class FakeTeams:
                 self.state.problems.append(f"{request.method} {request.path}: no issued token")
         if not authorized:
             return web.json_response({"error": {"code": "Unauthorized"}}, status=401)
+        if fault is not None and fault[0] == 0:
+            _reset(request)
+            return web.Response()  # never written: the connection is gone
         if fault is not None:
             return web.json_response(
                 {"error": {"code": "Fault"}}, status=fault[0], headers=fault[1]
@@ -456,11 +468,24 @@ class FakeTeams:
         return web.json_response({"id": f"a:personal-{wanted.aad}"}, status=201)
 
     def _check_cards(self, path: str, body: Any) -> None:
+        if not self.check_cards:
+            return
         for attachment in (body or {}).get("attachments") or []:
             if attachment.get("contentType") == CARD:
                 for problem in card_schema_errors(attachment.get("content")):
                     with self._lock:
                         self.state.problems.append(f"{path}: {problem}")
+
+
+def _reset(request: web.Request) -> None:
+    """Abort the connection with a TCP RST (SO_LINGER 0)."""
+    transport = request.transport
+    if transport is None:
+        return
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
 
 
 @web.middleware
