@@ -31,11 +31,9 @@ RUNNER: web.AppKey[Runner] = web.AppKey("scheduler_runner", Runner)
 def notifiers(settings: Settings, store: Store, *, hub: Hub | None = None) -> list[Notifier]:
     """Return the notifiers reminders go through, in the order people are looked for."""
     found: list[Notifier] = []
-    slack = reminder_notifier(settings)
+    slack = reminder_notifier(settings, store=store)
     if slack is not None:
         found.append(slack)
-    elif settings.slack_enabled:
-        log.warning("scheduler: Slack installed through OAuth is not wired for reminders yet")
     if settings.teams_enabled:
         from bot.teams.routes import reminder_notifier as teams_notifier  # only with Teams
 

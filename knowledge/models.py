@@ -740,6 +740,9 @@ class ActionNudge(Base):
     since: Mapped[datetime] = mapped_column(UtcDateTime())  # the action's updated_at then
     last_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
+    # The planner reads only the actions an owner left unanswered K times (escalations).
+    __table_args__ = (Index("ix_scheduler_action_nudges_owner", "owner_id", "unanswered"),)
+
 
 class UnreachablePerson(Base):
     """Someone no chat platform could reach: listed in the PBPO digest, looked up again daily."""

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import time, timedelta
 
+MAX_AHEAD_HOURS = 20.0  # under a day: a plan never reaches a person's next slot but one
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
@@ -104,6 +105,7 @@ class SchedulerSettings:
     stale_after: timedelta = timedelta(hours=8)
     lease: timedelta = timedelta(minutes=5)
     plan_batch: int = 5000
+    plan_ahead: timedelta = timedelta(0)  # when a slot comes, also plan slots this close
     deliver_batch: int = 200
     concurrency: int = 16
     platform_rate: float = 10.0  # messages per second per platform (a Slack workspace); 0: off
@@ -129,6 +131,8 @@ class SchedulerSettings:
             stale_after=timedelta(hours=_float(env, "LESSONS_STALE_HOURS", 8.0, least=0.0)),
             lease=timedelta(seconds=_float(env, "LESSONS_SCHEDULER_LEASE_SECONDS", 300, least=1)),
             concurrency=_int(env, "LESSONS_SCHEDULER_CONCURRENCY", 16, least=1),
+            plan_batch=_int(env, "LESSONS_PLAN_BATCH", 5000, least=1),
+            plan_ahead=timedelta(hours=_ahead(env)),
             platform_rate=_float(env, "LESSONS_PLATFORM_RATE", 10.0, least=0.0),
         )
 
@@ -137,6 +141,13 @@ def enabled(env: Mapping[str, str] | None = None) -> bool:
     """Return False when LESSONS_SCHEDULER=off (the bot then sends no reminders)."""
     env = os.environ if env is None else env
     return env.get("LESSONS_SCHEDULER", "on").strip().lower() not in ("off", "0", "false", "no")
+
+
+def _ahead(env: Mapping[str, str]) -> float:
+    hours = _float(env, "LESSONS_PLAN_AHEAD_HOURS", 0.0, least=0.0)
+    if hours > MAX_AHEAD_HOURS:
+        raise ValueError(f"LESSONS_PLAN_AHEAD_HOURS must be at most {MAX_AHEAD_HOURS:g}")
+    return hours
 
 
 def _work_week(env: Mapping[str, str]) -> WorkWeek:

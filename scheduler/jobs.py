@@ -155,7 +155,9 @@ class Scheduler:
             report.practices = await practices.run(
                 db=self.db, store=self.store, notifiers=self.notifiers, now=now
             )
-        for _ in range(MAX_ROUNDS if due.plan or report.jobs else 0):
+        if report.jobs:  # they may have given new people a timer that is due
+            due = await self.db.run(self._peek, now)
+        for _ in range(MAX_ROUNDS if due.plan else 0):  # only once a slot came: see plan_ahead
             stats = await self.db.run(self._plan, now)
             report.plan.add(stats)
             if stats.people < self.settings.plan_batch:

@@ -39,7 +39,6 @@ from scheduler.selects import COLUMNS, Group, Selects, followup_query
 from scheduler.slots import Schedule
 from scheduler.sql import (
     insert_ignoring,
-    least,
     one_of,
     pending,
     upsert,
@@ -74,26 +73,32 @@ class PlanStats:
 def plan_batch(
     conn: Connection, *, now: datetime, settings: SchedulerSettings, postgres: bool, limit: int
 ) -> PlanStats:
-    """Plan one batch of due `daily` timers and advance them; return what was done."""
-    rows = conn.execute(_due_timers(now, limit, postgres)).all()
+    """Plan one batch of due `daily` timers and advance them; return what was done.
+
+    Timers due within `settings.plan_ahead` are planned too, for their own slot (their rows
+    wait for it): the caller plans only once a timer is due now, so people of several time
+    zones share one transaction instead of one each.
+    """
+    rows = conn.execute(_due_timers(now + settings.plan_ahead, limit, postgres)).all()
     stats = PlanStats(people=len(rows))
     if not rows:
         return stats
     groups: dict[tuple[date, datetime, bool, date | None], list[int]] = defaultdict(list)
     advance: dict[tuple[datetime, date | None], list[int]] = defaultdict(list)
-    slots: dict[Schedule, tuple[datetime, datetime | None]] = {}  # shared by a time zone
+    slots: dict[tuple[Schedule, datetime], tuple[datetime, datetime | None]] = {}
     for row in rows:
         prefs = Prefs.of(row)
         schedule = prefs.schedule(row.timezone, settings)
-        if schedule not in slots:
-            slots[schedule] = (schedule.next_slot(now), schedule.latest_slot(now))
-        next_at, slot = slots[schedule]
+        at = max(now, row.next_at)  # a slot planned ahead is planned as of that slot
+        if (schedule, at) not in slots:  # shared by a time zone
+            slots[(schedule, at)] = (schedule.next_slot(at), schedule.latest_slot(at))
+        next_at, slot = slots[(schedule, at)]
         if slot is None or now - slot > settings.stale_after:
             stats.stale += 1
             advance[(next_at, None)].append(row.person_id)
             continue
         today = schedule.today(slot)
-        if prefs.away_on(today) or prefs.paused_at(now):
+        if prefs.away_on(today) or prefs.paused_at(at):
             stats.away += 1  # planned when they are back, from the day last planned
             advance[(next_at, None)].append(row.person_id)
             continue
@@ -110,6 +115,15 @@ def plan_batch(
             stats.planned += n
         woken.update(ids)
         woken.update(managers)
+    _advance(conn, advance, postgres)
+    wake(conn, sorted(woken), postgres)
+    return stats
+
+
+def _advance(
+    conn: Connection, advance: dict[tuple[datetime, date | None], list[int]], postgres: bool
+) -> None:
+    """Move the daily timers to their next slot (and the day planned, when one was)."""
     for (next_at, planned_on), ids in advance.items():
         moved: dict[str, Any] = {"next_at": next_at}
         if planned_on is not None:
@@ -117,15 +131,14 @@ def plan_batch(
         conn.execute(
             update(T).where(T.kind == DAILY, one_of(T.person_id, ids, postgres)).values(**moved)
         )
-    wake(conn, sorted(woken), postgres)
-    return stats
 
 
-def _due_timers(now: datetime, limit: int, postgres: bool) -> Any:
+def _due_timers(until: datetime, limit: int, postgres: bool) -> Any:
     pref = ReminderPreference
     query = (
         select(
             T.person_id,
+            T.next_at,
             T.planned_on,
             Person.timezone,
             pref.delivery,
@@ -139,7 +152,7 @@ def _due_timers(now: datetime, limit: int, postgres: bool) -> Any:
         )
         .join(Person, Person.id == T.person_id)
         .outerjoin(pref, pref.person_id == T.person_id)
-        .where(T.kind == DAILY, T.next_at <= now)
+        .where(T.kind == DAILY, T.next_at <= until)
         .order_by(T.next_at)
         .limit(limit)
     )
@@ -227,5 +240,6 @@ def _upsert_timer(rows: Any, postgres: bool) -> Any:
     statement = upsert(T.__table__, postgres).from_select(["person_id", "kind", "next_at"], rows)
     return statement.on_conflict_do_update(
         index_elements=["person_id", "kind"],
-        set_={"next_at": least(T.next_at, statement.excluded.next_at, postgres)},
+        set_={"next_at": statement.excluded.next_at},
+        where=statement.excluded.next_at < T.next_at,  # a timer already due keeps its row
     )

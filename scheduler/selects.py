@@ -177,13 +177,14 @@ class Selects:
         row = self._row(Kind.ESCALATE, Action.id, owner.manager_id, period, own_slot=False)
         return (
             select(*row)
-            .join(ActionNudge, ActionNudge.action_id == Action.id)
+            .select_from(ActionNudge)  # only the few left unanswered K times, by their index
+            .join(Action, Action.id == ActionNudge.action_id)
             .join(owner, owner.id == Action.owner_id)
             .where(
-                self._mine(Action.owner_id),
-                Action.status.in_(OPEN),
-                ActionNudge.owner_id == Action.owner_id,
+                self._mine(ActionNudge.owner_id),
                 ActionNudge.unanswered >= self.cadence.escalate_after,
+                Action.owner_id == ActionNudge.owner_id,
+                Action.status.in_(OPEN),
                 ActionNudge.since >= Action.updated_at,
                 owner.manager_id.is_not(None),
                 owner.manager_id != Action.owner_id,

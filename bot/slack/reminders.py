@@ -5,6 +5,9 @@ did arrive; the scheduler instead records an unknown outcome, and its next attem
 message (its metadata carries the delivery key) before posting again. Rate limits are still
 retried here, honouring Retry-After; a 429 that outlasts the retries comes back to the
 scheduler as a `RateLimited` error carrying Retry-After.
+
+With the app installed in many workspaces (OAuth), each reminder goes out with the bot token of
+the workspace its recipient belongs to (`WorkspaceReminderNotifier`, see `bot.slack.workspaces`).
 """
 
 from __future__ import annotations
@@ -15,8 +18,11 @@ from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetry
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.settings import Settings
+from bot.slack.installations import Installations, Sightings
 from bot.slack.notifier import SlackNotifier
+from bot.slack.workspaces import WorkspaceClient, WorkspaceNotifier
 from handlers.chat import Reply, UserRef
+from knowledge.storage import Store
 
 TIMEOUT = 10  # seconds for one Web API call; a timeout is an unknown outcome
 CONNECTIONS = 32  # kept-alive connections to Slack
@@ -74,11 +80,24 @@ class ReminderNotifier(SlackNotifier):
             )
 
 
+class WorkspaceReminderNotifier(ReminderNotifier, WorkspaceNotifier):
+    """A ReminderNotifier for many workspaces: each reminder acts for its recipient's workspace.
+
+    The workspace is the one the person was last seen in, else the one whose directory knows
+    them (users.info, then users.lookupByEmail), else the only installation. Someone no
+    installation knows is unreachable on Slack, like a person without an account.
+    """
+
+
 def reminder_client(
-    token: str, base_url: str, *, timeout: int = TIMEOUT, retries: int = RETRIES
+    token: str | None, base_url: str, *, timeout: int = TIMEOUT, retries: int = RETRIES
 ) -> AsyncWebClient:
-    """Return a Web API client that retries 429s (Retry-After) and nothing else."""
-    return AsyncWebClient(
+    """Return a Web API client that retries 429s (Retry-After) and nothing else.
+
+    Without a token it is a `WorkspaceClient`: each call uses the acting workspace's token.
+    """
+    kind = AsyncWebClient if token else WorkspaceClient
+    return kind(
         token=token,
         base_url=base_url,
         timeout=timeout,
@@ -87,12 +106,28 @@ def reminder_client(
 
 
 def reminder_notifier(
-    settings: Settings, *, timeout: int = TIMEOUT, retries: int = RETRIES
+    settings: Settings,
+    *,
+    store: Store | None = None,
+    timeout: int = TIMEOUT,
+    retries: int = RETRIES,
 ) -> ReminderNotifier | None:
-    """Return the scheduler's Slack notifier, or None when Slack has no single bot token."""
-    if not settings.slack_bot_token:
+    """Return the scheduler's Slack notifier, or None when Slack is not configured.
+
+    One workspace: its SLACK_BOT_TOKEN. Many (OAuth, SLACK_CLIENT_ID): the installations and
+    sightings in the store's database, so each recipient is reached from their workspace.
+    """
+    if settings.slack_bot_token:
+        client = reminder_client(
+            settings.slack_bot_token, settings.slack_api_url, timeout=timeout, retries=retries
+        )
+        return ReminderNotifier(client, pace=settings.slack_pace_seconds)
+    if not (settings.slack_oauth and settings.slack_client_id and store is not None):
         return None
-    client = reminder_client(
-        settings.slack_bot_token, settings.slack_api_url, timeout=timeout, retries=retries
+    client = reminder_client(None, settings.slack_api_url, timeout=timeout, retries=retries)
+    return WorkspaceReminderNotifier(
+        client,
+        installations=Installations(settings.slack_client_id, store.engine),
+        sightings=Sightings(store.engine, clock=store.clock),
+        pace=settings.slack_pace_seconds,
     )
-    return ReminderNotifier(client, pace=settings.slack_pace_seconds)

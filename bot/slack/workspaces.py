@@ -8,7 +8,8 @@ puts the acting token on every call that names none.
 
 Outside a request (a reminder from the scheduler) nothing is acting yet: `WorkspaceNotifier`
 then acts for the workspace the person or channel was last seen in, or for the only
-installation; an email lookup tries each installation until one knows the address.
+installation, or for the installation whose directory knows the person (users.info); an email
+lookup tries each installation until one knows the address.
 """
 
 from __future__ import annotations
@@ -20,18 +21,25 @@ from contextvars import ContextVar, Token
 from typing import Any
 
 from aiohttp import FormData
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
-from bot.slack.installations import Installations, Sightings
+from bot.slack.installations import Installations, Sightings, Workspace
 from bot.slack.notifier import SlackNotifier
 from handlers.chat import ConversationRef, Reply, UserRef
 
+NOT_HERE = ("user_not_found", "user_not_visible")  # users.info: someone of another workspace
 _ACTING: ContextVar[str | None] = ContextVar("slack_acting_token", default=None)
 
 
 class NoWorkspaceError(RuntimeError):
-    """A Slack call outside any request, for a person or channel of no known workspace."""
+    """A Slack call outside any request, for a person or channel of no known workspace.
+
+    `unreachable` is the neutral mark the scheduler reads: no installation knows the person.
+    """
+
+    unreachable = True
 
 
 def act_as(token: str | None) -> Token[str | None]:
@@ -181,9 +189,28 @@ class WorkspaceNotifier(SlackNotifier):
             installed = await self.installations.workspaces()
             if len(installed) == 1:
                 token = await self.installations.token_for(installed[0])
+            elif slack_id.startswith(("U", "W")):
+                token = await self._directory_token(slack_id, installed)
         if token is None:
             raise NoWorkspaceError(
                 f"No Slack workspace to reach {slack_id or 'this conversation'} from: it was "
                 "never seen in one, and the app is installed in several (or none)."
             )
         return token
+
+    async def _directory_token(self, user_id: str, installed: list[Workspace]) -> str | None:
+        """Return the token of the first installation whose directory knows a person."""
+        for workspace in installed:
+            token = await self.installations.token_for(workspace)
+            if token is None:  # uninstalled meanwhile
+                continue
+            try:
+                with acting(token):
+                    await self.client.users_info(user=user_id)
+            except SlackApiError as exc:
+                if exc.response.get("error") in NOT_HERE:
+                    continue  # not one of this workspace's people
+                raise
+            await self.sightings.saw(workspace, user_id)
+            return token
+        return None

@@ -215,3 +215,36 @@ async def test_old_sent_rows_are_pruned(store: Store) -> None:
     assert pruned == 2
     with store.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(Notification)).scalar_one() == 0
+
+
+async def test_slots_within_plan_ahead_are_planned_together_and_wait_for_their_hour(
+    store: Store,
+) -> None:
+    lesson = add_lesson(store)
+    zones = {"Asia/Bangkok": "Somchai Wong", "Africa/Nairobi": "Wanjiru Kamau",
+             "America/New_York": "Grace Miller"}  # fmt: skip
+    people = {tz: add_person(store, name, tz=tz) for tz, name in zones.items()}
+    for person in people.values():
+        add_action(store, lesson, person, WED - timedelta(days=3))
+    rec = Recorder()
+    clock = ManualClock(at_local(WED, 0, 1, "UTC"))
+    s = scheduler(store, rec, clock, SchedulerSettings(plan_ahead=timedelta(hours=6)))
+    got: dict[str, str] = {}
+    planners: dict[str, int] = {}
+    for hour in range(24):
+        clock.set(at_local(WED, hour, 1, "UTC"))
+        report = await s.tick()
+        planners[f"{hour:02d}:01"] = report.plan.people
+        for m in rec.sent:
+            got.setdefault(m.to.user_id, f"{hour:02d}:01")
+        if hour == 2:  # Bangkok's 09:00 came: Nairobi's, four hours on, is planned with it
+            rows = {n.recipient_id: n for n in ledger(store, "nudge")}
+            assert set(rows) == {people["Asia/Bangkok"], people["Africa/Nairobi"]}
+            waiting = rows[people["Africa/Nairobi"]]
+            assert waiting.status == NotificationStatus.PLANNED
+            assert waiting.slot_at == waiting.next_attempt_at == at_local(WED, 9, 0)
+    # Each is still reached at 09:00 in their own zone, never before.
+    assert got == {"somchai@example.org": "02:01", "wanjiru@example.org": "06:01",
+                   "grace@example.org": "14:01"}  # fmt: skip
+    # Only a slot that came plans (the hourly jobs plan nothing ahead): two plans, not three.
+    assert {t: n for t, n in planners.items() if n} == {"02:01": 2, "14:01": 1}

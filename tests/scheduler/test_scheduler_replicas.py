@@ -1,7 +1,8 @@
 """Replicas: `lessons scheduler run-once` processes against one database and the fake Slack.
 
-10,000 overdue actions of 1,000 owners. On PostgreSQL three replicas run at once and the one
-holding claims is killed with SIGKILL mid-run; on SQLite one process is killed the same way.
+3,000 overdue actions of 600 owners (three delivery batches). On PostgreSQL three replicas run
+at once and the one holding claims is killed with SIGKILL mid-run; on SQLite one process is
+killed the same way.
 A later run (after the lease) finishes the work. Deliveries are counted where they land, at
 the fake Slack: every owner gets exactly one nudge message for the period, nothing is lost and
 nothing is duplicated.
@@ -28,8 +29,8 @@ from knowledge.database import make_engine, upgrade
 from knowledge.models import Notification, NotificationStatus, Person
 from knowledge.storage import Store
 
-OWNERS = 1000
-PER_OWNER = 10
+OWNERS = 600
+PER_OWNER = 5
 WED = date(2026, 11, 25)
 NOW = at_local(WED, 9, 5)
 TOKEN = "xoxb-replicas"

@@ -124,6 +124,18 @@ def test_bad_scheduler_settings_stop_the_bot_at_build(
         build_app(_settings(store), store=store, guard=guard, scheduler=True)
 
 
+def test_plan_ahead_and_batch_are_read_and_checked() -> None:
+    tuned = SchedulerSettings.from_env(
+        {"LESSONS_PLAN_AHEAD_HOURS": "6", "LESSONS_PLAN_BATCH": "20000"}
+    )
+    assert (tuned.plan_ahead, tuned.plan_batch) == (timedelta(hours=6), 20_000)
+    assert SchedulerSettings.from_env({}).plan_ahead == timedelta(0)
+    with pytest.raises(ValueError, match="LESSONS_PLAN_AHEAD_HOURS must be at most 20"):
+        SchedulerSettings.from_env({"LESSONS_PLAN_AHEAD_HOURS": "24"})
+    with pytest.raises(ValueError, match="LESSONS_PLAN_BATCH must be at least 1"):
+        SchedulerSettings.from_env({"LESSONS_PLAN_BATCH": "0"})
+
+
 @pytest.fixture
 def cli_db(tmp_path: Path, sqlite_template: Path, monkeypatch: pytest.MonkeyPatch) -> Store:
     path = tmp_path / "cli.db"

@@ -10,13 +10,17 @@ from collections.abc import AsyncIterator
 from datetime import date, timedelta
 
 import pytest
-from fake_slack import FakeSlack, dm_channel_id
+from fake_slack import APP_ID, FakeSlack, dm_channel_id
 from scheduler_world import add_action, add_lesson, add_person, at_local, ledger
+from slack_sdk.oauth.installation_store import Installation
+from sqlalchemy import select
 
+from bot import reminders
 from bot.settings import Settings
+from bot.slack.installations import Installations, Sightings, Workspace
 from bot.slack.notifier import METADATA_EVENT
-from bot.slack.reminders import reminder_notifier
-from knowledge.models import NotificationStatus
+from bot.slack.reminders import WorkspaceReminderNotifier, reminder_notifier
+from knowledge.models import NotificationStatus, UnreachablePerson
 from knowledge.storage import Store
 from scheduler.clock import ManualClock
 from scheduler.config import SchedulerSettings
@@ -174,3 +178,87 @@ async def test_people_without_a_slack_id_are_found_by_email(
     assert len(slack.calls_to("users.lookupByEmail")) == 1
     assert any(c == dm_channel_id("U0KOFI") for (c, _) in slack.messages)
     assert await store.person_for("slack", "U0KOFI") == kofi
+
+
+# The app installed in many workspaces (OAuth) ------------------------------------------------
+
+CLIENT_ID = "2141029472.691202649728"
+T1, T2 = "T0ALPHA", "T0BRAVO"
+
+
+def oauth_settings(slack: FakeSlack) -> Settings:
+    return Settings(
+        slack_client_id=CLIENT_ID,
+        slack_client_secret="e1b9e11dfcd19c1982d5de12921e17e8c",
+        slack_signing_secret="test-signing-secret",
+        slack_api_url=slack.api_url,
+        slack_pace_seconds=0,
+    )
+
+
+def install(store: Store, slack: FakeSlack, team_id: str) -> str:
+    """Install the app in a workspace, as the OAuth flow saves it; return its bot token."""
+    token = slack.add_workspace(team_id, team_name=team_id)
+    bot = slack.workspaces[token]["auth_test"]
+    Installations(CLIENT_ID, store.engine).sync.save(
+        Installation(
+            app_id=APP_ID, team_id=team_id, team_name=team_id, bot_token=token,
+            bot_id=bot["bot_id"], bot_user_id=bot["user_id"], bot_scopes="chat:write",
+            user_id="U0ADMIN",
+        )
+    )  # fmt: skip
+    return token
+
+
+async def test_with_oauth_each_reminder_goes_out_from_its_recipients_workspace(
+    store: Store, made: list[Scheduler]
+) -> None:
+    async with FakeSlack() as slack:
+        one, two = install(store, slack, T1), install(store, slack, T2)
+        for user, team in (("U0ALICE", T1), ("U0BOB", T2), ("U0CARA", T2)):
+            slack.add_user(user, email=f"{user[2:].lower()}@example.org", name=user[2:].lower())
+            slack.users[user]["team_id"] = team
+        alice = add_person(store, "Alice Ngata", slack="U0ALICE")  # seen in her workspace
+        await Sightings(store.engine, clock=store.clock).saw(Workspace(None, T1), "U0ALICE")
+        bob = add_person(store, "Bob Osei", slack="U0BOB")  # never seen: his directory knows him
+        cara = add_person(store, "Cara Silva")  # no Slack id: found by email
+        dan = add_person(store, "Dan Moyo", slack="U0DAN")  # no workspace knows him
+        lesson = add_lesson(store)
+        for person in (alice, bob, cara, dan):
+            add_action(store, lesson, person, WED - timedelta(days=1))
+        [notifier] = reminders.notifiers(oauth_settings(slack), store)
+        assert isinstance(notifier, WorkspaceReminderNotifier)
+        s = Scheduler(
+            store=store,
+            notifiers=[notifier],
+            settings=SchedulerSettings(platform_rate=0),
+            clock=ManualClock(at_local(WED, 9, 5)),
+            reviews=False,
+        )
+        made.append(s)
+        await s.tick()
+
+        posts = {c.args["channel"]: c.token for c in slack.calls_to("chat.postMessage")}
+        assert posts == {
+            slack.dm_channel("U0ALICE"): one,
+            slack.dm_channel("U0BOB"): two,
+            slack.dm_channel("U0CARA"): two,
+        }
+        assert {c.args["users"]: c.token for c in slack.calls_to("conversations.open")} == {
+            "U0ALICE": one, "U0BOB": two, "U0CARA": two
+        }  # fmt: skip
+        sent = {n.recipient_id for n in ledger(store, "nudge") if n.status == "sent"}
+        assert sent == {alice, bob, cara}
+        [missed] = [n for n in ledger(store, "nudge") if n.recipient_id == dan]
+        assert missed.status == NotificationStatus.SKIPPED and missed.sent_at is None
+        with store.engine.connect() as conn:
+            assert list(conn.execute(select(UnreachablePerson.person_id)).scalars()) == [dan]
+        # Bob is now known to be in Bravo: his next reminder needs no directory search.
+        assert await Sightings(store.engine, clock=store.clock).workspace_of("U0BOB") == (
+            Workspace(None, T2)
+        )
+        slack.assert_clean()
+
+
+def test_without_a_token_or_oauth_there_is_no_slack_reminder_notifier(store: Store) -> None:
+    assert reminder_notifier(Settings(), store=store) is None
