@@ -18,13 +18,11 @@ date, then on days 1, 3 and 7 after it and weekly. `reminders` shows your settin
 • `home`: your actions, lessons awaiting your validation and recently applied lessons, in \
 one place (the bot's Home tab on Slack).
 • After-Action Review in a channel: `/aar start <event>` runs it in a thread, one question at \
-a time; `/aar schedule <event> <when it ends>` starts it later. Each question has a time box \
-(30 minutes unless set otherwise), then I post the next; after the last, the facilitator closes \
-it. People mentioned at the start who have not answered get one private reminder. \
-`/aar help` for more.
+a time (30 minutes each unless set otherwise); `/aar schedule <event> <when it ends>` starts it \
+later. `/aar help` for more.
 • Leaving your post? `/lessons eoar` interviews you for your End of Assignment Report in our \
-direct messages: achievements, lessons, good practices, gaps and recommendations for your \
-successor. It stays visible only to you, your manager and your mission's PBPOs until validated.
+direct messages. It stays visible only to you, your manager and your mission's PBPOs until \
+validated.
 • Managers and PBPOs validate from the card I send them (or from `home`): validate, request \
 changes (a note to the author) or reject (with a reason). `/lessons withdraw <lesson> <why>` \
 withdraws a lesson: kept on record, out of answers.
