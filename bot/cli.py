@@ -19,7 +19,7 @@ from pathlib import Path
 from aiohttp import web
 from sqlalchemy.exc import OperationalError
 
-from bot import admin, logs, practices_cli, report_cli
+from bot import admin, logs, practices_cli, report_cli, validation_cli
 from bot.app import build_app
 from bot.local.auth import Guard
 from bot.settings import Settings
@@ -116,6 +116,7 @@ def _parser() -> argparse.ArgumentParser:
     admin.add_parsers(sub)
     report_cli.add_parsers(sub)
     practices_cli.add_parsers(sub)
+    validation_cli.add_parsers(sub)
     return parser
 
 
