@@ -71,8 +71,11 @@ lint: $(DEV_STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# Two workers (the machine's two cores); a test file stays on one worker. TEST_WORKERS=0 runs
+# everything in this process (for a debugger or -x).
+TEST_WORKERS ?= 2
 test: lint browser
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 # Quality on SciFact, then import and ask latency at ~105k lessons, on each backend (~10 min).
 bench: $(STAMP)
