@@ -153,8 +153,9 @@ class Scheduler:
             await self.db.run(self._run_job, job, now)
         if practices.JOB in report.jobs:
             report.practices = await practices.run(
-                db=self.db, store=self.store, notifiers=self.notifiers, now=now
-            )
+                db=self.db, store=self.store, notifiers=self.notifiers, now=now,
+                settings=self.settings,
+            )  # fmt: skip
         if report.jobs:  # they may have given new people a timer that is due
             due = await self.db.run(self._peek, now)
         for _ in range(MAX_ROUNDS if due.plan else 0):  # only once a slot came: see plan_ahead

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-from scheduler_world import Recorder
+from scheduler_world import Recorder, set_prefs
 from sqlalchemy import select
 
 from knowledge.curation import Curation
@@ -18,6 +18,7 @@ from knowledge.models import (
     LessonStatus,
     Notification,
     NotificationStatus,
+    Person,
     PersonRole,
     PracticePost,
     Product,
@@ -134,6 +135,84 @@ async def test_mission_leaders_get_their_priority_list_once_a_week(store: Store)
     clock.advance(timedelta(days=7))
     await a.tick()
     assert len([s for s in recorder.sent if "Priority lessons" in s.text]) == 2
+
+
+async def flagged(store: Store) -> dict[str, int]:
+    ids = await world(store)
+    await Curation(store).flag(
+        ids["fuel"], True, actor_id=ids["lea@un.example"], why="convoys", surface="local"
+    )
+    return ids
+
+
+def lists(recorder: Recorder) -> list[str]:
+    return [s.text for s in recorder.sent if "Priority lessons" in s.text]
+
+
+async def hourly(
+    store: Store, clock: ManualClock, recorder: Recorder, hours: int
+) -> list[datetime]:
+    """Tick every hour for a while; return the moments at which a list went out."""
+    a, went = scheduler(store, clock, recorder), []
+    for _ in range(hours):
+        before = len(lists(recorder))
+        await a.tick()
+        if len(lists(recorder)) > before:
+            went.append(clock())
+        clock.advance(timedelta(hours=1))
+    return went
+
+
+async def test_a_leader_gets_her_list_in_her_own_working_hours(store: Store) -> None:
+    ids = await flagged(store)
+    with store.session() as s:
+        lea = s.get(Person, ids["lea@un.example"])
+        assert lea is not None
+        lea.timezone = "America/New_York"
+    clock, recorder = ManualClock(MONDAY.replace(hour=7)), Recorder()
+
+    went = await hourly(store, clock, recorder, 12)
+    assert went == [MONDAY.replace(hour=14)]  # 09:00 in New York, in winter
+    assert len(lists(recorder)) == 1
+
+
+async def test_a_muted_leader_gets_no_list_and_one_away_gets_it_when_back(store: Store) -> None:
+    ids = await flagged(store)
+    lea = ids["lea@un.example"]
+    set_prefs(store, lea, muted=True)
+    clock, recorder = ManualClock(MONDAY), Recorder()
+    assert await hourly(store, clock, recorder, 10) == []
+    [row] = [r for r in _rows(store) if r.recipient_id == lea]
+    assert (row.status, row.last_error) == (NotificationStatus.SKIPPED, "not delivered: muted")
+
+    set_prefs(store, lea, muted=False, away_from=date(2026, 12, 7), away_until=date(2026, 12, 8))
+    clock.set(MONDAY + timedelta(days=7))  # away Monday and Tuesday of the next week
+    went = await hourly(store, clock, recorder, 60)
+    assert went == [datetime(2026, 12, 9, 9, 0, tzinfo=UTC)]  # her Wednesday, 09:00
+    assert len(lists(recorder)) == 1
+
+
+async def test_a_list_not_delivered_is_tried_an_hour_later_and_never_sent_twice(
+    store: Store,
+) -> None:
+    await flagged(store)
+    clock, recorder = ManualClock(MONDAY), Recorder(fail_before=1)
+    went = await hourly(store, clock, recorder, 3)
+    assert went == [MONDAY.replace(hour=10)]  # 09:00 failed; 10:00 went
+    assert len(lists(recorder)) == 1
+
+    clock.set(MONDAY + timedelta(days=7))
+    recorder.fail_after = 1  # delivered, but the platform's answer is lost
+    await hourly(store, clock, recorder, 3)
+    assert len(lists(recorder)) == 2  # the retry found it: not posted again
+    assert any(key.startswith(PRIORITY) for key in recorder.finds)
+    assert [r.status for r in _rows(store)] == [NotificationStatus.SENT] * 2
+
+
+def _rows(store: Store) -> list[Notification]:
+    with store.session() as s:
+        query = select(Notification).where(Notification.kind == PRIORITY)
+        return list(s.scalars(query.order_by(Notification.id)))
 
 
 def test_nothing_goes_out_before_monday_morning() -> None:
