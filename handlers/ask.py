@@ -92,6 +92,7 @@ async def ask(
             hits=len(answer.hits),
             channel_id=where.channel_id if where else None,
             thread_id=where.thread_id if where else None,
+            lessons=[hit.lesson_id for hit in answer.hits],
         )
     promoter = bool(viewer.principals & PROMOTERS)
     reply = answer_reply(answer, question_id=question_id, shareable=shareable, promoter=promoter)

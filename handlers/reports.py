@@ -126,8 +126,9 @@ def _usefulness_texts(u: Usefulness) -> list[Text]:
 def _use_line(use: LessonUse) -> str:
     where = f" ({use.mission})" if use.mission else ""
     return (
-        f"• #{use.lesson_id} {use.title}{where}: 👍 {use.helpful} 👎 {use.not_helpful}, "
-        f"{_count(use.done_actions, 'action')} done, reused {_count(use.reuse, 'time')}"
+        f"• #{use.lesson_id} {use.title}{where}: in {_count(use.answers, 'answer')}, "
+        f"👍 {use.helpful} 👎 {use.not_helpful}, {_count(use.done_actions, 'action')} done, "
+        f"reused {_count(use.reuse, 'time')}"
     )
 
 

@@ -430,6 +430,22 @@ class Question(Base):
     )
 
 
+class QuestionLesson(Base):
+    """A lesson given in the answer to a logged question: how often lessons are reused."""
+
+    __tablename__ = "question_lessons"
+
+    question_id: Mapped[int] = mapped_column(
+        ForeignKey("questions.id", ondelete="CASCADE"), primary_key=True
+    )
+    lesson_id: Mapped[int] = mapped_column(
+        ForeignKey("lessons.id", ondelete="CASCADE"), primary_key=True
+    )
+    rank: Mapped[int] = mapped_column(Integer)  # 1: the first lesson of the answer
+
+    __table_args__ = (Index("ix_question_lessons_lesson", "lesson_id"),)
+
+
 class Feedback(Base):
     """A helpful / not helpful vote on a lesson given as an answer; one per person and lesson."""
 

@@ -131,7 +131,7 @@ def _csv_rows(report: LearningReport) -> Iterator[tuple[object, ...]]:
         )
     for key, _ in USE_LISTS:
         for use in getattr(report.usefulness, key):
-            for figure in ("helpful", "not_helpful", "done_actions", "reuse"):
+            for figure in ("answers", "helpful", "not_helpful", "done_actions", "reuse"):
                 yield (key, use.title, use.mission or "", figure, getattr(use, figure), "")
     for q in report.unanswered:
         for figure in ("asked", "no_answer", "not_helpful"):
@@ -169,7 +169,7 @@ def markdown(report: LearningReport) -> str:
     lines += ["", f"## Usefulness: reused {report.usefulness.total_reuse} times"]
     for key, heading in USE_LISTS:
         uses: tuple[LessonUse, ...] = getattr(report.usefulness, key)
-        header = ("Lesson", "Mission", "Helpful", "Not helpful", "Actions done", "Reuse")
+        header = ("Lesson", "Mission", "Answers", "Helpful", "Not helpful", "Actions done", "Reuse")
         lines += ["", f"### {heading}", "", *_table(header, [_use_row(u) for u in uses])]
     questions = [
         (q.text, str(q.asked), str(q.no_answer), str(q.not_helpful)) for q in report.unanswered
@@ -183,6 +183,7 @@ def _use_row(u: LessonUse) -> tuple[str, ...]:
     return (
         u.title,
         u.mission or "",
+        str(u.answers),
         str(u.helpful),
         str(u.not_helpful),
         str(u.done_actions),

@@ -34,6 +34,7 @@ from knowledge.models import (
     ProcessedEvent,
     Product,
     Question,
+    QuestionLesson,
     Role,
 )
 from knowledge.records import PersonRecord, ProductRecord
@@ -250,10 +251,11 @@ class Store:
         hits: int,
         channel_id: str | None = None,
         thread_id: str | None = None,
+        lessons: Sequence[int] = (),
     ) -> int:
         """Record a question, how many lessons answered it and where; return its id."""
         return self._log_questions(
-            [_question_row(question, person_id, platform, hits, channel_id, thread_id)]
+            [_question_row(question, person_id, platform, hits, channel_id, thread_id, lessons)]
         )[0]
 
     def _index_versions(self, waiting: Sequence[None]) -> list[str | None]:
@@ -273,20 +275,41 @@ class Store:
         hits: int,
         channel_id: str | None = None,
         thread_id: str | None = None,
+        lessons: Sequence[int] = (),
     ) -> int:
-        """Record a question (in one transaction with others asked at the same moment)."""
-        row = _question_row(question, person_id, platform, hits, channel_id, thread_id)
+        """Record a question (in one transaction with others asked at the same moment).
+
+        `lessons` are the lessons its answer gave, in order: they count as the lessons' reuse.
+        """
+        row = _question_row(question, person_id, platform, hits, channel_id, thread_id, lessons)
         return await self._questions.submit(row)
 
     def _log_questions(self, rows: Sequence[dict[str, Any]]) -> list[int]:
-        """Insert question rows in one transaction; return their ids in the same order."""
+        """Insert question rows (and their answers' lessons) in one transaction; return their ids
+        in the same order."""
         now = self.clock()
-        stamped = [{**row, "asked_at": row.get("asked_at") or now} for row in rows]
+        stamped = [
+            {k: v for k, v in row.items() if k != "lessons"}
+            | {"asked_at": row.get("asked_at") or now}
+            for row in rows
+        ]
         with self.connection() as conn:
             found = conn.execute(
                 insert(Question).returning(Question.id, sort_by_parameter_order=True), stamped
             )
-            return [int(i) for (i,) in found]
+            ids = [int(i) for (i,) in found]
+            given = [
+                {"question_id": qid, "lesson_id": lesson, "rank": rank}
+                for qid, row in zip(ids, rows, strict=True)
+                for rank, lesson in enumerate(dict.fromkeys(row.get("lessons", ())), 1)
+            ]
+            if given:  # a lesson re-imported away since the answer is not counted
+                wanted = {g["lesson_id"] for g in given}
+                there = set(conn.scalars(select(Lesson.id).where(Lesson.id.in_(wanted))))
+                given = [g for g in given if g["lesson_id"] in there]
+            if given:
+                conn.execute(insert(QuestionLesson), given)
+            return ids
 
     def _question_text(self, question_id: int) -> str:
         """Return the text of a logged question."""
@@ -903,8 +926,10 @@ def _question_row(
     hits: int,
     channel_id: str | None,
     thread_id: str | None,
+    lessons: Sequence[int] = (),
 ) -> dict[str, Any]:
     return {
+        "lessons": tuple(lessons),
         "person_id": person_id,
         "platform": platform[:16],
         "text": question[:2000],

@@ -1,9 +1,10 @@
 """Which lessons help and which need work: askers' votes and reuse, per lesson, for PBPOs.
 
-A lesson's *reuse* counts the times it was put to use: each helpful / not helpful vote on it
-(someone got it as an answer and said how it served them) and each of its follow-up actions
-done. Answers shown without a vote are not recorded anywhere, so they do not count. Only
-lessons the viewer may see, within the report's scope, are counted or listed.
+A lesson's *reuse* counts the times it was put to use: each answer that gave it (a logged
+question keeps its answer's lessons, `question_lessons`) and each of its follow-up actions
+done. A vote is cast on an answer, so it is already counted, except for answers given before
+answers were recorded (migration 0012): there the votes stand in for them. Only lessons the
+viewer may see, within the report's scope, are counted or listed.
 """
 
 from __future__ import annotations
@@ -13,7 +14,15 @@ from datetime import datetime
 
 from sqlalchemy import ColumnElement, Subquery, case, func, or_, select, true
 
-from knowledge.models import Action, ActionStatus, Feedback, Lesson, Product
+from knowledge.models import (
+    Action,
+    ActionStatus,
+    Feedback,
+    Lesson,
+    Product,
+    Question,
+    QuestionLesson,
+)
 from knowledge.report_scope import Scope
 from knowledge.reports import lesson_title, visible
 from knowledge.search.answer import Viewer
@@ -33,11 +42,12 @@ class LessonUse:
     helpful: int
     not_helpful: int
     done_actions: int
+    answers: int = 0  # the answers that gave it
 
     @property
     def reuse(self) -> int:
-        """Return the times it was put to use: votes on it plus its actions done."""
-        return self.helpful + self.not_helpful + self.done_actions
+        """Return the times it was put to use: answers that gave it plus its actions done."""
+        return max(self.answers, self.helpful + self.not_helpful) + self.done_actions
 
     def as_json(self) -> dict[str, object]:
         """Return it as plain JSON values (stable keys)."""
@@ -48,6 +58,7 @@ class LessonUse:
             "helpful": self.helpful,
             "not_helpful": self.not_helpful,
             "done_actions": self.done_actions,
+            "answers": self.answers,
             "reuse": self.reuse,
         }
 
@@ -96,6 +107,18 @@ def _votes(since: datetime | None) -> Subquery:
     )
 
 
+def _answers(since: datetime | None) -> Subquery:
+    """Return the answers that gave each lesson, since a moment."""
+    asked: ColumnElement[bool] = Question.asked_at >= since if since else true()
+    return (
+        select(QuestionLesson.lesson_id.label("lesson_id"), func.count().label("answers"))
+        .join(Question, Question.id == QuestionLesson.question_id)
+        .where(asked)
+        .group_by(QuestionLesson.lesson_id)
+        .subquery()
+    )
+
+
 def _done(since: datetime | None) -> Subquery:
     """Return the follow-up actions done per lesson, since a moment."""
     closed: ColumnElement[bool] = Action.closed_at >= since if since else true()
@@ -114,8 +137,8 @@ class LessonUsefulness:
         self.store = store
 
     def _uses(self, viewer: Viewer, scope: Scope, since: datetime | None = None) -> list[LessonUse]:
-        """Return every lesson in scope, visible to viewer, that was voted on or acted upon."""
-        votes, done = _votes(since), _done(since)
+        """Return every lesson in scope, visible to viewer, given, voted on or acted upon."""
+        votes, done, given = _votes(since), _done(since), _answers(since)
         statement = (
             select(
                 Lesson.id,
@@ -125,22 +148,30 @@ class LessonUsefulness:
                 func.coalesce(votes.c.up, 0),
                 func.coalesce(votes.c.down, 0),
                 func.coalesce(done.c.done, 0),
+                func.coalesce(given.c.answers, 0),
             )
             .join(Product, Product.id == Lesson.product_id)
             .outerjoin(votes, votes.c.lesson_id == Lesson.id)
             .outerjoin(done, done.c.lesson_id == Lesson.id)
+            .outerjoin(given, given.c.lesson_id == Lesson.id)
             .where(
                 visible(viewer),
                 scope.lessons(),
-                or_(votes.c.lesson_id.is_not(None), done.c.lesson_id.is_not(None)),
+                or_(
+                    votes.c.lesson_id.is_not(None),
+                    done.c.lesson_id.is_not(None),
+                    given.c.lesson_id.is_not(None),
+                ),
             )
             .order_by(Lesson.id)
         )
         with self.store.engine.connect() as conn:
             rows = conn.execute(statement).all()
         return [
-            LessonUse(lid, lesson_title(ptitle, ltitle), mission, int(up), int(down), int(n))
-            for lid, ptitle, ltitle, mission, up, down, n in rows
+            LessonUse(
+                lid, lesson_title(ptitle, ltitle), mission, int(up), int(down), int(n), int(a)
+            )
+            for lid, ptitle, ltitle, mission, up, down, n, a in rows
         ]
 
     uses = blocking(_uses)

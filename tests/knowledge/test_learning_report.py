@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from handlers.ask import ask
+from handlers.chat import UserRef
 from knowledge.curation import Curation
 from knowledge.errors import DomainError, NotAllowed, NotFound
 from knowledge.experts import Experts, asked_topic
@@ -210,6 +212,31 @@ async def test_the_question_backlog_is_scoped_to_the_askers_mission(demo_store: 
         "ballot paper recycling",
         "river barge patrols",
     }
+
+
+async def test_answers_that_gave_a_lesson_count_as_its_reuse(
+    demo_store: Store, today: date
+) -> None:
+    amina = await person(demo_store, AMINA)
+    viewer = await demo_store.viewer_for(amina)
+    who = UserRef("local", AMINA, "Amina Diallo")
+    for _ in range(3):
+        reply = await ask("air retrieval of results", store=demo_store, viewer=viewer, who=who)
+    answer = await demo_store.ask("air retrieval of results", viewer=viewer)
+    given = [hit.lesson_id for hit in answer.hits]
+    assert given and reply.elements
+    await ask("what did we learn about xylophones?", store=demo_store, viewer=viewer, who=who)
+
+    everyone = await LearningReports(demo_store).for_command_line()
+    uses = {u.lesson_id: u for u in everyone.usefulness.reused}
+    top = uses[given[0]]
+    assert (top.answers, top.helpful + top.not_helpful, top.reuse) == (
+        3, 0, 3 + top.done_actions
+    )  # fmt: skip
+    later = await LearningReports(demo_store).for_command_line(since=today + timedelta(days=1))
+    assert later.usefulness.total_reuse == 0
+    listed = json.loads(export(everyone, "json"))["usefulness"]["reused"]
+    assert any(u["lesson_id"] == given[0] and u["answers"] == 3 for u in listed)
 
 
 async def test_csv_cells_that_look_like_formulas_are_quoted(demo_store: Store, today: date) -> None:
