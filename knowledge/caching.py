@@ -19,7 +19,9 @@ from sqlalchemy import Engine, event
 
 # Writes to these tables never change an answer, a person or a viewer: the hot path's own
 # records (the question log, the redelivery record) and the chat transcript.
-QUIET_TABLES = frozenset({"questions", "processed_events", "chat_messages", "feedback"})
+QUIET_TABLES = frozenset(
+    {"questions", "question_lessons", "processed_events", "chat_messages", "feedback"}
+)
 _READS = ("SELECT", "PRAGMA", "SAVEPOINT", "RELEASE", "BEGIN", "COMMIT", "ROLLBACK")
 _DML = re.compile(r"\b(?:INSERT|UPDATE|DELETE)\b", re.IGNORECASE)
 _TARGET = re.compile(

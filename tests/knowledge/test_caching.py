@@ -161,6 +161,20 @@ async def test_questions_asked_together_get_their_own_ids_in_order(store: Store)
     assert texts == [f"question {n}" for n in range(30)]
 
 
+async def test_logging_a_question_and_its_answer_leaves_the_caches_alone(store: Store) -> None:
+    await store.import_records(
+        [(1, _product("q1", "Fuel", "Night convoys need a fuel reserve."))], source="t"
+    )
+    answer = await store.ask("fuel convoys", viewer=ANYONE)
+    assert answer.hits
+    start = store.writes.generation
+    await store.log_question(
+        "fuel convoys", person_id=None, platform="slack", hits=len(answer.hits),
+        lessons=[hit.lesson_id for hit in answer.hits],
+    )  # fmt: skip
+    assert store.writes.generation == start  # else every answer after a question is recomputed
+
+
 async def test_a_failed_group_fails_every_caller_and_the_next_group_goes_on() -> None:
     calls: list[list[int]] = []
 
