@@ -11,7 +11,9 @@ import asyncio
 import csv
 import io
 import json
+from collections.abc import Callable, Coroutine
 from datetime import UTC, date, datetime, time
+from typing import Any
 
 from bot.settings import Settings
 from knowledge import database
@@ -56,6 +58,16 @@ def open_store(settings: Settings) -> Store:
         store.close()
         raise DomainError("The database schema is not up to date: run `lessons db upgrade`.")
     return store
+
+
+def printing(settings: Settings, work: Callable[[Store], Coroutine[Any, Any, str]]) -> int:
+    """Open the store, print what `work` says of it, close the store; exit code 0."""
+    store = open_store(settings)
+    try:
+        print(asyncio.run(work(store)))
+    finally:
+        store.close()
+    return 0
 
 
 def _grant(args: argparse.Namespace, settings: Settings) -> int:

@@ -11,13 +11,10 @@ shell posts no card: the channels' practice of the week picks it up.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
-from collections.abc import Callable, Coroutine
 from datetime import date
-from typing import Any
 
-from bot.admin import open_store, person_id
+from bot.admin import person_id, printing
 from bot.settings import Settings
 from knowledge.audit import CLI
 from knowledge.curation import Curation, ranking_named
@@ -68,15 +65,6 @@ def _lesson_by_why(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--why", required=True, help="why it matters (or why it ends)")
 
 
-def _running(settings: Settings, work: Callable[[Store], Coroutine[Any, Any, str]]) -> int:
-    store = open_store(settings)
-    try:
-        print(asyncio.run(work(store)))
-    finally:
-        store.close()
-    return 0
-
-
 def _promote(args: argparse.Namespace, settings: Settings) -> int:
     async def work(store: Store) -> str:
         done = await Practices(store).promote(
@@ -86,7 +74,7 @@ def _promote(args: argparse.Namespace, settings: Settings) -> int:
         )  # fmt: skip
         return f"Promoted lesson #{done.lesson_id}: {_line(done)}"
 
-    return _running(settings, work)
+    return printing(settings, work)
 
 
 def _unpromote(args: argparse.Namespace, settings: Settings) -> int:
@@ -97,7 +85,7 @@ def _unpromote(args: argparse.Namespace, settings: Settings) -> int:
         )
         return f"Lesson #{done.lesson_id} is no longer a good practice: {done.title}"
 
-    return _running(settings, work)
+    return printing(settings, work)
 
 
 def _list(args: argparse.Namespace, settings: Settings) -> int:
@@ -107,7 +95,7 @@ def _list(args: argparse.Namespace, settings: Settings) -> int:
             return json.dumps([_json(p) for p in found], ensure_ascii=False, indent=2)
         return "\n".join(f"#{p.lesson_id}  {_line(p)}" for p in found) or "No good practices yet."
 
-    return _running(settings, work)
+    return printing(settings, work)
 
 
 def _rank(args: argparse.Namespace, settings: Settings) -> int:
@@ -120,7 +108,7 @@ def _rank(args: argparse.Namespace, settings: Settings) -> int:
         state = "now" if done.changed else "already"
         return f"Lesson #{done.lesson_id} is {state} {done.ranking.value} in search: {done.title}"
 
-    return _running(settings, work)
+    return printing(settings, work)
 
 
 def _flag(args: argparse.Namespace, settings: Settings) -> int:
@@ -133,7 +121,7 @@ def _flag(args: argparse.Namespace, settings: Settings) -> int:
         said = "is now" if done.changed else "is already"
         return f"Lesson #{done.lesson_id} {said} {state}: {done.title}"
 
-    return _running(settings, work)
+    return printing(settings, work)
 
 
 def _priorities(args: argparse.Namespace, settings: Settings) -> int:
@@ -147,7 +135,7 @@ def _priorities(args: argparse.Namespace, settings: Settings) -> int:
         ]
         return "\n".join(lines) or "No priority lessons."
 
-    return _running(settings, work)
+    return printing(settings, work)
 
 
 def _line(p: Practice) -> str:

@@ -10,12 +10,9 @@ lesson's card, the home and the dashboard.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
-from collections.abc import Callable, Coroutine
-from typing import Any
 
-from bot.admin import open_store, person_id
+from bot.admin import person_id, printing
 from bot.settings import Settings
 from knowledge.audit import CLI
 from knowledge.capture import Notes, PendingLesson
@@ -62,15 +59,6 @@ def _lesson_by(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--by", required=True, metavar="EMAIL", help="who decides")
 
 
-def _running(settings: Settings, work: Callable[[Store], Coroutine[Any, Any, str]]) -> int:
-    store = open_store(settings)
-    try:
-        print(asyncio.run(work(store)))
-    finally:
-        store.close()
-    return 0
-
-
 def _awaiting(args: argparse.Namespace, settings: Settings) -> int:
     async def work(store: Store) -> str:
         me = await person_id(store, args.who)
@@ -90,7 +78,7 @@ def _awaiting(args: argparse.Namespace, settings: Settings) -> int:
             lines.append(f"… and {found.total - len(found.lessons)} more (--limit to see them).")
         return "\n".join(lines)
 
-    return _running(settings, work)
+    return printing(settings, work)
 
 
 def _decide(args: argparse.Namespace, settings: Settings) -> int:
@@ -101,7 +89,7 @@ def _decide(args: argparse.Namespace, settings: Settings) -> int:
         )
         return _said(done, _DONE[args.verdict])
 
-    return _running(settings, work)
+    return printing(settings, work)
 
 
 def _withdraw(args: argparse.Namespace, settings: Settings) -> int:
@@ -113,7 +101,7 @@ def _withdraw(args: argparse.Namespace, settings: Settings) -> int:
         cancelled = f"; {done.cancelled} open action(s) cancelled" if done.cancelled else ""
         return _said(done, "withdrawn") + cancelled
 
-    return _running(settings, work)
+    return printing(settings, work)
 
 
 def _said(done: Outcome, what: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from bot.cli import main
 from knowledge.database import make_engine, upgrade
 from knowledge.records import PersonRecord, ProductRecord
 from knowledge.storage import Store
@@ -147,3 +149,23 @@ async def demo_store(store: Store, today: date) -> Store:
     """Return a Store holding the demo corpus."""
     await store.import_records(demo_records(today), source="demo")
     return store
+
+
+@pytest.fixture
+def shell(store: Store, today: date, monkeypatch: pytest.MonkeyPatch) -> Store:
+    """Return a store holding the demo corpus, which `lessons` commands in this test open.
+
+    The tests are synchronous: `lessons` runs its own event loop, as from a shell.
+    """
+    asyncio.run(store.import_records(demo_records(today), source="demo"))
+    url = store.engine.url.render_as_string(hide_password=False)
+    monkeypatch.setenv("LESSONS_DATABASE_URL", url)
+    monkeypatch.setenv("LESSONS_LOG_LEVEL", "WARNING")
+    return store
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """Run a `lessons` command in this process; return its exit code, stdout and stderr."""
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err

@@ -7,33 +7,12 @@ import asyncio
 import csv
 import io
 import json
-from datetime import date
 
 import pytest
-from conftest import demo_records
+from conftest import run_cli as run
 
-from bot.cli import main
 from knowledge.models import LessonStatus
 from knowledge.storage import Store
-
-
-@pytest.fixture
-def shell(store: Store, today: date, monkeypatch: pytest.MonkeyPatch) -> Store:
-    """Return a store holding the demo corpus, which `lessons` commands in this test open.
-
-    The tests are synchronous: `lessons` runs its own event loop, as from a shell.
-    """
-    asyncio.run(store.import_records(demo_records(today), source="demo"))
-    url = store.engine.url.render_as_string(hide_password=False)
-    monkeypatch.setenv("LESSONS_DATABASE_URL", url)
-    monkeypatch.setenv("LESSONS_LOG_LEVEL", "WARNING")
-    return store
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_roles_are_granted_revoked_and_listed(

@@ -5,34 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import date
 
 import pytest
-from conftest import demo_records
+from conftest import run_cli as run
 from sqlalchemy import select
 
-from bot.cli import main
 from knowledge.audit import Audit
 from knowledge.models import Lesson, Product
 from knowledge.storage import Store
 
 FARIDA, AMINA = "farida.rahimi@un.example", "amina.diallo@un.example"
-
-
-@pytest.fixture
-def shell(store: Store, today: date, monkeypatch: pytest.MonkeyPatch) -> Store:
-    """Return a store holding the demo corpus, which `lessons` commands in this test open."""
-    asyncio.run(store.import_records(demo_records(today), source="demo"))
-    url = store.engine.url.render_as_string(hide_password=False)
-    monkeypatch.setenv("LESSONS_DATABASE_URL", url)
-    monkeypatch.setenv("LESSONS_LOG_LEVEL", "WARNING")
-    return store
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def lesson(store: Store, title: str) -> str:

@@ -7,35 +7,17 @@ import asyncio
 import csv
 import io
 import json
-from datetime import date
 from pathlib import Path
 
 import pytest
-from conftest import demo_records
+from conftest import run_cli as run
 from sqlalchemy import select
 
-from bot.cli import main
 from knowledge.models import Product, Role
 from knowledge.roles import Roles
 from knowledge.storage import Store
 
 AMINA = "amina.diallo@un.example"
-
-
-@pytest.fixture
-def shell(store: Store, today: date, monkeypatch: pytest.MonkeyPatch) -> Store:
-    """Return a store holding the demo corpus, which `lessons` commands in this test open."""
-    asyncio.run(store.import_records(demo_records(today), source="demo"))
-    url = store.engine.url.render_as_string(hide_password=False)
-    monkeypatch.setenv("LESSONS_DATABASE_URL", url)
-    monkeypatch.setenv("LESSONS_LOG_LEVEL", "WARNING")
-    return store
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def restricted_titles(store: Store) -> list[str]:
