@@ -36,7 +36,7 @@ def export(report: LearningReport, fmt: str) -> str:
         return json.dumps(as_json(report), ensure_ascii=False, indent=2, sort_keys=True) + "\n"
     if fmt == "csv":
         out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
+        writer = csv.writer(out, lineterminator="\r\n")  # RFC 4180: a bare CR is quoted too
         writer.writerow(CSV_COLUMNS)
         writer.writerows([safe_cell(c) for c in row] for row in _csv_rows(report))
         return out.getvalue()

@@ -271,6 +271,19 @@ async def test_csv_cells_that_look_like_formulas_are_quoted(demo_store: Store, t
     ]
 
 
+async def test_a_carriage_return_in_a_question_stays_inside_its_csv_cell(
+    demo_store: Store,
+) -> None:
+    amina = await person(demo_store, AMINA)
+    asked = "ballot\rpaper recycling"
+    await demo_store.log_question(asked, person_id=amina, platform="local", hits=0)
+    report = await LearningReports(demo_store).for_command_line()
+    text = export(report, "csv")
+    rows = list(csv.reader(io.StringIO(text, newline="")))
+    assert all(len(row) == len(rows[0]) for row in rows)
+    assert asked in [row[1] for row in rows if row[0] == "unanswered_question"]
+
+
 async def test_json_keys_are_stable(demo_store: Store) -> None:
     data = json.loads(export(await LearningReports(demo_store).for_command_line(), "json"))
     assert sorted(data) == [
