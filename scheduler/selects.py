@@ -139,18 +139,20 @@ class Selects:
         assert since is not None
         return Action.updated_at >= datetime.combine(since - timedelta(days=1), time(), UTC)
 
-    def due_soon(self) -> Select[Any]:
+    def due_soon(self) -> list[Select[Any]]:
         """Owners of actions due within `due_soon_days`: once per due date."""
         today, days = self.group.today, timedelta(days=self.cadence.due_soon_days)
         within: tuple[Any, ...] = (Action.due_date > today, Action.due_date <= today + days)
         if self.group.since is not None:  # only what came within reach since the last plan
             within += (or_(Action.due_date > self.group.since + days, self._changed()),)
         period = joined(Action.due_date)
-        return select(*self._row(Kind.DUE_SOON, Action.id, Action.owner_id, period)).where(
-            self._mine(Action.owner_id), Action.status.in_(OPEN), *within
-        )
+        return [
+            select(*self._row(Kind.DUE_SOON, Action.id, Action.owner_id, period)).where(
+                self._mine(Action.owner_id), Action.status.in_(OPEN), *within
+            )
+        ]
 
-    def nudges(self) -> Select[Any]:
+    def nudges(self) -> list[Select[Any]]:
         """Owners of overdue actions, at the latest cadence point reached (collapsed).
 
         The overdue due dates with the point each reached (1,800 dates) are joined to the
@@ -167,8 +169,8 @@ class Selects:
             .where(self._mine(Action.owner_id), Action.status.in_(OPEN))
         )
         if self.group.gap is None:
-            return query
-        return query.where(or_(day.c.fresh == 1, self._changed()))
+            return [query]
+        return [query.where(or_(day.c.fresh == 1, self._changed()))]
 
     def escalations(self) -> Select[Any]:
         """Managers of owners who left K nudges about an action unanswered: once per owner."""

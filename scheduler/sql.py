@@ -10,7 +10,7 @@ import json
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -18,6 +18,7 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Date,
+    DateTime,
     Engine,
     Integer,
     String,
@@ -38,7 +39,7 @@ from sqlalchemy.pool import NullPool
 from sqlalchemy.sql.dml import Insert
 
 from knowledge.database import make_engine
-from knowledge.models import PENDING_NOTIFICATIONS, Notification
+from knowledge.models import PENDING_NOTIFICATIONS, Notification, UtcDateTime
 
 
 class Db:
@@ -140,6 +141,31 @@ def one_of(col: Any, ids: Sequence[int], postgres: bool) -> Any:
         func.json_each(bindparam(None, json.dumps(list(ids)), type_=String))
     )
     return col.in_(listed.scalar_subquery())
+
+
+def person_times(due: dict[int, datetime], kind: str, postgres: bool) -> list[Any]:
+    """Return SELECTs of (person_id, kind, time) rows, in person order: one on PostgreSQL (two
+    array parameters), one per distinct time on SQLite (a JSON list of ids each)."""
+    if not due:
+        return []
+    people = sorted(due)
+    if postgres:
+        pairs = func.unnest(
+            bindparam(None, people, type_=ARRAY(Integer)),
+            bindparam(None, [due[p] for p in people], type_=ARRAY(DateTime(timezone=True))),
+        ).table_valued(column("person", Integer), column("at", DateTime(timezone=True)))
+        pairs = pairs.render_derived()
+        return [select(pairs.c.person, literal(kind, String), pairs.c.at).order_by(pairs.c.person)]
+    by_time: dict[datetime, list[int]] = {}
+    for person in people:
+        by_time.setdefault(due[person], []).append(person)
+    ids = column("value", Integer)
+    return [
+        select(ids, literal(kind, String), literal(at, UtcDateTime()))
+        .select_from(func.json_each(bindparam(None, json.dumps(group), type_=String)))
+        .order_by(ids)  # also ends the FROM clause, which SQLite's upsert needs
+        for at, group in sorted(by_time.items())
+    ]
 
 
 def day_points(conn: Connection, points: dict[date, tuple[int, bool]], postgres: bool) -> Any:
