@@ -778,6 +778,18 @@ Index(
     Action.updated_at,
     postgresql_include=["id"],
 )
+# After a first plan the planner reads only the due dates that reached a new nudge point, and
+# the actions changed since (migration 0012).
+OPEN_ACTIONS = (ActionStatus.OPEN, ActionStatus.IN_PROGRESS)
+Index(
+    "ix_actions_open_due",
+    Action.due_date,
+    Action.owner_id,
+    postgresql_where=Action.status.in_(OPEN_ACTIONS),
+    sqlite_where=Action.status.in_(OPEN_ACTIONS),
+    postgresql_include=["id"],
+)
+Index("ix_actions_updated", Action.updated_at)
 
 
 class TeamsReference(Base):

@@ -39,7 +39,13 @@ from sqlalchemy.pool import NullPool
 from sqlalchemy.sql.dml import Insert
 
 from knowledge.database import make_engine
-from knowledge.models import PENDING_NOTIFICATIONS, Notification, UtcDateTime
+from knowledge.models import (
+    OPEN_ACTIONS,
+    PENDING_NOTIFICATIONS,
+    Action,
+    Notification,
+    UtcDateTime,
+)
 
 
 class Db:
@@ -123,6 +129,13 @@ def pending() -> ColumnElement[bool]:
     return Notification.status.in_(statuses)
 
 
+def open_actions() -> ColumnElement[bool]:
+    """Return "the action is open or in progress", with literal values like `pending()`: so
+    SQLite can use the partial index `ix_actions_open_due`."""
+    statuses: list[Any] = [literal_column(f"'{s.value}'") for s in OPEN_ACTIONS]
+    return Action.status.in_(statuses)
+
+
 def upsert(table: Any, postgres: bool) -> postgresql.Insert | sqlite.Insert:
     """Return this dialect's INSERT, which knows ON CONFLICT."""
     return postgresql.insert(table) if postgres else sqlite.insert(table)
@@ -139,6 +152,16 @@ def one_of(col: Any, ids: Sequence[int], postgres: bool) -> Any:
         return col == any_(bindparam(None, list(ids), type_=ARRAY(Integer)))
     listed = select(column("value", Integer)).select_from(
         func.json_each(bindparam(None, json.dumps(list(ids)), type_=String))
+    )
+    return col.in_(listed.scalar_subquery())
+
+
+def one_of_dates(col: Any, days: Sequence[date], postgres: bool) -> Any:
+    """Return `col IN days` with the days as one parameter (like `one_of`)."""
+    if postgres:
+        return col == any_(bindparam(None, list(days), type_=ARRAY(Date)))
+    listed = select(column("value", String)).select_from(
+        func.json_each(bindparam(None, json.dumps([d.isoformat() for d in days]), type_=String))
     )
     return col.in_(listed.scalar_subquery())
 
