@@ -790,6 +790,15 @@ Index(
     postgresql_include=["id"],
 )
 Index("ix_actions_updated", Action.updated_at)
+# End-of-assignment reminders and departures look only at the few people whose assignment ends;
+# the PBPO digests at the few PBPOs (migration 0012).
+Index(
+    "ix_people_assignment_end",
+    Person.assignment_end,
+    postgresql_where=Person.assignment_end.is_not(None),
+    sqlite_where=Person.assignment_end.is_not(None),
+)
+Index("ix_person_roles_role", PersonRole.role, PersonRole.person_id)
 
 
 class TeamsReference(Base):
