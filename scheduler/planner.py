@@ -35,6 +35,7 @@ from scheduler.selects import COLUMNS, Group, Selects, followup_query
 from scheduler.sql import (
     insert_ignoring,
     one_of,
+    person_slots,
     person_times,
     upsert,
 )
@@ -97,19 +98,44 @@ def plan_batch(
         assert slot is not None
         groups[(today, slot, muted, planned_on)].append(person_id)
         advance[(next_slot, today)].append(person_id)
+    # People of several slots (zones planned ahead) on the same day, last planned the same day,
+    # get their nudges from one statement: it reads each fresh due date once, not once a slot.
+    steady: dict[tuple[date, date], dict[int, datetime]] = defaultdict(dict)
+    for (today, slot, _, since), ids in groups.items():
+        if since is not None:
+            steady[(today, since)].update(dict.fromkeys(ids, slot))
+    shared = {key: slots for key, slots in steady.items() if len(set(slots.values())) > 1}
     woken: dict[int, datetime] = {}
     for (today, slot, muted, since), ids in groups.items():
         group = Group(tuple(ids), today, slot, muted, since)
-        counts, due = plan_group(conn, group, now=now, cadence=settings.cadence, postgres=postgres)
-        for kind, n in counts.items():
-            stats.by_kind[kind] = stats.by_kind.get(kind, 0) + n
-            stats.planned += n
-        for person, at in due.items():
-            if person not in woken or at < woken[person]:
-                woken[person] = at
+        nudges = since is None or (today, since) not in shared
+        counts, due = plan_group(
+            conn, group, now=now, cadence=settings.cadence, postgres=postgres, nudges=nudges
+        )
+        _count(stats, woken, counts, due)
+    for (today, since), slots in shared.items():
+        counts, due = plan_nudges(
+            conn, slots, today, since, now=now, cadence=settings.cadence, postgres=postgres
+        )
+        _count(stats, woken, counts, due)
     _advance(conn, advance, postgres)
     wake(conn, woken, postgres)
     return stats
+
+
+def _count(
+    stats: PlanStats,
+    woken: dict[int, datetime],
+    counts: dict[str, int],
+    due: dict[int, datetime],
+) -> None:
+    """Add a plan's rows to the figures, and its recipients to those whose timers wake."""
+    for kind, n in counts.items():
+        stats.by_kind[kind] = stats.by_kind.get(kind, 0) + n
+        stats.planned += n
+    for person, at in due.items():
+        if person not in woken or at < woken[person]:
+            woken[person] = at
 
 
 # A plan's decision for people sharing a zone, slot and preferences: their next slot, and the
@@ -182,13 +208,20 @@ def _due_timers(until: datetime, limit: int, postgres: bool) -> Any:
 
 
 def plan_group(
-    conn: Connection, group: Group, *, now: datetime, cadence: Cadence, postgres: bool
+    conn: Connection,
+    group: Group,
+    *,
+    now: datetime,
+    cadence: Cadence,
+    postgres: bool,
+    nudges: bool = True,
 ) -> tuple[dict[str, int], dict[int, datetime]]:
-    """Plan every kind for one group; return rows planned per kind, and when each recipient's
-    new rows are first due (managers escalated to included)."""
+    """Plan every kind for one group (nudges too, unless planned apart with other slots'
+    people); return rows planned per kind, and when each recipient's new rows are first due
+    (managers escalated to included)."""
     planner = Selects(conn, group, now=now, cadence=cadence, postgres=postgres)
     selects: list[tuple[Kind, Select[Any]]] = [
-        *((Kind.NUDGE, q) for q in planner.nudges()),
+        *((Kind.NUDGE, q) for q in (planner.nudges() if nudges else [])),
         (Kind.EOAR, planner.eoar()),
         (Kind.DEPARTURE, planner.departures()),
         (Kind.ESCALATE, planner.escalations()),
@@ -204,6 +237,26 @@ def plan_group(
     for kind, query in selects:
         counts[kind] = counts.get(kind, 0) + _insert(conn, query, postgres, due)
     return {k: n for k, n in counts.items() if n}, due
+
+
+def plan_nudges(
+    conn: Connection,
+    slots: dict[int, datetime],
+    today: date,
+    since: date,
+    *,
+    now: datetime,
+    cadence: Cadence,
+    postgres: bool,
+) -> tuple[dict[str, int], dict[int, datetime]]:
+    """Plan the nudges of people of several slots who share a local day and a last plan, each
+    row at its owner's slot; return them as `plan_group` does."""
+    people = Group(tuple(sorted(slots)), today, min(slots.values()), False, since)
+    relation = person_slots(conn, slots, postgres)
+    planner = Selects(conn, people, now=now, cadence=cadence, postgres=postgres, slots=relation)
+    due: dict[int, datetime] = {}
+    n = sum(_insert(conn, query, postgres, due) for query in planner.nudges())
+    return ({Kind.NUDGE: n} if n else {}), due
 
 
 def _insert(conn: Connection, query: Select[Any], postgres: bool, due: dict[int, datetime]) -> int:

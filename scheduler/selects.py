@@ -100,12 +100,14 @@ class Selects:
         now: datetime,
         cadence: Cadence,
         postgres: bool,
+        slots: Any = None,
     ) -> None:
         self.conn = conn
         self.group = group
         self.now = now
         self.cadence = cadence
         self.postgres = postgres
+        self.slots = slots  # (person, at): each owner's own slot, for people of several slots
 
     def _row(
         self,
@@ -118,13 +120,19 @@ class Selects:
     ) -> list[Any]:
         """Return the ledger columns: kind, subject, recipient, period, times, status."""
         slot = self.group.slot if own_slot else None
+        if own_slot and self.slots is not None:
+            slot_at: Any = self.slots.c.at
+            due: Any = self.slots.c.at
+        else:
+            slot_at = literal(slot, UtcDateTime()) if slot else null()
+            due = literal(slot or self.now, UtcDateTime())
         return [
             literal(str(kind), String),
             subject,
             recipient,
             period if not isinstance(period, str) else literal(period, String),
-            literal(slot, UtcDateTime()) if slot else null(),
-            literal(slot or self.now, UtcDateTime()),
+            slot_at,
+            due,
             literal(NotificationStatus.PLANNED.value, String),
             literal(0, Integer),
             literal(self.now, UtcDateTime()),
@@ -201,6 +209,8 @@ class Selects:
         row = select(
             *self._row(Kind.NUDGE, Action.id, Action.owner_id, joined(Action.due_date, "+", point))
         )
+        if self.slots is not None:  # people of several slots: each row gets its owner's
+            row = row.select_from(Action).join(self.slots, self.slots.c.person == Action.owner_id)
         mine = (self._mine(Action.owner_id), open_actions())
         due = self._unindexed(Action.due_date)
         oldest = today - timedelta(days=NUDGE_HORIZON_DAYS)
