@@ -191,26 +191,19 @@ def person_times(due: dict[int, datetime], kind: str, postgres: bool) -> list[An
     ]
 
 
-def person_slots(conn: Connection, slots: dict[int, datetime], postgres: bool) -> Any:
-    """Return a relation (person, at): each person's slot, to join to their rows.
-
-    PostgreSQL reads it from two array parameters; SQLite gets a keyed temporary table.
-    """
-    people = sorted(slots)
-    if postgres:
-        pairs = func.unnest(
-            bindparam(None, people, type_=ARRAY(Integer)),
-            bindparam(None, [slots[p] for p in people], type_=ARRAY(DateTime(timezone=True))),
-        ).table_valued(column("person", Integer), column("at", DateTime(timezone=True)))
-        return pairs.render_derived()
+def person_slots(conn: Connection, slots: dict[int, datetime]) -> Any:
+    """Return a relation (person, at) of each person's slot, to join to their rows: a keyed
+    temporary table (SQLite only; see `planner.plan_batch`)."""
     conn.exec_driver_sql(
         "CREATE TEMP TABLE IF NOT EXISTS scheduler_plan_slots "
         "(person INTEGER PRIMARY KEY, at TIMESTAMP NOT NULL)"
     )
     conn.exec_driver_sql("DELETE FROM scheduler_plan_slots")
     relation = table("scheduler_plan_slots", column("person", Integer), column("at", UtcDateTime()))
-    if people:
-        conn.execute(relation.insert(), [{"person": p, "at": slots[p]} for p in people])
+    if slots:
+        conn.execute(
+            relation.insert(), [{"person": p, "at": at} for p, at in sorted(slots.items())]
+        )
     return relation
 
 
