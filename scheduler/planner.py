@@ -12,13 +12,15 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
     Connection,
     Select,
+    String,
     select,
+    type_coerce,
     update,
 )
 
@@ -83,7 +85,9 @@ def plan_batch(
     groups: dict[tuple[date, datetime, bool, date | None], list[int]] = defaultdict(list)
     advance: dict[tuple[datetime, date | None], list[int]] = defaultdict(list)
     decided: dict[tuple[datetime, str | None, Prefs], _Decision] = {}
-    for person_id, next_at, planned_on, timezone, _ in rows:
+    times: dict[Any, datetime] = {}  # the stored slot → an aware datetime, once per distinct slot
+    for person_id, stored, planned_on, timezone, _ in rows:
+        next_at = times.get(stored) or times.setdefault(stored, _utc(stored))
         prefs = own.get(person_id, DEFAULTS)
         key = (next_at, timezone, prefs)  # the same for everyone of a zone on the defaults
         decision = decided.get(key)
@@ -160,6 +164,12 @@ def _decide(
     return (next_slot, today, slot, prefs.muted)
 
 
+def _utc(stored: str | datetime) -> datetime:
+    """Return a stored timer time as an aware UTC datetime (SQLite keeps text, without offset)."""
+    value = datetime.fromisoformat(stored) if isinstance(stored, str) else stored
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 def _own_prefs(conn: Connection, people: list[int], postgres: bool) -> dict[int, Prefs]:
     """Return the preferences of those who have their own (everyone else has the defaults)."""
     if not people:
@@ -193,7 +203,7 @@ def _due_timers(until: datetime, limit: int, postgres: bool) -> Any:
     query = (
         select(
             T.person_id,
-            T.next_at,
+            type_coerce(T.next_at, String),  # as stored: converted once per distinct slot
             T.planned_on,
             Person.timezone,
             ReminderPreference.person_id,
@@ -237,7 +247,8 @@ def plan_group(
     counts: dict[str, int] = {}
     due: dict[int, datetime] = {}
     for kind, query in selects:
-        counts[kind] = counts.get(kind, 0) + _insert(conn, query, postgres, due)
+        at = now if kind == Kind.ESCALATE else group.slot  # the rows' next_attempt_at
+        counts[kind] = counts.get(kind, 0) + _insert(conn, query, postgres, due, at)
     return {k: n for k, n in counts.items() if n}, due
 
 
@@ -257,25 +268,31 @@ def plan_nudges(
     relation = person_slots(conn, slots)
     planner = Selects(conn, people, now=now, cadence=cadence, postgres=postgres, slots=relation)
     due: dict[int, datetime] = {}
-    n = sum(_insert(conn, query, postgres, due) for query in planner.nudges())
+    n = sum(_insert(conn, query, postgres, due, slots) for query in planner.nudges())
     return ({Kind.NUDGE: n} if n else {}), due
 
 
-def _insert(conn: Connection, query: Select[Any], postgres: bool, due: dict[int, datetime]) -> int:
-    """INSERT the rows (… ON CONFLICT DO NOTHING); note when each recipient's new rows are due.
+def _insert(
+    conn: Connection,
+    query: Select[Any],
+    postgres: bool,
+    due: dict[int, datetime],
+    at: datetime | dict[int, datetime],
+) -> int:
+    """INSERT the rows (… ON CONFLICT DO NOTHING); note when each recipient's new rows are due
+    (`at`, the rows' next_attempt_at: one for all, or each recipient's).
 
-    Only the rows inserted come back (RETURNING), so the deliver timers are woken from them
-    without reading the ledger again.
+    Only the recipients of the rows inserted come back (RETURNING), so the deliver timers are
+    woken from them without reading the ledger again.
     """
     n = 0
-    for recipient, at in conn.execute(
-        insert_ignoring(N.__table__, postgres)
-        .from_select(COLUMNS, query)
-        .returning(N.recipient_id, N.next_attempt_at)
+    for (recipient,) in conn.execute(
+        insert_ignoring(N.__table__, postgres).from_select(COLUMNS, query).returning(N.recipient_id)
     ):
         n += 1
-        if recipient not in due or at < due[recipient]:
-            due[recipient] = at
+        when = at[recipient] if isinstance(at, dict) else at
+        if recipient not in due or when < due[recipient]:
+            due[recipient] = when
     return n
 
 
@@ -286,7 +303,7 @@ def plan_followups(conn: Connection, *, now: datetime, cadence: Cadence, postgre
     no slot of its own: it goes out in the recipient's working hours (or daily digest).
     """
     due: dict[int, datetime] = {}
-    n = _insert(conn, followup_query(now=now, cadence=cadence), postgres, due)
+    n = _insert(conn, followup_query(now=now, cadence=cadence), postgres, due, now)
     wake(conn, due, postgres)
     return n
 
