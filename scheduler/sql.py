@@ -149,11 +149,18 @@ def insert_ignoring(table: Any, postgres: bool) -> Insert:
 def one_of(col: Any, ids: Sequence[int], postgres: bool) -> Any:
     """Return `col IN ids` with the ids as one parameter (an array, or a JSON list on SQLite)."""
     if postgres:
-        return col == any_(bindparam(None, list(ids), type_=ARRAY(Integer)))
+        return col == any_(int_array(ids))
     listed = select(column("value", Integer)).select_from(
         func.json_each(bindparam(None, json.dumps(list(ids)), type_=String))
     )
     return col.in_(listed.scalar_subquery())
+
+
+def int_array(ids: Sequence[int]) -> Any:
+    """Return a PostgreSQL integer[] parameter, sent as its text ('{1,2,3}'): psycopg adapting a
+    list of 4,000 ints took ~5 ms a statement, the text ~1 ms."""
+    text = "{" + ",".join(str(int(i)) for i in ids) + "}"
+    return cast(bindparam(None, text, type_=String), ARRAY(Integer))
 
 
 def one_of_dates(col: Any, days: Sequence[date], postgres: bool) -> Any:
@@ -173,9 +180,10 @@ def person_times(due: dict[int, datetime], kind: str, postgres: bool) -> list[An
         return []
     people = sorted(due)
     if postgres:
+        times = "{" + ",".join(f'"{due[p].isoformat()}"' for p in people) + "}"
         pairs = func.unnest(
-            bindparam(None, people, type_=ARRAY(Integer)),
-            bindparam(None, [due[p] for p in people], type_=ARRAY(DateTime(timezone=True))),
+            int_array(people),
+            cast(bindparam(None, times, type_=String), ARRAY(DateTime(timezone=True))),
         ).table_valued(column("person", Integer), column("at", DateTime(timezone=True)))
         pairs = pairs.render_derived()
         return [select(pairs.c.person, literal(kind, String), pairs.c.at).order_by(pairs.c.person)]
