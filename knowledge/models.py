@@ -794,6 +794,27 @@ Index(
     Action.updated_at,
     postgresql_include=["id"],
 )
+# After a first plan the planner reads only the due dates that reached a new nudge point, and
+# the actions changed since (migration 0012).
+OPEN_ACTIONS = (ActionStatus.OPEN, ActionStatus.IN_PROGRESS)
+Index(
+    "ix_actions_open_due",
+    Action.due_date,
+    Action.owner_id,
+    postgresql_where=Action.status.in_(OPEN_ACTIONS),
+    sqlite_where=Action.status.in_(OPEN_ACTIONS),
+    postgresql_include=["id"],
+)
+Index("ix_actions_updated", Action.updated_at)
+# End-of-assignment reminders and departures look only at the few people whose assignment ends;
+# the PBPO digests at the few PBPOs (migration 0012).
+Index(
+    "ix_people_assignment_end",
+    Person.assignment_end,
+    postgresql_where=Person.assignment_end.is_not(None),
+    sqlite_where=Person.assignment_end.is_not(None),
+)
+Index("ix_person_roles_role", PersonRole.role, PersonRole.person_id)
 
 
 class TeamsReference(Base):

@@ -3,7 +3,7 @@
 A lesson's *reuse* counts the times it was put to use: each answer that gave it (a logged
 question keeps its answer's lessons, `question_lessons`) and each of its follow-up actions
 done. A vote is cast on an answer, so it is already counted, except for answers given before
-answers were recorded (migration 0012): there the votes stand in for them. Only lessons the
+answers were recorded (migration 0013): there the votes stand in for them. Only lessons the
 viewer may see, within the report's scope, are counted or listed.
 """
 

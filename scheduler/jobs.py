@@ -271,6 +271,9 @@ class Scheduler:
                 {"person_id": r.person_id, "kind": DAILY, "next_at": self._first_slot(r, now)}
                 for r in rows
             ]
+            # In slot order: the timers of people planned together then share pages, so moving
+            # a zone's timers rewrites a few pages, not every page of the table (SQLite).
+            values.sort(key=lambda v: (v["next_at"], v["person_id"]))
             if values:
                 conn.execute(insert_ignoring(T.__table__, self.db.postgres), values)
             return len(rows)

@@ -20,6 +20,7 @@ from sqlalchemy import (
     exists,
     func,
     literal,
+    literal_column,
     null,
     or_,
     select,
@@ -44,7 +45,7 @@ from knowledge.models import (
 from scheduler.config import Cadence
 from scheduler.kinds import Kind
 from scheduler.slots import iso_week
-from scheduler.sql import day_points, days_between, joined, one_of
+from scheduler.sql import day_points, days_between, joined, one_of, one_of_dates, open_actions
 
 OPEN = (ActionStatus.OPEN, ActionStatus.IN_PROGRESS)
 SENIOR = (Role.MANAGER, Role.MISSION_LEADER)
@@ -99,12 +100,14 @@ class Selects:
         now: datetime,
         cadence: Cadence,
         postgres: bool,
+        slots: Any = None,
     ) -> None:
         self.conn = conn
         self.group = group
         self.now = now
         self.cadence = cadence
         self.postgres = postgres
+        self.slots = slots  # (person, at): each owner's own slot, for people of several slots
 
     def _row(
         self,
@@ -117,13 +120,19 @@ class Selects:
     ) -> list[Any]:
         """Return the ledger columns: kind, subject, recipient, period, times, status."""
         slot = self.group.slot if own_slot else None
+        if own_slot and self.slots is not None:
+            slot_at: Any = self.slots.c.at
+            due: Any = self.slots.c.at
+        else:
+            slot_at = literal(slot, UtcDateTime()) if slot else null()
+            due = literal(slot or self.now, UtcDateTime())
         return [
             literal(str(kind), String),
             subject,
             recipient,
             period if not isinstance(period, str) else literal(period, String),
-            literal(slot, UtcDateTime()) if slot else null(),
-            literal(slot or self.now, UtcDateTime()),
+            slot_at,
+            due,
             literal(NotificationStatus.PLANNED.value, String),
             literal(0, Integer),
             literal(self.now, UtcDateTime()),
@@ -133,42 +142,86 @@ class Selects:
     def _mine(self, col: Any) -> Any:
         return one_of(col, self.group.ids, self.postgres)
 
+    def _unindexed(self, col: Any) -> Any:
+        """Return a column SQLite will not look up by an index (`+actions.owner_id`).
+
+        The actions changed since the last plan are few: read by the index on `updated_at`,
+        which SQLite would not choose over the other indexes by itself. PostgreSQL does.
+        """
+        if self.postgres:
+            return col
+        return literal_column(f"+{col.table.name}.{col.name}", type_=col.type)
+
+    def _unindexed_open(self) -> Any:
+        return self._unindexed(Action.status).in_(OPEN)
+
     def _changed(self) -> Any:
         """Return "the action changed since the last plan" (created, re-dated, handed over)."""
         since = self.group.since
         assert since is not None
         return Action.updated_at >= datetime.combine(since - timedelta(days=1), time(), UTC)
 
-    def due_soon(self) -> Select[Any]:
-        """Owners of actions due within `due_soon_days`: once per due date."""
-        today, days = self.group.today, timedelta(days=self.cadence.due_soon_days)
-        within: tuple[Any, ...] = (Action.due_date > today, Action.due_date <= today + days)
-        if self.group.since is not None:  # only what came within reach since the last plan
-            within += (or_(Action.due_date > self.group.since + days, self._changed()),)
-        period = joined(Action.due_date)
-        return select(*self._row(Kind.DUE_SOON, Action.id, Action.owner_id, period)).where(
-            self._mine(Action.owner_id), Action.status.in_(OPEN), *within
-        )
+    def due_soon(self) -> list[Select[Any]]:
+        """Owners of actions due within `due_soon_days`: once per due date.
 
-    def nudges(self) -> Select[Any]:
+        After a first plan: the due dates that came within reach since (their range of the
+        partial index on open actions by due date), and the actions changed since.
+        """
+        today, days = self.group.today, timedelta(days=self.cadence.due_soon_days)
+        period = joined(Action.due_date)
+        row = select(*self._row(Kind.DUE_SOON, Action.id, Action.owner_id, period))
+        mine = (self._mine(Action.owner_id), open_actions())
+        if self.group.since is None:
+            return [row.where(*mine, Action.due_date > today, Action.due_date <= today + days)]
+        reached = max(today, self.group.since + days)
+        due = self._unindexed(Action.due_date)
+        return [
+            row.where(*mine, Action.due_date > reached, Action.due_date <= today + days),
+            row.where(  # by the index on updated_at (see _unindexed)
+                self._mine(self._unindexed(Action.owner_id)), self._unindexed_open(),
+                self._changed(), due > today, due <= today + days,
+            ),
+        ]  # fmt: skip
+
+    def nudges(self) -> list[Select[Any]]:
         """Owners of overdue actions, at the latest cadence point reached (collapsed).
 
-        The overdue due dates with the point each reached (1,800 dates) are joined to the
-        actions. After a first plan only what is new is inserted: a point reached since the
-        last plan (about 260 of the dates), or an action changed since.
+        On a first plan the overdue due dates with the point each reached (1,800 dates) are
+        joined to the person's actions. After it, only what is new is inserted: the actions of
+        the due dates that reached a point since the last plan (about 260 dates, read by the
+        partial index on open actions by due date), and the actions changed since (by the index
+        on `updated_at`); the point of those few rows is computed in SQL.
         """
-        points = nudge_points(self.group.today, self.group.gap, self.cadence)
-        day = day_points(self.conn, points, self.postgres)
-        period = joined(Action.due_date, "+", day.c.point)
-        query = (
-            select(*self._row(Kind.NUDGE, Action.id, Action.owner_id, period))
-            .select_from(Action)
-            .join(day, Action.due_date == day.c.due)
-            .where(self._mine(Action.owner_id), Action.status.in_(OPEN))
+        today, gap = self.group.today, self.group.gap
+        if gap is None:
+            day = day_points(self.conn, nudge_points(today, None, self.cadence), self.postgres)
+            period = joined(Action.due_date, "+", day.c.point)
+            return [
+                select(*self._row(Kind.NUDGE, Action.id, Action.owner_id, period))
+                .select_from(Action)
+                .join(day, Action.due_date == day.c.due)
+                .where(self._mine(Action.owner_id), open_actions())
+            ]
+        points = nudge_points(today, gap, self.cadence)
+        fresh = sorted(d for d, (_, new) in points.items() if new)
+        late = days_between(today, Action.due_date, self.postgres)
+        point = _point_case(late, self.cadence.nudge_days, self.cadence.repeat_days)
+        row = select(
+            *self._row(Kind.NUDGE, Action.id, Action.owner_id, joined(Action.due_date, "+", point))
         )
-        if self.group.gap is None:
-            return query
-        return query.where(or_(day.c.fresh == 1, self._changed()))
+        if self.slots is not None:  # people of several slots: each row gets its owner's
+            row = row.select_from(Action).join(self.slots, self.slots.c.person == Action.owner_id)
+        mine = (self._mine(Action.owner_id), open_actions())
+        due = self._unindexed(Action.due_date)
+        oldest = today - timedelta(days=NUDGE_HORIZON_DAYS)
+        latest = today - timedelta(days=min(self.cadence.nudge_days))
+        return [
+            row.where(*mine, one_of_dates(Action.due_date, fresh, self.postgres)),
+            row.where(  # by the index on updated_at (see _unindexed)
+                self._mine(self._unindexed(Action.owner_id)), self._unindexed_open(),
+                self._changed(), due >= oldest, due <= latest,
+            ),
+        ]  # fmt: skip
 
     def escalations(self) -> Select[Any]:
         """Managers of owners who left K nudges about an action unanswered: once per owner."""

@@ -248,3 +248,28 @@ async def test_slots_within_plan_ahead_are_planned_together_and_wait_for_their_h
                    "grace@example.org": "14:01"}  # fmt: skip
     # Only a slot that came plans (the hourly jobs plan nothing ahead): two plans, not three.
     assert {t: n for t, n in planners.items() if n} == {"02:01": 2, "14:01": 1}
+
+
+async def test_steady_plans_ahead_give_each_nudge_its_owners_slot(store: Store) -> None:
+    """Zones planned together after their first plan share one nudge statement: each row still
+    waits for its owner's own 09:00, and only the new cadence point is added."""
+    lesson = add_lesson(store)
+    zones = {"Asia/Bangkok": "Somchai Wong", "Africa/Nairobi": "Wanjiru Kamau"}
+    people = {tz: add_person(store, name, tz=tz) for tz, name in zones.items()}
+    for person in people.values():
+        add_action(store, lesson, person, WED - timedelta(days=1))
+    rec = Recorder()
+    clock = ManualClock(at_local(WED, 0, 1, "UTC"))
+    s = scheduler(store, rec, clock, SchedulerSettings(plan_ahead=timedelta(hours=6)))
+    fri = WED + timedelta(days=2)
+    for day in (WED, WED + timedelta(days=1), fri):
+        for hour in range(24):
+            clock.set(at_local(day, hour, 1, "UTC"))
+            await s.tick()
+    rows = {(n.recipient_id, n.period): n for n in ledger(store, "nudge")}
+    due = (WED - timedelta(days=1)).isoformat()
+    assert set(rows) == {(p, f"{due}+{point}") for p in people.values() for point in (1, 3)}
+    for tz, person in people.items():
+        third = rows[(person, f"{due}+3")]  # planned on Friday, at 02:01 UTC with Bangkok's
+        assert third.slot_at == at_local(fri, 9, 0, tz)
+    assert len(rec.sent) == 4  # Wednesday's and Friday's, each in its own working hours

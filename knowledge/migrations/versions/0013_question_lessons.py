@@ -1,7 +1,7 @@
 """question_lessons: the lessons each logged question was answered with
 
-Revision ID: 0012
-Revises: 0011
+Revision ID: 0013
+Revises: 0012
 Create Date: 2026-12-04
 
 A lesson's reuse counts the answers that gave it, not only the votes on them: each logged
@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision = '0012'
-down_revision = '0011'
+revision = '0013'
+down_revision = '0012'
 branch_labels = None
 depends_on = None
 
