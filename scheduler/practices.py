@@ -24,6 +24,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, time, timedelta
+from typing import Literal
 
 from sqlalchemy import select, update
 
@@ -123,17 +124,17 @@ async def _priority_list(
     now: datetime,
     settings: SchedulerSettings,
 ) -> int:
-    when = await db.run(_reachable_now, db, person_id, now, settings)
-    if when is not True:
+    when = await db.run(_reachable, db, person_id, now, settings)
+    if when != "now":
         if when == "muted":
-            await db.run(_claim_list, db, person_id, week_of(now.date()), now, "muted")
+            await db.run(_claim_list, db, person_id, week_of(now.date()), now, True)
         return 0
     viewer = await store.viewer_for(person_id)
     listed = await Curation(store).priority_list(viewer, missions=missions, today=now.date())
     period = week_of(now.date())
     if not listed:
         return 0
-    attempt = await db.run(_claim_list, db, person_id, period, now, None)
+    attempt = await db.run(_claim_list, db, person_id, period, now, False)
     if not attempt:
         return 0
     heading = f"🚩 *Priority lessons to review this week* ({len(listed)})"
@@ -162,8 +163,10 @@ async def _was_sent(member: Member | None, reply: Reply, deps: Deps) -> bool:
         return False
 
 
-def _reachable_now(db: Db, person_id: int, now: datetime, settings: SchedulerSettings) -> object:
-    """Return True when a leader may be sent their list now, "muted" if never, else False."""
+def _reachable(
+    db: Db, person_id: int, now: datetime, settings: SchedulerSettings
+) -> Literal["now", "later", "muted"]:
+    """Return whether a leader may be sent their list now, later, or never (muted)."""
     pref = ReminderPreference
     with db.begin() as conn:
         row = conn.execute(
@@ -175,14 +178,14 @@ def _reachable_now(db: Db, person_id: int, now: datetime, settings: SchedulerSet
             .where(Person.id == person_id)
         ).first()  # fmt: skip
     if row is None:
-        return False
+        return "later"
     prefs = Prefs.of(row)
     if prefs.muted:
         return "muted"
     schedule = prefs.schedule(row.timezone, settings)
     if prefs.paused_at(now) or prefs.away_on(schedule.today(now)):
-        return False
-    return schedule.in_hours(now)
+        return "later"
+    return "now" if schedule.in_hours(now) else "later"
 
 
 def _claim_post(db: Db, channel: int, period: str, lesson_id: int, now: datetime) -> bool:
@@ -203,7 +206,7 @@ def _mark_post(db: Db, channel: int, period: str, status: str, now: datetime) ->
         )
 
 
-def _claim_list(db: Db, person_id: int, period: str, now: datetime, muted: str | None) -> int:
+def _claim_list(db: Db, person_id: int, period: str, now: datetime, muted: bool) -> int:
     """Claim a leader's list for the week; return the attempt it is (0: not this replica's).
 
     The row is never pending, so the deliverer leaves it alone; until the list is sent it says
@@ -211,7 +214,7 @@ def _claim_list(db: Db, person_id: int, period: str, now: datetime, muted: str |
     muted leader's row is only a record (`muted`): it is never claimed again.
     """
     n = Notification
-    note = f"not delivered: {muted}" if muted else "not delivered: nobody could be reached"
+    note = "not delivered: muted" if muted else "not delivered: nobody could be reached"
     values = {
         "kind": PRIORITY, "subject_id": 0, "recipient_id": person_id, "period": period,
         "status": NotificationStatus.SKIPPED, "attempts": 1, "last_error": note,
