@@ -7,11 +7,11 @@ from collections.abc import Sequence
 from datetime import date
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text
 
 from knowledge.batching import Batch
 from knowledge.caching import Expiring, WriteWatch
-from knowledge.models import ProductType
+from knowledge.models import ProductType, QuestionLesson
 from knowledge.records import LessonRecord, PersonRecord, ProductRecord
 from knowledge.search.answer import Viewer
 from knowledge.storage import Store
@@ -173,6 +173,23 @@ async def test_logging_a_question_and_its_answer_leaves_the_caches_alone(store: 
         lessons=[hit.lesson_id for hit in answer.hits],
     )  # fmt: skip
     assert store.writes.generation == start  # else every answer after a question is recomputed
+
+
+async def test_a_lesson_gone_since_its_answer_does_not_lose_the_question(store: Store) -> None:
+    await store.import_records(
+        [(1, _product("q1", "Fuel", "Night convoys need a fuel reserve."))], source="t"
+    )
+    [hit] = (await store.ask("fuel convoys", viewer=ANYONE)).hits
+    gone = hit.lesson_id + 1000  # re-imported away between the answer and the log
+    asked = await asyncio.gather(
+        store.log_question("fuel", person_id=None, platform="slack", hits=2,
+                           lessons=[hit.lesson_id, gone]),
+        store.log_question("convoys", person_id=None, platform="slack", hits=1,
+                           lessons=[hit.lesson_id]),
+    )  # fmt: skip
+    with store.session() as s:
+        given = s.execute(select(QuestionLesson.question_id, QuestionLesson.lesson_id)).all()
+    assert sorted(given) == sorted((q, hit.lesson_id) for q in asked)
 
 
 async def test_a_failed_group_fails_every_caller_and_the_next_group_goes_on() -> None:
