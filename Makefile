@@ -14,13 +14,15 @@ PYTHON := $(shell for p in python3.13 python3.12 python3 python; do \
 
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: run chat test lint bench soak install dev clean help browser
+.PHONY: run chat test lint bench soak install dev clean help browser lock smoke
 
 help:
 	@echo "make run    install into .venv and run the bot on SQLite with the demo lessons:"
 	@echo "            local web chat on http://localhost:3000, dashboard on /dashboard"
 	@echo "make chat   the same, as a chat in this terminal"
 	@echo "make test   install dev tools and run ruff, mypy and pytest (SQLite and PostgreSQL)"
+	@echo "make smoke  a new user's first minute: a clean copy, runtime-only venv, make run, one question"
+	@echo "make lock   refresh the dependency locks in requirements/ from pyproject.toml"
 	@echo "make bench  run the benchmarks (search quality and latency, import, Slack, scheduler)"
 	@echo "make soak   load the running bot on Slack and Teams, then a 10-minute soak (RSS, ~15 min)"
 
@@ -32,26 +34,61 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e .
+# Installs come from the locks in requirements/ (made by `make lock`), with pip checking every
+# hash; then the project itself, editable, with no dependencies of its own. A stamp is written
+# only after every module imports: a failed install leaves none, and neither does a failed
+# first run (the run targets remove it), so the next `make run` installs again.
+LOCK ?= requirements/runtime.txt
+DEV_LOCK := requirements/dev.txt
+PIP_INSTALL := $(BIN)/python -m pip install --quiet --disable-pip-version-check
+
+$(STAMP): pyproject.toml $(LOCK) | $(BIN)/python
+	@rm -f $@
+	@$(BIN)/python requirements/lock.py --check
+	$(PIP_INSTALL) --require-hashes -r $(LOCK)
+	$(PIP_INSTALL) --no-deps -e .
+	$(BIN)/python -m pip check
+	$(BIN)/python tests/smoke.py --imports
 	@touch $@
 
-$(DEV_STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[dev]'
+$(DEV_STAMP): pyproject.toml $(DEV_LOCK) | $(BIN)/python
+	@rm -f $@ $(STAMP)
+	@$(BIN)/python requirements/lock.py --check
+	$(PIP_INSTALL) --require-hashes -r $(DEV_LOCK)
+	$(PIP_INSTALL) --no-deps -e .
+	$(BIN)/python -m pip check
 	@touch $@ $(STAMP)
 
 install: $(STAMP)
 dev: $(DEV_STAMP)
 
+# A failure here (other than Ctrl-C) forgets the install, so the next run redoes it.
+FORGET_ON_FAILURE = || { rc=$$?; [ $$rc -eq 130 ] || rm -f $(STAMP) $(DEV_STAMP); exit $$rc; }
+
 run: $(STAMP)
-	$(BIN)/lessons db upgrade
-	$(BIN)/lessons seed-demo --if-empty
-	$(BIN)/lessons run
+	$(BIN)/lessons db upgrade $(FORGET_ON_FAILURE)
+	$(BIN)/lessons seed-demo --if-empty $(FORGET_ON_FAILURE)
+	$(BIN)/lessons run $(FORGET_ON_FAILURE)
 
 chat: $(STAMP)
-	$(BIN)/lessons db upgrade
-	$(BIN)/lessons seed-demo --if-empty
-	$(BIN)/lessons chat
+	$(BIN)/lessons db upgrade $(FORGET_ON_FAILURE)
+	$(BIN)/lessons seed-demo --if-empty $(FORGET_ON_FAILURE)
+	$(BIN)/lessons chat $(FORGET_ON_FAILURE)
+
+# Refresh the locks from pyproject.toml's ranges (uv, installed into .venv for this only).
+UV_VERSION := 0.13.10
+lock: | $(BIN)/python
+	$(PIP_INSTALL) "uv==$(UV_VERSION)"
+	$(BIN)/python requirements/lock.py --uv $(BIN)/uv
+
+# What a new user does, in a clean copy of this tree with a runtime-only venv: `make run` on a
+# free port, wait for /healthz, ask one question through the chat's WebSocket, stop. SMOKE_PYTHON
+# picks the interpreter (e.g. python3.13) and SMOKE_LOCK the lock (requirements/lowest.txt for the
+# lowest versions pyproject.toml allows).
+SMOKE_PYTHON ?= $(PYTHON)
+SMOKE_LOCK ?= requirements/runtime.txt
+smoke:
+	@SMOKE_PYTHON="$(SMOKE_PYTHON)" SMOKE_LOCK="$(SMOKE_LOCK)" .ci/smoke
 
 # The browser tests drive Debian's Chromium (never a downloaded browser). Installing it needs
 # root and apt; without them the browser tests skip and say why (CI requires them).
