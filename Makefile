@@ -136,7 +136,8 @@ soak: $(DEV_STAMP)
 	# The hostile-input properties with 3,000 examples each (tests/reliability/hostile.py).
 	LESSONS_SOAK=1 $(BIN)/python -m pytest -q -p no:cacheprovider -m "not soak" \
 		tests/reliability/test_parsers_property.py tests/reliability/test_importers_property.py \
-		tests/reliability/test_http_fuzz.py tests/reliability/test_injection.py
+		tests/reliability/test_http_fuzz.py tests/reliability/test_http_property.py \
+		tests/reliability/test_injection.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

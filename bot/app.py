@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
@@ -14,6 +15,22 @@ from knowledge.storage import Store
 
 log = logging.getLogger(__name__)
 __all__ = ["STORE", "build_app"]
+
+
+@web.middleware
+async def unreadable_bodies(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Answer 400 to a body that cannot be read (say, gzip that is not gzip), not 500.
+
+    aiohttp decodes a request's Content-Encoding as the handler reads the body and raises
+    RequestPayloadError there: the client's mistake, wherever the handler reads.
+    """
+    try:
+        return await handler(request)
+    except web.RequestPayloadError:
+        log.info("refused a body that cannot be read on %s", request.path)
+        return web.json_response({"error": "the body cannot be read"}, status=400)
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -36,7 +53,7 @@ def build_app(
     With `scheduler`, reminders and digests tick inside it (`lessons run`; LESSONS_SCHEDULER=off
     turns them off).
     """
-    app = web.Application(client_max_size=1024 * 1024)
+    app = web.Application(client_max_size=1024 * 1024, middlewares=[unreadable_bodies])
     app[STORE] = store or Store.open(settings.database_url, glossary_path=settings.glossary)
     app.router.add_get("/healthz", healthz)
     auth.install(app, guard or auth.Guard.for_bind(settings.host, token=settings.login_token))

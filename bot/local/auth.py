@@ -47,7 +47,7 @@ class Guard:
 
     def knows(self, request: web.Request) -> bool:
         """Return True when the Host header names this server (any port)."""
-        return (urlsplit("//" + request.host).hostname or "") in self.hosts
+        return _hostname(request.host) in self.hosts
 
     def session_value(self) -> str:
         """Return the cookie value that proves the token was given (never the token itself)."""
@@ -59,7 +59,8 @@ class Guard:
         if self.token is None:
             return True
         cookie = request.cookies.get(COOKIE, "")
-        return hmac.compare_digest(cookie, self.session_value())
+        # compare_digest refuses non-ASCII text; such a cookie is not ours anyway.
+        return cookie.isascii() and hmac.compare_digest(cookie, self.session_value())
 
 
 def is_loopback(host: str) -> bool:
@@ -121,7 +122,18 @@ def same_origin(request: web.Request) -> bool:
     origin = request.headers.get("Origin") or request.headers.get("Referer")
     if not origin:
         return False
-    return urlsplit(origin).netloc == request.host
+    try:
+        return urlsplit(origin).netloc == request.host
+    except ValueError:  # "http://[": not a URL, so not this server
+        return False
+
+
+def _hostname(host: str) -> str:
+    """Return the name in a Host header ("" when it is not one, such as "[")."""
+    try:
+        return urlsplit("//" + host).hostname or ""
+    except ValueError:
+        return ""
 
 
 async def login_page(request: web.Request) -> web.Response:
@@ -139,7 +151,7 @@ async def login(request: web.Request) -> web.Response:
         if request.content_type != FORM:  # the page's form; a multipart body is not parsed
             raise ValueError(request.content_type)
         form = await request.post()
-    except ValueError:  # not the sign-in form, or not UTF-8
+    except (ValueError, LookupError):  # not the sign-in form, not UTF-8, an unknown charset
         return web.Response(
             status=400,
             text=_login_html("That sign-in was garbled. Paste the token and try again."),

@@ -15,19 +15,20 @@ request acts with its own workspace's token (`bot.slack.workspaces`).
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import Any
-from urllib.parse import parse_qs
 
 import aiohttp
 from aiohttp import ClientError, web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_bolt.listener.async_builtins import AsyncTokenRevocationListeners
 from slack_bolt.oauth.async_callback_options import AsyncFailureArgs
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.request.internals import build_normalized_headers, extract_content_type
 from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
@@ -39,7 +40,7 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.settings import Settings
-from bot.slack import oauth
+from bot.slack import oauth, shapes
 from bot.slack.errors import SlackStartupError
 from bot.slack.installations import Installations, OAuthStates, Sightings, Workspace
 from bot.slack.listeners import Listeners, People
@@ -47,7 +48,6 @@ from bot.slack.notifier import SlackNotifier
 from bot.slack.workspaces import WorkspaceClient, WorkspaceNotifier, act_as, stop_acting
 from handlers import router
 from handlers.chat import ConversationRef
-from knowledge import jsonstream
 from knowledge.storage import Store
 
 log = logging.getLogger(__name__)
@@ -55,8 +55,6 @@ log = logging.getLogger(__name__)
 PATH = "/slack/events"
 MAX_BODY = 512 * 1024
 KEEP_EVENTS = timedelta(days=2)
-# Fields of an event that are always strings when present, whatever its kind.
-TEXT_FIELDS = ("text", "ts", "thread_ts", "event_ts", "channel_type", "subtype")
 
 
 class SlackSurface:
@@ -224,14 +222,14 @@ class SlackSurface:
         """Start an installation: off to Slack's consent page, with a fresh state."""
         flow = self.app.oauth_flow
         assert flow is not None  # the route exists in OAuth mode only
-        response = await flow.handle_installation(await to_bolt_request(request))
+        response = await flow.handle_installation(_page_request(request))
         return await to_aiohttp_response(response)
 
     async def oauth_redirect(self, request: web.Request) -> web.StreamResponse:
         """Finish an installation: check the state, trade the code for a token, save it."""
         flow = self.app.oauth_flow
         assert flow is not None
-        bolt_request = await to_bolt_request(request)
+        bolt_request = _page_request(request)
         try:
             response = await flow.handle_callback(bolt_request)
         except (OSError, TimeoutError, ClientError) as exc:  # Bolt only expects API errors
@@ -256,19 +254,21 @@ class SlackSurface:
         if len(body) > MAX_BODY:
             raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY, actual_size=len(body))
         try:
-            body.decode("utf-8")
-        except UnicodeDecodeError:  # Slack only sends UTF-8; the verifier would raise on this
+            text = body.decode("utf-8")  # whatever the charset says: Slack only sends UTF-8
+        except UnicodeDecodeError:  # the verifier would raise on this
             return web.json_response({"error": "the body is not UTF-8"}, status=400)
-        if not self.verifier.is_valid_request(body, dict(request.headers)):
+        if shapes.unsigned(request.headers) or not self.verifier.is_valid_request(
+            body, dict(request.headers)
+        ):
             return web.json_response({"error": "invalid signature"}, status=401)
-        problem = _malformed(body, request.content_type)
-        if problem:
-            log.info("Slack: refused a malformed request: %s", problem)
-            return web.json_response({"error": problem}, status=400)
+        bolt_request = _bolt_request(request, text)
+        if isinstance(bolt_request, str):
+            log.info("Slack: refused a malformed request: %s", bolt_request)
+            return web.json_response({"error": bolt_request}, status=400)
         # Requests on one connection share a task: no workspace acts before this one's does.
         previous = act_as(None)
         try:
-            bolt_response = await self.app.async_dispatch(await to_bolt_request(request))
+            bolt_response = await self.app.async_dispatch(bolt_request)
         finally:
             stop_acting(previous)
         return await to_aiohttp_response(bolt_response)
@@ -333,45 +333,25 @@ def _check_single(settings: Settings) -> None:
         raise SlackStartupError("SLACK_APP_TOKEN must be an app-level token (xapp-…).")
 
 
-def _odd_event(event: dict[str, Any]) -> str | None:
-    """Return why an event cannot be one Slack sends (Bolt would fail on it), or None."""
-    if not isinstance(event.get("type"), str):
-        return "an event needs a type"
-    wrong = [k for k in TEXT_FIELDS if k in event and not isinstance(event[k], str)]
-    # A user or channel is an id, or an object in some kinds (a user_change's user).
-    wrong += [k for k in ("user", "channel") if k in event and not isinstance(event[k], str | dict)]
-    return f"an event's {', '.join(wrong)} cannot be what was sent" if wrong else None
+def _bolt_request(request: web.Request, text: str) -> AsyncBoltRequest | str:
+    """Return the request as Bolt reads it, or why Bolt cannot read it (see bot.slack.shapes).
+
+    The body is the UTF-8 text that was verified, whatever the Content-Type's charset says
+    (Bolt's adapter would decode it with that charset, and fail on an unknown one). Its media
+    type is read with Bolt's own functions, so the checks parse the body as Bolt will.
+    """
+    headers = _headers(request)
+    problem = shapes.malformed(text, extract_content_type(build_normalized_headers(headers)))
+    if problem:
+        return problem
+    return AsyncBoltRequest(body=text, query=request.query_string, headers=headers)
 
 
-def _malformed(body: bytes, content_type: str) -> str | None:
-    """Return why a correctly signed body cannot be a Slack request, or None when it can be."""
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        return "the body is not UTF-8"
-    if content_type == "application/json" or text.lstrip().startswith("{"):
-        try:
-            data = jsonstream.loads(text)
-        except ValueError:
-            return "the body is not JSON"
-        if not isinstance(data, dict) or not isinstance(data.get("type"), str):
-            return "a JSON body must be an object with a type"
-        if data["type"] == "event_callback" and not isinstance(data.get("event"), dict):
-            return "an event_callback needs an event object"
-        if data["type"] == "event_callback":
-            return _odd_event(data["event"])
-        return None
-    form = parse_qs(text, keep_blank_values=True)
-    if "payload" in form:
-        try:
-            payload = jsonstream.loads(form["payload"][0])
-        except ValueError:
-            return "the payload is not JSON"
-        if not isinstance(payload, dict) or not isinstance(payload.get("type"), str):
-            return "a payload must be an object with a type"
-        return None
-    if "command" in form:
-        return None
-    if "ssl_check" in form:
-        return None
-    return "neither an event, a command nor an interaction"
+def _page_request(request: web.Request) -> AsyncBoltRequest:
+    """Return a GET of the OAuth pages as Bolt reads it: its query and cookies (a body is moot)."""
+    return AsyncBoltRequest(body="", query=request.query_string, headers=_headers(request))
+
+
+def _headers(request: web.Request) -> dict[str, str | Sequence[str]]:
+    """Return the headers as Bolt reads them: of a repeated header, the last one."""
+    return dict(request.headers.items())

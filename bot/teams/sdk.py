@@ -17,7 +17,8 @@ need:
   constructor does blocking HTTP (tenant discovery). `Msal` builds it in a worker thread.
 
 Every token failure becomes a refusal here (`authorize`): the SDK's own path answers 500 to a
-token without a key id, such as one with `alg: none`.
+token without a key id, such as one with `alg: none`. And every token must expire: the SDK
+accepts one without `exp` (`check_lifetime`).
 
 The SDK's version is checked when Teams starts (`check_version`): a new minor version may move
 these internals, so it must be tried and the pin in pyproject.toml raised on purpose.
@@ -28,10 +29,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
+import time
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+from typing import Any, TypeGuard
 from urllib.parse import urlsplit
 
 import jwt
@@ -61,6 +64,8 @@ PREFIX = "CONNECTIONS__SERVICE_CONNECTION__SETTINGS__"
 SDK_KEYS = ("CONNECTIONS__", "CONNECTIONSMAP__")
 BOT_FRAMEWORK_SCOPE = "https://api.botframework.com/.default"
 _OPENID = ("openid-configuration", "openidconfiguration")
+# Clock skew allowed on a token's `exp` and `nbf`, in seconds (the SDK's own check allows 300).
+LEEWAY_SECONDS = 60
 
 
 def check_version() -> None:
@@ -150,10 +155,15 @@ class Validator(JwtTokenValidator):
 
 
 async def authorize(
-    header: str | None, configuration: AgentAuthConfiguration, keys: KeySet
+    header: str | None,
+    configuration: AgentAuthConfiguration,
+    keys: KeySet,
+    *,
+    clock: Callable[[], float] = time.time,
 ) -> ClaimsIdentity | None:
     """Return the claims of the request's bearer token; None when the request is refused.
 
+    On top of the SDK's checks, the token must expire and be valid now (`check_lifetime`).
     No header at all passes only with `…ANONYMOUS_ALLOWED=true` (local development).
     """
     if not header:
@@ -163,10 +173,37 @@ async def authorize(
     if scheme.lower() != "bearer" or not token or any(char.isspace() for char in token):
         return None
     try:
-        return await Validator(configuration, keys).validate_token(token)
+        claims = await Validator(configuration, keys).validate_token(token)
+        check_lifetime(claims.claims, now=clock())
     except Exception as exc:  # any failure is a refusal, never a 500 (alg: none, no kid…)
         log.info("Teams: refused a token (%s)", type(exc).__name__)
         return None
+    return claims
+
+
+def check_lifetime(claims: Mapping[str, Any], *, now: float) -> None:
+    """Refuse a token with no expiry, expired, or not valid yet, beyond a small leeway.
+
+    The SDK decodes with PyJWT, which checks `exp` and `nbf` only when present, with five
+    minutes of leeway: a token without `exp` would be good forever.
+    """
+    expires = claims.get("exp")
+    if not _seconds(expires):
+        raise jwt.MissingRequiredClaimError("exp")
+    if now > expires + LEEWAY_SECONDS:
+        raise jwt.ExpiredSignatureError("the token has expired")
+    starts = claims.get("nbf")
+    if starts is None:
+        return
+    if not _seconds(starts):
+        raise jwt.InvalidTokenError("nbf is not a time")
+    if now < starts - LEEWAY_SECONDS:
+        raise jwt.ImmatureSignatureError("the token is not valid yet")
+
+
+def _seconds(value: Any) -> TypeGuard[float]:
+    """Return True for a NumericDate (seconds since 1970), as JWT claims hold times."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 # Outgoing tokens --------------------------------------------------------------------------

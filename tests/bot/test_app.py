@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from fake_slack import FakeSlack
 
 from bot.app import STORE, build_app
 from bot.settings import Settings
@@ -66,3 +67,27 @@ async def test_healthz_only_answers_get(client: Client) -> None:
     response = await client.post("/healthz")
 
     assert response.status == 405
+
+
+@pytest.mark.parametrize("path", ["/login", "/slack/events", "/api/messages"])
+async def test_a_body_that_cannot_be_decoded_is_a_400(store: Store, path: str) -> None:
+    # Gzip that is not gzip: aiohttp raises as the route reads the body (it was a 500).
+    async with FakeSlack(token="xoxb-x") as slack:
+        settings = Settings(
+            slack_bot_token="xoxb-x",
+            slack_signing_secret="s",
+            slack_api_url=slack.api_url,
+            teams_sdk=(("CONNECTIONS__SERVICE_CONNECTION__SETTINGS__ANONYMOUS_ALLOWED", "true"),),
+        )
+        client = TestClient(TestServer(build_app(settings, store=store), host="127.0.0.1"))
+        await client.start_server()
+        try:
+            headers = {
+                "Content-Encoding": "gzip",
+                "Content-Type": "application/x-www-form-urlencoded",  # the sign-in form's
+                "Origin": str(client.make_url("/")).rstrip("/"),
+            }
+            async with client.post(path, data=b"not gzip at all", headers=headers) as response:
+                assert response.status == 400
+        finally:
+            await client.close()

@@ -243,6 +243,48 @@ async def test_off_loopback_the_login_token_is_required(demo_store: Store) -> No
         await client.close()
 
 
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Host": "["},  # not a host name: urlsplit raises on it
+        {"Host": "[::1"},
+        {"Origin": "http://["},
+        {"Referer": "http://[::1"},
+    ],
+    ids=["host [", "host [::1", "origin http://[", "referer http://[::1"],
+)
+async def test_a_host_or_origin_that_is_not_a_url_is_refused_not_a_crash(
+    client: Client, headers: dict[str, str]
+) -> None:
+    # A GET needs no Origin; a POST without a good one, or any request to a Host not ours,
+    # is refused.
+    refused = "Host" in headers
+    for method, path in (("GET", "/"), ("GET", "/dashboard"), ("POST", "/login")):
+        async with client.request(method, path, headers=headers) as response:
+            if refused or method == "POST":
+                assert response.status in (403, 421), (method, path, response.status)
+            else:
+                assert response.status == 200, (method, path, response.status)
+
+
+async def test_off_loopback_odd_cookies_and_charsets_are_refused_not_a_crash(
+    demo_store: Store,
+) -> None:
+    client = await serve(demo_store, Guard.for_bind("0.0.0.0", token="the-token"))
+    try:
+        for cookie in (f"{COOKIE}=é", f'{COOKIE}="\\303\\251"'):  # compare_digest: ASCII only
+            page = await client.get("/", headers={"Cookie": cookie}, allow_redirects=False)
+            assert page.status == 302 and page.headers["Location"] == "/login"
+            assert (await client.get("/login", headers={"Cookie": cookie})).status == 200
+        form = "application/x-www-form-urlencoded; charset=x-bogus"
+        garbled = await client.post(
+            "/login", data=b"token=the-token", headers={**origin(client), "Content-Type": form}
+        )
+        assert garbled.status == 400 and "garbled" in await garbled.text()
+    finally:
+        await client.close()
+
+
 async def test_a_pbpo_promotes_a_practice_and_the_channel_sees_its_card(
     client: Client, demo_store: Store
 ) -> None:

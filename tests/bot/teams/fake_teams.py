@@ -298,21 +298,27 @@ class FakeTeams:
         *,
         issuer: str = BOT_FRAMEWORK,
         audience: str = APP_ID,
-        expires_in: int = 3600,
+        expires_in: int | None = 3600,
+        not_before_in: int | None = -60,
         key: rsa.RSAPrivateKey | bytes | None = None,
         kid: str | None = KEY_ID,
         algorithm: str = "RS256",
         service_url: str | None = None,
     ) -> str:
-        """Return a token like the Bot Framework's for an incoming activity (or a forged one)."""
+        """Return a token like the Bot Framework's for an incoming activity (or a forged one).
+
+        `expires_in` and `not_before_in` are seconds from now (None: no `exp`, no `nbf`).
+        """
         now = int(time.time())
-        claims = {
+        claims: JSON = {
             "serviceurl": service_url or self.service_url,
-            "nbf": now - 60,
-            "exp": now + expires_in,
             "iss": issuer,
             "aud": audience,
         }
+        if not_before_in is not None:
+            claims["nbf"] = now + not_before_in
+        if expires_in is not None:
+            claims["exp"] = now + expires_in
         headers = {"kid": kid} if kid else {}
         if algorithm == "none":
             return jwt.encode(claims, "", algorithm="none", headers=headers)

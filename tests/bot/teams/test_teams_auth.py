@@ -81,6 +81,12 @@ def forged(teams: FakeTeams) -> dict[str, Any]:
         "wrong issuer": now_ok(issuer="https://login.evil.example/common/v2.0"),
         "wrong audience": now_ok(audience="00000000-0000-4000-8000-0000000000ff"),
         "expired": now_ok(expires_in=-3600),
+        # The SDK checks exp and nbf only when present, with 300 s of leeway; we require exp
+        # and allow sdk.LEEWAY_SECONDS (60 s).
+        "no exp": now_ok(expires_in=None),
+        "no exp nor nbf": now_ok(expires_in=None, not_before_in=None),
+        "expired beyond the leeway": now_ok(expires_in=-(sdk.LEEWAY_SECONDS + 60)),
+        "nbf in the future": now_ok(not_before_in=sdk.LEEWAY_SECONDS + 60),
         "bad signature": now_ok(key=rsa_key()),
         "unknown key id": now_ok(kid="someone-elses-key"),
         "alg none": now_ok(algorithm="none"),
@@ -94,6 +100,10 @@ CASES = [
     "wrong issuer",
     "wrong audience",
     "expired",
+    "no exp",
+    "no exp nor nbf",
+    "expired beyond the leeway",
+    "nbf in the future",
     "bad signature",
     "unknown key id",
     "alg none",
@@ -142,6 +152,28 @@ async def test_a_valid_token_is_accepted(bot: Client, teams: FakeTeams, store: S
     assert response.status == 202
     assert counts(store)[0] == 1  # the personal chat's reference was kept
     assert [c.authorized for c in teams.calls] == [True] * len(teams.calls)
+
+
+@SQLITE_ONLY
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"expires_in": -(sdk.LEEWAY_SECONDS - 30)},  # expired, within the leeway
+        {"not_before_in": sdk.LEEWAY_SECONDS - 30},  # not valid yet, within the leeway
+        {"not_before_in": None},  # nbf is optional
+    ],
+    ids=["exp within the leeway", "nbf within the leeway", "no nbf"],
+)
+async def test_a_token_within_the_leeway_is_accepted(
+    bot: Client, teams: FakeTeams, store: Store, claims: dict[str, int | None]
+) -> None:
+    response = await bot.post(
+        "/api/messages",
+        json=installed_personal(teams, AMINA),
+        headers={"Authorization": f"Bearer {teams.token(**claims)}"},  # type: ignore[arg-type]
+    )
+    assert response.status == 202
+    assert counts(store)[0] == 1
 
 
 @SQLITE_ONLY
