@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import json
 import logging
 import os
@@ -15,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 from sqlalchemy.exc import OperationalError
@@ -101,13 +103,16 @@ def _parser() -> argparse.ArgumentParser:
     beir.set_defaults(func=_eval_beir)
     bench = sub.add_parser("bench", help="latency, memory and import benchmarks")
     bench.add_argument(
-        "what", choices=["latency", "import", "quality", "all", "slack", "scheduler"]
+        "what", choices=["latency", "import", "quality", "all", "slack", "teams", "scheduler"]
     )
     bench.add_argument("--copies", type=int, default=50, help="LLIS copies (default 50 ≈ 105k)")
     bench.add_argument("--backend", choices=["sqlite", "postgres"], default="sqlite")
     bench.add_argument("--json", action="store_true")
-    bench.add_argument("--seconds", type=float, default=20.0, help="slack: seconds per phase")
-    bench.add_argument("--concurrency", type=int, default=32, help="slack: connections")
+    bench.add_argument(
+        "--seconds", type=float, default=20.0, help="slack, teams: seconds per phase"
+    )
+    bench.add_argument("--concurrency", type=int, default=32, help="slack, teams: connections")
+    bench.add_argument("--no-slack", action="store_true", help="teams: skip the Slack bot's phases")
     bench.add_argument("--people", type=int, default=100_000, help="scheduler: people")
     bench.add_argument("--actions", type=int, default=1_000_000, help="scheduler: actions")
     bench.set_defaults(func=_bench)
@@ -403,6 +408,8 @@ def temporary_store(backend: str, settings: Settings) -> Iterator[Store]:
 
 
 def _bench(args: argparse.Namespace, settings: Settings) -> int:
+    if args.what == "teams":
+        return _bench_teams(args, settings)
     if args.what == "scheduler":
         from bot.slack.sink import deliver_through_sink  # only this benchmark needs them
         from scheduler import bench as scheduler_bench
@@ -439,6 +446,38 @@ def _bench(args: argparse.Namespace, settings: Settings) -> int:
     )
     print(json.dumps(report, indent=None if args.json else 2))
     return 0
+
+
+def _bench_teams(args: argparse.Namespace, settings: Settings) -> int:
+    teams_bench = _checkout_module("bench.teams")
+    report = teams_bench.run(
+        seconds=args.seconds,
+        concurrency=args.concurrency,
+        backend=args.backend,
+        stores=lambda b: temporary_store(b, settings),
+        glossary=settings.glossary,
+        paths=tuple(p for p in teams_bench.PATHS if p != "slack_bot" or not args.no_slack),
+    )
+    print(teams_bench.table(report), file=sys.stderr if args.json else sys.stdout)
+    print(json.dumps(report, indent=None if args.json else 2))
+    return 0
+
+
+def _checkout_module(name: str, roots: tuple[Path, ...] | None = None) -> Any:
+    """Import a module of the repository's `bench/` package (it is not installed).
+
+    The benchmarks live beside `tests/` in the checkout: with an editable install the checkout
+    is found from this file; else the current directory is tried.
+    """
+    for root in roots or (Path(__file__).resolve().parents[1], Path.cwd()):
+        if (root / "bench" / "__init__.py").exists():
+            if str(root) not in sys.path:
+                sys.path.insert(0, str(root))
+            return importlib.import_module(name)
+    raise DomainError(
+        "This benchmark lives in the repository's bench/ folder, which is not installed: run "
+        "it from a checkout of Lessons Bot (`pip install -e .` there, or cd into it)."
+    )
 
 
 def _scheduler_forever(_args: argparse.Namespace, settings: Settings) -> int:

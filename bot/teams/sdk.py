@@ -122,12 +122,12 @@ class KeySet(_JwkClientManager):
         if configured:
             resolved = self._jwks_uri
             if resolved is None:
-                resolved = await asyncio.to_thread(self._resolve, configured)
+                resolved = await asyncio.to_thread(self.resolve, configured)
             jwks_uri = resolved
         key: jwt.PyJWK = await super().get_signing_key(jwks_uri, header)
         return key
 
-    def _resolve(self, url: str) -> str:
+    def resolve(self, url: str) -> str:
         """Return the JWKS URL itself, or the `jwks_uri` an OpenID configuration names."""
         if not urlsplit(url).path.rstrip("/").lower().endswith(_OPENID):
             self._jwks_uri = url
@@ -144,7 +144,7 @@ class KeySet(_JwkClientManager):
 class Validator(JwtTokenValidator):
     """The SDK's token validator, with our key set instead of its process-wide one."""
 
-    def __init__(self, configuration: AgentAuthConfiguration, keys: KeySet) -> None:
+    def __init__(self, configuration: AgentAuthConfiguration, keys: _JwkClientManager) -> None:
         super().__init__(configuration)
         self._jwk_client_manager = keys
 
