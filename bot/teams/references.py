@@ -57,6 +57,7 @@ class References:
         reference = conversation.conversation_reference
         reference.conversation.id = base_id(reference.conversation.id)
         reference.activity_id = None  # a reference is to the conversation, not one message
+        reference.request_id = None  # the SDK's id of this HTTP request: new on every turn
         item = conversation.store_item_to_json()
         item.pop("_span_context", None)
         digest = hashlib.sha256(json.dumps(item, sort_keys=True).encode()).hexdigest()

@@ -1,0 +1,76 @@
+"""What a Teams turn costs the bot: nothing rewritten, fetched or opened again that it already has.
+
+End to end against the fake Teams (fake_teams) on 127.0.0.1, with the real Agents SDK: a
+second message from a chat rewrites no reference (else every message would empty the answer
+caches), tokens and signing keys are fetched once, and replies reuse one connection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from fake_teams import CA_VARIABLES, FakeTeams, Member, personal_message
+from sqlalchemy import select
+
+from bot.app import build_app
+from bot.settings import Settings
+from knowledge.models import TeamsReference
+from knowledge.storage import Store
+
+Client = TestClient[web.Request, web.Application]
+AMINA = Member("aad-amina", "29:amina", "Amina Diallo", "amina.diallo@un.example")
+QUESTION = "what did we learn about elections?"
+pytestmark = pytest.mark.parametrize("store", ["sqlite"], indirect=True)
+
+
+@pytest.fixture(scope="module")
+def fake() -> Iterator[FakeTeams]:
+    with pytest.MonkeyPatch.context() as env, FakeTeams() as f:
+        for name in CA_VARIABLES:
+            env.setenv(name, str(f.ca_file))
+        f.add_member(AMINA)
+        yield f
+
+
+@pytest.fixture
+def teams(fake: FakeTeams) -> Iterator[FakeTeams]:
+    fake.reset()
+    yield fake
+    fake.assert_clean()
+
+
+@pytest.fixture
+async def bot(demo_store: Store, teams: FakeTeams) -> AsyncIterator[Client]:
+    client: Client = TestClient(
+        TestServer(build_app(Settings.from_env(teams.env()), store=demo_store), host="127.0.0.1")
+    )
+    await client.start_server()
+    yield client
+    await client.close()
+
+
+async def ask(bot: Client, teams: FakeTeams, text: str = QUESTION) -> int:
+    activity: dict[str, Any] = personal_message(teams, AMINA, text)
+    response = await bot.post(
+        "/api/messages", json=activity, headers={"Authorization": f"Bearer {teams.token()}"}
+    )
+    return response.status
+
+
+async def test_a_second_message_rewrites_no_reference_and_keeps_the_caches(
+    bot: Client, teams: FakeTeams, demo_store: Store
+) -> None:
+    assert await ask(bot, teams) == 202
+    with demo_store.session() as s:
+        saved = s.scalars(select(TeamsReference.updated_at)).one()
+    generation = demo_store.writes.generation
+    assert await ask(bot, teams, "what did we learn about logistics?") == 202
+    # The SDK gives every request an id of its own; a reference keeps none, so it is unchanged.
+    with demo_store.session() as s:
+        assert s.scalars(select(TeamsReference.updated_at)).one() == saved
+    assert demo_store.writes.generation == generation  # the answer caches were not emptied
+    assert len(teams.cards("a:personal-aad-amina")) == 2
