@@ -33,6 +33,7 @@ from knowledge.models import (
     PersonRole,
     ProcessedEvent,
     Product,
+    ProductAudience,
     Question,
     QuestionLesson,
     Role,
@@ -129,6 +130,7 @@ class Store:
         self._answers: Expiring[tuple[str, frozenset[str], int, date, str | None], Answer] = (
             Expiring(ttl=ANSWER_TTL, size=2_000)
         )
+        self._audience_sets: Expiring[str | None, frozenset[str]] = Expiring(ttl=ANSWER_TTL, size=4)
         self._versions: Batch[None, str | None] = Batch(self._index_versions)
         self._parsers: Expiring[date, Callable[[str], Query]] = Expiring(ttl=ANSWER_TTL, size=4)
         self._events: Batch[tuple[str, str], bool] = Batch(self._record_events)
@@ -234,8 +236,11 @@ class Store:
         # The index version (moved by every import, in any process) is read for each question,
         # once for all the questions that arrive together: another replica's import shows at once.
         version = await self._versions.submit(None)
-        key = (question, viewer.principals, limit, self.today(), version)
         generation = self.writes.generation
+        # Only the principals some restricted product names change an answer: everyone else
+        # shares it (a person's own `person:` principal would make each answer theirs alone).
+        principals = viewer.principals & await self._audiences(version, generation)
+        key = (question, principals, limit, self.today(), version)
         found = self._answers.get(key, generation)
         if found is None:
             found = await asyncio.to_thread(self._ask, question, viewer=viewer, limit=limit)
@@ -257,6 +262,19 @@ class Store:
         return self._log_questions(
             [_question_row(question, person_id, platform, hits, channel_id, thread_id, lessons)]
         )[0]
+
+    async def _audiences(self, version: str | None, generation: int) -> frozenset[str]:
+        """Return the principals that open some restricted product (cached like answers)."""
+        found = self._audience_sets.get(version, generation)
+        if found is None:
+            found = await asyncio.to_thread(self._audience_principals)
+            self._audience_sets.put(version, found, generation)
+        return found
+
+    def _audience_principals(self) -> frozenset[str]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(ProductAudience.principal).distinct())
+            return frozenset(str(p) for (p,) in rows)
 
     def _index_versions(self, waiting: Sequence[None]) -> list[str | None]:
         """Read the index version once for everyone waiting for it."""

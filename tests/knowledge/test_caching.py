@@ -115,6 +115,21 @@ async def test_a_restricted_answer_is_never_shared_with_another_audience(store: 
     assert (await store.ask("radio codes", viewer=ANYONE)).hits == ()
 
 
+async def test_people_whom_no_audience_names_share_one_cached_answer(store: Store) -> None:
+    radio = _product("p1", "Radio codes", "Change radio codes weekly.", audience=("group:jmac",))
+    fuel = _product("p2", "Fuel codes", "Label fuel drums with codes.")
+    await store.import_records([(1, radio), (2, fuel)], source="t")
+    amina = Viewer(1, frozenset({"person:amina@un.example", "group:staff"}))
+    tomas = Viewer(2, frozenset({"person:tomas@un.example", "group:staff"}))
+    insider = Viewer(3, frozenset({"person:kwame@un.example", "group:jmac"}))
+    first = await store.ask("codes", viewer=amina)
+    assert await store.ask("codes", viewer=tomas) is first  # no audience names either of them
+    inside = await store.ask("codes", viewer=insider)
+    assert inside is not first
+    assert {h.title for h in inside.hits} == {"Radio codes", "Fuel codes"}
+    assert {h.title for h in first.hits} == {"Fuel codes"}
+
+
 async def test_a_linked_user_is_found_at_once_and_a_new_role_opens_lessons(store: Store) -> None:
     assert await store.person_for("slack", "U1") is None  # not cached: linking comes next
     person = await store.link_user("slack", "U1", email="a@un.example", name="A")
