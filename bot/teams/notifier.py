@@ -79,7 +79,7 @@ class TeamsNotifier:
         app_id: str | None,
         pace: ConversationPace | None = None,
         posted: Callable[[str, ConversationRef], Awaitable[None]] | None = None,
-        closing: Callable[[], None] | None = None,
+        closing: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.adapter = adapter
         self.references = references
@@ -89,9 +89,9 @@ class TeamsNotifier:
         self._closing = closing
 
     async def aclose(self) -> None:
-        """Close what the notifier holds open (msal's HTTP session)."""
+        """Close what the notifier holds open (the connector's and msal's HTTP sessions)."""
         if self._closing is not None:
-            self._closing()
+            await self._closing()
 
     async def send(self, to: UserRef, reply: Reply) -> str | None:
         """Post a reply in the person's personal chat with the bot; return the message id."""

@@ -28,8 +28,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 from urllib.parse import urlsplit
@@ -60,6 +61,8 @@ PACKAGES = ("microsoft-agents-hosting-core", "microsoft-agents-authentication-ms
 PREFIX = "CONNECTIONS__SERVICE_CONNECTION__SETTINGS__"
 SDK_KEYS = ("CONNECTIONS__", "CONNECTIONSMAP__")
 BOT_FRAMEWORK_SCOPE = "https://api.botframework.com/.default"
+KEY_TTL = 300.0  # seconds a signing key is used before the key set is read again
+MAX_KEYS = 64
 _OPENID = ("openid-configuration", "openidconfiguration")
 
 
@@ -107,16 +110,25 @@ class KeySet(_JwkClientManager):
     Only RS256 tokens naming a key id get this far (the validator accepts nothing else).
     """
 
-    def __init__(self, url: str | None = None) -> None:
+    def __init__(
+        self, url: str | None = None, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self.url = url
+        self.clock = clock
         self._jwks_uri: str | None = None
+        self._keys: dict[tuple[str, str], tuple[float, jwt.PyJWK]] = {}
 
     async def get_signing_key(self, jwks_uri: str, header: dict[str, Any]) -> jwt.PyJWK:
-        """Return the key of a token header from the configured key set (else the SDK's)."""
+        """Return the key of a token header from the configured key set (else the SDK's).
+
+        A key found is kept for KEY_TTL seconds: the SDK would read it from the key set's
+        document again in a worker thread, and parse it, for every request.
+        """
         if header.get("alg") != "RS256":
             raise jwt.InvalidAlgorithmError("only RS256 tokens are accepted")
-        if not isinstance(header.get("kid"), str) or not header["kid"]:
+        kid = header.get("kid")
+        if not isinstance(kid, str) or not kid:
             raise jwt.InvalidTokenError("the token names no key id")
         configured = self.url
         if configured:
@@ -124,7 +136,14 @@ class KeySet(_JwkClientManager):
             if resolved is None:
                 resolved = await asyncio.to_thread(self.resolve, configured)
             jwks_uri = resolved
+        now = self.clock()
+        kept = self._keys.get((jwks_uri, kid))
+        if kept is not None and kept[0] > now:
+            return kept[1]
         key: jwt.PyJWK = await super().get_signing_key(jwks_uri, header)
+        if len(self._keys) >= MAX_KEYS:
+            self._keys.clear()
+        self._keys[(jwks_uri, kid)] = (now + KEY_TTL, key)
         return key
 
     def resolve(self, url: str) -> str:
@@ -197,6 +216,10 @@ class Msal(MsalAuth):
             azure_region=MsalAuth._resolve_azure_region(config),
             instance_discovery=False,
         )
+
+    async def access_token(self, resource_url: str, scopes: list[str]) -> AccessToken:
+        """Return a token with its expiry (`get_access_token` gives only the token)."""
+        return await self._get_access_token(resource_url, scopes)
 
     def close(self) -> None:
         """Close msal's HTTP sessions (they keep connections to the authority open)."""

@@ -7,17 +7,24 @@ caches), tokens and signing keys are fetched once, and replies reuse one connect
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-from fake_teams import CA_VARIABLES, FakeTeams, Member, personal_message
+from fake_teams import CA_VARIABLES, FakeTeams, Member, installed_personal, personal_message
+from microsoft_agents.hosting.core.authorization.jwt.jwt_token_validator import (
+    _JwkClientManager,
+)
 from sqlalchemy import select
 
+from bot import reminders
 from bot.app import build_app
 from bot.settings import Settings
+from bot.teams.notifier import TeamsNotifier
+from handlers.chat import Reply, Text, UserRef
 from knowledge.models import TeamsReference
 from knowledge.storage import Store
 
@@ -74,3 +81,50 @@ async def test_a_second_message_rewrites_no_reference_and_keeps_the_caches(
         assert s.scalars(select(TeamsReference.updated_at)).one() == saved
     assert demo_store.writes.generation == generation  # the answer caches were not emptied
     assert len(teams.cards("a:personal-aad-amina")) == 2
+
+
+async def test_replies_reuse_one_kept_alive_connection(bot: Client, teams: FakeTeams) -> None:
+    for n in range(4):
+        assert await ask(bot, teams, f"what did we learn about convoys {n}?") == 202
+    replies = [c for c in teams.calls if c.method == "POST" and "/activities/" in c.path]
+    assert len(replies) == 4
+    assert len({c.peer for c in replies}) == 1  # one kept-alive connection, not one per reply
+    assert len({c.body["replyToId"] for c in replies}) == 4
+
+
+async def test_the_signing_key_is_read_once_not_for_every_request(
+    bot: Client, teams: FakeTeams, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reads: list[str] = []
+    sdk_read = _JwkClientManager.get_signing_key
+
+    async def counted(self: _JwkClientManager, jwks_uri: str, header: dict[str, Any]) -> Any:
+        reads.append(header["kid"])
+        return await sdk_read(self, jwks_uri, header)
+
+    monkeypatch.setattr(_JwkClientManager, "get_signing_key", counted)
+    for _ in range(3):
+        assert await ask(bot, teams) == 202
+    assert len(reads) == 1
+
+
+async def test_concurrent_proactive_sends_get_one_token(
+    bot: Client, teams: FakeTeams, demo_store: Store
+) -> None:
+    response = await bot.post(
+        "/api/messages",
+        json=installed_personal(teams, AMINA),
+        headers={"Authorization": f"Bearer {teams.token()}"},
+    )
+    assert response.status == 202
+    teams.reset()
+    (notifier,) = reminders.notifiers(Settings.from_env(teams.env()), demo_store)
+    assert isinstance(notifier, TeamsNotifier)
+    try:
+        sent = await asyncio.gather(
+            *(notifier.send(UserRef("teams", AMINA.aad), Reply.of(Text(f"R{n}"))) for n in range(5))
+        )
+    finally:
+        await notifier.aclose()
+    assert all(sent)
+    assert len(teams.state.token_requests) == 1  # not one per send, however many at once
