@@ -53,6 +53,9 @@ def main(argv: list[str] | None = None) -> int:
         logs.configure(settings)
     if settings.log_level != "DEBUG":
         logging.getLogger("alembic").setLevel(logging.WARNING)
+        # The Agents SDK logs three or four INFO lines for every Teams turn ("Acquiring token",
+        # "Replying to activity"): at INFO they would be most of the log, and of its cost.
+        logging.getLogger("microsoft_agents").setLevel(logging.WARNING)
     try:
         result: int = args.func(args, settings)
         return result

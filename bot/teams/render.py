@@ -155,8 +155,11 @@ def _button(button: Button) -> Json:
         raise ValueError("a button needs an action id")
     if len(button.value) > MAX_VALUE:
         raise ValueError(f"the value of {button.action!r} is over {MAX_VALUE} characters")
-    data = {KIND: "button", ACTION: button.action, VALUE: button.value}
-    return {"type": "Action.Execute", "title": title, "verb": button.action, "data": data}
+    # Plain strings: an action id is often a StrEnum member, which the SDK's serializer (pydantic)
+    # would convert in Python, one member at a time, for every card sent.
+    action = str(button.action)
+    data = {KIND: "button", ACTION: action, VALUE: str(button.value)}
+    return {"type": "Action.Execute", "title": title, "verb": action, "data": data}
 
 
 def _form(form: Form) -> Json:
@@ -167,8 +170,8 @@ def _form(form: Form) -> Json:
     submit = {
         "type": "Action.Execute",
         "title": _flat(form.submit, MAX_LABEL) or "Save",
-        "verb": form.form,
-        "data": {KIND: "form", ACTION: form.form},
+        "verb": str(form.form),
+        "data": {KIND: "form", ACTION: str(form.form)},
     }
     items.append({"type": "ActionSet", "actions": [submit]})
     return {"type": "Container", "items": items}

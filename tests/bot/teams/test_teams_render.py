@@ -164,3 +164,17 @@ def test_every_card_is_valid_adaptive_card_1_5(reply: Reply) -> None:
 def test_no_text_makes_a_link_of_its_own() -> None:
     text = render.markdown("[x](javascript:a((1))) and [y](data:text/html,<b>)")
     assert "](" not in text
+
+
+def test_action_ids_go_into_the_card_as_plain_strings() -> None:
+    # An action id is often a StrEnum member; pydantic (the SDK's serializer) converts those in
+    # Python one by one, which made every reply card cost about twice as much to send.
+    from handlers.ask import AskAction
+    from handlers.home import HomeForm
+
+    form = Form(next(iter(HomeForm)), "Form", ())
+    card = render.card(Reply.of(Button("Helpful", AskAction.HELPFUL, "7"), form))
+    execute = card["body"][0]["actions"][0]
+    assert type(execute["verb"]) is str and type(execute["data"]["lessons.action"]) is str
+    submit = card["body"][1]["items"][-1]["actions"][0]
+    assert type(submit["verb"]) is str
