@@ -17,7 +17,9 @@ need:
   constructor does blocking HTTP (tenant discovery). `Msal` builds it in a worker thread.
 
 Every token failure becomes a refusal here (`authorize`): the SDK's own path answers 500 to a
-token without a key id, such as one with `alg: none`.
+token without a key id, such as one with `alg: none`. Signing keys are kept five minutes, and a
+validated token is accepted again for five minutes at most (never past its expiry) without a
+second check of its signature: the Bot Framework sends one token with every request.
 
 The SDK's version is checked when Teams starts (`check_version`): a new minor version may move
 these internals, so it must be tried and the pin in pyproject.toml raised on purpose.
@@ -63,6 +65,8 @@ SDK_KEYS = ("CONNECTIONS__", "CONNECTIONSMAP__")
 BOT_FRAMEWORK_SCOPE = "https://api.botframework.com/.default"
 KEY_TTL = 300.0  # seconds a signing key is used before the key set is read again
 MAX_KEYS = 64
+TOKEN_TTL = 300.0  # seconds a validated token is accepted again without a second check
+MAX_TOKENS = 1_000
 _OPENID = ("openid-configuration", "openidconfiguration")
 
 
@@ -111,13 +115,38 @@ class KeySet(_JwkClientManager):
     """
 
     def __init__(
-        self, url: str | None = None, *, clock: Callable[[], float] = time.monotonic
+        self,
+        url: str | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self.url = url
-        self.clock = clock
+        self.clock, self.wall = clock, wall
         self._jwks_uri: str | None = None
         self._keys: dict[tuple[str, str], tuple[float, jwt.PyJWK]] = {}
+        self._checked: dict[str, tuple[float, dict[str, Any]]] = {}
+
+    def checked(self, token: str) -> dict[str, Any] | None:
+        """Return the claims of a token validated lately, until it expires (else None)."""
+        kept = self._checked.get(token)
+        if kept is None or kept[0] <= self.wall():
+            return None
+        return kept[1]
+
+    def keep(self, token: str, claims: dict[str, Any]) -> None:
+        """Remember a validated token for TOKEN_TTL seconds at most, never past its expiry.
+
+        The Bot Framework sends one token with every request for up to an hour: checking its
+        signature again each time cost more than anything else in our handling of a request.
+        """
+        expires = claims.get("exp")
+        if not isinstance(expires, int | float):
+            return
+        if len(self._checked) >= MAX_TOKENS:
+            self._checked.clear()
+        self._checked[token] = (min(float(expires), self.wall() + TOKEN_TTL), dict(claims))
 
     async def get_signing_key(self, jwks_uri: str, header: dict[str, Any]) -> jwt.PyJWK:
         """Return the key of a token header from the configured key set (else the SDK's).
@@ -181,11 +210,16 @@ async def authorize(
     token = token.strip()
     if scheme.lower() != "bearer" or not token or any(char.isspace() for char in token):
         return None
+    kept = keys.checked(token)
+    if kept is not None:
+        return ClaimsIdentity(dict(kept), security_token=token)
     try:
-        return await Validator(configuration, keys).validate_token(token)
+        identity = await Validator(configuration, keys).validate_token(token)
     except Exception as exc:  # any failure is a refusal, never a 500 (alg: none, no kid…)
         log.info("Teams: refused a token (%s)", type(exc).__name__)
         return None
+    keys.keep(token, identity.claims)
+    return identity
 
 
 # Outgoing tokens --------------------------------------------------------------------------
