@@ -59,10 +59,11 @@ class RateLimited(RuntimeError):
 
 def message(reply: Reply) -> Activity:
     """Return a reply as a message activity holding one Adaptive Card."""
+    card = render.card(reply)
     return Activity(
         type=ActivityTypes.message,
-        attachments=[Attachment(content_type=render.CONTENT_TYPE, content=render.card(reply))],
-        summary=render.fallback(reply)[:200],
+        attachments=[Attachment(content_type=render.CONTENT_TYPE, content=card)],
+        summary=card["fallbackText"][:200],
     )
 
 

@@ -178,3 +178,12 @@ def test_action_ids_go_into_the_card_as_plain_strings() -> None:
     assert type(execute["verb"]) is str and type(execute["data"]["lessons.action"]) is str
     submit = card["body"][1]["items"][-1]["actions"][0]
     assert type(submit["verb"]) is str
+
+
+def test_repeated_texts_and_facts_are_rendered_once_and_never_changed_by_a_separator() -> None:
+    takeaway, facts = Text("*Takeaway:* escort convoys at dawn"), Fields((("Mission", "UNMISS"),))
+    first = render.card(Reply.of(takeaway, facts))["body"]
+    again = render.card(Reply.of(Text("Other question"), Divider(), takeaway, Divider(), facts))
+    assert again["body"][1]["separator"] is True and "separator" not in first[0]
+    third = render.card(Reply.of(takeaway, facts))["body"]
+    assert third[0] is first[0] and third[1] is first[1]  # the cached blocks, unchanged
