@@ -57,9 +57,20 @@ class RateLimited(RuntimeError):
         self.retry_after = retry_after
 
 
+class Card(dict[str, Any]):
+    """A rendered Adaptive Card, which nothing changes once rendered.
+
+    The SDK deep-copies every activity it sends (`TurnContext.send_activities`); copying the
+    card was most of that (~0.2 ms a reply). A card shares itself instead.
+    """
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Card:
+        return self
+
+
 def message(reply: Reply) -> Activity:
     """Return a reply as a message activity holding one Adaptive Card."""
-    card = render.card(reply)
+    card = Card(render.card(reply))
     return Activity(
         type=ActivityTypes.message,
         attachments=[Attachment(content_type=render.CONTENT_TYPE, content=card)],

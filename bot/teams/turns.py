@@ -24,7 +24,6 @@ from typing import Any
 from microsoft_agents.activity import Activity, ActivityTypes, InvokeResponse
 from microsoft_agents.hosting.core import TurnContext
 from microsoft_agents.hosting.core.app import AgentApplication
-from microsoft_agents.hosting.core.app.proactive import Conversation
 from microsoft_agents.hosting.core.app.state import TurnState
 from microsoft_agents.hosting.core.connector import ConnectorClientBase
 from microsoft_agents.hosting.core.connector.teams import TeamsConnectorClient
@@ -119,8 +118,9 @@ class Turns:
             team_id = _str(_dict(_dict(activity.get("channelData")).get("team")).get("id"))
             # A compose-box search comes from any conversation, the bot's or not.
             if not str(activity.get("name", "")).startswith("composeExtension/"):
-                conversation = Conversation.from_turn_context(context)
-                await self.references.save(conversation, kind=kind, team_id=team_id or None)
+                await self.references.save_turn(
+                    context, activity, kind=kind, team_id=team_id or None
+                )
             sender = _dict(activity.get("from"))
             aad, teams_id = _str(sender.get("aadObjectId")), _str(sender.get("id"))
             if aad and teams_id and not teams_id.startswith("28:"):

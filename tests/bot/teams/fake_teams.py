@@ -417,7 +417,9 @@ class FakeTeams:
         bearer = request.headers.get("Authorization", "").removeprefix("Bearer ")
         with self._lock:
             authorized = bearer in self.state.tokens or (self.anonymous and not bearer)
-            peer = (request.transport.get_extra_info("peername") or ("", 0))[1]
+            transport = request.transport
+            peername = transport.get_extra_info("peername") if transport else None
+            peer = peername[1] if peername else 0
             self.state.calls.append(Call(request.method, request.path, body, authorized, peer))
             fault = self.state.faults.pop(0) if self.state.faults else None
             if not authorized:

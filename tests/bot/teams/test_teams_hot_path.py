@@ -15,6 +15,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from fake_teams import CA_VARIABLES, FakeTeams, Member, installed_personal, personal_message
+from microsoft_agents.hosting.core.app.proactive import Conversation
 from microsoft_agents.hosting.core.authorization.jwt.jwt_token_validator import (
     _JwkClientManager,
 )
@@ -128,3 +129,30 @@ async def test_concurrent_proactive_sends_get_one_token(
         await notifier.aclose()
     assert all(sent)
     assert len(teams.state.token_requests) == 1  # not one per send, however many at once
+
+
+async def test_an_unchanged_conversation_is_not_rebuilt_and_a_removed_one_is_kept_again(
+    bot: Client, teams: FakeTeams, demo_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    built: list[str] = []
+    build = Conversation.from_turn_context.__func__  # type: ignore[attr-defined]
+
+    def counted(cls: type[Conversation], context: Any) -> Conversation:
+        built.append(context.activity.conversation.id)
+        return build(cls, context)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(Conversation, "from_turn_context", classmethod(counted))
+    for _ in range(3):
+        assert await ask(bot, teams) == 202
+    assert built == ["a:personal-aad-amina"]  # the SDK's reference was built once
+    removed = installed_personal(teams, AMINA)
+    removed["membersRemoved"] = removed.pop("membersAdded")
+    response = await bot.post(
+        "/api/messages", json=removed, headers={"Authorization": f"Bearer {teams.token()}"}
+    )
+    assert response.status == 202
+    with demo_store.session() as s:
+        assert s.scalars(select(TeamsReference)).all() == []
+    assert await ask(bot, teams) == 202  # back: its reference is kept again
+    with demo_store.session() as s:
+        assert len(s.scalars(select(TeamsReference)).all()) == 1

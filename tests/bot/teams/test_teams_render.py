@@ -187,3 +187,18 @@ def test_repeated_texts_and_facts_are_rendered_once_and_never_changed_by_a_separ
     assert again["body"][1]["separator"] is True and "separator" not in first[0]
     third = render.card(Reply.of(takeaway, facts))["body"]
     assert third[0] is first[0] and third[1] is first[1]  # the cached blocks, unchanged
+
+
+def test_a_sent_card_is_shared_by_the_sdks_copy_of_the_activity() -> None:
+    # The SDK deep-copies every activity it sends; copying the card was most of that.
+    import copy
+
+    from bot.teams.notifier import message
+
+    sent = message(Reply.of(Text("A takeaway"), Button("Helpful", "ask.helpful", "1")))
+    copied = copy.deepcopy(sent)
+    assert copied is not sent and copied.attachments is not sent.attachments
+    assert copied.attachments[0].content is sent.attachments[0].content
+    dumped = copied.model_dump(by_alias=True, exclude_none=True, mode="json")
+    assert dumped["attachments"][0]["content"] == render.card(Reply.of(Text("A takeaway"),
+        Button("Helpful", "ask.helpful", "1")))  # fmt: skip
