@@ -30,6 +30,7 @@ from microsoft_agents.activity import (
     ConversationAccount,
     ConversationParameters,
     ConversationReference,
+    DeliveryModes,
 )
 from microsoft_agents.hosting.core import ChannelServiceAdapter, TurnContext
 from microsoft_agents.hosting.core.app.proactive import Conversation
@@ -254,6 +255,27 @@ class TeamsNotifier:
         tenant = reference.conversation.tenant_id
         await self.references.saw(Seen(aad, member.id, tenant, reference.service_url or ""))
         return str(aad)
+
+
+async def reply_in(context: TurnContext, activity: Activity) -> None:
+    """Send a message as a reply to the turn's activity, through the turn's connector client.
+
+    `TurnContext.send_activity` would deep-copy it, validate it and wrap it in three telemetry
+    spans on the way to the same call: that was about a sixth of a Teams turn's CPU. Turns
+    the connector cannot simply answer (ExpectReplies, no id or connector) still go that way.
+    """
+    incoming = context.activity
+    client = context.services.get(ConnectorClientBase)  # type: ignore[type-abstract]
+    if (
+        client is None
+        or not incoming.id
+        or incoming.conversation is None
+        or incoming.delivery_mode == DeliveryModes.expect_replies
+    ):
+        await context.send_activity(activity)
+        return
+    activity.apply_conversation_reference(incoming.get_conversation_reference())
+    await client.conversations.reply_to_activity(incoming.conversation.id, incoming.id, activity)
 
 
 async def _post(context: TurnContext, target: str, activity: Activity) -> str:

@@ -29,7 +29,7 @@ from microsoft_agents.hosting.core.connector import ConnectorClientBase
 from microsoft_agents.hosting.core.connector.teams import TeamsConnectorClient
 
 from bot.teams import extension, incoming, render
-from bot.teams.notifier import TeamsNotifier, message
+from bot.teams.notifier import TeamsNotifier, message, reply_in
 from bot.teams.references import References, Seen
 from handlers import router
 from handlers.chat import (
@@ -283,7 +283,7 @@ class Turns:
     async def _reply(self, context: TurnContext, reply: Reply) -> None:
         """Answer in the conversation (and thread) of the turn, within Teams' limits."""
         await self.notifier.pace.wait(incoming.base_id(context.activity.conversation.id))
-        await context.send_activity(message(reply))
+        await reply_in(context, message(reply))
 
     async def _privately(self, who: UserRef, reply: Reply) -> bool:
         """Send a reply to the person's personal chat; False when that cannot be done."""

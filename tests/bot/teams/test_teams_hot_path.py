@@ -91,6 +91,12 @@ async def test_replies_reuse_one_kept_alive_connection(bot: Client, teams: FakeT
     assert len(replies) == 4
     assert len({c.peer for c in replies}) == 1  # one kept-alive connection, not one per reply
     assert len({c.body["replyToId"] for c in replies}) == 4
+    # Sent straight through the turn's connector, a reply still says all TurnContext would.
+    reply = replies[-1].body
+    assert replies[-1].path.endswith(f"/activities/{reply['replyToId']}")
+    assert reply["from"]["id"].startswith("28:") and reply["recipient"]["id"] == AMINA.teams_id
+    assert reply["conversation"]["id"] == "a:personal-aad-amina"
+    assert reply["serviceUrl"] == teams.service_url and reply["channelId"] == "msteams"
 
 
 async def test_the_signing_key_is_read_once_not_for_every_request(
