@@ -11,7 +11,7 @@ import os
 import sys
 import tempfile
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -24,6 +24,7 @@ from sqlalchemy.exc import OperationalError
 from bot import admin, logs, practices_cli, report_cli, validation_cli
 from bot.app import build_app
 from bot.local.auth import Guard
+from bot.progress import progress_bar
 from bot.settings import Settings
 from bot.slack.errors import SlackStartupError
 from bot.teams.errors import TeamsStartupError
@@ -303,7 +304,7 @@ def _import(args: argparse.Namespace, settings: Settings) -> int:
                 store.import_records(
                     source.records(today=store.today()),
                     source=str(args.file),
-                    progress=_progress_bar(total) if sys.stderr.isatty() else None,
+                    progress=progress_bar(total, sys.stderr),
                 )
             )
             break
@@ -317,17 +318,6 @@ def _import(args: argparse.Namespace, settings: Settings) -> int:
         f"in {stats.seconds:.1f} s."
     )
     return 0
-
-
-def _progress_bar(total: int) -> Callable[[int], None]:
-    def show(done: int) -> None:
-        share = min(1.0, done / total) if total else 1.0
-        bar = "#" * int(share * 30)
-        print(f"\r[{bar:<30}] {done:,}/{total:,}", end="", file=sys.stderr, flush=True)
-        if done >= total:
-            print(file=sys.stderr)
-
-    return show
 
 
 def _require_schema(store: Store) -> None:

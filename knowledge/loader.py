@@ -9,11 +9,11 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from datetime import time as dtime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -42,7 +42,13 @@ from knowledge.search.text import words
 log = logging.getLogger(__name__)
 
 BATCH = 1000
-Progress = Callable[[int], None]
+
+
+class Progress(Protocol):
+    """Told how many records were written after each batch, then the import's last step."""
+
+    def __call__(self, done: int, step: str = "", /) -> None:
+        """`step` is "indexing" when the records are written and the search index follows."""
 
 
 @dataclass(slots=True)
@@ -103,9 +109,9 @@ class Loader:
             batch.keys.add(record.external_id)
         self._products(batch.rows)
         self._link_managers()
-        self._finish(source)
         if self.progress:
-            self.progress(seen)
+            self.progress(seen, "indexing")
+        self._finish(source)
         self.stats.seconds = time.perf_counter() - started
         return self.stats
 
