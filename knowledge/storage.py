@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from knowledge import audit, database, lifecycle
 from knowledge.batching import Batch
-from knowledge.caching import Expiring, WriteWatch
+from knowledge.caching import Expiring, WriteListener, WriteWatch
 from knowledge.errors import DomainError, NotFound
 from knowledge.loader import ImportStats, Loader, Progress
 from knowledge.models import (
@@ -123,6 +123,7 @@ class Store:
         )
         self.searcher = Searcher(index=self.index, glossary=glossary or Glossary.load())
         self.writes = WriteWatch(engine)
+        self._listener: WriteListener | None = None
         self._people_ids: Expiring[tuple[str, str], int] = Expiring(ttl=PEOPLE_TTL, size=20_000)
         self._viewers: Expiring[tuple[int | None, str | None], Viewer] = Expiring(
             ttl=VIEWER_TTL, size=20_000
@@ -163,8 +164,21 @@ class Store:
         with self.engine.begin() as connection:
             yield connection
 
+    def listen(self) -> None:
+        """Hear other processes' writes (PostgreSQL; once): their commits reach the caches at once.
+
+        For the server (`lessons run` and each of its workers): without it, another process's
+        change (a role, a badge) shows here only when the caches' time runs out.
+        """
+        if self.engine.dialect.name == "postgresql" and self._listener is None:
+            self._listener = WriteListener(self.engine, self.writes)
+            self._listener.start()
+
     def close(self) -> None:
-        """Release every pooled connection."""
+        """Release every pooled connection (and stop listening)."""
+        if self._listener is not None:
+            self._listener.stop()
+            self._listener = None
         self.engine.dispose()
 
     # Schema and health -----------------------------------------------------------------

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
 
 import pytest
@@ -241,3 +241,37 @@ async def test_a_lone_write_goes_at_once(count: int) -> None:
     batch: Batch[int, int] = Batch(lambda items: list(items))
     for n in range(count):
         assert await asyncio.wait_for(batch.submit(n), timeout=2) == n
+
+
+async def _until(check: Callable[[], bool], seconds: float = 10.0) -> bool:
+    for _ in range(int(seconds / 0.05)):
+        if check():
+            return True
+        await asyncio.sleep(0.05)
+    return check()
+
+
+@pytest.mark.parametrize("store", ["postgres"], indirect=True)
+async def test_another_process_hears_a_committed_write_at_once_and_a_rolled_back_one_never(
+    store: Store,
+) -> None:
+    other = Store.open(store.engine.url.render_as_string(hide_password=False))
+    other.listen()
+    store.listen()  # hears itself too, but ignores its own announcements
+    try:
+        assert await _until(lambda: other._listener is not None and other._listener.heard == 0)
+        await asyncio.sleep(0.3)  # both listening
+        cached = other.writes.generation
+        with pytest.raises(RuntimeError), store.session() as s:
+            s.execute(text("UPDATE products SET title = title"))
+            s.execute(text("INSERT INTO meta (key, value) VALUES ('x', 'y')"))
+            raise RuntimeError("rolled back")
+        await asyncio.sleep(1.2)
+        assert other.writes.generation == cached  # nothing committed, nothing heard
+        await store.import_records(
+            [(1, _product("n1", "Night convoys", "Fuel reserves for night convoys."))], source="t"
+        )
+        assert await _until(lambda: other.writes.generation > cached)
+        assert store._listener is not None and store._listener.heard == 0
+    finally:
+        other.close()
