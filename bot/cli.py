@@ -18,16 +18,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
 from sqlalchemy.exc import OperationalError
 
 from bot import admin, logs, practices_cli, report_cli, validation_cli
-from bot.app import build_app
-from bot.local.auth import Guard
 from bot.progress import progress_bar
-from bot.settings import Settings
-from bot.slack.errors import SlackStartupError
-from bot.teams.errors import TeamsStartupError
+from bot.settings import MAX_WORKERS, Settings
 from bot.terminal.render import render
 from handlers.chat import ConversationRef, Message, UserRef
 from handlers.router import Deps, dispatch
@@ -80,6 +75,11 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the bot server (health check, chat surfaces)")
     run.add_argument("--host", help="address to bind (LESSONS_HOST, default 127.0.0.1)")
     run.add_argument("--port", type=int, help="port (LESSONS_PORT, default 3000)")
+    run.add_argument(
+        "--workers",
+        type=_workers,
+        help="processes serving the port (LESSONS_WORKERS, default 1; more needs PostgreSQL)",
+    )
     run.set_defaults(func=_run)
     chat = sub.add_parser("chat", help="chat with the bot in this terminal")
     chat.add_argument("--as", dest="who", metavar="EMAIL", help="act as this person")
@@ -127,6 +127,12 @@ def _parser() -> argparse.ArgumentParser:
     practices_cli.add_parsers(sub)
     validation_cli.add_parsers(sub)
     return parser
+
+
+def _workers(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= MAX_WORKERS:
+        raise argparse.ArgumentTypeError(f"must be a number from 1 to {MAX_WORKERS}")
+    return int(text)
 
 
 def _teams_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -193,39 +199,15 @@ def _store(settings: Settings) -> Store:
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
-    settings = replace(settings, host=args.host or settings.host, port=args.port or settings.port)
-    store = _store(settings)
-    if not database.is_current(store.engine):
-        raise DomainError("The database schema is not up to date: run `lessons db upgrade`.")
-    guard = Guard.for_bind(settings.host, token=settings.login_token)
-    try:
-        app = build_app(settings, store=store, guard=guard, scheduler=True)
-    except (SlackStartupError, TeamsStartupError) as exc:
-        print(f"lessons: {exc}", file=sys.stderr)
-        return 2
-    shown = "localhost" if settings.host in ("127.0.0.1", "::1") else settings.host
-    print(f"Lessons Bot is running (database: {store.backend}).", flush=True)
-    print(f"  Chat:      http://{shown}:{settings.port}/", flush=True)
-    print(f"  Dashboard: http://{shown}:{settings.port}/dashboard", flush=True)
-    if guard.token:
-        print(
-            f"  Reachable from other machines: sign in with the login token {guard.token}",
-            flush=True,
-        )
-    if settings.slack_enabled:
-        mode = "Socket Mode" if settings.slack_app_token else "HTTP at /slack/events"
-        if settings.slack_oauth:
-            mode += ", OAuth installs at <public address>/slack/install"
-        print(f"  Slack:     {mode}", flush=True)
-    if settings.teams_enabled:
-        print("  Teams:     HTTP at /api/messages (Microsoft 365 Agents SDK)", flush=True)
-    print("Press Ctrl-C to stop.", flush=True)
-    try:
-        web.run_app(app, host=settings.host, port=settings.port, print=None)
-    except (SlackStartupError, TeamsStartupError) as exc:
-        print(f"lessons: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    from bot import serve  # imported here: only the server needs it
+
+    settings = replace(
+        settings,
+        host=args.host or settings.host,
+        port=args.port or settings.port,
+        workers=args.workers or settings.workers,
+    )
+    return serve.run(settings)
 
 
 def _chat(args: argparse.Namespace, settings: Settings) -> int:
