@@ -25,10 +25,30 @@ from sqlalchemy import Engine, event
 log = logging.getLogger(__name__)
 CHANNEL = "lessons_writes"  # PostgreSQL's notification channel of content writes
 
-# Writes to these tables never change an answer, a person or a viewer: the hot path's own
-# records (the question log, the redelivery record) and the chat transcript.
+# Writes to these tables never change an answer, a person, a viewer or an interview: the hot
+# path's own records (the question log, the redelivery record), the chat transcript, and the
+# bookkeeping of Teams (references, users seen), of the scheduler (timers, ledger) and of the
+# audit. On PostgreSQL every other write is announced to every process, so the scheduler's
+# ticks and a Teams worker's first sight of a conversation must not empty the others' caches.
 QUIET_TABLES = frozenset(
-    {"questions", "question_lessons", "processed_events", "chat_messages", "feedback"}
+    {
+        "questions",
+        "question_lessons",
+        "processed_events",
+        "chat_messages",
+        "feedback",
+        "teams_references",
+        "teams_users",
+        "teams_sent",
+        "scheduler_timers",
+        "scheduler_notifications",
+        "scheduler_action_nudges",
+        "scheduler_unreachable",
+        "scheduler_jobs",
+        "audit_events",
+        "import_runs",
+        "practice_posts",
+    }
 )
 _READS = ("SELECT", "PRAGMA", "SAVEPOINT", "RELEASE", "BEGIN", "COMMIT", "ROLLBACK")
 _DML = re.compile(r"\b(?:INSERT|UPDATE|DELETE)\b", re.IGNORECASE)
@@ -142,6 +162,7 @@ class WriteListener:
     def __init__(self, engine: Engine, watch: WriteWatch, *, wait: float = 1.0) -> None:
         self.engine, self.watch, self.wait = engine, watch, wait
         self.stopped = threading.Event()
+        self.listening = threading.Event()  # set once LISTEN holds (cleared while reconnecting)
         self.heard = 0
         self._thread = threading.Thread(target=self._run, name="lessons-writes", daemon=True)
 
@@ -170,10 +191,12 @@ class WriteListener:
             conn.autocommit = True
             conn.execute(f"LISTEN {CHANNEL}")
             self.watch.bump()  # whatever was written while nobody listened
+            self.listening.set()
             while not self.stopped.is_set():
                 for note in conn.notifies(timeout=self.wait):
                     if note.payload != self.watch.token:
                         self.heard += 1
                         self.watch.bump()
         finally:
+            self.listening.clear()
             pooled.close()

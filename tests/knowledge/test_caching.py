@@ -61,9 +61,14 @@ def test_writes_to_content_tables_move_the_generation_and_the_hot_paths_own_do_n
         conn.execute(text("CREATE TABLE lessons (id INTEGER PRIMARY KEY, t TEXT)"))
         conn.execute(text("CREATE TABLE questions (id INTEGER PRIMARY KEY, t TEXT)"))
         conn.execute(text("CREATE TEMP TABLE query_words (w TEXT)"))
+        for bookkeeping in ("teams_references", "scheduler_notifications", "audit_events"):
+            conn.execute(text(f"CREATE TABLE {bookkeeping} (id INTEGER PRIMARY KEY, t TEXT)"))
     start = watch.generation
     with engine.begin() as conn:
         conn.execute(text("INSERT INTO questions (t) VALUES ('q')"))
+        conn.execute(text("INSERT INTO teams_references (t) VALUES ('a Teams chat')"))
+        conn.execute(text("UPDATE scheduler_notifications SET t = 'sent'"))
+        conn.execute(text("INSERT INTO audit_events (t) VALUES ('granted')"))
         conn.execute(text("INSERT INTO temp.query_words (w) VALUES ('w')"))
         conn.execute(text("DELETE FROM temp.query_words"))
         conn.execute(text("SELECT * FROM lessons"))
@@ -259,8 +264,8 @@ async def test_another_process_hears_a_committed_write_at_once_and_a_rolled_back
     other.listen()
     store.listen()  # hears itself too, but ignores its own announcements
     try:
-        assert await _until(lambda: other._listener is not None and other._listener.heard == 0)
-        await asyncio.sleep(0.3)  # both listening
+        listeners = [s._listener for s in (store, other) if s._listener is not None]
+        assert await _until(lambda: all(x.listening.is_set() for x in listeners))
         cached = other.writes.generation
         with pytest.raises(RuntimeError), store.session() as s:
             s.execute(text("UPDATE products SET title = title"))
