@@ -117,6 +117,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     bench.add_argument("--concurrency", type=int, default=32, help="slack, teams: connections")
     bench.add_argument("--no-slack", action="store_true", help="teams: skip the Slack bot's phases")
+    bench.add_argument(
+        "--workers",
+        type=_workers,
+        help="slack, teams: the bot as `lessons run --workers K`, K = 1 then N, on PostgreSQL",
+    )
     bench.add_argument("--people", type=int, default=100_000, help="scheduler: people")
     bench.add_argument("--actions", type=int, default=1_000_000, help="scheduler: actions")
     bench.set_defaults(func=_bench)
@@ -383,6 +388,8 @@ def temporary_store(backend: str, settings: Settings) -> Iterator[Store]:
 
 
 def _bench(args: argparse.Namespace, settings: Settings) -> int:
+    if args.what in ("slack", "teams") and args.workers:
+        return _bench_workers(args, settings)
     if args.what == "teams":
         return _bench_teams(args, settings)
     if args.what == "scheduler":
@@ -434,6 +441,20 @@ def _bench_teams(args: argparse.Namespace, settings: Settings) -> int:
         paths=tuple(p for p in teams_bench.PATHS if p != "slack_bot" or not args.no_slack),
     )
     print(teams_bench.table(report), file=sys.stderr if args.json else sys.stdout)
+    print(json.dumps(report, indent=None if args.json else 2))
+    return 0
+
+
+def _bench_workers(args: argparse.Namespace, settings: Settings) -> int:
+    workers_bench = _checkout_module("bench.workers")
+    report = workers_bench.run(
+        platform=args.what,
+        workers=args.workers,
+        stores=lambda b: temporary_store(b, settings),
+        seconds=args.seconds,
+        concurrency=args.concurrency,
+    )
+    print(workers_bench.table(report), file=sys.stderr if args.json else sys.stdout)
     print(json.dumps(report, indent=None if args.json else 2))
     return 0
 
