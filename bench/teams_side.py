@@ -285,14 +285,16 @@ async def teams_side(folder: Path, members: int) -> None:
         connector.https_port = secure.addresses[0][1]
         base = f"https://127.0.0.1:{connector.https_port}"
         service_url = f"http://127.0.0.1:{plain.addresses[0][1]}/"
+        messages = Messages(connector.key, service_url, members)
         _say(
             {
                 "service_url": service_url,
                 "authority": f"{base}/{TENANT}",
                 "openid_url": f"{base}/issuer/.well-known/openid-configuration",
+                "token": messages.token,  # what the load sends (for tools measuring one step)
             }
         )
-        await _serve_loads(connector, Messages(connector.key, service_url, members))
+        await _serve_loads(connector, messages)
     finally:
         await plain.cleanup()
         await secure.cleanup()
