@@ -23,7 +23,8 @@ help:
 	@echo "make test   install dev tools and run ruff, mypy and pytest (SQLite and PostgreSQL)"
 	@echo "make smoke  a new user's first minute: a clean copy, runtime-only venv, make run, one question"
 	@echo "make lock   refresh the dependency locks in requirements/ from pyproject.toml"
-	@echo "make bench  run the benchmarks (search quality and latency, import, Slack, scheduler)"
+	@echo "make bench  run the benchmarks (search quality and latency, import, Slack, Teams,"
+	@echo "            1 and 2 workers on PostgreSQL, scheduler)"
 	@echo "make soak   load the running bot on Slack and Teams, then a 10-minute soak (RSS, ~15 min)"
 
 $(BIN)/python:
@@ -114,12 +115,16 @@ TEST_WORKERS ?= 2
 test: lint browser
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
-# Quality on SciFact, then import and ask latency at ~105k lessons, on each backend (~10 min).
+# Quality on SciFact, then import and ask latency at ~105k lessons, on each backend; Slack and
+# Teams (bench/, from this checkout), 1 and 2 workers on PostgreSQL; the scheduler (~30 min).
 bench: $(STAMP)
 	@mkdir -p bench-results
 	$(BIN)/lessons bench all --backend sqlite --json | tee bench-results/sqlite.json
 	$(BIN)/lessons bench all --backend postgres --json | tee bench-results/postgres.json
 	$(BIN)/lessons bench slack --json | tee bench-results/slack.json
+	$(BIN)/lessons bench teams --json | tee bench-results/teams.json
+	$(BIN)/lessons bench slack --workers 2 --json | tee bench-results/slack-workers.json
+	$(BIN)/lessons bench teams --workers 2 --json | tee bench-results/teams-workers.json
 	$(BIN)/lessons bench scheduler --backend sqlite --json | tee bench-results/scheduler-sqlite.json
 	$(BIN)/lessons bench scheduler --backend postgres --json | tee bench-results/scheduler-postgres.json
 

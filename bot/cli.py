@@ -4,27 +4,25 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import json
 import logging
 import os
 import sys
 import tempfile
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from aiohttp import web
 from sqlalchemy.exc import OperationalError
 
 from bot import admin, logs, practices_cli, report_cli, validation_cli
-from bot.app import build_app
-from bot.local.auth import Guard
-from bot.settings import Settings
-from bot.slack.errors import SlackStartupError
-from bot.teams.errors import TeamsStartupError
+from bot.progress import progress_bar
+from bot.settings import MAX_WORKERS, Settings
 from bot.terminal.render import render
 from handlers.chat import ConversationRef, Message, UserRef
 from handlers.router import Deps, dispatch
@@ -51,6 +49,9 @@ def main(argv: list[str] | None = None) -> int:
         logs.configure(settings)
     if settings.log_level != "DEBUG":
         logging.getLogger("alembic").setLevel(logging.WARNING)
+        # The Agents SDK logs three or four INFO lines for every Teams turn ("Acquiring token",
+        # "Replying to activity"): at INFO they would be most of the log, and of its cost.
+        logging.getLogger("microsoft_agents").setLevel(logging.WARNING)
     try:
         result: int = args.func(args, settings)
         return result
@@ -74,6 +75,11 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the bot server (health check, chat surfaces)")
     run.add_argument("--host", help="address to bind (LESSONS_HOST, default 127.0.0.1)")
     run.add_argument("--port", type=int, help="port (LESSONS_PORT, default 3000)")
+    run.add_argument(
+        "--workers",
+        type=_workers,
+        help="processes serving the port (LESSONS_WORKERS, default 1; more needs PostgreSQL)",
+    )
     run.set_defaults(func=_run)
     chat = sub.add_parser("chat", help="chat with the bot in this terminal")
     chat.add_argument("--as", dest="who", metavar="EMAIL", help="act as this person")
@@ -101,13 +107,21 @@ def _parser() -> argparse.ArgumentParser:
     beir.set_defaults(func=_eval_beir)
     bench = sub.add_parser("bench", help="latency, memory and import benchmarks")
     bench.add_argument(
-        "what", choices=["latency", "import", "quality", "all", "slack", "scheduler"]
+        "what", choices=["latency", "import", "quality", "all", "slack", "teams", "scheduler"]
     )
     bench.add_argument("--copies", type=int, default=50, help="LLIS copies (default 50 ≈ 105k)")
     bench.add_argument("--backend", choices=["sqlite", "postgres"], default="sqlite")
     bench.add_argument("--json", action="store_true")
-    bench.add_argument("--seconds", type=float, default=20.0, help="slack: seconds per phase")
-    bench.add_argument("--concurrency", type=int, default=32, help="slack: connections")
+    bench.add_argument(
+        "--seconds", type=float, default=20.0, help="slack, teams: seconds per phase"
+    )
+    bench.add_argument("--concurrency", type=int, default=32, help="slack, teams: connections")
+    bench.add_argument("--no-slack", action="store_true", help="teams: skip the Slack bot's phases")
+    bench.add_argument(
+        "--workers",
+        type=_workers,
+        help="slack, teams: the bot as `lessons run --workers K`, K = 1 then N, on PostgreSQL",
+    )
     bench.add_argument("--people", type=int, default=100_000, help="scheduler: people")
     bench.add_argument("--actions", type=int, default=1_000_000, help="scheduler: actions")
     bench.set_defaults(func=_bench)
@@ -118,6 +132,12 @@ def _parser() -> argparse.ArgumentParser:
     practices_cli.add_parsers(sub)
     validation_cli.add_parsers(sub)
     return parser
+
+
+def _workers(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= MAX_WORKERS:
+        raise argparse.ArgumentTypeError(f"must be a number from 1 to {MAX_WORKERS}")
+    return int(text)
 
 
 def _teams_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -184,39 +204,15 @@ def _store(settings: Settings) -> Store:
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
-    settings = replace(settings, host=args.host or settings.host, port=args.port or settings.port)
-    store = _store(settings)
-    if not database.is_current(store.engine):
-        raise DomainError("The database schema is not up to date: run `lessons db upgrade`.")
-    guard = Guard.for_bind(settings.host, token=settings.login_token)
-    try:
-        app = build_app(settings, store=store, guard=guard, scheduler=True)
-    except (SlackStartupError, TeamsStartupError) as exc:
-        print(f"lessons: {exc}", file=sys.stderr)
-        return 2
-    shown = "localhost" if settings.host in ("127.0.0.1", "::1") else settings.host
-    print(f"Lessons Bot is running (database: {store.backend}).", flush=True)
-    print(f"  Chat:      http://{shown}:{settings.port}/", flush=True)
-    print(f"  Dashboard: http://{shown}:{settings.port}/dashboard", flush=True)
-    if guard.token:
-        print(
-            f"  Reachable from other machines: sign in with the login token {guard.token}",
-            flush=True,
-        )
-    if settings.slack_enabled:
-        mode = "Socket Mode" if settings.slack_app_token else "HTTP at /slack/events"
-        if settings.slack_oauth:
-            mode += ", OAuth installs at <public address>/slack/install"
-        print(f"  Slack:     {mode}", flush=True)
-    if settings.teams_enabled:
-        print("  Teams:     HTTP at /api/messages (Microsoft 365 Agents SDK)", flush=True)
-    print("Press Ctrl-C to stop.", flush=True)
-    try:
-        web.run_app(app, host=settings.host, port=settings.port, print=None)
-    except (SlackStartupError, TeamsStartupError) as exc:
-        print(f"lessons: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    from bot import serve  # imported here: only the server needs it
+
+    settings = replace(
+        settings,
+        host=args.host or settings.host,
+        port=args.port or settings.port,
+        workers=args.workers or settings.workers,
+    )
+    return serve.run(settings)
 
 
 def _chat(args: argparse.Namespace, settings: Settings) -> int:
@@ -295,7 +291,7 @@ def _import(args: argparse.Namespace, settings: Settings) -> int:
                 store.import_records(
                     source.records(today=store.today()),
                     source=str(args.file),
-                    progress=_progress_bar(total) if sys.stderr.isatty() else None,
+                    progress=progress_bar(total, sys.stderr),
                 )
             )
             break
@@ -309,17 +305,6 @@ def _import(args: argparse.Namespace, settings: Settings) -> int:
         f"in {stats.seconds:.1f} s."
     )
     return 0
-
-
-def _progress_bar(total: int) -> Callable[[int], None]:
-    def show(done: int) -> None:
-        share = min(1.0, done / total) if total else 1.0
-        bar = "#" * int(share * 30)
-        print(f"\r[{bar:<30}] {done:,}/{total:,}", end="", file=sys.stderr, flush=True)
-        if done >= total:
-            print(file=sys.stderr)
-
-    return show
 
 
 def _require_schema(store: Store) -> None:
@@ -403,6 +388,10 @@ def temporary_store(backend: str, settings: Settings) -> Iterator[Store]:
 
 
 def _bench(args: argparse.Namespace, settings: Settings) -> int:
+    if args.what in ("slack", "teams") and args.workers:
+        return _bench_workers(args, settings)
+    if args.what == "teams":
+        return _bench_teams(args, settings)
     if args.what == "scheduler":
         from bot.slack.sink import deliver_through_sink  # only this benchmark needs them
         from scheduler import bench as scheduler_bench
@@ -439,6 +428,52 @@ def _bench(args: argparse.Namespace, settings: Settings) -> int:
     )
     print(json.dumps(report, indent=None if args.json else 2))
     return 0
+
+
+def _bench_teams(args: argparse.Namespace, settings: Settings) -> int:
+    teams_bench = _checkout_module("bench.teams")
+    report = teams_bench.run(
+        seconds=args.seconds,
+        concurrency=args.concurrency,
+        backend=args.backend,
+        stores=lambda b: temporary_store(b, settings),
+        glossary=settings.glossary,
+        paths=tuple(p for p in teams_bench.PATHS if p != "slack_bot" or not args.no_slack),
+    )
+    print(teams_bench.table(report), file=sys.stderr if args.json else sys.stdout)
+    print(json.dumps(report, indent=None if args.json else 2))
+    return 0
+
+
+def _bench_workers(args: argparse.Namespace, settings: Settings) -> int:
+    workers_bench = _checkout_module("bench.workers")
+    report = workers_bench.run(
+        platform=args.what,
+        workers=args.workers,
+        stores=lambda b: temporary_store(b, settings),
+        seconds=args.seconds,
+        concurrency=args.concurrency,
+    )
+    print(workers_bench.table(report), file=sys.stderr if args.json else sys.stdout)
+    print(json.dumps(report, indent=None if args.json else 2))
+    return 0
+
+
+def _checkout_module(name: str, roots: tuple[Path, ...] | None = None) -> Any:
+    """Import a module of the repository's `bench/` package (it is not installed).
+
+    The benchmarks live beside `tests/` in the checkout: with an editable install the checkout
+    is found from this file; else the current directory is tried.
+    """
+    for root in roots or (Path(__file__).resolve().parents[1], Path.cwd()):
+        if (root / "bench" / "__init__.py").exists():
+            if str(root) not in sys.path:
+                sys.path.insert(0, str(root))
+            return importlib.import_module(name)
+    raise DomainError(
+        "This benchmark lives in the repository's bench/ folder, which is not installed: run "
+        "it from a checkout of Lessons Bot (`pip install -e .` there, or cd into it)."
+    )
 
 
 def _scheduler_forever(_args: argparse.Namespace, settings: Settings) -> int:

@@ -10,6 +10,7 @@ from pathlib import Path
 from knowledge.database import DEFAULT_URL
 
 DEFAULT_EVAL_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+MAX_WORKERS = 64
 TEAMS_PREFIX = "CONNECTIONS__SERVICE_CONNECTION__SETTINGS__"
 
 
@@ -20,6 +21,7 @@ class Settings:
     database_url: str = field(default=DEFAULT_URL, repr=False)
     host: str = "127.0.0.1"
     port: int = 3000
+    workers: int = 1
     glossary: Path | None = None
     log_level: str = "INFO"
     postgres_eval_url: str = field(default=DEFAULT_EVAL_URL, repr=False)
@@ -68,10 +70,14 @@ class Settings:
         if not port.isdigit() or not 0 < int(port) < 65536:
             raise ValueError(f"LESSONS_PORT must be a port number, not '{port}'")
         glossary = env.get("LESSONS_GLOSSARY")
+        workers = env.get("LESSONS_WORKERS") or "1"
+        if not workers.isdigit() or not 1 <= int(workers) <= MAX_WORKERS:
+            raise ValueError(f"LESSONS_WORKERS must be a number from 1 to {MAX_WORKERS}")
         return cls(
             database_url=env.get("LESSONS_DATABASE_URL") or DEFAULT_URL,
             host=env.get("LESSONS_HOST") or "127.0.0.1",
             port=int(port),
+            workers=int(workers),
             glossary=Path(glossary) if glossary else None,
             log_level=(env.get("LESSONS_LOG_LEVEL") or "INFO").upper(),
             postgres_eval_url=env.get("LESSONS_EVAL_POSTGRES_URL")

@@ -14,6 +14,8 @@ everyone (`restricted_until_validated` says which reports this applies to).
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,6 +23,7 @@ from datetime import datetime
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from knowledge.caching import Expiring
 from knowledge.errors import NotFound
 from knowledge.models import Person, PersonRole, ProductType, Review, ReviewStatus, Role
 from knowledge.reviews import (
@@ -35,9 +38,11 @@ from knowledge.reviews import (
     draft_product,
     view_of,
 )
+from knowledge.storage import Store
 from knowledge.threads import blocking
 
 KIND = "eoar"
+NONE_HERE_TTL = 60.0
 UNBOUND = ""  # the channel of an interview whose first message has not landed yet
 _ACTIVE = (ReviewStatus.RUNNING, ReviewStatus.PAUSED)
 
@@ -50,6 +55,11 @@ DEFAULT_EOAR_QUESTIONS = (
         QuestionKind.RECOMMEND,
         "What do you recommend to your successor: who should do what, by when?",
     ),
+)
+
+# The direct messages known to hold no interview, per store (see `in_conversation`).
+_NONE_HERE: weakref.WeakKeyDictionary[Store, Expiring[tuple[str, str], bool]] = (
+    weakref.WeakKeyDictionary()
 )
 
 
@@ -134,7 +144,25 @@ class Interviews(Reviews):
             ).first()
             return None if review is None else view_of(s, review)
 
-    in_conversation = blocking(_in_conversation)
+    async def in_conversation(
+        self, platform: str, channel_id: str, *, closed_since: datetime
+    ) -> ReviewView | None:
+        """Return the interview of a direct message: the active one, or one closed just now.
+
+        Nearly every direct message belongs to no interview, and that answer only changes with
+        a write (an interview opened or bound), so it is remembered like the hot path's other
+        lookups: until this process (or, on PostgreSQL, any process) writes, or NONE_HERE_TTL.
+        """
+        absent = _NONE_HERE.setdefault(self.store, Expiring(ttl=NONE_HERE_TTL, size=20_000))
+        key, generation = (platform, channel_id), self.store.writes.generation
+        if absent.get(key, generation):
+            return None
+        found = await asyncio.to_thread(
+            self._in_conversation, platform, channel_id, closed_since=closed_since
+        )
+        if found is None:
+            absent.put(key, True, generation)
+        return found
 
     def _draft(
         self, review: ReviewView, answers: list[AnswerView], facilitator: Member | None

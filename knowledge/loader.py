@@ -9,16 +9,17 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from datetime import time as dtime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from knowledge.copying import copy_rows, copy_with_ids
 from knowledge.errors import ImportFailed
 from knowledge.models import (
     Action,
@@ -41,7 +42,13 @@ from knowledge.search.text import words
 log = logging.getLogger(__name__)
 
 BATCH = 1000
-Progress = Callable[[int], None]
+
+
+class Progress(Protocol):
+    """Told how many records were written after each batch, then the import's last step."""
+
+    def __call__(self, done: int, step: str = "", /) -> None:
+        """`step` is "indexing" when the records are written and the search index follows."""
 
 
 @dataclass(slots=True)
@@ -80,6 +87,7 @@ class Loader:
         }
         self.words: Counter[str] = Counter()
         self.managers: list[tuple[int, PersonRecord]] = []
+        self.bulk = conn.dialect.name == "postgresql"  # COPY rather than INSERT … RETURNING
 
     def load(
         self, records: Iterable[tuple[int, PersonRecord | ProductRecord]], *, source: str
@@ -101,9 +109,9 @@ class Loader:
             batch.keys.add(record.external_id)
         self._products(batch.rows)
         self._link_managers()
-        self._finish(source)
         if self.progress:
-            self.progress(seen)
+            self.progress(seen, "indexing")
+        self._finish(source)
         self.stats.seconds = time.perf_counter() - started
         return self.stats
 
@@ -216,13 +224,18 @@ class Loader:
     def _insert_products(self, rows: list[tuple[int, ProductRecord]]) -> dict[str, int]:
         if not rows:
             return {}
-        result = self.conn.execute(
-            insert(Product).returning(
-                Product.id, Product.external_id, sort_by_parameter_order=True
-            ),
-            [self._product_values(r) | {"created_at": self.now} for _, r in rows],
-        )
-        ids: dict[str, int] = {str(ext): int(pid) for pid, ext in result}
+        values = [self._product_values(r) | {"created_at": self.now} for _, r in rows]
+        if self.bulk:
+            pids = copy_with_ids(self.conn, Product.__tablename__, values)
+            ids = {r.external_id: pid for (_, r), pid in zip(rows, pids, strict=True)}
+        else:
+            result = self.conn.execute(
+                insert(Product).returning(
+                    Product.id, Product.external_id, sort_by_parameter_order=True
+                ),
+                values,
+            )
+            ids = {str(ext): int(pid) for pid, ext in result}
         self._product_links([(row, ids[r.external_id], r) for row, r in rows])
         return ids
 
@@ -244,7 +257,9 @@ class Loader:
             (ProductAuthor, authors),
             (ProductAudience, audience),
         ):
-            if values:
+            if values and self.bulk:
+                copy_rows(self.conn, model.__tablename__, values)
+            elif values:
                 self.conn.execute(insert(model), values)
 
     def _update_product(self, row: int, pid: int, record: ProductRecord) -> None:
@@ -299,10 +314,13 @@ class Loader:
                 owners.append((row, record, lesson))
         if not values:
             return
-        result = self.conn.execute(
-            insert(Lesson).returning(Lesson.id, sort_by_parameter_order=True), values
-        )
-        lesson_ids = list(result.scalars())
+        if self.bulk:
+            lesson_ids = copy_with_ids(self.conn, Lesson.__tablename__, values)
+        else:
+            result = self.conn.execute(
+                insert(Lesson).returning(Lesson.id, sort_by_parameter_order=True), values
+            )
+            lesson_ids = list(result.scalars())
         self.stats.lessons += len(lesson_ids)
         self._insert_actions(
             [
@@ -372,9 +390,11 @@ class Loader:
                         "closed_at": closed if action.status.is_closed else None,
                     }
                 )
-        if values:
+        if values and self.bulk:
+            copy_rows(self.conn, Action.__tablename__, values)
+        elif values:
             self.conn.execute(insert(Action), values)
-            self.stats.actions += len(values)
+        self.stats.actions += len(values)
 
     # Search index ------------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from knowledge import audit, database, lifecycle
 from knowledge.batching import Batch
-from knowledge.caching import Expiring, WriteWatch
+from knowledge.caching import Expiring, WriteListener, WriteWatch
 from knowledge.errors import DomainError, NotFound
 from knowledge.loader import ImportStats, Loader, Progress
 from knowledge.models import (
@@ -33,6 +33,7 @@ from knowledge.models import (
     PersonRole,
     ProcessedEvent,
     Product,
+    ProductAudience,
     Question,
     QuestionLesson,
     Role,
@@ -122,6 +123,7 @@ class Store:
         )
         self.searcher = Searcher(index=self.index, glossary=glossary or Glossary.load())
         self.writes = WriteWatch(engine)
+        self._listener: WriteListener | None = None
         self._people_ids: Expiring[tuple[str, str], int] = Expiring(ttl=PEOPLE_TTL, size=20_000)
         self._viewers: Expiring[tuple[int | None, str | None], Viewer] = Expiring(
             ttl=VIEWER_TTL, size=20_000
@@ -129,6 +131,7 @@ class Store:
         self._answers: Expiring[tuple[str, frozenset[str], int, date, str | None], Answer] = (
             Expiring(ttl=ANSWER_TTL, size=2_000)
         )
+        self._audience_sets: Expiring[str | None, frozenset[str]] = Expiring(ttl=ANSWER_TTL, size=4)
         self._versions: Batch[None, str | None] = Batch(self._index_versions)
         self._parsers: Expiring[date, Callable[[str], Query]] = Expiring(ttl=ANSWER_TTL, size=4)
         self._events: Batch[tuple[str, str], bool] = Batch(self._record_events)
@@ -161,8 +164,21 @@ class Store:
         with self.engine.begin() as connection:
             yield connection
 
+    def listen(self) -> None:
+        """Hear other processes' writes (PostgreSQL; once): their commits reach the caches at once.
+
+        For the server (`lessons run` and each of its workers): without it, another process's
+        change (a role, a badge) shows here only when the caches' time runs out.
+        """
+        if self.engine.dialect.name == "postgresql" and self._listener is None:
+            self._listener = WriteListener(self.engine, self.writes)
+            self._listener.start()
+
     def close(self) -> None:
-        """Release every pooled connection."""
+        """Release every pooled connection (and stop listening)."""
+        if self._listener is not None:
+            self._listener.stop()
+            self._listener = None
         self.engine.dispose()
 
     # Schema and health -----------------------------------------------------------------
@@ -234,8 +250,11 @@ class Store:
         # The index version (moved by every import, in any process) is read for each question,
         # once for all the questions that arrive together: another replica's import shows at once.
         version = await self._versions.submit(None)
-        key = (question, viewer.principals, limit, self.today(), version)
         generation = self.writes.generation
+        # Only the principals some restricted product names change an answer: everyone else
+        # shares it (a person's own `person:` principal would make each answer theirs alone).
+        principals = viewer.principals & await self._audiences(version, generation)
+        key = (question, principals, limit, self.today(), version)
         found = self._answers.get(key, generation)
         if found is None:
             found = await asyncio.to_thread(self._ask, question, viewer=viewer, limit=limit)
@@ -257,6 +276,19 @@ class Store:
         return self._log_questions(
             [_question_row(question, person_id, platform, hits, channel_id, thread_id, lessons)]
         )[0]
+
+    async def _audiences(self, version: str | None, generation: int) -> frozenset[str]:
+        """Return the principals that open some restricted product (cached like answers)."""
+        found = self._audience_sets.get(version, generation)
+        if found is None:
+            found = await asyncio.to_thread(self._audience_principals)
+            self._audience_sets.put(version, found, generation)
+        return found
+
+    def _audience_principals(self) -> frozenset[str]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(ProductAudience.principal).distinct())
+            return frozenset(str(p) for (p,) in rows)
 
     def _index_versions(self, waiting: Sequence[None]) -> list[str | None]:
         """Read the index version once for everyone waiting for it."""

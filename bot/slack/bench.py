@@ -40,7 +40,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractContextManager, asynccontextmanager, contextmanager, suppress
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -715,10 +715,26 @@ class Mentions:
         return ts, head.encode() + body
 
 
+class Answers(Protocol):
+    """Where a load's answers are counted (the Web API sink, or the Teams side's connector)."""
+
+    answers: dict[str, float]
+    failed: dict[str, str]
+    waiters: dict[str, asyncio.Future[None]]
+
+
+class Requests(Protocol):
+    """What a load sends: the next request, and the key its answer will be counted under."""
+
+    def next(self, host: str, path: str) -> tuple[str, bytes]:
+        """Return the answer's key and the whole HTTP request."""
+        ...
+
+
 class Phase:
     """One load against one URL, and what it measured."""
 
-    def __init__(self, sink: Sink, mentions: Mentions, command: JSON) -> None:
+    def __init__(self, sink: Answers, mentions: Requests, command: JSON) -> None:
         self.sink = sink
         self.mentions = mentions
         url = urlsplit(str(command["url"]))
@@ -832,7 +848,7 @@ class Phase:
             if conn is not None:
                 await conn.close()
             return None, ""
-        if status == 200:
+        if 200 <= status < 300:  # Slack's acks are 200, Teams' 200 or 202
             self.due[ts] = due
             self.ack_ms.append((time.monotonic() - due) * 1000)
         else:

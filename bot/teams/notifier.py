@@ -30,6 +30,7 @@ from microsoft_agents.activity import (
     ConversationAccount,
     ConversationParameters,
     ConversationReference,
+    DeliveryModes,
 )
 from microsoft_agents.hosting.core import ChannelServiceAdapter, TurnContext
 from microsoft_agents.hosting.core.app.proactive import Conversation
@@ -57,12 +58,24 @@ class RateLimited(RuntimeError):
         self.retry_after = retry_after
 
 
+class Card(dict[str, Any]):
+    """A rendered Adaptive Card, which nothing changes once rendered.
+
+    The SDK deep-copies every activity it sends (`TurnContext.send_activities`); copying the
+    card was most of that (~0.2 ms a reply). A card shares itself instead.
+    """
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Card:
+        return self
+
+
 def message(reply: Reply) -> Activity:
     """Return a reply as a message activity holding one Adaptive Card."""
+    card = Card(render.card(reply))
     return Activity(
         type=ActivityTypes.message,
-        attachments=[Attachment(content_type=render.CONTENT_TYPE, content=render.card(reply))],
-        summary=render.fallback(reply)[:200],
+        attachments=[Attachment(content_type=render.CONTENT_TYPE, content=card)],
+        summary=card["fallbackText"][:200],
     )
 
 
@@ -79,7 +92,7 @@ class TeamsNotifier:
         app_id: str | None,
         pace: ConversationPace | None = None,
         posted: Callable[[str, ConversationRef], Awaitable[None]] | None = None,
-        closing: Callable[[], None] | None = None,
+        closing: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.adapter = adapter
         self.references = references
@@ -89,9 +102,9 @@ class TeamsNotifier:
         self._closing = closing
 
     async def aclose(self) -> None:
-        """Close what the notifier holds open (msal's HTTP session)."""
+        """Close what the notifier holds open (the connector's and msal's HTTP sessions)."""
         if self._closing is not None:
-            self._closing()
+            await self._closing()
 
     async def send(self, to: UserRef, reply: Reply) -> str | None:
         """Post a reply in the person's personal chat with the bot; return the message id."""
@@ -242,6 +255,27 @@ class TeamsNotifier:
         tenant = reference.conversation.tenant_id
         await self.references.saw(Seen(aad, member.id, tenant, reference.service_url or ""))
         return str(aad)
+
+
+async def reply_in(context: TurnContext, activity: Activity) -> None:
+    """Send a message as a reply to the turn's activity, through the turn's connector client.
+
+    `TurnContext.send_activity` would deep-copy it, validate it and wrap it in three telemetry
+    spans on the way to the same call: that was about a sixth of a Teams turn's CPU. Turns
+    the connector cannot simply answer (ExpectReplies, no id or connector) still go that way.
+    """
+    incoming = context.activity
+    client = context.services.get(ConnectorClientBase)  # type: ignore[type-abstract]
+    if (
+        client is None
+        or not incoming.id
+        or incoming.conversation is None
+        or incoming.delivery_mode == DeliveryModes.expect_replies
+    ):
+        await context.send_activity(activity)
+        return
+    activity.apply_conversation_reference(incoming.get_conversation_reference())
+    await client.conversations.reply_to_activity(incoming.conversation.id, incoming.id, activity)
 
 
 async def _post(context: TurnContext, target: str, activity: Activity) -> str:

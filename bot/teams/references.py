@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from microsoft_agents.activity import ConversationReference
+from microsoft_agents.hosting.core import TurnContext
 from microsoft_agents.hosting.core.app.proactive import Conversation
 from sqlalchemy import Engine, delete, select, true
 from sqlalchemy.dialects import postgresql, sqlite
@@ -48,15 +49,47 @@ class References:
         self.engine = engine
         self.clock = clock
         self._saved: dict[str, str] = {}  # conversation id → digest of what is stored
+        self._marks: dict[str, str] = {}  # conversation id → what its last turn showed
         self._users: dict[str, Seen] = {}
 
     # Conversations ------------------------------------------------------------------------
+
+    async def save_turn(
+        self, context: TurnContext, wire: dict[str, Any], *, kind: str, team_id: str | None
+    ) -> bool:
+        """Keep the reference of a turn's conversation; False if unchanged.
+
+        What a reference is made of (the conversation, both parties, the service URL, the
+        claims kept) is compared first, from the activity as sent: building and serializing the
+        SDK's `Conversation` for every message cost more than the rest of this.
+        """
+        key = base_id(str(wire.get("conversation", {}).get("id", "")))
+        claims = Conversation.claims_from_identity(context.identity) if context.identity else {}
+        mark = json.dumps(
+            [
+                {**wire.get("conversation", {}), "id": key},
+                *(wire.get(k) for k in ("from", "recipient", "channelId", "locale", "serviceUrl")),
+                kind,
+                team_id,
+                claims,
+            ],
+            sort_keys=True,
+            default=str,
+        )
+        if self._marks.get(key) == mark:
+            return False
+        saved = await self.save(Conversation.from_turn_context(context), kind=kind, team_id=team_id)
+        if len(self._marks) > _CACHE:
+            self._marks.clear()
+        self._marks[key] = mark
+        return saved
 
     async def save(self, conversation: Conversation, *, kind: str, team_id: str | None) -> bool:
         """Keep a conversation's reference (a channel under its own id); False if unchanged."""
         reference = conversation.conversation_reference
         reference.conversation.id = base_id(reference.conversation.id)
         reference.activity_id = None  # a reference is to the conversation, not one message
+        reference.request_id = None  # the SDK's id of this HTTP request: new on every turn
         item = conversation.store_item_to_json()
         item.pop("_span_context", None)
         digest = hashlib.sha256(json.dumps(item, sort_keys=True).encode()).hexdigest()
@@ -107,6 +140,7 @@ class References:
         """Forget a conversation (the bot was removed), or every channel of a team."""
         await asyncio.to_thread(self._forget, base_id(conversation_id), team_id)
         self._saved.clear()
+        self._marks.clear()
 
     # Users --------------------------------------------------------------------------------
 

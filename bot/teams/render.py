@@ -23,12 +23,14 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import Any, assert_never
 
 from bot.teams.incoming import ACTION, KIND, VALUE
 from handlers.chat import Button, Divider, Element, Fields, Form, Input, Reply, Text
 
 Json = dict[str, Any]
+Sized = tuple[Json, int]  # a block and the bytes of its JSON
 
 CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 VERSION = "1.5"
@@ -89,42 +91,68 @@ def markdown(source: str) -> str:
 # Elements -------------------------------------------------------------------------------
 
 
-def _body(elements: Iterable[Element]) -> Iterable[Json]:
-    """Yield the card's elements: adjacent buttons in action rows, dividers as separators."""
+def _body(elements: Iterable[Element]) -> Iterable[Sized]:
+    """Yield the card's elements with their sizes: buttons in rows, dividers as separators."""
     row: list[Button] = []
     separate = False
     for element in elements:
         if row and not isinstance(element, Button):
             for block in _actions(row):
-                yield _separated(block, separate)
+                yield _separated(_sized(block), separate)
                 separate = False
             row = []
+        found: Sized | None = None
         match element:
             case Text(markdown=source):
-                text = markdown(source)
-                if text:
-                    yield _separated(_text_block(text), separate)
-                    separate = False
-            case Fields(pairs=pairs):
-                if pairs:
-                    yield _separated(_facts(pairs), separate)
-                    separate = False
+                found = _text_cached(source) if len(source) <= _CACHED_CHARS else _text(source)
+            case Fields(pairs=pairs) if pairs:
+                small = sum(len(a) + len(b) for a, b in pairs) <= _CACHED_CHARS
+                found = _facts_cached(pairs) if small else _sized(_facts(pairs))
+            case Fields():
+                pass
             case Button():
                 row.append(element)
             case Form():
-                yield _separated(_form(element), separate)
-                separate = False
+                found = _sized(_form(element))
             case Divider():
                 separate = True
             case _:
                 assert_never(element)
+        if found is not None:
+            yield _separated(found, separate)
+            separate = False
     for block in _actions(row):
-        yield _separated(block, separate)
+        yield _separated(_sized(block), separate)
         separate = False
 
 
-def _separated(block: Json, separate: bool) -> Json:
-    return {**block, "separator": True, "spacing": "Medium"} if separate else block
+def _sized(block: Json) -> Sized:
+    return block, len(json.dumps(block, ensure_ascii=False).encode())
+
+
+def _separated(found: Sized, separate: bool) -> Sized:
+    if not separate:
+        return found
+    block, size = found
+    return {**block, "separator": True, "spacing": "Medium"}, size + _SEPARATOR_BYTES
+
+
+def _text(source: str) -> Sized | None:
+    text = markdown(source)
+    return _sized(_text_block(text)) if text else None
+
+
+# The same takeaways, labels and facts come back in answer after answer: their blocks are made
+# once. Cached blocks are shared, so nothing may change them after rendering (`_separated`
+# copies a block it adds a separator to).
+_text_cached = lru_cache(maxsize=4_096)(_text)
+_CACHED_CHARS = 1_000
+_SEPARATOR_BYTES = len(', "separator": true, "spacing": "Medium"')
+
+
+@lru_cache(maxsize=4_096)
+def _facts_cached(pairs: tuple[tuple[str, str], ...]) -> Sized:
+    return _sized(_facts(pairs))
 
 
 def _text_block(text: str) -> Json:
@@ -155,8 +183,11 @@ def _button(button: Button) -> Json:
         raise ValueError("a button needs an action id")
     if len(button.value) > MAX_VALUE:
         raise ValueError(f"the value of {button.action!r} is over {MAX_VALUE} characters")
-    data = {KIND: "button", ACTION: button.action, VALUE: button.value}
-    return {"type": "Action.Execute", "title": title, "verb": button.action, "data": data}
+    # Plain strings: an action id is often a StrEnum member, which the SDK's serializer (pydantic)
+    # would convert in Python, one member at a time, for every card sent.
+    action = str(button.action)
+    data = {KIND: "button", ACTION: action, VALUE: str(button.value)}
+    return {"type": "Action.Execute", "title": title, "verb": action, "data": data}
 
 
 def _form(form: Form) -> Json:
@@ -167,8 +198,8 @@ def _form(form: Form) -> Json:
     submit = {
         "type": "Action.Execute",
         "title": _flat(form.submit, MAX_LABEL) or "Save",
-        "verb": form.form,
-        "data": {KIND: "form", ACTION: form.form},
+        "verb": str(form.form),
+        "data": {KIND: "form", ACTION: str(form.form)},
     }
     items.append({"type": "ActionSet", "actions": [submit]})
     return {"type": "Container", "items": items}
@@ -191,16 +222,16 @@ def _input(item: Input) -> Json:
     return block
 
 
-def _fit(body: list[Json]) -> list[Json]:
+def _fit(body: list[Sized]) -> list[Json]:
     """Return the body cut to the card's size budget, the last block saying what was left."""
-    sizes = [len(json.dumps(block, ensure_ascii=False).encode()) for block in body]
-    if sum(sizes) <= MAX_CARD_BYTES:
-        return body
+    if sum(size for _, size in body) <= MAX_CARD_BYTES:
+        return [block for block, _ in body]
     kept, total = 0, 0
-    while kept < len(body) and total + sizes[kept] <= MAX_CARD_BYTES - 200:
-        total += sizes[kept]
+    while kept < len(body) and total + body[kept][1] <= MAX_CARD_BYTES - 200:
+        total += body[kept][1]
         kept += 1
-    return [*body[:kept], _text_block(f"…and {len(body) - kept} more (too long for one card).")]
+    left = f"…and {len(body) - kept} more (too long for one card)."
+    return [*(block for block, _ in body[:kept]), _text_block(left)]
 
 
 # Text -----------------------------------------------------------------------------------

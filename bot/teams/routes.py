@@ -21,13 +21,14 @@ from typing import Any
 from aiohttp import web
 from microsoft_agents.activity import Activity
 from microsoft_agents.hosting.aiohttp import CloudAdapter
-from microsoft_agents.hosting.core import ClaimsIdentity, MemoryStorage, OutboundHostValidator
+from microsoft_agents.hosting.core import ClaimsIdentity, OutboundHostValidator, Storage, StoreItem
 from microsoft_agents.hosting.core.app import AgentApplication, ApplicationOptions
 from microsoft_agents.hosting.core.app.state import TurnState
 from microsoft_agents.hosting.core.authorization import AuthTypes
 
 from bot.settings import Settings
 from bot.teams import sdk
+from bot.teams.clients import Clients
 from bot.teams.errors import TeamsStartupError
 from bot.teams.notifier import TeamsNotifier
 from bot.teams.references import References
@@ -55,7 +56,8 @@ class TeamsSurface:
         self.configuration = self.connections.get_default_connection_configuration()
         _check(self.configuration)
         self.keys = sdk.KeySet(settings.teams_jwks_url)
-        self.adapter = adapter(settings, self.connections)
+        self.clients = Clients(self.connections)
+        self.adapter = adapter(settings, self.connections, self.clients)
         self.references = References(store.engine, clock=store.clock)
         self.notifier = TeamsNotifier(
             self.adapter,
@@ -63,11 +65,12 @@ class TeamsSurface:
             app_id=self.configuration.CLIENT_ID,
             posted=self._posted,
         )
-        # The SDK's turn state is unused (everything lives in our database); its required
-        # storage is a MemoryStorage that nothing writes to. References are ours, durable.
+        # The SDK's turn state is unused (everything lives in our database): its required
+        # storage keeps nothing (a MemoryStorage would copy every conversation's empty state
+        # in and out on every turn, and keep it). References are ours, durable.
         self.app: AgentApplication[TurnState] = AgentApplication[TurnState](
             ApplicationOptions(
-                storage=MemoryStorage(),
+                storage=NoStorage(),
                 start_typing_timer=False,
                 remove_recipient_mention=False,
                 turn_state_factory=TurnState,
@@ -95,7 +98,8 @@ class TeamsSurface:
         log.info("Teams: listening at %s (app %s)", PATH, self.configuration.CLIENT_ID or "-")
 
     async def stop(self, _app: web.Application | None = None) -> None:
-        """Close msal's HTTP session."""
+        """Close the connector's and msal's HTTP sessions."""
+        await self.clients.close()
         sdk.close(self.connections)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
@@ -110,8 +114,8 @@ class TeamsSurface:
         body = await request.read()
         if len(body) > MAX_BODY:
             raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY, actual_size=len(body))
-        activity, problem = _activity(body)
-        if problem:
+        activity, parsed, problem = _activity(body)
+        if parsed is None:
             log.info("Teams: refused a malformed activity: %s", problem)
             return web.json_response({"error": problem}, status=400)
         if not await self._first_time(activity):
@@ -120,7 +124,7 @@ class TeamsSurface:
             return web.json_response({}) if invoke else web.Response(status=202)
         try:
             answer = await self.adapter.process_request(
-                _Request(request.method, request.headers, activity, claims), self.app
+                _Request(request.method, request.headers, parsed, claims), self.app
             )
         except Exception:
             reference = uuid.uuid4().hex[:8]
@@ -144,17 +148,33 @@ class TeamsSurface:
         return await self.store.first_time("teams", key[-200:])
 
 
+class NoStorage(Storage):
+    """The SDK's turn-state storage, keeping nothing: the bot's state lives in its database."""
+
+    async def read(
+        self, keys: list[str], *, target_cls: type[Any], **kwargs: Any
+    ) -> dict[str, Any]:
+        """Return nothing: every turn starts from empty SDK state."""
+        return {}
+
+    async def write(self, changes: dict[str, StoreItem]) -> None:
+        """Keep nothing."""
+
+    async def delete(self, keys: list[str]) -> None:
+        """Nothing to delete."""
+
+
 @dataclass(frozen=True, slots=True)
 class _Request:
     """What the SDK's adapter reads of a request (its HttpRequestProtocol), already checked."""
 
     method: str
     headers: Mapping[str, str]
-    body: dict[str, Any]
+    body: Activity
     claims: ClaimsIdentity
 
-    async def json(self) -> dict[str, Any]:
-        """Return the activity."""
+    async def json(self) -> Any:
+        """Return the activity, already validated (the SDK's `model_validate` keeps it as is)."""
         return self.body
 
     def get_claims_identity(self) -> ClaimsIdentity:
@@ -166,14 +186,14 @@ class _Request:
         return ""
 
 
-def adapter(settings: Settings, connections: Any) -> CloudAdapter:
-    """Return the SDK's adapter, checking where replies go (unless told otherwise)."""
+def adapter(settings: Settings, connections: Any, clients: Clients) -> CloudAdapter:
+    """Return the SDK's adapter with our clients, checking where replies go (unless told not to)."""
     configuration = connections.get_default_connection_configuration()
     if "any" in settings.teams_service_hosts or configuration.ANONYMOUS_ALLOWED:
         validator = OutboundHostValidator(enabled=False)  # local development and tests
     else:
         validator = OutboundHostValidator(list(settings.teams_service_hosts), enabled=True)
-    found = CloudAdapter(connection_manager=connections, host_validator=validator)
+    found = CloudAdapter(channel_service_client_factory=clients, host_validator=validator)
     found.on_turn_error = None  # the SDK's default tells users the exception's text
     return found
 
@@ -187,7 +207,18 @@ def reminder_notifier(settings: Settings, store: Store) -> TeamsNotifier | None:
     configuration = connections.get_default_connection_configuration()
     _check(configuration)
     references = References(store.engine, clock=store.clock)
-    return TeamsNotifier(adapter(settings, connections), references, app_id=configuration.CLIENT_ID)
+    clients = Clients(connections)
+
+    async def close() -> None:
+        await clients.close()
+        sdk.close(connections)
+
+    return TeamsNotifier(
+        adapter(settings, connections, clients),
+        references,
+        app_id=configuration.CLIENT_ID,
+        closing=close,
+    )
 
 
 def _check(configuration: Any) -> None:
@@ -204,8 +235,19 @@ def _check(configuration: Any) -> None:
         raise TeamsStartupError(f"Teams needs {name}TENANTID (the bot's Entra tenant).")
 
 
-def _activity(body: bytes) -> tuple[dict[str, Any], str | None]:
-    """Return the activity of a body, or why it is not one."""
+def _activity(body: bytes) -> tuple[dict[str, Any], Activity | None, str]:
+    """Return the activity of a body (as JSON and validated), or why it is not one."""
+    data, problem = _checked(body)
+    if problem:
+        return data, None, problem
+    try:
+        return data, Activity.model_validate(data), ""
+    except ValueError as exc:  # pydantic's ValidationError
+        return {}, None, f"not a Bot Framework activity ({type(exc).__name__})"
+
+
+def _checked(body: bytes) -> tuple[dict[str, Any], str | None]:
+    """Return the JSON of a body, or why it is not an activity the SDK can take."""
     try:
         data = jsonstream.loads(body)
     except ValueError:
@@ -235,8 +277,4 @@ def _activity(body: bytes) -> tuple[dict[str, Any], str | None]:
     service = data.get("serviceUrl")
     if not isinstance(service, str) or not service.startswith(("https://", "http://")):
         return {}, "an activity needs an http(s) serviceUrl"
-    try:
-        Activity.model_validate(data)
-    except ValueError as exc:  # pydantic's ValidationError
-        return {}, f"not a Bot Framework activity ({type(exc).__name__})"
     return data, None

@@ -18,7 +18,9 @@ need:
 
 Every token failure becomes a refusal here (`authorize`): the SDK's own path answers 500 to a
 token without a key id, such as one with `alg: none`. And every token must expire: the SDK
-accepts one without `exp` (`check_lifetime`).
+accepts one without `exp` (`check_lifetime`). Signing keys are kept five minutes, and a
+validated token is accepted again for five minutes at most (never past its expiry) without a
+second check of its signature: the Bot Framework sends one token with every request.
 
 The SDK's version is checked when Teams starts (`check_version`): a new minor version may move
 these internals, so it must be tried and the pin in pyproject.toml raised on purpose.
@@ -63,6 +65,10 @@ PACKAGES = ("microsoft-agents-hosting-core", "microsoft-agents-authentication-ms
 PREFIX = "CONNECTIONS__SERVICE_CONNECTION__SETTINGS__"
 SDK_KEYS = ("CONNECTIONS__", "CONNECTIONSMAP__")
 BOT_FRAMEWORK_SCOPE = "https://api.botframework.com/.default"
+KEY_TTL = 300.0  # seconds a signing key is used before the key set is read again
+MAX_KEYS = 64
+TOKEN_TTL = 300.0  # seconds a validated token is accepted again without a second check
+MAX_TOKENS = 1_000
 _OPENID = ("openid-configuration", "openidconfiguration")
 # Clock skew allowed on a token's `exp` and `nbf`, in seconds (the SDK's own check allows 300).
 LEEWAY_SECONDS = 60
@@ -112,27 +118,68 @@ class KeySet(_JwkClientManager):
     Only RS256 tokens naming a key id get this far (the validator accepts nothing else).
     """
 
-    def __init__(self, url: str | None = None) -> None:
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self.url = url
+        self.clock, self.wall = clock, wall
         self._jwks_uri: str | None = None
+        self._keys: dict[tuple[str, str], tuple[float, jwt.PyJWK]] = {}
+        self._checked: dict[str, tuple[float, dict[str, Any]]] = {}
+
+    def checked(self, token: str) -> dict[str, Any] | None:
+        """Return the claims of a token validated lately, until it expires (else None)."""
+        kept = self._checked.get(token)
+        if kept is None or kept[0] <= self.wall():
+            return None
+        return kept[1]
+
+    def keep(self, token: str, claims: dict[str, Any]) -> None:
+        """Remember a validated token for TOKEN_TTL seconds at most, never past its expiry.
+
+        The Bot Framework sends one token with every request for up to an hour: checking its
+        signature again each time cost more than anything else in our handling of a request.
+        """
+        expires = claims.get("exp")
+        if not isinstance(expires, int | float):
+            return
+        if len(self._checked) >= MAX_TOKENS:
+            self._checked.clear()
+        self._checked[token] = (min(float(expires), self.wall() + TOKEN_TTL), dict(claims))
 
     async def get_signing_key(self, jwks_uri: str, header: dict[str, Any]) -> jwt.PyJWK:
-        """Return the key of a token header from the configured key set (else the SDK's)."""
+        """Return the key of a token header from the configured key set (else the SDK's).
+
+        A key found is kept for KEY_TTL seconds: the SDK would read it from the key set's
+        document again in a worker thread, and parse it, for every request.
+        """
         if header.get("alg") != "RS256":
             raise jwt.InvalidAlgorithmError("only RS256 tokens are accepted")
-        if not isinstance(header.get("kid"), str) or not header["kid"]:
+        kid = header.get("kid")
+        if not isinstance(kid, str) or not kid:
             raise jwt.InvalidTokenError("the token names no key id")
         configured = self.url
         if configured:
             resolved = self._jwks_uri
             if resolved is None:
-                resolved = await asyncio.to_thread(self._resolve, configured)
+                resolved = await asyncio.to_thread(self.resolve, configured)
             jwks_uri = resolved
+        now = self.clock()
+        kept = self._keys.get((jwks_uri, kid))
+        if kept is not None and kept[0] > now:
+            return kept[1]
         key: jwt.PyJWK = await super().get_signing_key(jwks_uri, header)
+        if len(self._keys) >= MAX_KEYS:
+            self._keys.clear()
+        self._keys[(jwks_uri, kid)] = (now + KEY_TTL, key)
         return key
 
-    def _resolve(self, url: str) -> str:
+    def resolve(self, url: str) -> str:
         """Return the JWKS URL itself, or the `jwks_uri` an OpenID configuration names."""
         if not urlsplit(url).path.rstrip("/").lower().endswith(_OPENID):
             self._jwks_uri = url
@@ -149,7 +196,7 @@ class KeySet(_JwkClientManager):
 class Validator(JwtTokenValidator):
     """The SDK's token validator, with our key set instead of its process-wide one."""
 
-    def __init__(self, configuration: AgentAuthConfiguration, keys: KeySet) -> None:
+    def __init__(self, configuration: AgentAuthConfiguration, keys: _JwkClientManager) -> None:
         super().__init__(configuration)
         self._jwk_client_manager = keys
 
@@ -172,13 +219,17 @@ async def authorize(
     token = token.strip()
     if scheme.lower() != "bearer" or not token or any(char.isspace() for char in token):
         return None
+    kept = keys.checked(token)
+    if kept is not None:
+        return ClaimsIdentity(dict(kept), security_token=token)
     try:
-        claims = await Validator(configuration, keys).validate_token(token)
-        check_lifetime(claims.claims, now=clock())
+        identity = await Validator(configuration, keys).validate_token(token)
+        check_lifetime(identity.claims, now=clock())
     except Exception as exc:  # any failure is a refusal, never a 500 (alg: none, no kid…)
         log.info("Teams: refused a token (%s)", type(exc).__name__)
         return None
-    return claims
+    keys.keep(token, identity.claims)
+    return identity
 
 
 def check_lifetime(claims: Mapping[str, Any], *, now: float) -> None:
@@ -234,6 +285,10 @@ class Msal(MsalAuth):
             azure_region=MsalAuth._resolve_azure_region(config),
             instance_discovery=False,
         )
+
+    async def access_token(self, resource_url: str, scopes: list[str]) -> AccessToken:
+        """Return a token with its expiry (`get_access_token` gives only the token)."""
+        return await self._get_access_token(resource_url, scopes)
 
     def close(self) -> None:
         """Close msal's HTTP sessions (they keep connections to the authority open)."""

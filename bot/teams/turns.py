@@ -24,13 +24,12 @@ from typing import Any
 from microsoft_agents.activity import Activity, ActivityTypes, InvokeResponse
 from microsoft_agents.hosting.core import TurnContext
 from microsoft_agents.hosting.core.app import AgentApplication
-from microsoft_agents.hosting.core.app.proactive import Conversation
 from microsoft_agents.hosting.core.app.state import TurnState
 from microsoft_agents.hosting.core.connector import ConnectorClientBase
 from microsoft_agents.hosting.core.connector.teams import TeamsConnectorClient
 
 from bot.teams import extension, incoming, render
-from bot.teams.notifier import TeamsNotifier, message
+from bot.teams.notifier import TeamsNotifier, message, reply_in
 from bot.teams.references import References, Seen
 from handlers import router
 from handlers.chat import (
@@ -57,6 +56,7 @@ NOT_PRIVATELY = (
     "me (Apps → Lessons Bot) and ask there."
 )
 STALE = "That card is out of date. Ask me again."
+WIRE = "lessons.wire"  # the turn's activity as JSON, in the turn state
 
 
 class People:
@@ -112,14 +112,15 @@ class Turns:
 
     async def remember(self, context: TurnContext, _state: TurnState) -> bool:
         """Keep the conversation's reference and the sender, for proactive messages later."""
-        activity = _wire(context.activity)
+        activity = _wire(context)
         try:
             kind = incoming.kind(activity)
             team_id = _str(_dict(_dict(activity.get("channelData")).get("team")).get("id"))
             # A compose-box search comes from any conversation, the bot's or not.
             if not str(activity.get("name", "")).startswith("composeExtension/"):
-                conversation = Conversation.from_turn_context(context)
-                await self.references.save(conversation, kind=kind, team_id=team_id or None)
+                await self.references.save_turn(
+                    context, activity, kind=kind, team_id=team_id or None
+                )
             sender = _dict(activity.get("from"))
             aad, teams_id = _str(sender.get("aadObjectId")), _str(sender.get("id"))
             if aad and teams_id and not teams_id.startswith("28:"):
@@ -131,14 +132,14 @@ class Turns:
         return True
 
     async def _dispatch(self, context: TurnContext, event: Incoming) -> Reply | None:
-        await self.people.ensure(context, event.who, _wire(context.activity))
+        await self.people.ensure(context, event.who, _wire(context))
         return await router.dispatch(event, self.deps)
 
     # Messages -----------------------------------------------------------------------------
 
     async def on_message(self, context: TurnContext, _state: TurnState) -> None:
         """A typed message, or a card's Action.Submit."""
-        activity = _wire(context.activity)
+        activity = _wire(context)
         event = incoming.message(activity)
         if event is None:
             return
@@ -152,7 +153,7 @@ class Turns:
 
     async def on_change(self, context: TurnContext, _state: TurnState) -> None:
         """A message edited or deleted by its author (an answer in an AAR thread)."""
-        activity = _wire(context.activity)
+        activity = _wire(context)
         deleted = activity.get("type") == ActivityTypes.message_delete
         event = incoming.deletion(activity) if deleted else incoming.edit(activity)
         if event is None:
@@ -165,7 +166,7 @@ class Turns:
 
     async def on_execute(self, context: TurnContext, _state: TurnState) -> None:
         """An Action.Execute: the answer goes back in the invoke response."""
-        event = incoming.execute(_wire(context.activity))
+        event = incoming.execute(_wire(context))
         if event is None:
             await _invoke(context, _toast(STALE))
             return
@@ -185,7 +186,7 @@ class Turns:
         elif answer.get("type") == CARD:
             await self._reply(context, reply)
         elif note := str(answer.get("value") or ""):  # no toasts for Action.Submit
-            if incoming.kind(_wire(context.activity)) == "personal":
+            if incoming.kind(_wire(context)) == "personal":
                 await self._reply(context, Reply.of(Text(note)))
             elif note not in (PRIVATELY, NOT_PRIVATELY):  # never aloud in a channel
                 await self._privately(event.who, Reply.of(Text(note)))
@@ -196,7 +197,7 @@ class Turns:
         """Decide what a click gets back: an updated card, a toast, or nothing (posted)."""
         if reply is None:
             return _toast("")
-        personal = incoming.kind(_wire(context.activity)) == "personal"
+        personal = incoming.kind(_wire(context)) == "personal"
         if reply.private and _short(reply):
             return _toast(reply.fallback)
         if reply.private and not personal:
@@ -211,7 +212,7 @@ class Turns:
 
     async def on_conversation_update(self, context: TurnContext, _state: TurnState) -> None:
         """The bot joined or left a conversation: greet a person, forget a removed one."""
-        activity = _wire(context.activity)
+        activity = _wire(context)
         bot = _str(_dict(activity.get("recipient")).get("id"))
         added = [_dict(m).get("id") for m in activity.get("membersAdded") or []]
         removed = [_dict(m).get("id") for m in activity.get("membersRemoved") or []]
@@ -223,7 +224,7 @@ class Turns:
 
     async def on_installation_update(self, context: TurnContext, _state: TurnState) -> None:
         """The app was installed (the reference is kept) or removed (it is forgotten)."""
-        activity = _wire(context.activity)
+        activity = _wire(context)
         if str(activity.get("action", "")).startswith("remove"):
             await self._forget(activity)
 
@@ -237,7 +238,7 @@ class Turns:
 
     async def on_search(self, context: TurnContext, _state: TurnState) -> None:
         """The search message extension."""
-        activity = _wire(context.activity)
+        activity = _wire(context)
         query = incoming.query(activity)
         await self.people.ensure(context, query.who, activity)
         await _invoke(context, await extension.search_response(query, self.deps))
@@ -269,7 +270,7 @@ class Turns:
         self, context: TurnContext, who: UserRef, where: ConversationRef, reply: Reply
     ) -> None:
         """Deliver a reply to an event: privately, at the top of the channel, or in place."""
-        personal = incoming.kind(_wire(context.activity)) == "personal"
+        personal = incoming.kind(_wire(context)) == "personal"
         if reply.anchor or (not reply.in_thread and not personal):
             top = replace(where, thread_id=None)
             await self.notifier.post(top, replace(reply, in_thread=False))
@@ -282,7 +283,7 @@ class Turns:
     async def _reply(self, context: TurnContext, reply: Reply) -> None:
         """Answer in the conversation (and thread) of the turn, within Teams' limits."""
         await self.notifier.pace.wait(incoming.base_id(context.activity.conversation.id))
-        await context.send_activity(message(reply))
+        await reply_in(context, message(reply))
 
     async def _privately(self, who: UserRef, reply: Reply) -> bool:
         """Send a reply to the person's personal chat; False when that cannot be done."""
@@ -331,9 +332,13 @@ async def _member(context: TurnContext, activity: dict[str, Any]) -> tuple[str |
     return (email if email and "@" in email else None), member.name or _str(sender.get("name"))
 
 
-def _wire(activity: Activity) -> dict[str, Any]:
-    """Return an activity as Teams sent it (camelCase JSON)."""
-    return activity.model_dump(mode="json", by_alias=True, exclude_none=True)
+def _wire(context: TurnContext) -> dict[str, Any]:
+    """Return the turn's activity as Teams sent it (camelCase JSON), serialized once a turn."""
+    found = context.turn_state.get(WIRE)
+    if not isinstance(found, dict):
+        found = context.activity.model_dump(mode="json", by_alias=True, exclude_none=True)
+        context.turn_state[WIRE] = found
+    return found
 
 
 def _dict(value: object) -> dict[str, Any]:

@@ -16,6 +16,8 @@ from typing import Any, ClassVar, Protocol
 from sqlalchemy import Connection, Engine, bindparam, event, text
 from sqlalchemy.sql.elements import BindParameter
 
+from knowledge.search import postings
+
 # Field weights (title, summary, lesson, recommendation, tags), tuned on SciFact train.
 FIELD_WEIGHTS = (2.0, 1.0, 1.0, 1.0, 2.0)
 POSTINGS_BUDGET = 20_000
@@ -250,67 +252,11 @@ class PostgresIndex:
     }
 
     def add(self, conn: Connection, docs: Sequence[IndexDoc]) -> None:
-        """Tokenize on the server and write documents, postings and frequencies."""
-        if not docs:
-            return
-        conn.execute(
-            text(
-                "CREATE TEMP TABLE IF NOT EXISTS search_staging (lesson_id integer, title text, "
-                "summary text, lesson text, recommendation text, tags text) ON COMMIT DELETE ROWS"
-            )
+        """Stage documents in the transaction; `refresh` writes their postings, all at once."""
+        postings.stage(
+            conn,
+            [(d.lesson_id, d.title, d.summary, d.lesson, d.recommendation, d.tags) for d in docs],
         )
-        conn.execute(text("TRUNCATE search_staging"))
-        conn.execute(
-            text(
-                "INSERT INTO search_staging VALUES "
-                "(:lesson_id, :title, :summary, :lesson, :recommendation, :tags)"
-            ),
-            [_doc_params(d) for d in docs],
-        )
-        vector = " || ".join(
-            f"setweight(to_tsvector('english', s.{name}), '{label}')"
-            for name, label in self._FIELDS
-        )
-        weight = " ".join(f"WHEN '{k}' THEN {v}" for k, v in self._WEIGHT_OF.items())
-        # One pass over the vectors gives each lexeme's weighted tf and its number of positions.
-        conn.execute(
-            text(
-                "CREATE TEMP TABLE IF NOT EXISTS search_tf (lesson_id integer, term text, "
-                "tf real, n integer) ON COMMIT DELETE ROWS"
-            )
-        )
-        conn.execute(text("TRUNCATE search_tf"))
-        conn.execute(
-            text(
-                "INSERT INTO search_tf SELECT v.lesson_id, u.lexeme, x.tf, "
-                "coalesce(array_length(u.positions, 1), 1) FROM (SELECT s.lesson_id, "
-                f"{vector} AS tsv FROM search_staging s) v, unnest(v.tsv) u, "
-                f"LATERAL (SELECT sum(CASE w {weight} ELSE 1 END) AS tf FROM unnest(u.weights) w) x"
-            )
-        )
-        conn.execute(
-            text(
-                "INSERT INTO search_docs(lesson_id, length) "
-                "SELECT lesson_id, sum(n) FROM search_tf GROUP BY lesson_id"
-            )
-        )
-        # Sorted by term, the inserts walk the postings index in order.
-        conn.execute(
-            text(
-                "INSERT INTO search_postings(term, lesson_id, impact) "
-                "SELECT t.term, t.lesson_id, t.tf * (:k1 + 1) / "
-                "(t.tf + :k1 * (1 - :b + :b * d.length / :avgdl)) "
-                "FROM search_tf t JOIN search_docs d USING (lesson_id) ORDER BY t.term"
-            ),
-            {"k1": K1, "b": B, "avgdl": _avgdl(conn)},
-        )
-        conn.execute(
-            text(
-                "INSERT INTO search_terms(term, df) SELECT term, count(*) FROM search_tf "
-                "GROUP BY term ON CONFLICT (term) DO UPDATE SET df = search_terms.df + excluded.df"
-            )
-        )
-        _count_docs(conn, len(docs))
 
     def remove(self, conn: Connection, lesson_ids: Sequence[int]) -> None:
         """Delete the lessons' postings and lower the frequencies of their terms."""
@@ -335,7 +281,8 @@ class PostgresIndex:
             _count_docs(conn, -gone)
 
     def refresh(self, conn: Connection) -> None:
-        """Drop terms no lesson uses any more (frequencies are kept exact as lessons change)."""
+        """Index what was staged; drop terms no lesson uses any more (their df is exact)."""
+        postings.flush(conn, weights=self._WEIGHT_OF, k1=K1, b=B)
         conn.execute(text("DELETE FROM search_terms WHERE df <= 0"))
 
     def maintain(self, engine: Engine) -> None:
@@ -417,11 +364,6 @@ def _count_docs(conn: Connection, change: int) -> None:
         ),
         {"n": change},
     )
-
-
-def _avgdl(conn: Connection) -> float:
-    value = conn.execute(text("SELECT avg(length) FROM search_docs")).scalar_one()
-    return float(value or 1.0) or 1.0
 
 
 def _doc_params(doc: IndexDoc) -> dict[str, Any]:

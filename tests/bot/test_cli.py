@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import shutil
 import socket
@@ -488,3 +489,22 @@ async def poll_healthz(proc: asyncio.subprocess.Process, url: str) -> tuple[int,
             except aiohttp.ClientConnectionError:
                 await asyncio.sleep(0.1)
     return None
+
+
+@pytest.mark.parametrize(("level", "sdk_level"), [("INFO", "WARNING"), ("DEBUG", "NOTSET")])
+def test_the_agents_sdk_logs_each_turn_only_when_debugging(
+    upgraded: Path, monkeypatch: pytest.MonkeyPatch, level: str, sdk_level: str
+) -> None:
+    # At INFO the SDK writes three or four lines for every Teams message.
+    from bot.cli import main
+
+    sdk_log = logging.getLogger("microsoft_agents")
+    before = sdk_log.level
+    monkeypatch.setenv("LESSONS_DATABASE_URL", f"sqlite:///{upgraded}")
+    monkeypatch.setenv("LESSONS_LOG_LEVEL", level)
+    sdk_log.setLevel(logging.NOTSET)
+    try:
+        assert main(["db", "upgrade"]) == 0
+        assert logging.getLevelName(sdk_log.level) == sdk_level
+    finally:
+        sdk_log.setLevel(before)

@@ -66,3 +66,11 @@ def test_aar_start_delay_comes_from_the_environment(
 ) -> None:
     monkeypatch.setenv("LESSONS_AAR_DELAY_HOURS", raw)
     assert start_delay() == delay
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "two", "65"])
+def test_a_bad_number_of_workers_is_refused_with_the_variable_named(value: str) -> None:
+    with pytest.raises(ValueError, match="LESSONS_WORKERS"):
+        Settings.from_env({"LESSONS_WORKERS": value})
+    assert Settings.from_env({"LESSONS_WORKERS": "4"}).workers == 4
+    assert Settings.from_env({}).workers == 1

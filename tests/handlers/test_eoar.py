@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import itertools
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from handlers import router
 from handlers.aar import AarButton
@@ -346,3 +347,25 @@ async def test_review_buttons_do_not_work_across_kinds(deps: Deps) -> None:
         crossed = await dispatch(ButtonPress(AMINA, DM, action, value), deps)
         assert "out of date" in text_of(crossed)
     assert interview(deps.store).status == ReviewStatus.RUNNING
+
+
+async def test_a_dm_without_an_interview_is_looked_up_once_and_a_new_one_is_found_at_once(
+    deps: Deps,
+) -> None:
+    store = deps.store
+    looked: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and "reviews.kind" in statement:
+            looked.append(statement)
+
+    event.listen(store.engine, "after_cursor_execute", count)
+    try:
+        await say(deps, "what did we learn about elections?")
+        await say(deps, "what did we learn about logistics?")
+        assert len(looked) == 1  # the second DM knew there was no interview here
+        await dispatch(Command(AMINA, CHANNEL, "lessons", "eoar"), deps)
+        saved = await say(deps, ANSWERS[0])  # opening it was a write: found at once
+    finally:
+        event.remove(store.engine, "after_cursor_execute", count)
+    assert "Saved to question 1" in text_of(saved)

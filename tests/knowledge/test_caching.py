@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
 
 import pytest
@@ -61,9 +61,14 @@ def test_writes_to_content_tables_move_the_generation_and_the_hot_paths_own_do_n
         conn.execute(text("CREATE TABLE lessons (id INTEGER PRIMARY KEY, t TEXT)"))
         conn.execute(text("CREATE TABLE questions (id INTEGER PRIMARY KEY, t TEXT)"))
         conn.execute(text("CREATE TEMP TABLE query_words (w TEXT)"))
+        for bookkeeping in ("teams_references", "scheduler_notifications", "audit_events"):
+            conn.execute(text(f"CREATE TABLE {bookkeeping} (id INTEGER PRIMARY KEY, t TEXT)"))
     start = watch.generation
     with engine.begin() as conn:
         conn.execute(text("INSERT INTO questions (t) VALUES ('q')"))
+        conn.execute(text("INSERT INTO teams_references (t) VALUES ('a Teams chat')"))
+        conn.execute(text("UPDATE scheduler_notifications SET t = 'sent'"))
+        conn.execute(text("INSERT INTO audit_events (t) VALUES ('granted')"))
         conn.execute(text("INSERT INTO temp.query_words (w) VALUES ('w')"))
         conn.execute(text("DELETE FROM temp.query_words"))
         conn.execute(text("SELECT * FROM lessons"))
@@ -113,6 +118,21 @@ async def test_a_restricted_answer_is_never_shared_with_another_audience(store: 
         "Radio codes"
     ]
     assert (await store.ask("radio codes", viewer=ANYONE)).hits == ()
+
+
+async def test_people_whom_no_audience_names_share_one_cached_answer(store: Store) -> None:
+    radio = _product("p1", "Radio codes", "Change radio codes weekly.", audience=("group:jmac",))
+    fuel = _product("p2", "Fuel codes", "Label fuel drums with codes.")
+    await store.import_records([(1, radio), (2, fuel)], source="t")
+    amina = Viewer(1, frozenset({"person:amina@un.example", "group:staff"}))
+    tomas = Viewer(2, frozenset({"person:tomas@un.example", "group:staff"}))
+    insider = Viewer(3, frozenset({"person:kwame@un.example", "group:jmac"}))
+    first = await store.ask("codes", viewer=amina)
+    assert await store.ask("codes", viewer=tomas) is first  # no audience names either of them
+    inside = await store.ask("codes", viewer=insider)
+    assert inside is not first
+    assert {h.title for h in inside.hits} == {"Radio codes", "Fuel codes"}
+    assert {h.title for h in first.hits} == {"Fuel codes"}
 
 
 async def test_a_linked_user_is_found_at_once_and_a_new_role_opens_lessons(store: Store) -> None:
@@ -226,3 +246,37 @@ async def test_a_lone_write_goes_at_once(count: int) -> None:
     batch: Batch[int, int] = Batch(lambda items: list(items))
     for n in range(count):
         assert await asyncio.wait_for(batch.submit(n), timeout=2) == n
+
+
+async def _until(check: Callable[[], bool], seconds: float = 10.0) -> bool:
+    for _ in range(int(seconds / 0.05)):
+        if check():
+            return True
+        await asyncio.sleep(0.05)
+    return check()
+
+
+@pytest.mark.parametrize("store", ["postgres"], indirect=True)
+async def test_another_process_hears_a_committed_write_at_once_and_a_rolled_back_one_never(
+    store: Store,
+) -> None:
+    other = Store.open(store.engine.url.render_as_string(hide_password=False))
+    other.listen()
+    store.listen()  # hears itself too, but ignores its own announcements
+    try:
+        listeners = [s._listener for s in (store, other) if s._listener is not None]
+        assert await _until(lambda: all(x.listening.is_set() for x in listeners))
+        cached = other.writes.generation
+        with pytest.raises(RuntimeError), store.session() as s:
+            s.execute(text("UPDATE products SET title = title"))
+            s.execute(text("INSERT INTO meta (key, value) VALUES ('x', 'y')"))
+            raise RuntimeError("rolled back")
+        await asyncio.sleep(1.2)
+        assert other.writes.generation == cached  # nothing committed, nothing heard
+        await store.import_records(
+            [(1, _product("n1", "Night convoys", "Fuel reserves for night convoys."))], source="t"
+        )
+        assert await _until(lambda: other.writes.generation > cached)
+        assert store._listener is not None and store._listener.heard == 0
+    finally:
+        other.close()

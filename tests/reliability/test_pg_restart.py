@@ -175,7 +175,7 @@ async def test_an_import_cut_short_leaves_nothing_and_runs_again(
     store, proxy = proxied
     source = open_source(big_file(tmp_path / "big.jsonl", 2_500))
 
-    def cut_after_the_first_batch(done: int) -> None:
+    def cut_after_the_first_batch(done: int, step: str = "") -> None:
         if done >= 1_000:
             proxy.cut()  # the server goes away half-way through the one transaction
 

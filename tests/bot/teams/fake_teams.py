@@ -165,6 +165,7 @@ class Call:
     path: str
     body: Any
     authorized: bool
+    peer: int = 0  # the client's port: calls on one kept-alive connection share it
 
 
 @dataclass
@@ -422,7 +423,10 @@ class FakeTeams:
         bearer = request.headers.get("Authorization", "").removeprefix("Bearer ")
         with self._lock:
             authorized = bearer in self.state.tokens or (self.anonymous and not bearer)
-            self.state.calls.append(Call(request.method, request.path, body, authorized))
+            transport = request.transport
+            peername = transport.get_extra_info("peername") if transport else None
+            peer = peername[1] if peername else 0
+            self.state.calls.append(Call(request.method, request.path, body, authorized, peer))
             fault = self.state.faults.pop(0) if self.state.faults else None
             if not authorized:
                 self.state.problems.append(f"{request.method} {request.path}: no issued token")

@@ -7,6 +7,7 @@ validator with our key set (bot.teams.sdk), on a real server on 127.0.0.1.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -23,6 +24,7 @@ from fake_teams import (
     personal_message,
     rsa_key,
 )
+from microsoft_agents.hosting.core.authorization.jwt import JwtTokenValidator
 from sqlalchemy import func, select
 
 from bot.app import build_app
@@ -234,3 +236,34 @@ async def test_the_key_set_reads_an_openid_configuration(teams: FakeTeams) -> No
     assert key.key_id == KEY_ID
     direct = sdk.KeySet(f"{teams.issuer_url}/keys")
     assert (await direct.get_signing_key("x", {"alg": "RS256", "kid": KEY_ID})).key_id == KEY_ID
+
+
+async def test_a_validated_token_is_not_checked_again_until_it_expires(
+    teams: FakeTeams, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    configuration = sdk.connections(teams.env()).get_default_connection_configuration()
+    now = [time.time()]
+    keys = sdk.KeySet(f"{teams.issuer_url}/keys", wall=lambda: now[0])
+    checks: list[str] = []
+    check = JwtTokenValidator.validate_token
+
+    async def counted(self: JwtTokenValidator, token: str) -> Any:
+        checks.append(token)
+        return await check(self, token)
+
+    monkeypatch.setattr(JwtTokenValidator, "validate_token", counted)
+    long, short = teams.token(expires_in=3600), teams.token(expires_in=100)
+    for _ in range(3):
+        assert await sdk.authorize(f"Bearer {long}", configuration, keys) is not None
+        assert await sdk.authorize(f"Bearer {short}", configuration, keys) is not None
+    assert len(checks) == 2  # each token was checked once
+    now[0] += 101  # past the short token's expiry: checked again (the SDK allows some leeway)
+    assert await sdk.authorize(f"Bearer {short}", configuration, keys) is not None
+    assert await sdk.authorize(f"Bearer {long}", configuration, keys) is not None
+    assert len(checks) == 3
+    now[0] += sdk.TOKEN_TTL  # and no token is trusted longer than TOKEN_TTL
+    assert await sdk.authorize(f"Bearer {long}", configuration, keys) is not None
+    assert len(checks) == 4
+    for case in CASES:  # a refused token is never remembered
+        for _ in range(2):
+            assert await sdk.authorize(f"Bearer {forged(teams)[case]}", configuration, keys) is None

@@ -164,3 +164,41 @@ def test_every_card_is_valid_adaptive_card_1_5(reply: Reply) -> None:
 def test_no_text_makes_a_link_of_its_own() -> None:
     text = render.markdown("[x](javascript:a((1))) and [y](data:text/html,<b>)")
     assert "](" not in text
+
+
+def test_action_ids_go_into_the_card_as_plain_strings() -> None:
+    # An action id is often a StrEnum member; pydantic (the SDK's serializer) converts those in
+    # Python one by one, which made every reply card cost about twice as much to send.
+    from handlers.ask import AskAction
+    from handlers.home import HomeForm
+
+    form = Form(next(iter(HomeForm)), "Form", ())
+    card = render.card(Reply.of(Button("Helpful", AskAction.HELPFUL, "7"), form))
+    execute = card["body"][0]["actions"][0]
+    assert type(execute["verb"]) is str and type(execute["data"]["lessons.action"]) is str
+    submit = card["body"][1]["items"][-1]["actions"][0]
+    assert type(submit["verb"]) is str
+
+
+def test_repeated_texts_and_facts_are_rendered_once_and_never_changed_by_a_separator() -> None:
+    takeaway, facts = Text("*Takeaway:* escort convoys at dawn"), Fields((("Mission", "UNMISS"),))
+    first = render.card(Reply.of(takeaway, facts))["body"]
+    again = render.card(Reply.of(Text("Other question"), Divider(), takeaway, Divider(), facts))
+    assert again["body"][1]["separator"] is True and "separator" not in first[0]
+    third = render.card(Reply.of(takeaway, facts))["body"]
+    assert third[0] is first[0] and third[1] is first[1]  # the cached blocks, unchanged
+
+
+def test_a_sent_card_is_shared_by_the_sdks_copy_of_the_activity() -> None:
+    # The SDK deep-copies every activity it sends; copying the card was most of that.
+    import copy
+
+    from bot.teams.notifier import message
+
+    sent = message(Reply.of(Text("A takeaway"), Button("Helpful", "ask.helpful", "1")))
+    copied = copy.deepcopy(sent)
+    assert copied is not sent and copied.attachments is not sent.attachments
+    assert copied.attachments[0].content is sent.attachments[0].content
+    dumped = copied.model_dump(by_alias=True, exclude_none=True, mode="json")
+    assert dumped["attachments"][0]["content"] == render.card(Reply.of(Text("A takeaway"),
+        Button("Helpful", "ask.helpful", "1")))  # fmt: skip
