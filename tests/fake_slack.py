@@ -164,8 +164,10 @@ class Call:
 
 @dataclass
 class _Fault:
-    kind: str  # "status" or "drop"
+    kind: str  # "status", "drop", "lose" or "raw"
     status: int = 200
+    body: str = ""
+    content_type: str = "text/plain"
     error: str = ""
     retry_after: int | None = None
     times: int | None = 1  # None: every call
@@ -1232,6 +1234,23 @@ class FakeSlack:
         """
         self._faults.setdefault(method, []).append(_Fault("lose", times=times))
 
+    def answer_raw(
+        self,
+        method: str,
+        *,
+        status: int,
+        body: str,
+        content_type: str = "text/plain",
+        times: int | None = 1,
+    ) -> None:
+        """Answer the next `times` calls to `method` with a body that is not Slack's JSON.
+
+        As a proxy or load balancer in front of Slack does: `403 Forbidden` in text/plain, an
+        HTML error page, an empty body, or a JSON content type over something else.
+        """
+        fault = _Fault("raw", status=status, body=body, content_type=content_type, times=times)
+        self._faults.setdefault(method, []).append(fault)
+
     def clear_faults(self) -> None:
         """Forget every injected fault and delay."""
         self._faults.clear()
@@ -1413,6 +1432,14 @@ class FakeSlack:
             await self._record(call)
             _reset(request)
             return web.Response()  # never written: the connection is gone
+        if fault.kind == "raw":
+            call.fault, call.status, call.response = "raw", fault.status, None
+            raw = web.Response(
+                body=fault.body.encode(),
+                status=fault.status,
+                headers={"Content-Type": fault.content_type},
+            )
+            return await self._answer(request, call, raw)
         call.fault = str(fault.status) if fault.status != 200 else fault.error
         call.status = fault.status
         call.response = {"ok": False, "error": fault.error}

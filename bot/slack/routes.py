@@ -37,10 +37,10 @@ from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncServerErrorRetryHandler,
 )
 from slack_sdk.signature import SignatureVerifier
-from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.settings import Settings
 from bot.slack import oauth, shapes
+from bot.slack.client import SlackClient
 from bot.slack.errors import SlackStartupError
 from bot.slack.installations import Installations, OAuthStates, Sightings, Workspace
 from bot.slack.listeners import Listeners, People
@@ -71,7 +71,7 @@ class SlackSurface:
         self.sightings: Sightings | None = None
         self.oauth_settings: AsyncOAuthSettings | None = None
         self.revocations: AsyncTokenRevocationListeners | None = None
-        self.client = (WorkspaceClient if settings.slack_oauth else AsyncWebClient)(
+        self.client = (WorkspaceClient if settings.slack_oauth else SlackClient)(
             token=settings.slack_bot_token,
             base_url=settings.slack_api_url,
             timeout=10,
