@@ -672,6 +672,7 @@ NEWER_ARGS: Final[dict[str, frozenset[str]]] = {
     "*": frozenset({"team_id"}),
     "chat.postMessage": frozenset({"metadata", "markdown_text", "container_id"}),
     "conversations.history": frozenset({"include_all_metadata"}),
+    "conversations.replies": frozenset({"include_all_metadata"}),
     "chat.postEphemeral": frozenset({"markdown_text"}),
     "chat.update": frozenset({"metadata", "markdown_text", "file_ids", "reply_broadcast"}),
     "views.open": frozenset({"interactivity_pointer"}),
@@ -862,6 +863,7 @@ class FakeSlack:
             "conversations.open": self._conversations_open,
             "conversations.info": self._conversations_info,
             "conversations.history": self._conversations_history,
+            "conversations.replies": self._conversations_replies,
             "chat.postMessage": self._chat_post_message,
             "chat.postEphemeral": self._chat_post_ephemeral,
             "chat.update": self._chat_update,
@@ -1572,6 +1574,37 @@ class FakeSlack:
             "messages": messages,
             "has_more": len(found) > limit,
             "pin_count": 0,
+            "response_metadata": {"next_cursor": ""},
+        }
+
+    def _conversations_replies(self, call: Call) -> JSON:
+        # docs.slack.dev/reference/methods/conversations.replies: the parent then its replies,
+        # oldest first; `metadata` only with include_all_metadata.
+        channel, error = self._resolve_channel(call.args.get("channel"))
+        ts = str(call.args.get("ts") or "")
+        if channel is None or (channel not in self.channels and channel[0] == "D"):
+            return {"ok": False, "error": error or "channel_not_found"}
+        if not ts:
+            return {"ok": False, "error": "invalid_arguments"}
+        # The parent may be a person's message, which the fake never saw: its replies count.
+        limit = max(1, min(1000, int(call.args.get("limit") or 1000)))
+        with_metadata = _truthy(call.args.get("include_all_metadata"))
+        found = sorted(
+            (
+                m
+                for (c, t), m in self.messages.items()
+                if c == channel and not m.get("deleted") and (t == ts or m.get("thread_ts") == ts)
+            ),
+            key=lambda m: m["ts"],
+        )
+        messages = [
+            {k: v for k, v in m.items() if k != "channel" and (with_metadata or k != "metadata")}
+            for m in found[:limit]
+        ]
+        return {
+            "ok": True,
+            "messages": messages,
+            "has_more": len(found) > limit,
             "response_metadata": {"next_cursor": ""},
         }
 
