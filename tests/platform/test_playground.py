@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -35,7 +36,7 @@ class Running:
     bot_url: str
     playground_url: str
     bot_log: Path
-    playground_log: Path
+    database: Path
 
 
 def _free_port() -> int:
@@ -60,7 +61,16 @@ def _wait(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
 
 @pytest.fixture(scope="module")
 def running(node_tools: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
-    folder = tmp_path_factory.mktemp("playground")
+    yield from _start(node_tools, tmp_path_factory.mktemp("playground"), "msteams")
+
+
+@pytest.fixture(scope="module")
+def webchat(node_tools: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+    yield from _start(node_tools, tmp_path_factory.mktemp("webchat"), "webchat")
+
+
+def _start(node_tools: Path, folder: Path, channel: str) -> Iterator[Running]:
+    """Run the bot on a fresh demo database and the Playground in a channel's mode before it."""
     bot_port, playground_port = _free_port(), _free_port()
     env = dict(
         os.environ,
@@ -82,7 +92,7 @@ def running(node_tools: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
     )
     cli = node_tools / "@microsoft" / "m365agentsplayground" / "cli.js"
     command = ["node", str(cli), "-e", f"http://127.0.0.1:{bot_port}/api/messages"]
-    command += ["-c", "msteams", "-p", str(playground_port), "--disable-telemetry"]
+    command += ["-c", channel, "-p", str(playground_port), "--disable-telemetry"]
     with playground_log.open("wb") as out:
         playground = subprocess.Popen(
             command,
@@ -99,7 +109,7 @@ def running(node_tools: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
             f"http://127.0.0.1:{bot_port}",
             f"http://localhost:{playground_port}",
             bot_log,
-            folder / "playground-internal.log",
+            folder / "lessons.db",
         )
     finally:
         for process in (playground, bot):
@@ -112,6 +122,17 @@ def running(node_tools: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
 
 @pytest.fixture
 async def page(running: Running, chromium: Path) -> AsyncIterator[Page]:
+    async for opened in _page(running, chromium):
+        yield opened
+
+
+@pytest.fixture
+async def webchat_page(webchat: Running, chromium: Path) -> AsyncIterator[Page]:
+    async for opened in _page(webchat, chromium):
+        yield opened
+
+
+async def _page(running: Running, chromium: Path) -> AsyncIterator[Page]:
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(
             executable_path=str(chromium), args=["--no-sandbox", "--disable-gpu"]
@@ -182,3 +203,29 @@ async def test_a_person_mentions_the_bot_in_a_channel(page: Page, running: Runni
     await expect(page.get_by_text("closest lessons").last).to_be_visible()
     await screenshot(page, "channel")
     await no_errors(page, running)
+
+
+def votes(running: Running) -> int:
+    with sqlite3.connect(running.database) as db:
+        count: int = db.execute("SELECT count(*) FROM feedback").fetchone()[0]
+        return count
+
+
+async def test_in_web_chat_a_card_button_reaches_the_bot(
+    webchat_page: Page, webchat: Running
+) -> None:
+    """Web Chat runs no Action.Execute: there the bot's buttons must be Action.Submit."""
+    page = webchat_page
+    box = page.get_by_placeholder("Type your message")
+    await box.fill(QUESTION)
+    await box.press("Enter")
+    await expect(page.get_by_text("closest lessons").last).to_be_visible()
+    before = votes(webchat)
+    await page.get_by_role("button", name="Helpful", exact=True).first.click()
+    for _ in range(100):
+        if votes(webchat) > before:
+            break
+        await page.wait_for_timeout(100)
+    assert votes(webchat) == before + 1, "pressing Helpful in Web Chat sent the bot nothing"
+    await screenshot(page, "webchat")
+    await no_errors(page, webchat)
