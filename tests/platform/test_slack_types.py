@@ -156,7 +156,22 @@ async def walk(bot: Client, slack: FakeSlack) -> None:
     answer = next(
         c for c in slack.calls if c.method == "chat.postMessage" and c.args.get("thread_ts")
     )
-    for button in _buttons(answer.args["blocks"]):  # Show more, Helpful, Not helpful, …
+    for block in answer.args["blocks"]:  # Slack's native feedback (thumbs up)
+        for native in block.get("elements", []) if block["type"] == "context_actions" else []:
+            await interact(
+                bot,
+                slack,
+                block_actions(
+                    native["action_id"],
+                    native["positive_button"]["value"],
+                    AMINA,
+                    CHANNEL,
+                    action_type="feedback_buttons",
+                    thread_ts="1700000000.1",
+                ),
+            )
+            break
+    for button in _buttons(answer.args["blocks"]):  # Show more, Share, …
         await interact(
             bot,
             slack,
