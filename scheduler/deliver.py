@@ -26,8 +26,8 @@ from knowledge.storage import Store
 from scheduler import ledger
 from scheduler.config import SchedulerSettings
 from scheduler.digests import mission_week, team_week
-from scheduler.facts import Facts, Recipient, load, still_due
-from scheduler.kinds import Kind
+from scheduler.facts import Facts, Recipient, load, recheck, still_due
+from scheduler.kinds import ACTION_KINDS, Kind
 from scheduler.ledger import Claim, Item
 from scheduler.messages import Bundle, reminder_reply
 from scheduler.pace import Pace
@@ -225,9 +225,23 @@ class Deliverer:
             log.warning("scheduler: lease of person %s ran out before sending", claim.person_id)
             o.keep = True
             return Delivery(claim.person_id, name, "released", kinds, detail="lease ran out")
+        await self.pace.wait(notifier.platform)
+        # The facts were read for the whole batch; what this message names is read again now.
+        named = sorted({i.subject_id for i in live if i.kind in ACTION_KINDS})
+        if named:
+            await self.db.run(self._recheck, named, facts)
+            now = self.clock()
+            gone = [(i, why) for i in live if (why := still_due(i, facts, now)) is not None]
+            if gone:
+                o.dropped += gone
+                dropped = {i.id for i, _ in gone}
+                live = [i for i in live if i.id not in dropped]
+                if not live:
+                    return Delivery(claim.person_id, name, "skipped", kinds, detail=_reasons(gone))
+                bundle = await self._bundle(live, r, facts)
+                kinds = tuple(sorted({str(i.kind) for i in live}))
         today = r.prefs.schedule(r.member.timezone, self.settings).today(self.clock())
         reply = reminder_reply(bundle, today=today, key=claim.key)
-        await self.pace.wait(notifier.platform)
         try:
             ref = await notifier.send(to, reply)
         except Exception as exc:
@@ -349,6 +363,10 @@ class Deliverer:
                 index_elements=["person_id"], set_={"checked_at": now, "platforms": names}
             )
         )
+
+    def _recheck(self, ids: list[int], facts: Facts) -> None:
+        with self.db.begin() as conn:
+            recheck(conn, facts, ids, postgres=self.db.postgres)
 
     def _rekey(self, claim: Claim, live: list[Item]) -> None:
         with self.db.begin() as conn:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 
 from sqlalchemy import Connection, or_, select
@@ -147,6 +147,32 @@ def _actions(
         if r.owner_id in owners and view.status in OPEN:
             departing[r.owner_id].append(view)
     facts.open_actions = dict(departing)
+
+
+def recheck(conn: Connection, facts: Facts, ids: list[int], *, postgres: bool) -> None:
+    """Read again the state of the actions a message names, right before it is sent.
+
+    The batch's facts may be many seconds old by the time a paced message goes out (a batch
+    of 200 at 10 messages a second lasts 20 s): one query per message, so a message never
+    names an action closed, handed over or moved in the meantime.
+    """
+    if not ids:
+        return
+    rows = conn.execute(
+        select(Action.id, Action.status, Action.owner_id, Action.due_date, Action.updated_at)
+        .where(one_of(Action.id, ids, postgres))
+    )  # fmt: skip
+    seen = set()
+    for r in rows:
+        seen.add(r.id)
+        old = facts.actions.get(r.id)
+        if old is not None:
+            facts.actions[r.id] = replace(
+                old, status=ActionStatus(r.status), owner_id=r.owner_id, due_date=r.due_date
+            )
+        facts.changed[r.id] = r.updated_at
+    for gone in set(ids) - seen:
+        facts.actions.pop(gone, None)
 
 
 def _eoars(conn: Connection, facts: Facts, people: list[int], postgres: bool) -> None:

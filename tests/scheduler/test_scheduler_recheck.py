@@ -1,0 +1,63 @@
+"""Finding 7 of issue 21: each reminder re-reads the actions it names right before it is sent.
+
+A batch's facts are read once; paced at the platform's rate, its last message goes out
+seconds later. An action closed in the meantime must not be nudged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from scheduler_world import Recorder, add_action, add_lesson, add_person, at_local, ledger
+from sqlalchemy import update
+
+from handlers.chat import Reply, UserRef
+from knowledge.models import Action, ActionStatus
+from knowledge.storage import Store
+from scheduler.clock import ManualClock
+from scheduler.config import SchedulerSettings
+from scheduler.jobs import Scheduler
+
+WED = date(2026, 11, 25)
+
+
+@dataclass
+class Closing(Recorder):
+    """Sends; on the first send, the other person closes their action (as they would in chat)."""
+
+    store: Store | None = None
+    actions: dict[str, int] = field(default_factory=dict)  # email → their action
+
+    async def send(self, to: UserRef, reply: Reply) -> str | None:
+        ref = await super().send(to, reply)
+        if len(self.sent) == 1 and self.store is not None:
+            other = next(a for email, a in self.actions.items() if email != to.user_id)
+            with self.store.session() as s:
+                s.execute(update(Action).where(Action.id == other).values(status=ActionStatus.DONE))
+        return ref
+
+
+async def test_an_action_closed_while_its_batch_is_paced_is_not_nudged(store: Store) -> None:
+    lesson = add_lesson(store)
+    rec = Closing(store=store)
+    for name, what in (("Amina Diallo", "Brief the drivers"), ("Tomas Herrera", "Fuel the trucks")):
+        person = add_person(store, name)
+        action = add_action(store, lesson, person, WED - timedelta(days=1), description=what)
+        rec.actions[f"{name.split()[0].lower()}@example.org"] = action
+    settings = SchedulerSettings(platform_rate=4.0)  # 0.25 s between two messages
+    s = Scheduler(
+        store=store,
+        notifiers=[rec],
+        settings=settings,
+        clock=ManualClock(at_local(WED, 9, 5)),
+        reviews=False,
+    )
+    try:
+        await s.tick()
+    finally:
+        await s.aclose()
+    assert len(rec.sent) == 1  # the second person's action was done before their turn came
+    nudges = {n.status.value: n for n in ledger(store, "nudge")}
+    assert "sent" in nudges and "skipped" in nudges
+    assert "done" in (nudges["skipped"].last_error or "")
