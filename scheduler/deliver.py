@@ -225,7 +225,31 @@ class Deliverer:
             log.warning("scheduler: lease of person %s ran out before sending", claim.person_id)
             o.keep = True
             return Delivery(claim.person_id, name, "released", kinds, detail="lease ran out")
+        hold = _Hold(self, claim.person_id)
+        try:
+            return await self._paced_send(o, r, notifier, to, live, bundle, kinds, facts, hold)
+        finally:
+            await hold.stop()
+
+    async def _paced_send(
+        self,
+        o: Outcome,
+        r: Recipient,
+        notifier: Notifier,
+        to: UserRef,
+        live: list[Item],
+        bundle: Bundle,
+        kinds: tuple[str, ...],
+        facts: Facts,
+        hold: _Hold,
+    ) -> Delivery:
+        """Wait for the platform's pace, check what the message names, and send it."""
+        claim, name = o.claim, r.member.name
         await self.pace.wait(notifier.platform)
+        if hold.lost:
+            log.warning("scheduler: person %s was claimed elsewhere while waiting", claim.person_id)
+            o.keep = True
+            return Delivery(claim.person_id, name, "released", kinds, detail="lease lost")
         # The facts were read for the whole batch; what this message names is read again now.
         named = sorted({i.subject_id for i in live if i.kind in ACTION_KINDS})
         if named:
@@ -376,6 +400,41 @@ class Deliverer:
 
     def _margin(self) -> timedelta:
         return min(timedelta(seconds=30), self.settings.lease / 4)
+
+
+class _Hold:
+    """Renews a claim's lease while its message waits for the pace and is sent (finding 1)."""
+
+    def __init__(self, deliverer: Deliverer, person_id: int) -> None:
+        self.deliverer = deliverer
+        self.person_id = person_id
+        self.lost = False
+        lease = deliverer.settings.lease.total_seconds()
+        self.every = max(0.2, min(lease / 3, 30.0))
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        d = self.deliverer
+        while True:
+            await asyncio.sleep(self.every)
+            try:
+                held = await d.db.run(self._renew)
+            except Exception:  # the database is away: the next turn tries again
+                log.warning("scheduler: could not renew the lease of %s", self.person_id)
+                continue
+            if not held:
+                self.lost = True
+                return
+
+    def _renew(self) -> bool:
+        d = self.deliverer
+        with d.db.begin() as conn:
+            until = d.clock() + d.settings.lease
+            return ledger.renew(conn, self.person_id, me=d.me, until=until)
+
+    async def stop(self) -> None:
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
 
 
 def _backoff(attempts: int, retry_after: float | None) -> timedelta:

@@ -145,6 +145,27 @@ def claim(
     ]
 
 
+def renew(conn: Connection, person_id: int, *, me: str, until: datetime) -> bool:
+    """Extend our claim on a person while their message is on its way; False: it is lost.
+
+    A send can outlast the lease (429s with long Retry-After, slow answers): without this,
+    another replica would claim the person, miss the post still in flight, and post again.
+    """
+    held = conn.execute(
+        update(T)
+        .where(T.kind == DELIVER, T.person_id == person_id, T.claimed_by == me)
+        .values(next_at=until, lease_until=until)
+    )
+    if not getattr(held, "rowcount", 0):
+        return False
+    conn.execute(
+        update(N)
+        .where(N.recipient_id == person_id, *_mine(me))
+        .values(lease_until=until, next_attempt_at=until)
+    )
+    return True
+
+
 def _mine(me: str) -> tuple[ColumnElement[bool], ...]:
     return (N.claimed_by == me, N.status == NotificationStatus.CLAIMED)
 

@@ -6,6 +6,7 @@ seconds later. An action closed in the meantime must not be nudged.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -15,7 +16,7 @@ from sqlalchemy import update
 from handlers.chat import Reply, UserRef
 from knowledge.models import Action, ActionStatus
 from knowledge.storage import Store
-from scheduler.clock import ManualClock
+from scheduler.clock import ManualClock, RunningClock
 from scheduler.config import SchedulerSettings
 from scheduler.jobs import Scheduler
 
@@ -61,3 +62,39 @@ async def test_an_action_closed_while_its_batch_is_paced_is_not_nudged(store: St
     nudges = {n.status.value: n for n in ledger(store, "nudge")}
     assert "sent" in nudges and "skipped" in nudges
     assert "done" in (nudges["skipped"].last_error or "")
+
+
+@dataclass
+class Slow(Recorder):
+    """A platform whose answers take `seconds` (429s with Retry-After, a slow proxy)."""
+
+    seconds: float = 0.0
+
+    async def send(self, to: UserRef, reply: Reply) -> str | None:
+        await asyncio.sleep(self.seconds)
+        return await super().send(to, reply)
+
+
+async def test_a_send_slower_than_the_lease_is_not_sent_again_by_another_replica(
+    store: Store,
+) -> None:
+    """Finding 1: the lease is renewed while the send is in flight."""
+    amina = add_person(store, "Amina Diallo")
+    add_action(store, add_lesson(store), amina, WED - timedelta(days=1))
+    settings = SchedulerSettings(lease=timedelta(seconds=1), platform_rate=0)
+    clock = RunningClock(at_local(WED, 9, 5))
+    slow, quick = Slow(seconds=2.5), Recorder()
+    first = Scheduler(store=store, notifiers=[slow], settings=settings, clock=clock, reviews=False)
+    second = Scheduler(
+        store=store, notifiers=[quick], settings=settings, clock=clock, reviews=False
+    )
+    try:
+        sending = asyncio.create_task(first.tick())
+        for _ in range(4):  # the other replica ticks while the slow send is on its way
+            await asyncio.sleep(0.5)
+            await second.tick()
+        await sending
+    finally:
+        await first.aclose()
+        await second.aclose()
+    assert len(slow.sent) + len(quick.sent) == 1  # one message, not one per replica
