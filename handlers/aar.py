@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -596,7 +597,20 @@ async def _steer(
             )
         )
     lead = [Text("▶️ We carry on.")] if control == Control.RESUME else []
-    return Reply.of(*lead, *question_elements(updated))
+    shown = Reply.of(*lead, *question_elements(updated))
+    if updated.step != review.step:  # the move holds only once the question is shown
+        return replace(shown, undo=f"aar:{updated.id}:{review.step}:{updated.step}")
+    return shown
+
+
+async def not_shown(key: str, deps: Deps) -> None:
+    """A step's question could not be posted: go back to the question people last saw."""
+    try:
+        review_id, back_to, moved_to = (int(part) for part in key.split(":"))
+    except ValueError:
+        log.warning("not_shown: an unusable key %r", key)
+        return
+    await Reviews(deps.store).unstep(review_id, back_to=back_to, moved_to=moved_to)
 
 
 async def _answer(review: ReviewView, msg: Message, person: int | None, deps: Deps) -> Reply | None:

@@ -39,6 +39,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+ORPHAN_AFTER = timedelta(minutes=10)  # a review with no thread this long after its start
+
+
 class TockKind(StrEnum):
     """What one tick did to a review."""
 
@@ -46,6 +49,7 @@ class TockKind(StrEnum):
     ADVANCED = "advanced"  # a question's time ran out: the next one was posted
     FINISHED = "finished"  # the last question's time ran out: ready to close
     NUDGED = "nudged"  # a participant who had not answered was reminded
+    ORPHANED = "orphaned"  # its opening never reached the channel: cancelled
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +74,10 @@ async def tick(deps: Deps, now: datetime, *, time_box: timedelta | None = None) 
         return []
     box = aar.question_time() if time_box is None else time_box
     done = await _start_due(deps, now)
+    done += [
+        Tock(TockKind.ORPHANED, review_id, 0)
+        for review_id in await Reviews(deps.store).finish_orphans(now - ORPHAN_AFTER)
+    ]
     if box > timedelta(0):
         done += await _advance(deps, now, box)
         done += await _nudge(deps, now, box / 2)

@@ -193,6 +193,9 @@ class Reply:
     - `key`: a reminder's delivery key. The platform keeps it with the message (Slack message
       metadata, the local chat log), so `Notifier.find` can tell whether a send whose outcome
       was unknown (a timeout, a 5xx, a crash mid-send) arrived after all.
+    - `undo`: a move that holds only once people see it (an AAR's next question). When the
+      adapter cannot post the reply, it reports `router.not_posted(undo)` and the move is
+      rolled back.
     """
 
     elements: tuple[Element, ...]
@@ -201,6 +204,7 @@ class Reply:
     replace: bool = False
     anchor: str | None = None
     key: str | None = None
+    undo: str | None = None
 
     @classmethod
     def of(cls, *elements: Element, private: bool = False, replace: bool = False) -> Reply:

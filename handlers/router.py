@@ -137,6 +137,13 @@ async def posted(anchor: str, where: ConversationRef, deps: Deps) -> None:
         await eoar.posted(key, where, deps)
 
 
+async def not_posted(undo: str, deps: Deps) -> None:
+    """Tell the handler that asked for it that a reply could not be posted: roll its move back."""
+    kind, _, key = undo.partition(":")
+    if kind == "aar":
+        await aar.not_shown(key, deps)
+
+
 async def _route(incoming: Incoming, deps: Deps) -> Reply | None:
     match incoming:
         case Message(who=UserRef(bot=True)) | Edit(who=UserRef(bot=True)):

@@ -10,6 +10,7 @@ lives in the database, so a restart loses nothing.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import tomllib
 from collections.abc import Iterable, Sequence
@@ -52,6 +53,8 @@ MAX_EVENT = 300
 MAX_PROPOSALS = 50
 _ACTIVE = (ReviewStatus.RUNNING, ReviewStatus.PAUSED)
 REPEAT_SCORE = 75  # rapidfuzz token_set_ratio of two lessons' words that counts as "seen before"
+
+log = logging.getLogger(__name__)
 
 
 class QuestionKind(StrEnum):
@@ -521,6 +524,11 @@ class Reviews:
                         f"The review of '{running.event}' is still running in this thread. "
                         "Close it first, or start the new one in the channel."
                     )
+            if thread_id is None and starts_at is None:
+                orphan = self._orphan(s, platform, channel_id, facilitator_id, event)
+                if orphan is not None:  # its opening never landed (a crash, a failed post)
+                    log.info("review %s: its opening is posted again", orphan.id)
+                    return self._view(s, orphan)
             review = Review(
                 kind="aar",
                 event=event,
@@ -758,6 +766,82 @@ class Reviews:
             return self._view(s, review)
 
     control = _blocking(_control)
+
+    def _orphan(
+        self, s: Session, platform: str, channel_id: str, facilitator_id: int, event: str
+    ) -> Review | None:
+        """The facilitator's running review of this event here whose opening has no thread."""
+        return s.scalars(
+            select(Review)
+            .where(
+                Review.platform == platform,
+                Review.channel_id == channel_id,
+                Review.facilitator_id == facilitator_id,
+                Review.event == event,
+                Review.thread_id.is_(None),
+                Review.status == ReviewStatus.RUNNING,
+                Review.starts_at.is_(None),
+            )
+            .order_by(Review.id.desc())
+        ).first()
+
+    def _finish_orphans(self, before: datetime) -> list[int]:
+        """Cancel running reviews whose opening never reached their channel since `before`.
+
+        Nobody can answer a review with no thread: a crash or a failed post during its opening
+        left it running. Starting it again (`/aar start` with the same event) resumes it before
+        then; after, it is cancelled so it does not run for ever.
+        """
+        with self.store.session() as s:
+            found = list(
+                s.scalars(
+                    select(Review).where(
+                        Review.thread_id.is_(None),
+                        Review.status == ReviewStatus.RUNNING,
+                        # since it began running (a scheduled one began at its time)
+                        func.coalesce(Review.step_started_at, Review.created_at) < before,
+                        Review.kind == "aar",
+                    )
+                )
+            )
+            now = self.store.clock()
+            for review in found:
+                review.status, review.closed_at, review.updated_at = (
+                    ReviewStatus.CANCELLED,
+                    now,
+                    now,
+                )
+                log.warning("review %s: its opening was never posted; cancelled", review.id)
+            return [r.id for r in found]
+
+    finish_orphans = _blocking(_finish_orphans)
+
+    def _unstep(self, review_id: int, *, back_to: int, moved_to: int) -> bool:
+        """Undo a move whose question could not be shown; False when the review moved since.
+
+        Answers given meanwhile were to the question people saw: they go back with it.
+        """
+        with self.store.session() as s:
+            review = self._review(s, review_id, lock=True)
+            if review.step != moved_to or not review.status.is_active:
+                return False
+            since = review.step_started_at
+            review.step, review.updated_at = back_to, self.store.clock()
+            moved = update(ReviewAnswer).where(
+                ReviewAnswer.review_id == review_id, ReviewAnswer.step == moved_to
+            )
+            if since is not None:
+                moved = moved.where(ReviewAnswer.created_at >= since)
+            s.execute(moved.values(step=back_to))
+            log.info(
+                "review %s: question %s was not shown; back to %s",
+                review_id,
+                moved_to + 1,
+                back_to + 1,
+            )
+            return True
+
+    unstep = _blocking(_unstep)
 
     def _hand_over(self, review_id: int, *, actor_id: int | None, to_id: int) -> ReviewView:
         """Make someone else the facilitator; only the facilitator can."""

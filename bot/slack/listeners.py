@@ -313,10 +313,15 @@ class Listeners:
     # Delivery ------------------------------------------------------------------------------
 
     async def _deliver(self, reply: Reply, who: UserRef, where: Any) -> None:
-        if reply.private:
-            await self.notifier.ephemeral(where, who, reply)
-        else:
-            await self.notifier.post(where, reply)
+        try:
+            if reply.private:
+                await self.notifier.ephemeral(where, who, reply)
+            else:
+                await self.notifier.post(where, reply)
+        except Exception:
+            if reply.undo:  # a move that holds only once shown (an AAR's next question)
+                await router.not_posted(reply.undo, self.deps)
+            raise
 
     async def _modal(self, trigger_id: str, reply: Reply, channel: str, thread: str | None) -> None:
         context = json.dumps({"channel": channel, "thread": thread or ""})

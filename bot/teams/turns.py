@@ -269,7 +269,20 @@ class Turns:
     async def _deliver(
         self, context: TurnContext, who: UserRef, where: ConversationRef, reply: Reply
     ) -> None:
-        """Deliver a reply to an event: privately, at the top of the channel, or in place."""
+        """Deliver a reply to an event: privately, at the top of the channel, or in place.
+
+        A reply whose move holds only once shown (`Reply.undo`) is rolled back when it fails.
+        """
+        try:
+            await self._deliver_once(context, who, where, reply)
+        except Exception:
+            if reply.undo:
+                await router.not_posted(reply.undo, self.deps)
+            raise
+
+    async def _deliver_once(
+        self, context: TurnContext, who: UserRef, where: ConversationRef, reply: Reply
+    ) -> None:
         personal = incoming.kind(_wire(context)) == "personal"
         if reply.anchor or (not reply.in_thread and not personal):
             top = replace(where, thread_id=None)

@@ -411,3 +411,32 @@ async def test_tick_without_a_notifier_does_nothing(demo_store: Store, now: date
     assert await aar.tick(Deps(store=demo_store), now + 10 * BOX) == []
     assert review_row(demo_store).step == 0
     assert kinds(await aar.tick(deps, now + BOX)) == [TockKind.ADVANCED]  # the re-export
+
+
+async def test_a_review_whose_opening_never_landed_is_resumed_then_ended(
+    deps: Deps, now: datetime
+) -> None:
+    """Issue 21, finding 3: no review stays running for ever without a thread."""
+    notifier_of(deps).failures = 1
+    reply = await dispatch(Command(AMINA, CHANNEL, "aar", "start Election day"), deps)
+    assert reply is not None
+    with pytest.raises(ConnectionError):
+        await notifier_of(deps).post(CHANNEL, reply)  # the opening failed: an orphan
+    orphan = review_row(deps.store)
+    assert orphan.thread_id is None and orphan.status == ReviewStatus.RUNNING
+    # Started again with the same event, the same review is opened (not a second one).
+    thread = await start(deps)
+    resumed = review_row(deps.store)
+    assert resumed.id == orphan.id and resumed.thread_id == thread.thread_id
+    # An orphan nobody restarts is cancelled by the clock, not left running for ever.
+    notifier_of(deps).failures = 1
+    reply = await dispatch(Command(AMINA, CHANNEL, "aar", "start Polling day"), deps)
+    assert reply is not None
+    with pytest.raises(ConnectionError):
+        await notifier_of(deps).post(CHANNEL, reply)
+    second = review_row(deps.store)
+    assert second.id != orphan.id and second.thread_id is None
+    assert kinds(await tick(deps, now + timedelta(minutes=5), time_box=BOX)) == []
+    done = await tick(deps, now + timedelta(minutes=11), time_box=BOX)
+    assert Tock(TockKind.ORPHANED, second.id, 0) in done
+    assert review_row(deps.store).status == ReviewStatus.CANCELLED

@@ -6,6 +6,7 @@ is told privately, and nothing is recorded as posted that was not.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -14,7 +15,14 @@ from urllib.parse import urlencode
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-from fake_slack import FakeSlack, app_mention, event_callback, signed_headers, slash_command
+from fake_slack import (
+    FakeSlack,
+    app_mention,
+    event_callback,
+    message_channel,
+    signed_headers,
+    slash_command,
+)
 from sqlalchemy import select
 
 from bot.app import build_app
@@ -115,3 +123,41 @@ async def test_an_aar_whose_opening_could_not_be_posted_is_not_marked_posted(
     with demo_store.session() as s:
         reviews = list(s.scalars(select(Review)))
     assert all(r.thread_id is None for r in reviews)  # no thread recorded that Slack never had
+
+
+@SQLITE_ONLY
+async def test_a_question_slack_never_showed_does_not_move_the_review(
+    bot: Client, slack: FakeSlack, demo_store: Store
+) -> None:
+    """Issue 21, finding 4: a step moves only once its question is posted."""
+    start = slash_command("start Polling day", user_id=AMINA, channel_id=CHANNEL, command="/aar")
+    assert await post(bot, urlencode(start).encode(), "application/x-www-form-urlencoded") == 200
+    (opening,) = await slack.wait_for("chat.postMessage", count=1, timeout=10)
+    thread = str(opening.response["ts"])  # type: ignore[index]
+
+    async def say(text: str, ts: str) -> None:
+        message = message_channel(text, AMINA, CHANNEL, ts, thread_ts=thread)
+        assert (
+            await post(bot, json.dumps(event_callback(message)).encode(), "application/json") == 200
+        )
+
+    def review() -> Review:
+        with demo_store.session() as s:
+            found = s.scalars(select(Review)).one()
+            s.expunge(found)
+            return found
+
+    for _ in range(50):
+        if review().thread_id == thread:
+            break
+        await asyncio.sleep(0.05)
+    slack.fail("chat.postMessage", status=500, times=3)  # question 2 and its two retries
+    await say("next", "1800000010.000100")
+    calls = await slack.wait_for("chat.postMessage", count=5, timeout=20)
+    assert [c.status for c in calls[1:4]] == [500, 500, 500]
+    assert "went wrong" in said(calls[4])  # the facilitator hears it failed…
+    assert review().step == 0  # …and the review stays on the question everyone saw
+    await say("next", "1800000011.000100")
+    shown = await slack.wait_for("chat.postMessage", count=6, timeout=10)
+    assert "Question 2 of" in said(shown[5])
+    assert review().step == 1

@@ -152,3 +152,35 @@ async def test_events_acknowledged_before_a_kill_are_handled_after_restart(
     assert sorted(answers) == sorted(sent_answers)  # every answer saved, once
     for ts in questions:
         assert len(answers_to(slack, ts)) == 1, ts  # every question answered, once
+
+
+async def test_a_review_whose_opening_post_was_cut_by_a_kill_carries_on_after_restart(
+    tmp_path: Path, sqlite_template: Path
+) -> None:
+    """Finding 3: killed during the AAR's opening post, the review is resumed, not orphaned."""
+    url = await demo_database(sqlite_template, tmp_path / "lessons.db")
+    async with FakeSlack(token=TOKEN) as slack:
+        slack.add_user(AMINA, email="amina.diallo@un.example", name="Amina Diallo")
+        slack.slow("chat.postMessage", 1.0, times=1)  # the opening is on its way at the kill
+        async with bot_process(environment(url, slack)) as bot:
+            start = slash_command(
+                "start Polling day in Bangui", user_id=AMINA, channel_id=CHANNEL, command="/aar"
+            )
+            body = urlencode(start).encode()
+            assert await send(bot.url, body, "application/x-www-form-urlencoded") == 200
+            await asyncio.sleep(0.5)
+            bot.process.send_signal(signal.SIGKILL)
+            await bot.process.wait()
+        async with bot_process(environment(url, slack)):
+            review = await until(lambda: (r := saved(url)[0]) is not None and r.thread_id and r)
+        openings = [c for c in slack.calls_to("chat.postMessage") if c.ok]
+    assert len(openings) == 1  # posted once: the restart found it by its key
+    assert review.thread_id == openings[0].response["ts"]  # type: ignore[index]
+    store = Store.open(url)
+    try:
+        with store.session() as s:
+            assert (
+                len(list(s.scalars(select(Review)))) == 1
+            )  # one review, not an orphan and another
+    finally:
+        store.close()
