@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
+from aiohttp import ClientError
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -20,6 +21,14 @@ log = logging.getLogger(__name__)
 PLATFORM = "slack"
 METADATA_EVENT = "lessons_notification"  # message metadata of reminders (Reply.key)
 FIND_DEPTH = 50  # how far back `find` looks in a DM
+
+
+def _unknown_outcome(exc: Exception) -> bool:
+    """Whether a failed call may have been carried out all the same (not a refusal)."""
+    if isinstance(exc, SlackApiError):
+        status = getattr(exc.response, "status_code", 0) or 0
+        return status >= 500 or exc.response.get("error") in ("unexpected_response", "fatal_error")
+    return isinstance(exc, OSError | TimeoutError | ClientError)
 
 
 class Pacer:
@@ -147,9 +156,20 @@ class SlackNotifier:
             args["thread_ts"] = where.thread_id
         if reply.key:  # `find` recognises it by its metadata after an unknown outcome
             args["metadata"] = {"event_type": METADATA_EVENT, "event_payload": {"key": reply.key}}
-        response = await self.client.chat_postMessage(**args)
-        ts = str(response.get("ts", ""))
-        channel = str(response.get("channel", where.channel_id))
+        try:
+            response = await self.client.chat_postMessage(**args)
+            ts = str(response.get("ts", ""))
+            channel = str(response.get("channel", where.channel_id))
+        except Exception as exc:
+            # The outcome is unknown (a timeout, a reset, a 5xx after retries): the message may
+            # have landed. Look it up by its key before anyone is told it failed.
+            found = None
+            if handling is not None and reply.key and _unknown_outcome(exc):
+                found = await self.find_in(where.channel_id, args.get("thread_ts"), reply.key)
+            if found is None:
+                raise
+            log.info("Slack: %s landed despite %s", reply.key, type(exc).__name__)
+            ts, channel = found, where.channel_id
         landed = ConversationRef(
             PLATFORM, channel, where.thread_id if "thread_ts" in args else ts, where.channel_name
         )

@@ -161,3 +161,18 @@ async def test_a_question_slack_never_showed_does_not_move_the_review(
     shown = await slack.wait_for("chat.postMessage", count=6, timeout=10)
     assert "Question 2 of" in said(shown[5])
     assert review().step == 1
+
+
+@SQLITE_ONLY
+async def test_an_answer_that_landed_despite_a_lost_reply_gets_no_apology(
+    bot: Client, slack: FakeSlack
+) -> None:
+    """Issue 21, finding 5: the post is looked up by its key before anyone is told it failed."""
+    slack.lose("chat.postMessage", times=2)  # posted, then the answer never came back (twice)
+    assert await mention(bot, "1700000400.000100") == 200
+    posts = await slack.wait_for("chat.postMessage", count=2, timeout=10)
+    assert [c.fault for c in posts] == ["lost", "lost"]  # it landed (the retry too)
+    await slack.wait_for("conversations.replies", count=1, timeout=10)
+    await asyncio.sleep(0.5)
+    apologies = [c for c in slack.calls_to("chat.postMessage") if "went wrong" in said(c)]
+    assert apologies == []
