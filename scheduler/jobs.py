@@ -147,15 +147,20 @@ class Scheduler:
         now = self.clock()
         report = TickReport(at=now)
         due = await self.db.run(self._peek, now) if self._seeded else Due(True, True, True)
+        claims: dict[str, datetime] = {}
         if due.jobs:
-            report.jobs = await self.db.run(self._claim_jobs, now)
+            claims = await self.db.run(self._claim_jobs, now)
+            report.jobs = list(claims)
         for job in report.jobs:
             await self.db.run(self._run_job, job, now)
+            if job != practices.JOB:
+                await self.db.run(self._finish_job, job, now, claims[job])
         if practices.JOB in report.jobs:
             report.practices = await practices.run(
                 db=self.db, store=self.store, notifiers=self.notifiers, now=now,
                 settings=self.settings,
             )  # fmt: skip
+            await self.db.run(self._finish_job, practices.JOB, now, claims[practices.JOB])
         if report.jobs:  # they may have given new people a timer that is due
             due = await self.db.run(self._peek, now)
         for _ in range(MAX_ROUNDS if due.plan else 0):  # only once a slot came: see plan_ahead
@@ -212,8 +217,14 @@ class Scheduler:
 
     # Organisation jobs ---------------------------------------------------------------------
 
-    def _claim_jobs(self, now: datetime) -> list[str]:
-        """Claim the organisation jobs that are due (one replica gets each)."""
+    def _claim_jobs(self, now: datetime) -> dict[str, datetime]:
+        """Claim the organisation jobs that are due (one replica gets each), with a lease.
+
+        A job is claimed until its lease runs out (the scheduler's lease, at most its period)
+        and moved to its next period only once it is done: killed half-way, it is taken up
+        again by any replica when the lease runs out, not an hour later (each job is safe to
+        run again: it does only what is still missing).
+        """
         with self.db.begin() as conn:
             if not self._seeded:
                 rows = [{"name": name, "next_at": now} for name in JOBS]
@@ -222,18 +233,28 @@ class Scheduler:
             due = conn.execute(
                 select(SchedulerJob.name).where(SchedulerJob.next_at <= now)
             ).scalars()
-            claimed = []
+            claimed: dict[str, datetime] = {}
             for name in list(due):
                 if name not in JOBS:
                     continue
+                until = now + min(self.settings.lease, JOBS[name])
                 moved = conn.execute(
                     update(SchedulerJob)
                     .where(SchedulerJob.name == name, SchedulerJob.next_at <= now)
-                    .values(next_at=now + JOBS[name])
+                    .values(next_at=until)
                 )
                 if moved.rowcount:
-                    claimed.append(name)
+                    claimed[name] = until
             return claimed
+
+    def _finish_job(self, name: str, now: datetime, until: datetime) -> None:
+        """A job is done: its next run is a period away (unless another replica took it over)."""
+        with self.db.begin() as conn:
+            conn.execute(
+                update(SchedulerJob)
+                .where(SchedulerJob.name == name, SchedulerJob.next_at == until)
+                .values(next_at=now + JOBS[name])
+            )
 
     def _run_job(self, job: str, now: datetime) -> None:
         pg = self.db.postgres

@@ -98,3 +98,29 @@ async def test_a_send_slower_than_the_lease_is_not_sent_again_by_another_replica
         await first.aclose()
         await second.aclose()
     assert len(slow.sent) + len(quick.sent) == 1  # one message, not one per replica
+
+
+async def test_an_organisation_job_cut_short_is_taken_up_after_its_lease(store: Store) -> None:
+    """Finding 6: a replica killed after claiming `sync` leaves it to another within the lease."""
+    settings = SchedulerSettings(lease=timedelta(minutes=5))
+    start = at_local(WED, 9, 5)
+    killed = Scheduler(
+        store=store, notifiers=[Recorder()], settings=settings, clock=ManualClock(start),
+        reviews=False,
+    )  # fmt: skip
+    await killed.tick()  # seeds and runs every job once
+    later = start + timedelta(hours=1, minutes=1)
+    claimed = await killed.db.run(killed._claim_jobs, later)  # claims them, then is killed
+    assert "sync" in claimed
+    killed.close()
+    amina = add_person(store, "Amina Diallo")  # a newcomer the lost sync never gave a timer
+    add_action(store, add_lesson(store), amina, WED - timedelta(days=1))
+    clock = ManualClock(later + timedelta(minutes=6))  # past the lease, long before the hour
+    other = Scheduler(
+        store=store, notifiers=[Recorder()], settings=settings, clock=clock, reviews=False
+    )
+    try:
+        report = await other.tick()
+    finally:
+        await other.aclose()
+    assert "sync" in report.jobs
