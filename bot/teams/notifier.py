@@ -294,7 +294,27 @@ async def reply_in(context: TurnContext, activity: Activity) -> None:
         await context.send_activity(activity)
         return
     activity.apply_conversation_reference(incoming.get_conversation_reference())
-    await client.conversations.reply_to_activity(incoming.conversation.id, incoming.id, activity)
+    await accepted(
+        client.conversations.reply_to_activity(incoming.conversation.id, incoming.id, activity)
+    )
+
+
+async def accepted(call: Awaitable[Any]) -> str:
+    """Await a connector send; return the new activity's id ("" when Teams did not say).
+
+    The SDK reads the body of a 2xx answer as the new activity's id only after checking the
+    status: a body that is not one (a proxy's HTML page, plain text) raises a pydantic
+    ValidationError there, though Teams took the message. That is an accepted send with no id,
+    not a failure (a retry or an apology would say it twice).
+    """
+    try:
+        response = await call
+    except ValueError as exc:  # pydantic's ValidationError (the SDK checked the status first)
+        if type(exc).__name__ != "ValidationError":
+            raise
+        log.warning("Teams: a send was accepted with an answer that is not JSON (%s)", exc)
+        return ""
+    return str(getattr(response, "id", None) or "")
 
 
 async def _post(context: TurnContext, target: str, activity: Activity) -> str:
@@ -303,8 +323,7 @@ async def _post(context: TurnContext, target: str, activity: Activity) -> str:
     reference.activity_id = None  # a new message, not a reply to the continuation event
     outgoing = for_channel(activity, context.activity.channel_id).model_copy(deep=True)
     outgoing.apply_conversation_reference(reference)
-    response = await connector(context).conversations.send_to_conversation(target, outgoing)
-    return str(response.id or "")
+    return await accepted(connector(context).conversations.send_to_conversation(target, outgoing))
 
 
 def connector(context: TurnContext) -> ConnectorClientBase:

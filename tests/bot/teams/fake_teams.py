@@ -287,6 +287,12 @@ class FakeTeams:
         with self._lock:
             self.state.faults.append((status, headers))
 
+    def answer_raw_next(self, status: int, body: str, content_type: str = "text/html") -> None:
+        """Carry out the next connector call, then answer it with a body that is not JSON (a
+        proxy's page in front of the connector)."""
+        with self._lock:
+            self.state.faults.append((-status, {"body": body, "content_type": content_type}))
+
     def drop_next(self) -> None:
         """Reset the connection of the next connector call (TCP RST, no answer)."""
         with self._lock:
@@ -435,6 +441,14 @@ class FakeTeams:
         if fault is not None and fault[0] == 0:
             _reset(request)
             return web.Response()  # never written: the connection is gone
+        if fault is not None and fault[0] < 0:  # done, then answered with a raw body
+            self._answer(request, body)
+            raw = fault[1]
+            return web.Response(
+                body=raw["body"].encode(),
+                status=-fault[0],
+                headers={"Content-Type": raw["content_type"]},
+            )
         if fault is not None:
             return web.json_response(
                 {"error": {"code": "Fault"}}, status=fault[0], headers=fault[1]
