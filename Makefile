@@ -14,7 +14,7 @@ PYTHON := $(shell for p in python3.13 python3.12 python3 python; do \
 
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: run chat test lint bench soak install dev clean help browser lock smoke platform-tools
+.PHONY: run chat test lint bench soak chaos install dev clean help browser lock smoke platform-tools
 
 help:
 	@echo "make run    install into .venv and run the bot on SQLite with the demo lessons:"
@@ -25,6 +25,7 @@ help:
 	@echo "make lock   refresh the dependency locks in requirements/ from pyproject.toml"
 	@echo "make bench  run the benchmarks (search quality and latency, import, Slack, Teams,"
 	@echo "            1 and 2 workers on PostgreSQL, scheduler)"
+	@echo "make chaos  3 scheduler replicas on PostgreSQL, killed and faulted (~2 min)"
 	@echo "make soak   load the running bot on Slack and Teams, then a 10-minute soak (RSS, ~15 min)"
 
 $(BIN)/python:
@@ -143,6 +144,13 @@ bench: $(STAMP)
 # /api/messages of a real `lessons run` process, then a 10-minute soak sampling its RSS. Loopback
 # only, bounded in time and count. Figures in bench-results/soak.json. Then the hostile-input
 # properties with their long profile.
+# Chaos on the scheduler (issue 21): 3 replicas on PostgreSQL, SIGKILLs by PID, 429 storms with
+# a long Retry-After, slow posts, closed connections. Figures in bench-results/chaos.json.
+chaos: $(DEV_STAMP)
+	@mkdir -p bench-results
+	LESSONS_CHAOS=1 LESSONS_CHAOS_REPORT=bench-results/chaos.json \
+		$(BIN)/python -m pytest -q -s -m chaos -p no:cacheprovider tests/reliability/test_chaos.py
+
 soak: $(DEV_STAMP)
 	@mkdir -p bench-results
 	LESSONS_SOAK=1 LESSONS_SOAK_REPORT=bench-results/soak.json \
