@@ -107,7 +107,17 @@ def _parser() -> argparse.ArgumentParser:
     beir.set_defaults(func=_eval_beir)
     bench = sub.add_parser("bench", help="latency, memory and import benchmarks")
     bench.add_argument(
-        "what", choices=["latency", "import", "quality", "all", "slack", "teams", "scheduler"]
+        "what",
+        choices=[
+            "latency",
+            "import",
+            "quality",
+            "all",
+            "slack",
+            "teams",
+            "scheduler",
+            "multilingual",
+        ],
     )
     bench.add_argument("--copies", type=int, default=50, help="LLIS copies (default 50 ≈ 105k)")
     bench.add_argument("--backend", choices=["sqlite", "postgres"], default="sqlite")
@@ -392,6 +402,12 @@ def _bench(args: argparse.Namespace, settings: Settings) -> int:
         return _bench_workers(args, settings)
     if args.what == "teams":
         return _bench_teams(args, settings)
+    if args.what == "multilingual":
+        multilingual = _checkout_module("bench.multilingual")
+        found = multilingual.run()
+        print(multilingual.table(found), file=sys.stderr if args.json else sys.stdout)
+        print(json.dumps(found, indent=None if args.json else 2))
+        return 0
     if args.what == "scheduler":
         from bot.slack.sink import deliver_through_sink  # only this benchmark needs them
         from scheduler import bench as scheduler_bench
