@@ -498,6 +498,11 @@ def _scheduler_forever(_args: argparse.Namespace, settings: Settings) -> int:
 
     store = _store(settings)
     _require_schema(store)
+    try:
+        database.WriterLock(settings.database_url, "lessons scheduler").acquire()
+    except database.WriterTaken as exc:
+        store.close()
+        raise DomainError(str(exc)) from None
     runner = Runner(reminders.scheduler(settings, store))
     print(f"Lessons Bot scheduler is running (database: {store.backend}).", flush=True)
     print("Press Ctrl-C to stop.", flush=True)

@@ -594,6 +594,34 @@ class ProcessedEvent(Base):
     __table_args__ = (Index("ix_processed_events_received", "received_at"),)
 
 
+class InboxItem(Base):
+    """A platform event, interaction or activity, kept from before its ack until it is handled.
+
+    The transactional inbox (issue 21): written before Slack or Teams hears "got it", unique by
+    the platform's id for it; `done_at` is set once its effect is made. Rows not done are
+    handled again after a crash (`lease_until` says until when a process is on it).
+    """
+
+    __tablename__ = "inbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    key: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text, default="")
+    meta: Mapped[str] = mapped_column(Text, default="")  # JSON: content type, claims…
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    claimed_by: Mapped[str | None] = mapped_column(String(100))
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    done_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+    __table_args__ = (
+        UniqueConstraint("platform", "key", name="uq_inbox_platform_key"),
+        Index("ix_inbox_pending", "done_at", "lease_until"),
+        Index("ix_inbox_received", "received_at"),
+    )
+
+
 class ChatMessage(Base):
     """A message of the local web chat: kept so a reload or restart shows the conversation."""
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, func, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from knowledge import audit, database, lifecycle
@@ -521,8 +522,28 @@ class Store:
         Return the person id. A person already tied to another id of this platform keeps it.
         """
         column = {"slack": "slack_user_id", "teams": "teams_aad_id"}[platform]
-        attr = getattr(Person, column)
         email = email.strip().lower() if email and "@" in email else None
+        for attempt in range(3):
+            try:
+                return self._link_once(platform, column, user_id, email, name, timezone)
+            except IntegrityError:
+                # Another message of this user (here or on another replica) linked them a
+                # moment ago: its row is there now, the next attempt finds it.
+                if attempt == 2:
+                    raise
+                log.info("%s user %s was linked meanwhile; looking again", platform, user_id)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _link_once(
+        self,
+        platform: str,
+        column: str,
+        user_id: str,
+        email: str | None,
+        name: str,
+        timezone: str | None,
+    ) -> int:
+        attr = getattr(Person, column)
         with self.session() as s:
             person = s.scalars(select(Person).where(attr == user_id)).first()
             if person is None and email:

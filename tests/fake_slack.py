@@ -164,8 +164,10 @@ class Call:
 
 @dataclass
 class _Fault:
-    kind: str  # "status" or "drop"
+    kind: str  # "status", "drop", "lose" or "raw"
     status: int = 200
+    body: str = ""
+    content_type: str = "text/plain"
     error: str = ""
     retry_after: int | None = None
     times: int | None = 1  # None: every call
@@ -705,6 +707,7 @@ NEWER_ARGS: Final[dict[str, frozenset[str]]] = {
     "*": frozenset({"team_id"}),
     "chat.postMessage": frozenset({"metadata", "markdown_text", "container_id"}),
     "conversations.history": frozenset({"include_all_metadata"}),
+    "conversations.replies": frozenset({"include_all_metadata"}),
     "chat.postEphemeral": frozenset({"markdown_text"}),
     "chat.update": frozenset({"metadata", "markdown_text", "file_ids", "reply_broadcast"}),
     "views.open": frozenset({"interactivity_pointer"}),
@@ -895,6 +898,7 @@ class FakeSlack:
             "conversations.open": self._conversations_open,
             "conversations.info": self._conversations_info,
             "conversations.history": self._conversations_history,
+            "conversations.replies": self._conversations_replies,
             "chat.postMessage": self._chat_post_message,
             "chat.postEphemeral": self._chat_post_ephemeral,
             "chat.update": self._chat_update,
@@ -1267,6 +1271,23 @@ class FakeSlack:
         """
         self._faults.setdefault(method, []).append(_Fault("lose", times=times))
 
+    def answer_raw(
+        self,
+        method: str,
+        *,
+        status: int,
+        body: str,
+        content_type: str = "text/plain",
+        times: int | None = 1,
+    ) -> None:
+        """Answer the next `times` calls to `method` with a body that is not Slack's JSON.
+
+        As a proxy or load balancer in front of Slack does: `403 Forbidden` in text/plain, an
+        HTML error page, an empty body, or a JSON content type over something else.
+        """
+        fault = _Fault("raw", status=status, body=body, content_type=content_type, times=times)
+        self._faults.setdefault(method, []).append(fault)
+
     def clear_faults(self) -> None:
         """Forget every injected fault and delay."""
         self._faults.clear()
@@ -1448,6 +1469,14 @@ class FakeSlack:
             await self._record(call)
             _reset(request)
             return web.Response()  # never written: the connection is gone
+        if fault.kind == "raw":
+            call.fault, call.status, call.response = "raw", fault.status, None
+            raw = web.Response(
+                body=fault.body.encode(),
+                status=fault.status,
+                headers={"Content-Type": fault.content_type},
+            )
+            return await self._answer(request, call, raw)
         call.fault = str(fault.status) if fault.status != 200 else fault.error
         call.status = fault.status
         call.response = {"ok": False, "error": fault.error}
@@ -1580,6 +1609,37 @@ class FakeSlack:
             "messages": messages,
             "has_more": len(found) > limit,
             "pin_count": 0,
+            "response_metadata": {"next_cursor": ""},
+        }
+
+    def _conversations_replies(self, call: Call) -> JSON:
+        # docs.slack.dev/reference/methods/conversations.replies: the parent then its replies,
+        # oldest first; `metadata` only with include_all_metadata.
+        channel, error = self._resolve_channel(call.args.get("channel"))
+        ts = str(call.args.get("ts") or "")
+        if channel is None or (channel not in self.channels and channel[0] == "D"):
+            return {"ok": False, "error": error or "channel_not_found"}
+        if not ts:
+            return {"ok": False, "error": "invalid_arguments"}
+        # The parent may be a person's message, which the fake never saw: its replies count.
+        limit = max(1, min(1000, int(call.args.get("limit") or 1000)))
+        with_metadata = _truthy(call.args.get("include_all_metadata"))
+        found = sorted(
+            (
+                m
+                for (c, t), m in self.messages.items()
+                if c == channel and not m.get("deleted") and (t == ts or m.get("thread_ts") == ts)
+            ),
+            key=lambda m: m["ts"],
+        )
+        messages = [
+            {k: v for k, v in m.items() if k != "channel" and (with_metadata or k != "metadata")}
+            for m in found[:limit]
+        ]
+        return {
+            "ok": True,
+            "messages": messages,
+            "has_more": len(found) > limit,
             "response_metadata": {"next_cursor": ""},
         }
 
