@@ -21,6 +21,7 @@ from handlers.chat import (
     UserRef,
 )
 from handlers.errors import UserError
+from handlers.ids import parse_id
 from knowledge.models import ActionStatus
 from knowledge.permissions import Operation
 from knowledge.roles import Roles
@@ -246,9 +247,10 @@ async def _person(who: UserRef, store: Store) -> int:
 
 
 async def _owned(value: str, who: UserRef, store: Store) -> ActionView:
-    if not value.isdigit():
-        raise UserError("That button is out of date. Type `actions` to see your actions.")
-    action = await store.action(int(value))
+    action_id = parse_id(
+        value, stale="That button is out of date. Type `actions` to see your actions."
+    )
+    action = await store.action(action_id)
     person = await _person(who, store)
     # The card's moves (done, snooze, new date, blocked, hand over) are its owner's to make.
     await Roles(store).check_action(action.id, Operation.MANAGE_OWN_ACTION, actor_id=person)
