@@ -111,10 +111,18 @@ async def answering_viewer(incoming: Command | Message, deps: Deps) -> Viewer:
 
     where = incoming.where
     if isinstance(incoming, Message) and where.channel_name:
-        person = await deps.store.person_for(incoming.who.platform, incoming.who.user_id)
-        audience = await deps.store.viewer_for(None, channel=where.channel_name)
-        return Viewer(person_id=person, principals=audience.principals)
+        return await public_viewer(incoming.who, where, deps)
     return await viewer_of(incoming.who, where.channel_name, deps)
+
+
+async def public_viewer(who: UserRef, where: ConversationRef, deps: Deps) -> Viewer:
+    """Return the access of a post everyone in a conversation reads: the conversation's alone.
+
+    The person is kept (their questions are logged as theirs), never their principals.
+    """
+    person = await deps.store.person_for(who.platform, who.user_id)
+    audience = await deps.store.viewer_for(None, channel=where.channel_name)
+    return Viewer(person_id=person, principals=audience.principals)
 
 
 def conversation(incoming: Command | Message) -> ConversationRef:
@@ -168,7 +176,13 @@ async def button(press: ButtonPress, deps: Deps) -> Reply | None:
             private = press.value.endswith(_PRIVATE)
             question_id, shown = _ids(press.value.removesuffix(_PRIVATE))
             text = await store.question_text(question_id)
-            viewer = await viewer_of(press.who, press.where.channel_name, deps)
+            if private or not press.where.channel_name:
+                # Shown to the presser alone (or in their own DM): everything they may see.
+                viewer = await viewer_of(press.who, press.where.channel_name, deps)
+            else:
+                # The next page of a public answer is posted for the conversation, like the
+                # first: what its audience may see, never the presser's own restricted lessons.
+                viewer = await public_viewer(press.who, press.where, deps)
             shown = min(shown or PAGE, MAX_SHOWN)
             answer = await store.ask(text, viewer=viewer, limit=shown + PAGE)
             return more_reply(answer, question_id=question_id, shown=shown, private=private)
