@@ -11,26 +11,33 @@ promotion cards), which names a lesson its recipient may not see only as `RESTRI
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
+from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, bindparam, text
+from sqlalchemy import ColumnElement, Connection, or_, select
 
 from knowledge.errors import NotFound
+from knowledge.models import Lesson, Product, ProductAudience
+
+if TYPE_CHECKING:
+    from knowledge.storage import ActionView
 
 RESTRICTED = "a restricted lesson (ask its PBPO)"
+RESTRICTED_ACTION = "an action on a restricted lesson (ask its PBPO)"
 NOT_YOURS = "I can't find that lesson, or it is not open to you, so nothing was recorded."
 _CHUNK = 500
 
-_VISIBLE_SQL = text(
-    "SELECT l.id FROM lessons l WHERE l.id IN :ids AND ("
-    "NOT EXISTS (SELECT 1 FROM product_audience a WHERE a.product_id = l.product_id) "
-    "OR EXISTS (SELECT 1 FROM product_audience a WHERE a.product_id = l.product_id "
-    "AND a.principal IN :principals))"
-).bindparams(bindparam("ids", expanding=True), bindparam("principals", expanding=True))
 
-_RESTRICTED_SQL = text(
-    "SELECT l.id FROM lessons l WHERE l.id IN :ids AND EXISTS "
-    "(SELECT 1 FROM product_audience a WHERE a.product_id = l.product_id)"
-).bindparams(bindparam("ids", expanding=True))
+def visible(principals: Iterable[str]) -> ColumnElement[bool]:
+    """Return a condition on Product.id: open to everyone, or to one of these principals.
+
+    The rule of `visible_lessons`, and of search's own filter, for queries that join products.
+    """
+    restricted = select(ProductAudience.product_id)
+    opened = select(ProductAudience.product_id).where(
+        ProductAudience.principal.in_(sorted(principals))
+    )
+    return or_(Product.id.not_in(restricted), Product.id.in_(opened))
 
 
 def visible_lessons(
@@ -38,21 +45,15 @@ def visible_lessons(
 ) -> frozenset[int]:
     """Return the lessons of `lesson_ids` that exist and a viewer with `principals` may see."""
     ids = sorted({int(i) for i in lesson_ids})
-    allowed = sorted(principals) or ["-"]
+    allowed = sorted(principals)
     found: set[int] = set()
     for start in range(0, len(ids), _CHUNK):
         chunk = ids[start : start + _CHUNK]
-        rows = conn.execute(_VISIBLE_SQL, {"ids": chunk, "principals": allowed})
-        found.update(int(i) for (i,) in rows)
-    return frozenset(found)
-
-
-def restricted_lessons(conn: Connection, lesson_ids: Iterable[int]) -> frozenset[int]:
-    """Return the lessons of `lesson_ids` whose product names an audience."""
-    ids = sorted({int(i) for i in lesson_ids})
-    found: set[int] = set()
-    for start in range(0, len(ids), _CHUNK):
-        rows = conn.execute(_RESTRICTED_SQL, {"ids": ids[start : start + _CHUNK]})
+        rows = conn.execute(
+            select(Lesson.id)
+            .join(Product, Product.id == Lesson.product_id)
+            .where(Lesson.id.in_(chunk), visible(allowed))
+        )
         found.update(int(i) for (i,) in rows)
     return frozenset(found)
 
@@ -66,3 +67,16 @@ def check_visible(conn: Connection, principals: Iterable[str], lesson_id: int) -
 def shown_title(title: str, *, visible: bool) -> str:
     """Return how a message names a lesson to its recipient: its title, or `RESTRICTED`."""
     return title if visible else RESTRICTED
+
+
+def action_for(action: ActionView, *, visible: bool, own: bool) -> ActionView:
+    """Return an action as a message to one recipient may show it.
+
+    A recipient who may not see the action's lesson reads `RESTRICTED` for its title; unless
+    the action is their own (they must act on it), its description and notes are withheld too.
+    """
+    if visible:
+        return action
+    if own:
+        return replace(action, lesson_title=RESTRICTED)
+    return replace(action, lesson_title=RESTRICTED, description=RESTRICTED_ACTION, notes="")
