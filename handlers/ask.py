@@ -22,6 +22,7 @@ from handlers.chat import (
     unlinked,
 )
 from handlers.errors import UserError
+from handlers.ids import parse_id, parse_ids
 from handlers.practices import PracticeAction
 from knowledge.models import EvidenceLevel
 from knowledge.reviews import Reviews
@@ -110,10 +111,18 @@ async def answering_viewer(incoming: Command | Message, deps: Deps) -> Viewer:
 
     where = incoming.where
     if isinstance(incoming, Message) and where.channel_name:
-        person = await deps.store.person_for(incoming.who.platform, incoming.who.user_id)
-        audience = await deps.store.viewer_for(None, channel=where.channel_name)
-        return Viewer(person_id=person, principals=audience.principals)
+        return await public_viewer(incoming.who, where, deps)
     return await viewer_of(incoming.who, where.channel_name, deps)
+
+
+async def public_viewer(who: UserRef, where: ConversationRef, deps: Deps) -> Viewer:
+    """Return the access of a post everyone in a conversation reads: the conversation's alone.
+
+    The person is kept (their questions are logged as theirs), never their principals.
+    """
+    person = await deps.store.person_for(who.platform, who.user_id)
+    audience = await deps.store.viewer_for(None, channel=where.channel_name)
+    return Viewer(person_id=person, principals=audience.principals)
 
 
 def conversation(incoming: Command | Message) -> ConversationRef:
@@ -141,10 +150,16 @@ async def button(press: ButtonPress, deps: Deps) -> Reply | None:
     match press.action:
         case AskAction.HELPFUL | AskAction.NOT_HELPFUL:
             lesson_id, question_id = _ids(press.value)
-            person = await store.person_for(press.who.platform, press.who.user_id)
+            # The card was shown where it was pressed: the voter's own access and that
+            # conversation's open the lesson; a forged id of any other lesson is refused.
+            viewer = await viewer_of(press.who, press.where.channel_name, deps)
             helpful = press.action == AskAction.HELPFUL
             changed = await store.record_feedback(
-                lesson_id, person_id=person, question_id=question_id, helpful=helpful
+                lesson_id,
+                viewer=viewer,
+                question_id=question_id,
+                helpful=helpful,
+                guest=f"{press.who.platform}:{press.who.user_id}",
             )
             if not changed:
                 return Reply.of(Text("You already told me that, thanks."), private=True)
@@ -161,7 +176,13 @@ async def button(press: ButtonPress, deps: Deps) -> Reply | None:
             private = press.value.endswith(_PRIVATE)
             question_id, shown = _ids(press.value.removesuffix(_PRIVATE))
             text = await store.question_text(question_id)
-            viewer = await viewer_of(press.who, press.where.channel_name, deps)
+            if private or not press.where.channel_name:
+                # Shown to the presser alone (or in their own DM): everything they may see.
+                viewer = await viewer_of(press.who, press.where.channel_name, deps)
+            else:
+                # The next page of a public answer is posted for the conversation, like the
+                # first: what its audience may see, never the presser's own restricted lessons.
+                viewer = await public_viewer(press.who, press.where, deps)
             shown = min(shown or PAGE, MAX_SHOWN)
             answer = await store.ask(text, viewer=viewer, limit=shown + PAGE)
             return more_reply(answer, question_id=question_id, shown=shown, private=private)
@@ -175,9 +196,7 @@ async def share(press: ButtonPress, deps: Deps) -> Reply:
     from handlers.router import viewer_of  # the router imports this module
 
     store = deps.store
-    if not press.value.isdecimal():
-        raise UserError(STALE)
-    question = await store.question(int(press.value))
+    question = await store.question(parse_id(press.value, stale=STALE))
     person = await store.person_for(press.who.platform, press.who.user_id)
     if question.person_id != person or question.platform != press.who.platform[:16]:
         raise UserError("Only the person who asked this question can share its answer.")
@@ -214,10 +233,10 @@ async def share(press: ButtonPress, deps: Deps) -> Reply:
 
 
 def _ids(value: str) -> tuple[int, int | None]:
-    first, _, second = value.partition(":")
-    if not first.isdigit() or (second and not second.isdigit()):
-        raise UserError(STALE)
-    return int(first), int(second) if second else None
+    if ":" not in value:
+        return parse_id(value, stale=STALE), None
+    first, second = parse_ids(value, 2, stale=STALE)
+    return first, second
 
 
 def answer_reply(

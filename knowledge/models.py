@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, date, datetime
 from enum import StrEnum
 
@@ -446,6 +447,11 @@ class QuestionLesson(Base):
     __table_args__ = (Index("ix_question_lessons_lesson", "lesson_id"),)
 
 
+def _anonymous_voter() -> str:
+    """Return a voter of its own for a vote written without one (imports, fixtures)."""
+    return f"anonymous:{uuid.uuid4().hex}"
+
+
 class Feedback(Base):
     """A helpful / not helpful vote on a lesson given as an answer; one per person and lesson."""
 
@@ -457,10 +463,14 @@ class Feedback(Base):
     question_id: Mapped[int | None] = mapped_column(ForeignKey("questions.id", ondelete="SET NULL"))
     helpful: Mapped[bool] = mapped_column(Boolean)
     at: Mapped[datetime] = mapped_column(UtcDateTime())
+    # Who voted: "person:<id>", or the platform's id of someone outside the directory (a local
+    # chat guest's session): one vote per voter and lesson, whatever the replicas (0014).
+    voter: Mapped[str] = mapped_column(String(200), default=_anonymous_voter, server_default="")
 
     __table_args__ = (
         Index("ix_feedback_lesson", "lesson_id"),
         Index("ix_feedback_person_lesson", "person_id", "lesson_id"),
+        Index("uq_feedback_voter_lesson", "voter", "lesson_id", unique=True),
     )
 
 

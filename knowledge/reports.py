@@ -18,6 +18,7 @@ from typing import Any, Literal
 from sqlalchemy import ColumnElement, Connection, case, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
+from knowledge import access
 from knowledge.errors import NotFound
 from knowledge.models import (
     Action,
@@ -28,7 +29,6 @@ from knowledge.models import (
     LessonStatus,
     Person,
     Product,
-    ProductAudience,
     ProductTheme,
     ProductType,
     Question,
@@ -56,11 +56,7 @@ def visible(viewer: Viewer) -> ColumnElement[bool]:
     The same rule as search's `_hidden`: a product with an audience is visible only when one of
     its principals is one of the viewer's.
     """
-    restricted = select(ProductAudience.product_id)
-    opened = select(ProductAudience.product_id).where(
-        ProductAudience.principal.in_(sorted(viewer.principals))
-    )
-    return or_(Product.id.not_in(restricted), Product.id.in_(opened))
+    return access.visible(viewer.principals)
 
 
 def lesson_title(product_title: str, title: str | None) -> str:
