@@ -122,7 +122,7 @@ class Searcher:
         self._refresh(conn)
         limit = max(1, min(limit, 100))
         query = parse(question, today=today, missions=self._missions, themes=self._themes)
-        hidden = _hidden(conn, viewer)
+        hidden = _hidden(conn, viewer, query.statuses)
         answer = self._search(conn, question, query, hidden, limit)
         if answer.hits:
             return answer
@@ -219,15 +219,22 @@ _HIDDEN_SQL = text(
     "SELECT l.id FROM lessons l WHERE l.product_id IN (SELECT a.product_id FROM "
     "product_audience a GROUP BY a.product_id "
     "HAVING max(CASE WHEN a.principal IN :principals THEN 1 ELSE 0 END) = 0) "
-    "UNION SELECT l.id FROM lessons l WHERE l.status = 'withdrawn' "
+    "UNION SELECT l.id FROM lessons l WHERE l.status IN :unasked "
     "UNION SELECT c.lesson_id FROM lesson_curation c WHERE c.ranking = 'hidden'"
-).bindparams(bindparam("principals", expanding=True))
+).bindparams(bindparam("principals", expanding=True), bindparam("unasked", expanding=True))
+# Lessons that left the path to being learned: in no answer unless the question asks for them
+# (`status:rejected`, `status:withdrawn`).
+SET_ASIDE = (LessonStatus.REJECTED, LessonStatus.WITHDRAWN)
 
 
-def _hidden(conn: Connection, viewer: Viewer) -> frozenset[int]:
-    """Return the lessons this viewer may not see: restricted, withdrawn and hidden ones."""
+def _hidden(
+    conn: Connection, viewer: Viewer, statuses: frozenset[LessonStatus] = frozenset()
+) -> frozenset[int]:
+    """Return the lessons this viewer may not see: restricted and hidden ones, and rejected and
+    withdrawn ones unless `statuses` asks for them."""
     principals = sorted(viewer.principals) or ["-"]
-    rows = conn.execute(_HIDDEN_SQL, {"principals": principals})
+    unasked = [s.value for s in SET_ASIDE if s not in statuses] or ["-"]
+    rows = conn.execute(_HIDDEN_SQL, {"principals": principals, "unasked": unasked})
     return frozenset(int(i) for (i,) in rows)
 
 

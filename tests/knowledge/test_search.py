@@ -184,6 +184,38 @@ async def test_filters(demo_store: Store, question: str, keep: Callable[[Hit], b
     assert all(keep(h) for h in answer.hits), [h.as_json() for h in answer.hits]
 
 
+async def test_a_mission_alone_filters_by_mission(demo_store: Store) -> None:
+    """ "what did we learn in MINUSCA" used to give lessons of UNSOM, DPPA HQ and UNTMIS."""
+    for question in ("what did we learn in MINUSCA", "what did we learn about MINUSCA?"):
+        answer = await ask(demo_store, question)
+        assert answer.query.missions == {"MINUSCA"} and not answer.query.relaxed
+        assert len(answer.hits) == 5
+        assert {h.mission for h in answer.hits} == {"MINUSCA"}, question
+
+
+async def test_rejected_and_withdrawn_lessons_only_when_asked_for(demo_store: Store) -> None:
+    with demo_store.connection() as conn:
+        withdrawn = conn.execute(
+            text(
+                "SELECT min(id) FROM lessons WHERE status = 'applied' AND product_id NOT IN "
+                "(SELECT product_id FROM product_audience)"
+            )
+        ).scalar_one()
+        conn.execute(
+            text("UPDATE lessons SET status = 'withdrawn' WHERE id = :i"), {"i": withdrawn}
+        )
+    rejected = await ask(demo_store, "status:rejected QIPs")
+    assert rejected.hits and {h.status for h in rejected.hits} == {LessonStatus.REJECTED}
+    for question in ("QIPs", "quick impact projects", "elections", "what did we learn in MINUSCA"):
+        answer = await ask(demo_store, question, limit=20)
+        assert answer.hits
+        statuses = {h.status for h in answer.hits}
+        assert not statuses & {LessonStatus.REJECTED, LessonStatus.WITHDRAWN}, question
+        assert withdrawn not in {h.lesson_id for h in answer.hits}
+    asked = await ask(demo_store, "status:withdrawn", limit=20)
+    assert [h.lesson_id for h in asked.hits] == [withdrawn]
+
+
 async def test_filters_alone_browse_newest_first(demo_store: Store) -> None:
     answer = await ask(demo_store, "AARs in UNMISS")
     assert answer.query.terms == ()
