@@ -107,7 +107,8 @@ def _parser() -> argparse.ArgumentParser:
     beir.set_defaults(func=_eval_beir)
     bench = sub.add_parser("bench", help="latency, memory and import benchmarks")
     bench.add_argument(
-        "what", choices=["latency", "import", "quality", "all", "slack", "teams", "scheduler"]
+        "what",
+        choices=["latency", "import", "quality", "abstain", "all", "slack", "teams", "scheduler"],
     )
     bench.add_argument("--copies", type=int, default=50, help="LLIS copies (default 50 ≈ 105k)")
     bench.add_argument("--backend", choices=["sqlite", "postgres"], default="sqlite")
@@ -254,7 +255,11 @@ def _ask(args: argparse.Namespace, settings: Settings) -> int:
                 answer = await store.ask(question, viewer=viewer, limit=args.limit)
                 print(
                     json.dumps(
-                        {"question": question, "results": [h.as_json() for h in answer.hits]},
+                        {
+                            "question": question,
+                            "answered": answer.answered,
+                            "results": [h.as_json() for h in answer.hits],
+                        },
                         ensure_ascii=False,
                     ),
                     flush=True,
@@ -426,6 +431,8 @@ def _bench(args: argparse.Namespace, settings: Settings) -> int:
         backend=args.backend,
         stores=lambda b: temporary_store(b, settings),
     )
+    if args.what == "abstain":
+        print(bench.abstain_table(report["abstain"]), file=sys.stderr if args.json else sys.stdout)
     print(json.dumps(report, indent=None if args.json else 2))
     return 0
 
