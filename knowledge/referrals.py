@@ -16,7 +16,15 @@ from sqlalchemy.orm import Session
 
 from knowledge.errors import DomainError, NotFound
 from knowledge.experts import Experts
-from knowledge.models import Lesson, Person, PersonRole, Question, Referral, Role
+from knowledge.models import (
+    Lesson,
+    Person,
+    PersonRole,
+    ProductAudience,
+    Question,
+    Referral,
+    Role,
+)
 from knowledge.search.answer import Hit
 from knowledge.storage import Store
 from knowledge.threads import blocking
@@ -163,8 +171,18 @@ class Referrals:
             referral = _referral(s, referral_id)
             if referral.person_id != person_id:
                 raise DomainError("This question was handed to someone else.")
-            if lesson_id is not None and s.get(Lesson, lesson_id) is None:
+            lesson = s.get(Lesson, lesson_id) if lesson_id is not None else None
+            if lesson_id is not None and lesson is None:
                 raise NotFound(f"There is no lesson #{lesson_id}.")
+            if lesson is not None and s.scalar(
+                select(ProductAudience.product_id).where(
+                    ProductAudience.product_id == lesson.product_id
+                )
+            ):
+                # The asker may not be in its audience: its title is not passed on.
+                raise DomainError(
+                    f"Lesson #{lesson_id} is restricted to its audience: answer in words instead."
+                )
             referral.answer, referral.lesson_id = text or None, lesson_id
             referral.answered_at = self.store.clock()
             s.flush()
