@@ -112,6 +112,7 @@ def _parser() -> argparse.ArgumentParser:
             "latency",
             "import",
             "quality",
+            "abstain",
             "all",
             "slack",
             "teams",
@@ -264,7 +265,11 @@ def _ask(args: argparse.Namespace, settings: Settings) -> int:
                 answer = await store.ask(question, viewer=viewer, limit=args.limit)
                 print(
                     json.dumps(
-                        {"question": question, "results": [h.as_json() for h in answer.hits]},
+                        {
+                            "question": question,
+                            "answered": answer.answered,
+                            "results": [h.as_json() for h in answer.hits],
+                        },
                         ensure_ascii=False,
                     ),
                     flush=True,
@@ -442,6 +447,8 @@ def _bench(args: argparse.Namespace, settings: Settings) -> int:
         backend=args.backend,
         stores=lambda b: temporary_store(b, settings),
     )
+    if args.what == "abstain":
+        print(bench.abstain_table(report["abstain"]), file=sys.stderr if args.json else sys.stdout)
     print(json.dumps(report, indent=None if args.json else 2))
     return 0
 

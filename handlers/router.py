@@ -11,6 +11,7 @@ from handlers import (
     actions,
     ask,
     capture,
+    colleagues,
     eoar,
     experts,
     followups,
@@ -85,6 +86,7 @@ def _register() -> None:
     BUTTONS.update(
         {
             "ask": ask.button,
+            "colleague": colleagues.button,
             "action": actions.button,
             "aar": aar.button,
             "eoar": eoar.button,
@@ -98,6 +100,7 @@ def _register() -> None:
     FORMS.update(
         {
             "action": actions.form,
+            "colleague": colleagues.form,
             "aar": aar.form,
             "lesson": capture.form,
             "home": home.form,

@@ -423,6 +423,8 @@ class Question(Base):
     # Where it was answered (a follow-up in the same thread refines it); None in older rows.
     channel_id: Mapped[str | None] = mapped_column(String(100))
     thread_id: Mapped[str | None] = mapped_column(String(100))
+    # Whether its answer found something good (the search's judge); None in older rows.
+    answered: Mapped[bool | None] = mapped_column(Boolean)
 
     __table_args__ = (
         Index("ix_questions_normalized", "normalized"),
@@ -450,6 +452,28 @@ class QuestionLesson(Base):
 def _anonymous_voter() -> str:
     """Return a voter of its own for a vote written without one (imports, fixtures)."""
     return f"anonymous:{uuid.uuid4().hex}"
+
+
+class Referral(Base):
+    """A question handed to a colleague (*Ask a colleague*), and their answer when it came."""
+
+    __tablename__ = "question_referrals"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    question_id: Mapped[int] = mapped_column(ForeignKey("questions.id", ondelete="CASCADE"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
+    asked_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    answer: Mapped[str | None] = mapped_column(Text)
+    # A lesson the colleague pointed to instead of (or with) a line of their own.
+    lesson_id: Mapped[int | None] = mapped_column(ForeignKey("lessons.id", ondelete="SET NULL"))
+    answered_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # The lesson note the asker saved the answer as (identified), once.
+    note_id: Mapped[int | None] = mapped_column(ForeignKey("lessons.id", ondelete="SET NULL"))
+
+    __table_args__ = (
+        UniqueConstraint("question_id", "person_id", name="uq_question_referrals_person"),
+        Index("ix_question_referrals_person", "person_id"),
+    )
 
 
 class Feedback(Base):

@@ -276,10 +276,15 @@ class Store:
         channel_id: str | None = None,
         thread_id: str | None = None,
         lessons: Sequence[int] = (),
+        answered: bool | None = None,
     ) -> int:
         """Record a question, how many lessons answered it and where; return its id."""
         return self._log_questions(
-            [_question_row(question, person_id, platform, hits, channel_id, thread_id, lessons)]
+            [
+                _question_row(
+                    question, person_id, platform, hits, channel_id, thread_id, lessons, answered
+                )
+            ]
         )[0]
 
     async def _audiences(self, version: str | None, generation: int) -> frozenset[str]:
@@ -313,12 +318,16 @@ class Store:
         channel_id: str | None = None,
         thread_id: str | None = None,
         lessons: Sequence[int] = (),
+        answered: bool | None = None,
     ) -> int:
         """Record a question (in one transaction with others asked at the same moment).
 
         `lessons` are the lessons its answer gave, in order: they count as the lessons' reuse.
+        `answered` says whether the answer found something good (None: not judged).
         """
-        row = _question_row(question, person_id, platform, hits, channel_id, thread_id, lessons)
+        row = _question_row(
+            question, person_id, platform, hits, channel_id, thread_id, lessons, answered
+        )
         return await self._questions.submit(row)
 
     def _log_questions(self, rows: Sequence[dict[str, Any]]) -> list[int]:
@@ -1032,8 +1041,10 @@ def _question_row(
     channel_id: str | None,
     thread_id: str | None,
     lessons: Sequence[int] = (),
+    answered: bool | None = None,
 ) -> dict[str, Any]:
     return {
+        "answered": answered,
         "lessons": tuple(lessons),
         "person_id": person_id,
         "platform": platform[:16],
