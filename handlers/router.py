@@ -15,6 +15,7 @@ from handlers import (
     experts,
     followups,
     home,
+    plan,
     practices,
     reminders,
     reports,
@@ -90,6 +91,7 @@ def _register() -> None:
             "eoar": eoar.button,
             "lesson": capture.button,
             "home": home.button,
+            "plan": plan.button,
             "practice": practices.button,
             "reminders": reminders.button,
             "validation": validation.button,
@@ -101,6 +103,7 @@ def _register() -> None:
             "aar": aar.form,
             "lesson": capture.form,
             "home": home.form,
+            "plan": plan.form,
             "practice": practices.form,
             "validation": validation.form,
         }
@@ -160,6 +163,8 @@ async def _route(incoming: Incoming, deps: Deps) -> Reply | None:
             match word.lower().lstrip("/"):
                 case "aar":
                     return await aar.command(_as_command(incoming, "aar", rest), deps)
+                case "actions" | "action" | "plan" if lesson := plan.requested(text):
+                    return await plan.command(incoming.who, lesson, deps)
                 case "actions" | "todo" | "my-actions":
                     return await actions.mine(incoming.who, deps)
                 case "reminders":

@@ -15,7 +15,7 @@ import re
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from handlers import reach
+from handlers import plan, reach
 from handlers.chat import (
     Button,
     ButtonPress,
@@ -45,6 +45,10 @@ USAGE = (
     "Withdraw a lesson with `/lessons withdraw <lesson number> <why>`, for example "
     "`/lessons withdraw 42 duplicate of lesson 17`. It stays on record with your reason, "
     "but no longer appears in answers."
+)
+ADD_ACTIONS = (
+    "A lesson is learned once a change is applied: *Add actions* turns its recommendations "
+    "into actions, each with an owner and a due date."
 )
 STALE = "That button is out of date. Type `home` to see what awaits your validation."
 _WITHDRAW = re.compile(r"\s*/?withdraw\s+(?:lesson\s+)?#?(\d+)\b\s*[:,-]?\s*(.*)", re.I | re.S)
@@ -219,14 +223,21 @@ async def _decided(outcome: Outcome, deps: Deps) -> Reply:
     }[outcome.verdict or Verdict.VALIDATE]
     if outcome.released:
         done += " Its report is now open to everyone, as all its lessons are decided."
-    return Reply.of(Text(done + told), Fields(_facts(card)), private=True)
+    elements: list[Element] = [Text(done + told), Fields(_facts(card))]
+    if outcome.verdict == Verdict.VALIDATE:
+        elements.append(Text(ADD_ACTIONS))
+        elements.append(plan.add_button(card.lesson_id))
+    return Reply.of(*elements, private=True)
 
 
 async def _tell_authors(outcome: Outcome, deps: Deps) -> str:
     """Send each author the news; return what to tell the actor about it."""
     if not outcome.authors:
         return ""
-    news = Reply.of(Text(_news(outcome)), Fields(_facts(outcome.card)))
+    news_elements: list[Element] = [Text(_news(outcome)), Fields(_facts(outcome.card))]
+    if outcome.verdict == Verdict.VALIDATE:
+        news_elements.append(plan.add_button(outcome.card.lesson_id))
+    news = Reply.of(*news_elements)
     reached = [a.name for a in outcome.authors if await reach.send(a, news, deps)]
     missed = [a.name for a in outcome.authors if a.name not in reached]
     told = f" I told {', '.join(reached)}." if reached else ""
@@ -242,7 +253,7 @@ def _news(outcome: Outcome) -> str:
         case Verdict.VALIDATE:
             return (
                 f"✅ {who} validated your lesson {title}. It shows as validated in answers and "
-                "ranks higher; its recommendations can now become actions."
+                "ranks higher. *Add actions* turns its recommendations into actions with owners."
             )
         case Verdict.CHANGES:
             return (

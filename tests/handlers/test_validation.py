@@ -237,7 +237,7 @@ async def test_the_home_opens_the_card_of_each_lesson_awaiting_validation(
 
     reviews = [b for b in reply.elements if isinstance(b, Button)]
     reviews = [b for b in reviews if b.action == ValidationButton.OPEN]
-    assert reviews and all(b.label.startswith("Review: ") for b in reviews)
+    assert reviews and all(b.label.startswith("Review #") for b in reviews)
     card = await say(demo_store, press(FARIDA, ValidationButton.OPEN, int(reviews[0].value)))
     assert card.private
     assert set(buttons(card)) == {
