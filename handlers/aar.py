@@ -824,9 +824,13 @@ def validation_card(closing: Closing) -> Reply:
 # Proposed actions ----------------------------------------------------------------------------
 
 
-def owner_card(proposal: ProposalView) -> Reply:
-    """Build the card a proposed owner gets: accept, reassign, another date, decline."""
+def owner_card(proposal: ProposalView, *, numbered: bool = False) -> Reply:
+    """Build the card a proposed owner gets: accept, reassign, another date, decline.
+
+    `numbered` puts the proposal's number on the buttons, for a card listing several.
+    """
     value = str(proposal.id)
+    n = f" #{proposal.id}" if numbered else ""
     return Reply.of(
         Text(f"*An action for you from {proposal.source}*\n{proposal.description}"),
         Fields(
@@ -835,10 +839,10 @@ def owner_card(proposal: ProposalView) -> Reply:
                 ("Proposed by", proposal.facilitator_name),
             )
         ),
-        Button("Accept", AarButton.ACCEPT, value),
-        Button("Reassign", AarButton.REASSIGN, value),
-        Button("Other date", AarButton.REDATE, value),
-        Button("Decline", AarButton.DECLINE, value),
+        Button(f"Accept{n}", AarButton.ACCEPT, value),
+        Button(f"Reassign{n}", AarButton.REASSIGN, value),
+        Button(f"Other date{n}", AarButton.REDATE, value),
+        Button(f"Decline{n}", AarButton.DECLINE, value),
     )
 
 

@@ -14,6 +14,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from handlers import ask, plan
+from handlers.aar import owner_card
 from handlers.actions import ActionButton
 from handlers.capture import LessonAction
 from handlers.chat import (
@@ -35,7 +36,7 @@ from handlers.help import HELP
 from handlers.validation import ValidationButton
 from knowledge.capture import AppliedLesson, Awaiting, Notes, PendingLesson
 from knowledge.lesson_actions import LessonActions, LessonPlan
-from knowledge.reviews import Reviews
+from knowledge.reviews import ProposalView, Reviews
 from knowledge.search.text import clip
 from knowledge.storage import ActionView
 
@@ -84,6 +85,7 @@ async def home(who: UserRef, deps: Deps) -> Reply:
     actions = await store.actions_of(person)
     awaiting = await notes.awaiting_validation(person, limit=SHOWN)
     planless = await LessonActions(store).awaiting(person, limit=SHOWN)
+    proposed = await LessonActions(store).proposed_to(person, limit=SHOWN)
     return home_reply(
         name=member.name if member else None,
         actions=actions,
@@ -91,6 +93,7 @@ async def home(who: UserRef, deps: Deps) -> Reply:
         applied=applied,
         today=store.today(),
         planless=planless,
+        proposed=proposed,
     )
 
 
@@ -140,12 +143,17 @@ def home_reply(
     applied: list[AppliedLesson],
     today: date,
     planless: Sequence[LessonPlan] = (),
+    proposed: Sequence[ProposalView] = (),
 ) -> Reply:
     """Build the home of a person of the directory."""
     first = (name or "").split()
     greeting = f"*Hello {first[0]}*" if first else "*Hello*"
     elements: list[Element] = [Text(f"{greeting}: here is what waits for you.")]
     elements += [Divider(), *actions_section(actions, today=today)]
+    if proposed:
+        elements += [Divider(), Text(f"*Actions proposed to you* ({len(proposed)})")]
+        for proposal in proposed:
+            elements += owner_card(proposal, numbered=True).elements
     if awaiting.validator:
         elements += [Divider(), awaiting_section(awaiting), *review_buttons(awaiting)]
     if planless:

@@ -242,6 +242,27 @@ class LessonActions:
             plans = [plan_of(s, lesson) for lesson in lessons if _allowed(s, lesson, person_id)]
             return plans[:limit]
 
+    async def proposed_to(self, person_id: int, *, limit: int = 5) -> list[ProposalView]:
+        """Return the actions proposed to this person that wait for their answer (oldest first).
+
+        Proposals of reviews and of lessons alike: the home shows them with the owner's card,
+        so an action proposed from the shell (or a card that never arrived) can be accepted.
+        """
+        return await asyncio.to_thread(self._proposed_to, person_id, limit)
+
+    def _proposed_to(self, person_id: int, limit: int) -> list[ProposalView]:
+        with self.store.session() as s:
+            proposals = s.scalars(
+                select(ProposedAction)
+                .where(
+                    ProposedAction.owner_id == person_id,
+                    ProposedAction.status == ProposalStatus.PROPOSED,
+                )
+                .order_by(ProposedAction.id)
+                .limit(limit)
+            ).all()
+            return [proposal_view(s, p, p.review) for p in proposals]
+
     # Inside a session ----------------------------------------------------------------------
 
     def _lesson(self, s: Session, lesson_id: int, viewer: Viewer) -> Lesson:

@@ -11,7 +11,7 @@ import asyncio
 import math
 import statistics
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 
@@ -31,6 +31,8 @@ from knowledge.models import (
     ProductAudience,
     ProductTheme,
     ProductType,
+    ProposalStatus,
+    ProposedAction,
     Question,
 )
 from knowledge.search.answer import Hit, Viewer, takeaway
@@ -189,6 +191,15 @@ class ActionRow:
 
 
 @dataclass(frozen=True, slots=True)
+class ProposalRow:
+    """An action proposed on a lesson, waiting for its owner to accept it."""
+
+    description: str
+    owner: str | None
+    due_date: date | None
+
+
+@dataclass(frozen=True, slots=True)
 class LessonPage:
     """Everything the lesson page shows: text, source product, lifecycle, actions, votes."""
 
@@ -218,6 +229,13 @@ class LessonPage:
     actions: tuple[ActionRow, ...]
     helpful: int
     not_helpful: int
+    waiting: tuple[ProposalRow, ...] = ()
+
+    @property
+    def progress(self) -> tuple[int, int]:
+        """Return (done, counted) actions: cancelled ones do not count."""
+        counted = [a for a in self.actions if a.status != ActionStatus.NOT_DOING]
+        return sum(a.status == ActionStatus.DONE for a in counted), len(counted)
 
 
 class Reports:
@@ -554,7 +572,20 @@ class Reports:
                 ).all()
             )
             validator = s.get(Person, lesson.validated_by_id) if lesson.validated_by_id else None
-            return _page(lesson, events, votes, validator, self.store.today())
+            page = _page(lesson, events, votes, validator, self.store.today())
+            waiting = s.scalars(
+                select(ProposedAction)
+                .where(
+                    ProposedAction.lesson_id == lesson_id,
+                    ProposedAction.status == ProposalStatus.PROPOSED,
+                )
+                .order_by(ProposedAction.id)
+            ).all()
+            rows = tuple(
+                ProposalRow(p.description, p.owner.name if p.owner else None, p.due_date)
+                for p in waiting
+            )
+            return replace(page, waiting=rows)
 
     lesson_page = _threaded(_lesson_page)
 
