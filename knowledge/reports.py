@@ -191,6 +191,16 @@ class ActionRow:
 
 
 @dataclass(frozen=True, slots=True)
+class AppliedRow:
+    """A lesson that reached *applied*: its change was made."""
+
+    lesson_id: int
+    title: str
+    mission: str | None
+    applied_on: date
+
+
+@dataclass(frozen=True, slots=True)
 class ProposalRow:
     """An action proposed on a lesson, waiting for its owner to accept it."""
 
@@ -284,6 +294,31 @@ class Reports:
         return statistics.median(days) if days else None
 
     median_days_to_apply = _threaded(_median_days_to_apply)
+
+    def _recently_applied(
+        self, viewer: Viewer, *, where: Where = (), limit: int = 10
+    ) -> list[AppliedRow]:
+        """Return the lessons applied most recently (the loop closed), newest first."""
+        with self.store.engine.connect() as conn:
+            rows = conn.execute(
+                select(Lesson.id, Product.title, Lesson.title, Product.mission, Lesson.applied_at)
+                .join(Product, Product.id == Lesson.product_id)
+                .where(
+                    visible(viewer),
+                    Lesson.status == LessonStatus.APPLIED,
+                    Lesson.applied_at.is_not(None),
+                    *where,
+                )
+                .order_by(Lesson.applied_at.desc(), Lesson.id.desc())
+                .limit(limit)
+            ).all()
+        return [
+            AppliedRow(lesson_id, lesson_title(product, title), mission, _aware(at).date())
+            for lesson_id, product, title, mission, at in rows
+            if at is not None
+        ]
+
+    recently_applied = _threaded(_recently_applied)
 
     def _overdue_over_time(self, viewer: Viewer, weeks: int = 12) -> list[tuple[date, int]]:
         """Return (week end, overdue actions at the end of that day), oldest week first.
