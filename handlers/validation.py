@@ -99,13 +99,13 @@ async def request(
     cards = await Validations(deps.store).waiting(product_id)
     elements = list(heading)
     for card in cards[:MAX_CARDS]:
-        elements += [Divider(), *decision_elements(card)]
+        elements += [Divider(), *decision_elements(card, numbered=len(cards) > 1)]
     if len(cards) > MAX_CARDS:
         elements.append(Text(f"…and {len(cards) - MAX_CARDS} more: your home lists them all."))
     return await reach.send(validator, Reply.of(*elements), deps)
 
 
-def decision_elements(card: LessonCard) -> list[Element]:
+def decision_elements(card: LessonCard, *, numbered: bool = False) -> list[Element]:
     """Return one lesson with its facts and the validator's three buttons."""
     title = f"[{card.title}]({card.source_url})" if card.source_url else card.title
     lines = [f"*{title}*", clip(card.lesson, SHOWN_LESSON)]
@@ -114,17 +114,17 @@ def decision_elements(card: LessonCard) -> list[Element]:
     return [
         Text("\n".join(line for line in lines if line)),
         Fields(_facts(card)),
-        *decision_buttons(card.lesson_id),
+        *decision_buttons(card.lesson_id, numbered=numbered),
     ]
 
 
-def decision_buttons(lesson_id: int) -> list[Element]:
-    """Return the validator's three buttons for one lesson."""
-    value = str(lesson_id)
+def decision_buttons(lesson_id: int, *, numbered: bool = False) -> list[Element]:
+    """Return the validator's three buttons for one lesson (numbered: several on one card)."""
+    value, n = str(lesson_id), f" #{lesson_id}" if numbered else ""
     return [
-        Button("Validate", ValidationButton.VALIDATE, value),
-        Button("Request changes", ValidationButton.CHANGES, value),
-        Button("Reject", ValidationButton.REJECT, value),
+        Button(f"Validate{n}", ValidationButton.VALIDATE, value),
+        Button(f"Request changes{n}", ValidationButton.CHANGES, value),
+        Button(f"Reject{n}", ValidationButton.REJECT, value),
     ]
 
 
@@ -209,10 +209,11 @@ async def _withdraw(lesson_id: int, reason: str, who: UserRef, deps: Deps) -> Re
 
 
 async def _decided(outcome: Outcome, deps: Deps) -> Reply:
-    """Tell the authors, and the validator what was done.
+    """Tell the authors; the card the validator pressed shows the outcome and who decided.
 
-    The card is not replaced: one card may carry several lessons of a review, each with its own
-    buttons (pressing one again says it was decided already).
+    One card may carry several lessons of a review: the lessons still waiting keep their
+    buttons below the outcome, and the decided one keeps none (pressing it again could only
+    say it was decided already).
     """
     told = await _tell_authors(outcome, deps)
     card = outcome.card
@@ -227,7 +228,12 @@ async def _decided(outcome: Outcome, deps: Deps) -> Reply:
     if outcome.verdict == Verdict.VALIDATE:
         elements.append(Text(ADD_ACTIONS))
         elements.append(plan.add_button(card.lesson_id))
-    return Reply.of(*elements, private=True)
+    waiting = await Validations(deps.store).waiting(card.product_id)
+    if waiting:
+        elements.append(Text(f"*Still waiting for your decision* ({len(waiting)})"))
+        for other in waiting[:MAX_CARDS]:
+            elements += [Divider(), *decision_elements(other, numbered=True)]
+    return Reply.of(*elements, private=True, replace=True)
 
 
 async def _tell_authors(outcome: Outcome, deps: Deps) -> str:

@@ -207,8 +207,11 @@ async def test_a_lesson_logged_on_slack_reaches_applied(
     [validate] = [
         b for b in buttons(card.args["blocks"], "validation.validate") if b["value"] == str(lesson)
     ]
-    await press(bot, slack, NGOZI, validate)
-    [decided] = await eventually(said_to(slack, NGOZI, "Validated by Ngozi Okafor"), "validated")
+    name = await press(bot, slack, NGOZI, validate)
+    [decided] = await slack.wait_for("response_url", name=name)
+    assert decided.args["replace_original"] is True  # the card shows the outcome in place
+    assert "Validated by Ngozi Okafor" in blocks_text(decided.args["blocks"])
+    assert not buttons(decided.args["blocks"], "validation.validate")
     assert lesson_status(demo_store) == LessonStatus.VALIDATED
 
     # Two actions, owners by name and dates in words, from "Add actions".
