@@ -491,6 +491,41 @@ def _actions(c: _Check, path: str, block: JSON) -> None:
             seen.add(action_id)
 
 
+def _context_actions(c: _Check, path: str, block: JSON) -> None:
+    """docs.slack.dev/reference/block-kit/blocks/context-actions-block: 1 to 5 elements, each
+    feedback_buttons (a positive and a negative button: plain text, value up to 2,000
+    characters, accessibility label up to 75) or icon_button; messages only."""
+    elements = c.items(f"{path}/elements", block.get("elements"), 5)
+    seen: set[str] = set()
+    for i, element in enumerate(elements):
+        p = f"{path}/elements/{i}"
+        if not isinstance(element, dict):
+            c.err(p, "must provide an object")
+            continue
+        kind = element.get("type")
+        action_id = element.get("action_id")
+        c.length(f"{p}/action_id", action_id, LIMITS["action_id"])
+        if isinstance(action_id, str):
+            if action_id in seen:
+                c.err(f"{p}/action_id", f"duplicate action_id: {action_id}")
+            seen.add(action_id)
+        if kind == "feedback_buttons":
+            for side in ("positive_button", "negative_button"):
+                button = element.get(side)
+                if not isinstance(button, dict):
+                    c.err(f"{p}/{side}", "missing required field")
+                    continue
+                c.text(f"{p}/{side}/text", button.get("text"), LIMITS["button.text"], plain=True)
+                c.length(f"{p}/{side}/value", button.get("value"), 2000, required=True)
+                c.length(f"{p}/{side}/accessibility_label", button.get("accessibility_label"), 75)
+        elif kind == "icon_button":
+            c.text(f"{p}/text", element.get("text"), LIMITS["button.text"], plain=True)
+            if not isinstance(element.get("icon"), str):
+                c.err(f"{p}/icon", "missing required field")
+        else:
+            c.err(f"{p}/type", f"unsupported type: {kind}")
+
+
 def _input(c: _Check, path: str, block: JSON) -> None:
     c.text(f"{path}/label", block.get("label"), LIMITS["input.label"], plain=True)
     if "hint" in block:
@@ -561,7 +596,7 @@ BLOCK_RULES: Final[dict[str, BlockRule]] = {
     "video": BlockRule(ALL_SURFACES, _required("alt_text", "title", "thumbnail_url", "video_url")),
     "file": BlockRule(frozenset({MESSAGE}), _required("external_id", "source")),
     "table": BlockRule(frozenset({MESSAGE}), _required("rows")),
-    "context_actions": BlockRule(ALL_SURFACES, _elements_present),
+    "context_actions": BlockRule(frozenset({MESSAGE}), _context_actions),
 }
 
 

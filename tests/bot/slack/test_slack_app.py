@@ -35,7 +35,7 @@ from bot.settings import Settings
 from bot.slack.errors import SlackStartupError
 from bot.slack.notifier import Pacer
 from bot.slack.routes import SlackSurface
-from knowledge.models import Lesson, LessonStatus, Product, Review, ReviewAnswer
+from knowledge.models import Feedback, Lesson, LessonStatus, Product, Review, ReviewAnswer
 from knowledge.storage import Store
 
 Client = TestClient[web.Request, web.Application]
@@ -567,3 +567,41 @@ async def test_a_pbpo_promotes_a_good_practice_with_the_practice_command(
     assert card.args["channel"] == "C0OPS"
     assert "Good practice" in text_of(card.args["blocks"])
     assert "cut reprisals by half" in text_of(card.args["blocks"])
+
+
+async def test_native_feedback_under_an_answer_records_the_vote(
+    bot: Client, slack: FakeSlack, demo_store: Store
+) -> None:
+    """Slack's own thumbs (feedback_buttons in a context_actions block) feed the same votes."""
+    await event(
+        bot,
+        event_callback(app_mention(f"<@U0BOT> {QUESTION}", AMINA, CHANNEL, "1700000000.000900")),
+    )
+    (answer,) = await slack.wait_for("chat.postMessage")
+    native = [b for b in answer.args["blocks"] if b["type"] == "context_actions"]
+    assert native, "no native feedback under the answer's lessons"
+    feedback = native[0]["elements"][0]
+    assert feedback["type"] == "feedback_buttons"
+    assert not any(
+        e.get("action_id", "").startswith("ask.helpful")
+        for b in answer.args["blocks"]
+        if b["type"] == "actions"
+        for e in b["elements"]
+    ), "the plain Helpful button is still there beside the native one"
+    pressed = block_actions(
+        feedback["action_id"],
+        feedback["positive_button"]["value"],
+        AMINA,
+        CHANNEL,
+        str(answer.response["ts"]) if answer.response else None,
+        action_type="feedback_buttons",
+        thread_ts="1700000000.000900",
+    )
+    assert await interact(bot, pressed) == 200
+    await eventually(lambda: _votes(demo_store) == [True])
+    slack.assert_clean()
+
+
+def _votes(store: Store) -> list[bool]:
+    with store.session() as s:
+        return list(s.scalars(select(Feedback.helpful).order_by(Feedback.id)))
