@@ -32,7 +32,7 @@ from handlers.chat import (
     UserRef,
 )
 from handlers.errors import UserError
-from handlers.help import HELP
+from handlers.help import help_text
 from handlers.validation import ValidationButton
 from knowledge.capture import AppliedLesson, Awaiting, Notes, PendingLesson
 from knowledge.lesson_actions import LessonActions, LessonPlan
@@ -80,7 +80,7 @@ async def home(who: UserRef, deps: Deps) -> Reply:
     viewer = await store.viewer_for(person)
     applied = await notes.recent_applied(viewer, limit=SHOWN)
     if person is None:
-        return welcome_reply(applied)
+        return welcome_reply(applied, platform=who.platform)
     member = await Reviews(store).member(person)
     actions = await store.actions_of(person)
     awaiting = await notes.awaiting_validation(person, limit=SHOWN)
@@ -162,7 +162,7 @@ def home_reply(
     return Reply.of(*elements, private=True)
 
 
-def welcome_reply(applied: list[AppliedLesson]) -> Reply:
+def welcome_reply(applied: list[AppliedLesson], *, platform: str | None = None) -> Reply:
     """Build the home of someone not in the staff directory: what the bot does, how to join."""
     welcome = (
         "*Welcome to Lessons Bot.* I don't know you yet, so I have no actions or lessons for "
@@ -172,7 +172,7 @@ def welcome_reply(applied: list[AppliedLesson]) -> Reply:
     return Reply.of(
         Text(welcome),
         Divider(),
-        Text(HELP),
+        Text(help_text(platform)),
         Divider(),
         applied_section(applied),
         Divider(),

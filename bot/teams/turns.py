@@ -226,7 +226,7 @@ class Turns:
             await self._forget(activity)
         elif bot and bot in added and incoming.kind(activity) == "personal":
             await self.people.ensure(context, incoming.user(activity), activity)
-            await self._reply(context, help_reply())
+            await self._reply(context, help_reply("teams"))
 
     async def on_installation_update(self, context: TurnContext, _state: TurnState) -> None:
         """The app was installed (the reference is kept) or removed (it is forgotten)."""
