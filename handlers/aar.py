@@ -41,7 +41,7 @@ from handlers.chat import (
 from handlers.errors import UserError
 from handlers.ids import is_id, parse_ids
 from handlers.validation import request as request_validation
-from knowledge.dates import DateError, PastDate, parse_day, parse_moment, zone
+from knowledge.dates import DUE_HINT, DateError, PastDate, parse_moment, read_day, zone
 from knowledge.models import ProposalStatus, ReviewStatus
 from knowledge.participants import Participants
 from knowledge.reviews import (
@@ -842,9 +842,13 @@ def validation_card(closing: Closing) -> Reply:
 # Proposed actions ----------------------------------------------------------------------------
 
 
-def owner_card(proposal: ProposalView) -> Reply:
-    """Build the card a proposed owner gets: accept, reassign, another date, decline."""
+def owner_card(proposal: ProposalView, *, numbered: bool = False) -> Reply:
+    """Build the card a proposed owner gets: accept, reassign, another date, decline.
+
+    `numbered` puts the proposal's number on the buttons, for a card listing several.
+    """
     value = str(proposal.id)
+    n = f" #{proposal.id}" if numbered else ""
     return Reply.of(
         Text(f"*An action for you from {proposal.source}*\n{proposal.description}"),
         Fields(
@@ -853,10 +857,10 @@ def owner_card(proposal: ProposalView) -> Reply:
                 ("Proposed by", proposal.facilitator_name),
             )
         ),
-        Button("Accept", AarButton.ACCEPT, value),
-        Button("Reassign", AarButton.REASSIGN, value),
-        Button("Other date", AarButton.REDATE, value),
-        Button("Decline", AarButton.DECLINE, value),
+        Button(f"Accept{n}", AarButton.ACCEPT, value),
+        Button(f"Reassign{n}", AarButton.REASSIGN, value),
+        Button(f"Other date{n}", AarButton.REDATE, value),
+        Button(f"Decline{n}", AarButton.DECLINE, value),
     )
 
 
@@ -875,15 +879,15 @@ def _proposal_form(action: AarButton, proposal: ProposalView, person: int | None
     key, due = proposal.id, proposal.due_date.isoformat() if proposal.due_date else ""
     inputs: tuple[Input, ...]
     if action == AarButton.REDATE:
-        inputs = (Input("due", "When could you do it? (15 Jan, in 3 weeks, 2027-01-15)"),)
+        inputs = (Input("due", f"When could you do it? ({DUE_HINT})", date=True),)
         return _form_reply(f"{AarForm.REDATE}:{key}", "Propose another date", inputs)
     if action == AarButton.DECLINE:
         inputs = (Input("reason", "Why not? (the facilitator will see this)", multiline=True),)
         return _form_reply(f"{AarForm.DECLINE}:{key}", "Decline the action", inputs)
     owner_hint = "" if action == AarButton.REASSIGN else (proposal.owner_hint or "")
     inputs = (
-        Input("owner", "Owner (email or @name)", initial=owner_hint),
-        Input("due", "Due date (15 Jan, in 3 weeks, 2027-01-15)", initial=due),
+        Input("owner", "Owner (a name, @mention or email)", initial=owner_hint),
+        Input("due", f"Due date ({DUE_HINT})", initial=due, date=True),
         Input("description", "What should be done?", multiline=True, initial=proposal.description),
     )
     title = "Reassign the action" if action == AarButton.REASSIGN else "Complete the action"
@@ -955,15 +959,7 @@ async def _resolve(text: str, deps: Deps) -> Member:
 
 
 def _day(text: str, deps: Deps) -> date:
-    today = deps.store.today()
-    day = parse_day(text, today=today)
-    if day is None:
-        raise UserError(
-            f"I could not read '{text}' as a date. Try 15 Jan, in 3 weeks or 2027-01-15."
-        )
-    if day < today:
-        raise UserError(f"{day.isoformat()} is in the past. Give a date from today on.")
-    return day
+    return read_day(text, today=deps.store.today())
 
 
 def _owner(proposal: ProposalView) -> str:

@@ -19,12 +19,15 @@ from handlers.chat import (
     Reply,
     Text,
     UserRef,
+    unlinked,
 )
 from handlers.errors import UserError
 from handlers.ids import parse_id
 from knowledge import access
+from knowledge.dates import DUE_HINT, read_day
 from knowledge.models import ActionStatus
 from knowledge.permissions import Operation
+from knowledge.reviews import Reviews
 from knowledge.roles import Roles
 from knowledge.storage import ActionView, Store
 
@@ -141,7 +144,7 @@ async def button(press: ButtonPress, deps: Deps) -> Reply | None:
                 ActionButton.DUE,
                 action,
                 "New due date",
-                Input("due", "New due date (YYYY-MM-DD)"),
+                Input("due", f"New due date ({DUE_HINT})", date=True),
                 Input("why", "Why it moves (optional)", optional=True),
             )
         case ActionButton.BLOCKED:
@@ -156,7 +159,7 @@ async def button(press: ButtonPress, deps: Deps) -> Reply | None:
                 ActionButton.HANDOVER,
                 action,
                 "Hand over to someone",
-                Input("email", "Their email address"),
+                Input("email", "Who takes it over? (a name, @mention or email)"),
                 Input("why", "A note for them (optional)", True, optional=True),
             )
     raise UserError("That button is out of date. Type `actions` to see your actions.")
@@ -200,24 +203,21 @@ async def form(submit: FormSubmit, deps: Deps) -> Reply | None:
             )
             note = "Marked as blocked. Your manager will see what is in the way."
         case ActionButton.HANDOVER:
-            email = values.get("email", "").lower()
-            new_owner = await store.person_for("local", email) if email else None
-            if new_owner is None:
-                raise UserError(
-                    f"I can't find '{email or '(blank)'}' in the directory. Check the email "
-                    "address, or ask a Policy and Best Practices Officer to add them."
-                )
-            if new_owner == person:
+            new_owner = await reach.named(values.get("email", ""), deps)
+            if new_owner.id == person:
                 raise UserError("That is you: pick someone else to hand over to.")
+            why = values.get("why") or None
             await store.update_action(
                 action.id,
                 actor_id=person,
-                owner_id=new_owner,
-                note=values.get("why") or None,
+                owner_id=new_owner.id,
+                note=why,
                 surface=surface,
             )
-            await _tell_new_owner(new_owner, action, submit.who, deps)
-            note = f"Handed over to {email}."
+            reached = await _tell_new_owner(new_owner.id, action, submit.who, why, deps)
+            note = f"Handed over to {new_owner.name}."
+            if not reached:
+                note += " I could not message them here: please let them know."
         case _:
             raise UserError("That form is out of date. Type `actions` to see your actions.")
     return await _refreshed(submit.who, deps, note)
@@ -230,14 +230,20 @@ async def _refreshed(who: UserRef, deps: Deps, note: str) -> Reply:
     return Reply(reply.elements, private=True, replace=True)
 
 
-async def _tell_new_owner(owner_id: int, action: ActionView, by: UserRef, deps: Deps) -> None:
+async def _tell_new_owner(
+    owner_id: int, action: ActionView, by: UserRef, why: str | None, deps: Deps
+) -> bool:
     giver = by.display_name or by.user_id
+    person = await deps.store.person_for(by.platform, by.user_id)
+    if person is not None and (member := await Reviews(deps.store).member(person)) is not None:
+        giver = member.name
+    # The card shows the new owner only what they may see (knowledge.access).
     (action,) = await as_seen([await deps.store.action(action.id)], owner_id, deps.store)
-    card = Reply.of(
-        Text(f"{giver} handed an action over to you."),
-        *action_card(action, today=deps.store.today()),
-    )
-    await reach.send_to(owner_id, card, deps)
+    heading = f"{giver} handed an action over to you."
+    if why:
+        heading += f"\nTheir note: “{unlinked(why)}”"
+    card = Reply.of(Text(heading), *action_card(action, today=deps.store.today()))
+    return await reach.send_to(owner_id, card, deps)
 
 
 def _form(kind: ActionButton, action: ActionView, title: str, *inputs: Input) -> Reply:
@@ -272,13 +278,4 @@ async def _owned(value: str, who: UserRef, store: Store) -> ActionView:
 
 
 def _parse_date(text: str, *, today: date) -> date:
-    try:
-        due = date.fromisoformat(text)
-    except ValueError:
-        raise UserError(
-            f"I couldn't read '{text[:40]}' as a date. Use YYYY-MM-DD, e.g. "
-            f"{(today + timedelta(days=14)).isoformat()}."
-        ) from None
-    if due < today:
-        raise UserError("That date is in the past: pick today or later.")
-    return due
+    return read_day(text, today=today)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from enum import StrEnum
 from typing import TYPE_CHECKING
@@ -25,6 +25,7 @@ from handlers.chat import (
 from handlers.errors import UserError
 from handlers.ids import parse_id, parse_ids
 from handlers.practices import PracticeAction
+from knowledge.lesson_actions import LessonActions, Progress
 from knowledge.models import EvidenceLevel
 from knowledge.referrals import Contact, Referrals
 from knowledge.reviews import Reviews
@@ -108,12 +109,14 @@ async def ask(
             answer.hits[:NEAREST], asker_id=viewer.person_id
         )
     promoter = bool(viewer.principals & PROMOTERS)
+    progress = await LessonActions(store).progress(hit.lesson_id for hit in answer.hits)
     reply = answer_reply(
         answer,
         question_id=question_id,
         shareable=shareable,
         promoter=promoter,
         contacts=contacts,
+        progress=progress,
     )
     return replace(reply, private=True) if shareable else reply
 
@@ -264,6 +267,7 @@ def answer_reply(
     shareable: bool = False,
     promoter: bool = False,
     contacts: Sequence[Contact] = (),
+    progress: Mapping[int, Progress] | None = None,
 ) -> Reply:
     """Build the reply for an answer: one card per lesson, or "nothing fits" when the search
     found nothing good (see `nothing_fits`).
@@ -282,7 +286,9 @@ def answer_reply(
         return Reply.of(*nothing_fits(answer, question_id=question_id, contacts=contacts))
     elements: list[Element] = [Text(_heading(answer))]
     for hit in answer.hits:
-        elements += [Divider(), *lesson_card(hit, question_id=question_id, promoter=promoter)]
+        shown = (progress or {}).get(hit.lesson_id)
+        card = lesson_card(hit, question_id=question_id, promoter=promoter, progress=shown)
+        elements += [Divider(), *card]
     buttons: list[Element] = []
     if question_id is not None and len(answer.hits) >= PAGE:
         more = f"{question_id}:{PAGE}" + (_PRIVATE if shareable else "")
@@ -337,7 +343,11 @@ def _heading(answer: Answer) -> str:
 
 
 def lesson_card(
-    hit: Hit, *, question_id: int | None = None, promoter: bool = False
+    hit: Hit,
+    *,
+    question_id: int | None = None,
+    promoter: bool = False,
+    progress: Progress | None = None,
 ) -> list[Element]:
     """Return the card of one lesson: takeaway, source, author, status, evidence and buttons."""
     title = f"[{hit.title}]({hit.source_url})" if hit.source_url else hit.title
@@ -350,6 +360,8 @@ def lesson_card(
     ]
     if hit.evidence is not None:
         pairs.append(("Evidence", hit.evidence.badge))
+    if progress is not None:
+        pairs.append(("Actions", str(progress)))
     card: list[Element] = [
         Text(f"*{title}*\n{hit.takeaway}"),
         Fields(tuple(pairs)),

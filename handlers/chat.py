@@ -165,6 +165,8 @@ class Input:
     multiline: bool = False
     initial: str = ""
     optional: bool = False
+    date: bool = False  # a date: a date picker where the platform has one (Teams Input.Date)
+    error: str | None = None  # what was wrong with the value last sent (shown beside it)
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,6 +43,30 @@ helpful and which need work.
 • A lesson is learned once it is *applied*: identified → validated → applied."""
 
 
-def help_reply() -> Reply:
-    """Return the help text."""
-    return Reply.of(Text(HELP))
+# Teams has no slash commands: the same words work typed to the bot (in its personal chat, or
+# with an @mention in a channel), and it has no Home tab or message shortcut.
+_TEAMS = (
+    (" (or *Save as lesson* on any message)", ""),
+    (" (the bot's Home tab on Slack)", ""),
+    ("`/lessons new`", "`new lesson`"),
+    (" (or `/lessons who <topic>`)", ""),
+    ("`/lessons report [mission] [since 2026-01]`", "`report [mission] [since 2026-01]`"),
+    ("`/lessons ", "`"),
+    ("`/aar ", "`aar "),
+    ("`/practice ", "`practice "),
+)
+
+
+def help_text(platform: str | None = None) -> str:
+    """Return the help text naming the commands as they work on this platform."""
+    if platform != "teams":
+        return HELP
+    text = HELP
+    for slack, teams in _TEAMS:
+        text = text.replace(slack, teams)
+    return text
+
+
+def help_reply(platform: str | None = None) -> Reply:
+    """Return the help text, as commands are typed on this platform."""
+    return Reply.of(Text(help_text(platform)))

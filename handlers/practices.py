@@ -31,6 +31,7 @@ from handlers.chat import (
 )
 from handlers.errors import UserError
 from handlers.ids import ID_PATTERN, is_id, parse_id
+from knowledge.dates import DUE_HINT, read_day
 from knowledge.evidence import BADGES
 from knowledge.models import EvidenceLevel
 from knowledge.practices import Practice, Practices, Target
@@ -203,7 +204,7 @@ def promote_form(lesson_id: int, title: str, *, channels: str = "") -> Reply:
               optional=True),
         Input("audience", "For whom: everyone, group:<name> or #channel", optional=True),
         Input("scope", "Scope (mission, area; empty: the lesson's mission)", optional=True),
-        Input("review", "Review by (YYYY-MM-DD; empty: in a year)", optional=True),
+        Input("review", f"Review by ({DUE_HINT}; empty: in a year)", optional=True, date=True),
         Input("level", "Level: good practice or guidance", optional=True),
     )  # fmt: skip
     form = Form(f"{PracticeForm.PROMOTE}:{lesson_id}", "Promote a good practice", inputs)
@@ -232,7 +233,7 @@ async def form(submit: FormSubmit, deps: Deps) -> Reply | None:
     return await promote(
         submit.who, submit.where, int(key), why=values.get("why", ""), targets=targets,
         deps=deps, audience=values.get("audience", ""), scope=values.get("scope") or None,
-        review_on=_date(values.get("review", "")),
+        review_on=_date(values.get("review", ""), deps.store.today()),
         guidance="guid" in values.get("level", "").lower(),
     )  # fmt: skip
 
@@ -270,14 +271,8 @@ def _here(where: ConversationRef) -> list[Target]:
     return [Target(where.platform, where.channel_id, where.channel_name)]
 
 
-def _date(text: str) -> date | None:
-    value = text.strip()
-    if not value:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise UserError(f"“{clip(value, 40)}” is not a date: write it as 2027-06-30.") from None
+def _date(text: str, today: date) -> date | None:
+    return read_day(text, today=today) if text.strip() else None
 
 
 def _facts(practice: Practice) -> tuple[tuple[str, str], ...]:

@@ -596,7 +596,8 @@ class ProposedAction(Base):
     __tablename__ = "proposed_actions"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    review_id: Mapped[int] = mapped_column(ForeignKey("reviews.id", ondelete="CASCADE"))
+    # None: proposed on a lesson directly ("Add actions"), by `proposed_by_id`.
+    review_id: Mapped[int | None] = mapped_column(ForeignKey("reviews.id", ondelete="CASCADE"))
     lesson_id: Mapped[int | None] = mapped_column(ForeignKey("lessons.id", ondelete="CASCADE"))
     description: Mapped[str] = mapped_column(Text)
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
@@ -607,13 +608,19 @@ class ProposedAction(Base):
     )
     note: Mapped[str | None] = mapped_column(Text)
     action_id: Mapped[int | None] = mapped_column(ForeignKey("actions.id", ondelete="SET NULL"))
+    proposed_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("people.id", ondelete="SET NULL", name="fk_proposed_actions_proposed_by")
+    )
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
-    review: Mapped[Review] = relationship(back_populates="proposals")
-    owner: Mapped[Person | None] = relationship(lazy="joined")
+    review: Mapped[Review | None] = relationship(back_populates="proposals")
+    owner: Mapped[Person | None] = relationship(lazy="joined", foreign_keys=[owner_id])
 
-    __table_args__ = (Index("ix_proposed_actions_owner", "owner_id", "status"),)
+    __table_args__ = (
+        Index("ix_proposed_actions_owner", "owner_id", "status"),
+        Index("ix_proposed_actions_lesson", "lesson_id", "status"),
+    )
 
 
 class ProcessedEvent(Base):

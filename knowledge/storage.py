@@ -766,11 +766,27 @@ class Store:
                 )
             s.flush()
             self._audit_action(
-                s, action, "add_action", actor_id, surface, {}, _action_fields(action)
+                s, action, "add_action", actor_id, surface, {}, action_fields(action)
             )
             return action
 
     add_action = _blocking(_add_action)
+
+    def action_added(
+        self, s: Session, action: Action, *, actor_id: int | None, surface: str = audit.SYSTEM
+    ) -> None:
+        """Record an action added inside a session: an applied lesson reopens; audit it."""
+        lesson = self._lesson(s, action.lesson_id)
+        if lesson.status == LessonStatus.APPLIED:
+            self._set_status(
+                s,
+                lesson,
+                LessonStatus.VALIDATED,
+                actor_id=None,
+                note="reopened: a new action was added",
+                surface=surface,
+            )
+        self._audit_action(s, action, "add_action", actor_id, surface, {}, action_fields(action))
 
     def _move_action(
         self,
@@ -1009,7 +1025,7 @@ class Store:
             lesson.rejected_at = lesson.rejection_reason = None
 
 
-def _action_fields(action: Action) -> dict[str, Any]:
+def action_fields(action: Action) -> dict[str, Any]:
     return {
         "status": action.status,
         "owner_id": action.owner_id,

@@ -32,6 +32,7 @@ from handlers.chat import (
     Incoming,
     Message,
     Reply,
+    Text,
     UserRef,
     clean_text,
 )
@@ -322,7 +323,25 @@ class Hub:
         if reply is None:
             return
         me = client.person.id if client.person else None
-        if reply.replace and carrier.author_id is None and carrier.visible_to == me:
+        if isinstance(incoming, FormSubmit) and _refusal(reply):
+            # The form stays open with what was typed, and the reason shows beside it.
+            await _send(
+                client.ws,
+                {
+                    "type": "form-error",
+                    "message": carrier.id,
+                    "form": incoming.form,
+                    "text": reply.fallback.removeprefix("⚠️ "),
+                },
+            )
+            return
+        done_form = isinstance(incoming, FormSubmit)  # a sent form shows its outcome in place
+        if (
+            (reply.replace or done_form)
+            and carrier.author_id is None
+            and carrier.visible_to == me
+            and me is not None
+        ):
             updated = await self.log.update(carrier.id, text=reply.fallback, body=_bot_body(reply))
             await self.fan_out(updated, "update")
             return
@@ -522,6 +541,16 @@ def _int(value: object) -> int | None:
     if isinstance(value, str) and value.isdigit() and len(value) < 12:
         return int(value)
     return None
+
+
+def _refusal(reply: Reply) -> bool:
+    """Return True for a reply that only says why something was refused (nothing was done)."""
+    texts = [e for e in reply.elements if isinstance(e, Text)]
+    return (
+        len(texts) == len(reply.elements) == 1
+        and reply.private
+        and texts[0].markdown.startswith("⚠️")
+    )
 
 
 async def _send(ws: web.WebSocketResponse, payload: dict[str, Any]) -> None:

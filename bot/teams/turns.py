@@ -196,17 +196,23 @@ class Turns:
     ) -> dict[str, Any]:
         """Decide what a click gets back: an updated card, a toast, or nothing (posted)."""
         if reply is None:
-            return _toast("")
+            return _toast("Done.")
         personal = incoming.kind(_wire(context)) == "personal"
+        if reply.replace and (personal or not reply.private):  # the card shows the outcome
+            return {"statusCode": 200, "type": CARD, "value": render.card(reply)}
         if reply.private and _short(reply):
-            return _toast(reply.fallback)
+            return _toast(render.fallback(reply))
         if reply.private and not personal:
             sent = await self._privately(event.who, reply)
             return _toast(PRIVATELY if sent else NOT_PRIVATELY)
-        if reply.replace or any(isinstance(e, Form) for e in reply.elements):
+        if (
+            reply.replace
+            or isinstance(event, FormSubmit)  # a sent form is done: its card shows the outcome
+            or any(isinstance(e, Form) for e in reply.elements)
+        ):
             return {"statusCode": 200, "type": CARD, "value": render.card(reply)}
         await self._deliver(context, event.who, event.where, reply)
-        return _toast("")
+        return _toast(_headline(reply))
 
     # Conversations ------------------------------------------------------------------------
 
@@ -220,7 +226,7 @@ class Turns:
             await self._forget(activity)
         elif bot and bot in added and incoming.kind(activity) == "personal":
             await self.people.ensure(context, incoming.user(activity), activity)
-            await self._reply(context, help_reply())
+            await self._reply(context, help_reply("teams"))
 
     async def on_installation_update(self, context: TurnContext, _state: TurnState) -> None:
         """The app was installed (the reference is kept) or removed (it is forgotten)."""
@@ -307,6 +313,12 @@ async def _invoke(context: TurnContext, body: dict[str, Any]) -> None:
 
 def _toast(text: str) -> dict[str, Any]:
     return {"statusCode": 200, "type": TOAST, "value": text[:MAX_TOAST]}
+
+
+def _headline(reply: Reply) -> str:
+    """Return a reply's first line as plain text, for the toast of a reply posted instead."""
+    first = render.fallback(reply).strip().split("\n", 1)[0]
+    return first[:MAX_TOAST] or "Done."
 
 
 def _short(reply: Reply) -> bool:

@@ -600,7 +600,7 @@ async def test_the_facilitator_can_hand_over(deps: Deps) -> None:
     assert "Only the facilitator (Tomás Herrera)" in text_of(await say(deps, AMINA, thread, "next"))
     assert "Question 2" in text_of(await say(deps, TOMAS, thread, "next"))
     nobody = await dispatch(Command(TOMAS, thread, "aar", "facilitator @Bob Marley"), deps)
-    assert "could not find @Bob Marley" in text_of(nobody)
+    assert "could not find “@Bob Marley”" in text_of(nobody)
 
 
 async def test_a_question_set_from_a_file(

@@ -293,6 +293,7 @@ async def test_json_keys_are_stable(demo_store: Store) -> None:
         "lessons",
         "median_days_to_apply",
         "mission",
+        "recently_applied",
         "scope",
         "since",
         "unanswered_questions",
