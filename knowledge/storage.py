@@ -43,7 +43,8 @@ from knowledge.models import (
     Role,
 )
 from knowledge.records import PersonRecord, ProductRecord
-from knowledge.search.answer import Answer, Searcher, Viewer
+from knowledge.search.answer import Answer, Hit, Searcher, Viewer
+from knowledge.search.answer import lesson_hits as hits_of
 from knowledge.search.glossary import Glossary
 from knowledge.search.index import PostgresIndex, SearchIndex, SqliteIndex
 from knowledge.search.query import Query
@@ -477,6 +478,28 @@ class Store:
             return access.visible_lessons(conn, viewer.principals, lesson_ids)
 
     visible_lessons = _blocking(_visible_lessons)
+
+    def _lesson_hits(self, viewer: Viewer, lesson_ids: Sequence[int]) -> tuple[Hit, ...]:
+        """Return the lessons of `lesson_ids` this viewer may see, as answer cards show them."""
+        with self.engine.connect() as conn:
+            allowed = access.visible_lessons(conn, viewer.principals, lesson_ids)
+            return hits_of(conn, [i for i in lesson_ids if i in allowed])
+
+    lesson_hits = _blocking(_lesson_hits)
+
+    def _lesson_with_source(self, url: str) -> int | None:
+        """Return the first lesson of the product whose source address is `url`, if any."""
+        with self.engine.connect() as conn:
+            found = conn.execute(
+                select(Lesson.id)
+                .join(Product, Product.id == Lesson.product_id)
+                .where(Product.source_url == url)
+                .order_by(Lesson.id)
+                .limit(1)
+            ).scalar()
+            return int(found) if found is not None else None
+
+    lesson_with_source = _blocking(_lesson_with_source)
 
     def _seal(self, message: str) -> str:
         """Return a short keyed digest of message, made with this database's own secret.

@@ -54,7 +54,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
-from urllib.parse import parse_qsl, quote, urlencode
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aiohttp import WSCloseCode, WSMsgType, web
@@ -712,11 +712,16 @@ NEWER_ARGS: Final[dict[str, frozenset[str]]] = {
     "chat.update": frozenset({"metadata", "markdown_text", "file_ids", "reply_broadcast"}),
     "views.open": frozenset({"interactivity_pointer"}),
     "views.push": frozenset({"interactivity_pointer"}),
+    # docs.slack.dev/reference/methods/chat.unfurl: a link in the composer is named by
+    # unfurl_id and source instead of channel and ts.
+    "chat.unfurl": frozenset({"unfurl_id", "source"}),
 }
 # Required by the spec, but a newer argument may stand in for it.
 ALTERNATIVES: Final[dict[tuple[str, str], str]] = {
     ("views.open", "trigger_id"): "interactivity_pointer",
     ("views.push", "trigger_id"): "interactivity_pointer",
+    ("chat.unfurl", "channel"): "unfurl_id",
+    ("chat.unfurl", "ts"): "unfurl_id",
 }
 # Methods whose spec `consumes` lacks application/json: Slack ignores a JSON body there.
 FORM_ONLY: Final[frozenset[str]] = frozenset(
@@ -904,6 +909,7 @@ class FakeSlack:
             "chat.update": self._chat_update,
             "chat.delete": self._chat_delete,
             "chat.getPermalink": self._chat_get_permalink,
+            "chat.unfurl": self._chat_unfurl,
             "views.open": self._views_open,
             "views.push": self._views_open,
             "views.update": self._views_update,
@@ -1748,6 +1754,37 @@ class FakeSlack:
             return problem
         return {"ok": True, "message_ts": self._new_ts()}
 
+    def _chat_unfurl(self, call: Call) -> JSON:
+        """docs.slack.dev/reference/methods/chat.unfurl: `channel` + `ts` of the message, or
+        `unfurl_id` + `source` (a link in the composer); `unfurls` a JSON object from each URL
+        to `{"blocks": [...]}` (message blocks) or a legacy attachment."""
+        by_message = call.args.get("channel") and call.args.get("ts")
+        by_composer = call.args.get("unfurl_id") and call.args.get("source")
+        if not (by_message or by_composer):
+            return {"ok": False, "error": "invalid_arguments"}
+        if by_message:
+            channel, error = self._resolve_channel(call.args.get("channel"))
+            if channel is None:
+                return {"ok": False, "error": error}
+        unfurls = call.args.get("unfurls")
+        if isinstance(unfurls, str):
+            try:
+                unfurls = json.loads(unfurls)
+            except ValueError:
+                return {"ok": False, "error": "invalid_unfurls"}
+        if not isinstance(unfurls, dict) or not unfurls:
+            return {"ok": False, "error": "invalid_unfurls"}
+        errors: list[str] = []
+        for url, unfurl in unfurls.items():
+            if not isinstance(unfurl, dict):
+                return {"ok": False, "error": "invalid_unfurls"}
+            if "blocks" in unfurl:
+                errors += [f"{url}: {e}" for e in validate_blocks(unfurl["blocks"])]
+        if errors:
+            return _invalid_blocks(errors)
+        call.args["unfurls"] = unfurls
+        return {"ok": True}
+
     def _stored_message(self, call: Call, ts_arg: str) -> tuple[JSON | None, JSON | None]:
         channel, error = self._resolve_channel(call.args.get("channel"))
         if channel is None:
@@ -2361,6 +2398,33 @@ def message_im(
         channel_type="im",
         team_id=team_id,
     )
+
+
+def link_shared(
+    urls: list[str],
+    user: str,
+    channel: str,
+    message_ts: str | None = None,
+    *,
+    thread_ts: str | None = None,
+) -> JSON:
+    """A ``link_shared`` event: links to the app's unfurl domains posted in a channel
+    (docs.slack.dev/reference/events/link_shared; `source` "conversations_history")."""
+    ts = message_ts or new_ts()
+    event: JSON = {
+        "type": "link_shared",
+        "channel": channel,
+        "is_bot_user_member": True,
+        "user": user,
+        "message_ts": ts,
+        "unfurl_id": f"C{_alnum(8)}.{ts}.{_alnum(40)}",
+        "source": "conversations_history",
+        "links": [{"domain": urlsplit(u).hostname or "", "url": u} for u in urls],
+        "event_ts": ts,
+    }
+    if thread_ts:
+        event["thread_ts"] = thread_ts
+    return event
 
 
 def app_home_opened(

@@ -21,6 +21,7 @@ from fake_slack import (
     block_actions,
     event_callback,
     form_body,
+    link_shared,
     message_channel,
     message_im,
     message_shortcut,
@@ -689,3 +690,48 @@ async def test_ask_a_colleague_round_trips_on_slack(
     with demo_store.session() as s:
         note = s.scalars(select(Lesson).where(Lesson.lesson == line)).one()
         assert note.status == LessonStatus.IDENTIFIED
+
+
+def _lesson_titled(store: Store, words: str) -> int:
+    with store.session() as s:
+        return int(
+            s.scalars(
+                select(Lesson.id)
+                .join(Product, Product.id == Lesson.product_id)
+                .where(Product.title.contains(words))
+                .order_by(Lesson.id)
+            ).first()
+            or 0
+        )
+
+
+@pytest.mark.parametrize(
+    ("channel", "name", "shown"),
+    [
+        ("C0MEDSUP", "mediation-support", True),  # the restricted lesson's own channel
+        ("C0GENERAL", "general", False),  # anyone else: "restricted", nothing of the lesson
+    ],
+)
+async def test_a_lesson_link_unfurls_into_its_card_as_the_channel_may_see_it(
+    bot: Client, slack: FakeSlack, demo_store: Store, channel: str, name: str, shown: bool
+) -> None:
+    slack.add_channel(channel, name)
+    restricted = _lesson_titled(demo_store, BACK_CHANNEL)
+    public = _lesson_titled(demo_store, "Air retrieval of results")
+    assert restricted and public
+    links = [
+        f"https://lessons.example.org/dashboard/lessons/{public}",
+        f"https://lessons.example.org/dashboard/lessons/{restricted}",
+        "https://lessons.example.org/dashboard/lessons/999999",  # no such lesson: no unfurl
+        "https://lessons.example.org/dashboard/lessons/١٢",  # not our id: no unfurl
+    ]
+    assert await event(bot, event_callback(link_shared(links, AMINA, channel))) == 200
+    (call,) = await slack.wait_for("chat.unfurl")
+    unfurls = call.args["unfurls"]
+    assert set(unfurls) == set(links[:2])
+    assert "Air retrieval of results" in text_of(unfurls[links[0]]["blocks"])
+    secret = text_of(unfurls[links[1]]["blocks"])
+    assert (BACK_CHANNEL in secret) is shown
+    if not shown:
+        assert "restricted lesson" in secret and "armed group" not in secret
+    slack.assert_clean()
