@@ -70,3 +70,18 @@ def help_text(platform: str | None = None) -> str:
 def help_reply(platform: str | None = None) -> Reply:
     """Return the help text, as commands are typed on this platform."""
     return Reply.of(Text(help_text(platform)))
+
+
+# The prompts a new conversation with the bot suggests (Slack's agent view, Teams' prompt
+# starters): a title to show and the message it sends.
+SUGGESTED_PROMPTS: tuple[tuple[str, str], ...] = (
+    ("What did we learn about…?", "what did we learn about elections?"),
+    ("My actions", "my actions"),
+    ("Start an AAR", "aar help"),
+    ("Log a lesson", "new lesson"),
+)
+WELCOME = (
+    "Hi! Ask me what we learned about anything — *what did we learn about convoy security?* — "
+    "or pick one of the prompts below. Type `help` for everything I can do."
+)
+SEARCHING = "is searching the lessons…"

@@ -700,7 +700,16 @@ def _invalid_arguments(errors: list[str]) -> JSON:
 # unknown arguments, except what is newer than the spec. Each exception below was checked
 # against slack_sdk 3.48's AsyncWebClient signatures and the method's page on docs.slack.dev.
 
-NEWER_METHODS: Final[frozenset[str]] = frozenset({"apps.connections.open"})
+NEWER_METHODS: Final[frozenset[str]] = frozenset(
+    {
+        "apps.connections.open",
+        # Agents and AI apps (docs.slack.dev/reference/methods/assistant.threads.*): newer
+        # than the published spec, so their arguments are checked by their handlers here.
+        "assistant.threads.setStatus",
+        "assistant.threads.setSuggestedPrompts",
+        "assistant.threads.setTitle",
+    }
+)
 NEWER_ARGS: Final[dict[str, frozenset[str]]] = {
     # Org-wide apps: bolt's AsyncApp._init_context gives every per-request client
     # team_id=context.team_id, which slack_sdk adds to every call's arguments.
@@ -910,6 +919,9 @@ class FakeSlack:
             "chat.delete": self._chat_delete,
             "chat.getPermalink": self._chat_get_permalink,
             "chat.unfurl": self._chat_unfurl,
+            "assistant.threads.setStatus": self._assistant_status,
+            "assistant.threads.setSuggestedPrompts": self._assistant_prompts,
+            "assistant.threads.setTitle": self._assistant_title,
             "views.open": self._views_open,
             "views.push": self._views_open,
             "views.update": self._views_update,
@@ -1754,6 +1766,57 @@ class FakeSlack:
             return problem
         return {"ok": True, "message_ts": self._new_ts()}
 
+    def _assistant_thread(self, call: Call) -> JSON | None:
+        """The agent thread a call names (`channel_id`, `thread_ts`), or Slack's error."""
+        channel, error = self._resolve_channel(call.args.get("channel_id"))
+        if channel is None:
+            return {"ok": False, "error": error}
+        if not str(call.args.get("thread_ts") or ""):
+            return {"ok": False, "error": "invalid_arguments"}
+        return None
+
+    def _assistant_status(self, call: Call) -> JSON:
+        problem = self._assistant_thread(call)
+        if problem is not None:
+            return problem
+        status = call.args.get("status")
+        if not isinstance(status, str) or len(status) > 150:
+            return {"ok": False, "error": "invalid_arguments"}
+        return {"ok": True}
+
+    def _assistant_prompts(self, call: Call) -> JSON:
+        """At most 4 prompts, each a title and a message (docs.slack.dev)."""
+        problem = self._assistant_thread(call)
+        if problem is not None:
+            return problem
+        prompts = call.args.get("prompts")
+        if isinstance(prompts, str):
+            try:
+                prompts = json.loads(prompts)
+            except ValueError:
+                return {"ok": False, "error": "invalid_arguments"}
+        if not isinstance(prompts, list) or not 1 <= len(prompts) <= 4:
+            return {"ok": False, "error": "invalid_arguments"}
+        for prompt in prompts:
+            if not (
+                isinstance(prompt, dict)
+                and set(prompt) == {"title", "message"}
+                and all(isinstance(v, str) and v.strip() for v in prompt.values())
+            ):
+                return {"ok": False, "error": "invalid_arguments"}
+        call.args["prompts"] = prompts
+        return {"ok": True}
+
+    def _assistant_title(self, call: Call) -> JSON:
+        problem = self._assistant_thread(call)
+        if problem is not None:
+            return problem
+        return (
+            {"ok": True}
+            if isinstance(call.args.get("title"), str)
+            else {"ok": False, "error": "invalid_arguments"}
+        )
+
     def _chat_unfurl(self, call: Call) -> JSON:
         """docs.slack.dev/reference/methods/chat.unfurl: `channel` + `ts` of the message, or
         `unfurl_id` + `source` (a link in the composer); `unfurls` a JSON object from each URL
@@ -2398,6 +2461,24 @@ def message_im(
         channel_type="im",
         team_id=team_id,
     )
+
+
+def assistant_thread_started(
+    user: str, channel: str | None = None, thread_ts: str | None = None
+) -> JSON:
+    """An ``assistant_thread_started`` event: someone opened the app's agent thread
+    (docs.slack.dev/reference/events/assistant_thread_started)."""
+    ts = thread_ts or new_ts()
+    return {
+        "type": "assistant_thread_started",
+        "assistant_thread": {
+            "user_id": user,
+            "context": {},
+            "channel_id": channel or dm_channel_id(user),
+            "thread_ts": ts,
+        },
+        "event_ts": ts,
+    }
 
 
 def link_shared(

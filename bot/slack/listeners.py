@@ -18,13 +18,23 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
+from slack_bolt.async_app import (
+    AsyncAck,
+    AsyncApp,
+    AsyncAssistant,
+    AsyncBoltContext,
+    AsyncRespond,
+    AsyncSay,
+    AsyncSetStatus,
+    AsyncSetSuggestedPrompts,
+)
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import inbox
 from bot.slack import incoming, render
 from bot.slack.notifier import SlackNotifier
+from handlers import help as help_text
 from handlers import home as home_handler
 from handlers import router
 from handlers import unfurl as unfurl_handler
@@ -42,6 +52,8 @@ EVENTS = (
     "message",
     "app_home_opened",
     "link_shared",
+    "assistant_thread_started",
+    "assistant_thread_context_changed",
     "app_uninstalled",
     "tokens_revoked",
 )
@@ -149,6 +161,7 @@ class Listeners:
         app.event("message")(self._tracked(self.on_message))
         app.event("app_home_opened")(self._tracked(self.on_home))
         app.event("link_shared")(self._tracked(self.on_link_shared))
+        app.assistant(self.assistant())
         app.action(ANY)(self._tracked(self.on_action))
         app.view(ANY)(self._tracked(self.on_view))
         app.error(self.on_error)
@@ -229,6 +242,38 @@ class Listeners:
         reply = await self._dispatch(found)
         if reply is not None:
             await self._deliver(reply, found.who, found.where)
+
+    def assistant(self) -> AsyncAssistant:
+        """Slack's agent view: the conversation opens with suggested prompts, a status shows
+        while the bot searches, and the answer comes in the agent thread."""
+        assistant = AsyncAssistant()
+        assistant.thread_started(self._tracked(self.on_thread_started))
+        assistant.thread_context_changed(self._tracked(self.on_thread_context_changed))
+        assistant.user_message(self._tracked(self.on_assistant_message))
+        return assistant
+
+    async def on_thread_started(
+        self, say: AsyncSay, set_suggested_prompts: AsyncSetSuggestedPrompts
+    ) -> None:
+        """Someone opened the bot's agent thread: a welcome and the suggested prompts."""
+        blocks, text = render.message(Reply.of(Text(help_text.WELCOME)))
+        await say(text=text, blocks=blocks)
+        prompts = [{"title": t, "message": m} for t, m in help_text.SUGGESTED_PROMPTS]
+        await set_suggested_prompts(prompts=prompts, title="Try one of these:")
+
+    async def on_thread_context_changed(self) -> None:
+        """The channel beside the agent thread changed: nothing to keep (answers use the
+        person's own access in their DM thread)."""
+
+    async def on_assistant_message(
+        self, event: dict[str, Any], context: AsyncBoltContext, set_status: AsyncSetStatus
+    ) -> None:
+        """A message in the agent thread: show a status, then answer as in any DM thread."""
+        try:
+            await set_status(help_text.SEARCHING)
+        except SlackApiError as exc:  # a status is a nicety: never lose the answer over it
+            log.info("Slack: no status for the agent thread (%s)", exc)
+        await self.on_message(event, context)
 
     async def on_link_shared(self, event: dict[str, Any], client: AsyncWebClient) -> None:
         """A link to a lesson posted in a conversation: unfurl it into the lesson's card, as

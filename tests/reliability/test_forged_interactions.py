@@ -51,8 +51,10 @@ AMINA, TOMAS = "UAMINA01", "UTOMAS01"
 RESTRICTED = "demo:minusca-mediation-backchannel-2024"  # channel:mediation-support
 OPEN = "demo:minusca-elections-2020"
 # Tables an interaction may touch without changing what anyone did, may do or may see.
+# Bookkeeping, not state a forged press could change: the inbox records every request received
+# (issue 21), forged or not, before anything is decided about it.
 BOOKKEEPING = {"questions", "question_lessons", "processed_events", "chat_messages", "meta",
-               "search_words", "slack_installations", "teams_references"}  # fmt: skip
+               "search_words", "slack_installations", "teams_references", "inbox"}  # fmt: skip
 
 
 def lesson_of(store: Store, external_id: str) -> int:

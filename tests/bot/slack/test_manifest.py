@@ -33,7 +33,10 @@ SCOPES_FOR = {
     # conversations.info: a channel's name decides which restricted lessons answers there show
     "conversations.info public": "channels:read",
     "conversations.info private": "groups:read",
-    "link_shared": "links:read",  # a link to a lesson page was posted
+    "link_shared": "links:read",
+    # Slack's agent view: both events, setStatus and setSuggestedPrompts need assistant:write
+    "assistant_thread_started": "assistant:write",
+    "assistant_thread_context_changed": "assistant:write",  # a link to a lesson page was posted
     "chat.unfurl": "links:write",  # …and unfurls into the lesson's card
 }
 
@@ -99,5 +102,10 @@ def test_every_url_is_the_one_slack_route() -> None:
     urls |= {data["settings"]["interactivity"]["request_url"]}
     assert {u.split("/", 3)[3] for u in urls} == {"slack/events"}
     assert data["features"]["app_home"]["home_tab_enabled"] is True
+    # The agent view's prompts are the ones the bot suggests when a thread opens.
+    from handlers.help import SUGGESTED_PROMPTS
+
+    prompts = data["features"]["agent_view"]["suggested_prompts"]
+    assert [(p["title"], p["message"]) for p in prompts] == list(SUGGESTED_PROMPTS)
     # Lesson pages unfurl only on the bot's own host (the one its URLs name).
     assert data["features"]["unfurl_domains"] == ["lessons.example.org"]

@@ -18,6 +18,7 @@ from fake_slack import (
     FakeSlack,
     app_home_opened,
     app_mention,
+    assistant_thread_started,
     block_actions,
     event_callback,
     form_body,
@@ -734,4 +735,33 @@ async def test_a_lesson_link_unfurls_into_its_card_as_the_channel_may_see_it(
     assert (BACK_CHANNEL in secret) is shown
     if not shown:
         assert "restricted lesson" in secret and "armed group" not in secret
+    slack.assert_clean()
+
+
+async def test_the_agent_view_suggests_prompts_shows_a_status_and_answers_in_its_thread(
+    bot: Client, slack: FakeSlack
+) -> None:
+    """Slack's agent view: open the thread, pick a suggested prompt, see the status, get the
+    answer in that thread with native feedback."""
+    dm = slack.dm_channel(AMINA)
+    thread = "1700000500.000100"
+    assert await event(bot, event_callback(assistant_thread_started(AMINA, dm, thread))) == 200
+    (prompts,) = await slack.wait_for("assistant.threads.setSuggestedPrompts")
+    assert prompts.args["channel_id"] == dm and prompts.args["thread_ts"] == thread
+    offered = {p["title"]: p["message"] for p in prompts.args["prompts"]}
+    assert offered["My actions"] == "my actions"
+    welcome = await eventually_call(slack, lambda c: c.args.get("thread_ts") == thread)
+    assert "pick one of the prompts" in text_of(welcome.args["blocks"])
+
+    picked = offered["What did we learn about…?"]
+    said = message_im(picked, AMINA, dm, "1700000500.000200", thread_ts=thread)
+    assert await event(bot, event_callback(said)) == 200
+    (status,) = await slack.wait_for("assistant.threads.setStatus")
+    assert status.args["thread_ts"] == thread and "searching" in status.args["status"]
+    answer = await eventually_call(
+        slack,
+        lambda c: c.args.get("thread_ts") == thread and "election" in text_of(c.args["blocks"]),
+    )
+    assert status.at <= answer.at  # the status shows while the bot searches
+    assert any(b["type"] == "context_actions" for b in answer.args["blocks"])
     slack.assert_clean()
