@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy.exc import OperationalError
 
-from bot import admin, logs, practices_cli, report_cli, validation_cli
+from bot import action_cli, admin, logs, practices_cli, report_cli, validation_cli
 from bot.progress import progress_bar
 from bot.settings import MAX_WORKERS, Settings
 from bot.terminal.render import render
@@ -107,7 +107,18 @@ def _parser() -> argparse.ArgumentParser:
     beir.set_defaults(func=_eval_beir)
     bench = sub.add_parser("bench", help="latency, memory and import benchmarks")
     bench.add_argument(
-        "what", choices=["latency", "import", "quality", "all", "slack", "teams", "scheduler"]
+        "what",
+        choices=[
+            "latency",
+            "import",
+            "quality",
+            "abstain",
+            "all",
+            "slack",
+            "teams",
+            "scheduler",
+            "multilingual",
+        ],
     )
     bench.add_argument("--copies", type=int, default=50, help="LLIS copies (default 50 ≈ 105k)")
     bench.add_argument("--backend", choices=["sqlite", "postgres"], default="sqlite")
@@ -131,6 +142,7 @@ def _parser() -> argparse.ArgumentParser:
     report_cli.add_parsers(sub)
     practices_cli.add_parsers(sub)
     validation_cli.add_parsers(sub)
+    action_cli.add_parsers(sub)
     return parser
 
 
@@ -254,7 +266,11 @@ def _ask(args: argparse.Namespace, settings: Settings) -> int:
                 answer = await store.ask(question, viewer=viewer, limit=args.limit)
                 print(
                     json.dumps(
-                        {"question": question, "results": [h.as_json() for h in answer.hits]},
+                        {
+                            "question": question,
+                            "answered": answer.answered,
+                            "results": [h.as_json() for h in answer.hits],
+                        },
                         ensure_ascii=False,
                     ),
                     flush=True,
@@ -392,6 +408,12 @@ def _bench(args: argparse.Namespace, settings: Settings) -> int:
         return _bench_workers(args, settings)
     if args.what == "teams":
         return _bench_teams(args, settings)
+    if args.what == "multilingual":
+        multilingual = _checkout_module("bench.multilingual")
+        found = multilingual.run()
+        print(multilingual.table(found), file=sys.stderr if args.json else sys.stdout)
+        print(json.dumps(found, indent=None if args.json else 2))
+        return 0
     if args.what == "scheduler":
         from bot.slack.sink import deliver_through_sink  # only this benchmark needs them
         from scheduler import bench as scheduler_bench
@@ -426,6 +448,8 @@ def _bench(args: argparse.Namespace, settings: Settings) -> int:
         backend=args.backend,
         stores=lambda b: temporary_store(b, settings),
     )
+    if args.what == "abstain":
+        print(bench.abstain_table(report["abstain"]), file=sys.stderr if args.json else sys.stdout)
     print(json.dumps(report, indent=None if args.json else 2))
     return 0
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, date, datetime
 from enum import StrEnum
 
@@ -422,6 +423,8 @@ class Question(Base):
     # Where it was answered (a follow-up in the same thread refines it); None in older rows.
     channel_id: Mapped[str | None] = mapped_column(String(100))
     thread_id: Mapped[str | None] = mapped_column(String(100))
+    # Whether its answer found something good (the search's judge); None in older rows.
+    answered: Mapped[bool | None] = mapped_column(Boolean)
 
     __table_args__ = (
         Index("ix_questions_normalized", "normalized"),
@@ -446,6 +449,33 @@ class QuestionLesson(Base):
     __table_args__ = (Index("ix_question_lessons_lesson", "lesson_id"),)
 
 
+def _anonymous_voter() -> str:
+    """Return a voter of its own for a vote written without one (imports, fixtures)."""
+    return f"anonymous:{uuid.uuid4().hex}"
+
+
+class Referral(Base):
+    """A question handed to a colleague (*Ask a colleague*), and their answer when it came."""
+
+    __tablename__ = "question_referrals"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    question_id: Mapped[int] = mapped_column(ForeignKey("questions.id", ondelete="CASCADE"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
+    asked_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    answer: Mapped[str | None] = mapped_column(Text)
+    # A lesson the colleague pointed to instead of (or with) a line of their own.
+    lesson_id: Mapped[int | None] = mapped_column(ForeignKey("lessons.id", ondelete="SET NULL"))
+    answered_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # The lesson note the asker saved the answer as (identified), once.
+    note_id: Mapped[int | None] = mapped_column(ForeignKey("lessons.id", ondelete="SET NULL"))
+
+    __table_args__ = (
+        UniqueConstraint("question_id", "person_id", name="uq_question_referrals_person"),
+        Index("ix_question_referrals_person", "person_id"),
+    )
+
+
 class Feedback(Base):
     """A helpful / not helpful vote on a lesson given as an answer; one per person and lesson."""
 
@@ -457,10 +487,14 @@ class Feedback(Base):
     question_id: Mapped[int | None] = mapped_column(ForeignKey("questions.id", ondelete="SET NULL"))
     helpful: Mapped[bool] = mapped_column(Boolean)
     at: Mapped[datetime] = mapped_column(UtcDateTime())
+    # Who voted: "person:<id>", or the platform's id of someone outside the directory (a local
+    # chat guest's session): one vote per voter and lesson, whatever the replicas (0014).
+    voter: Mapped[str] = mapped_column(String(200), default=_anonymous_voter, server_default="")
 
     __table_args__ = (
         Index("ix_feedback_lesson", "lesson_id"),
         Index("ix_feedback_person_lesson", "person_id", "lesson_id"),
+        Index("uq_feedback_voter_lesson", "voter", "lesson_id", unique=True),
     )
 
 
@@ -562,7 +596,8 @@ class ProposedAction(Base):
     __tablename__ = "proposed_actions"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    review_id: Mapped[int] = mapped_column(ForeignKey("reviews.id", ondelete="CASCADE"))
+    # None: proposed on a lesson directly ("Add actions"), by `proposed_by_id`.
+    review_id: Mapped[int | None] = mapped_column(ForeignKey("reviews.id", ondelete="CASCADE"))
     lesson_id: Mapped[int | None] = mapped_column(ForeignKey("lessons.id", ondelete="CASCADE"))
     description: Mapped[str] = mapped_column(Text)
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
@@ -573,13 +608,19 @@ class ProposedAction(Base):
     )
     note: Mapped[str | None] = mapped_column(Text)
     action_id: Mapped[int | None] = mapped_column(ForeignKey("actions.id", ondelete="SET NULL"))
+    proposed_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("people.id", ondelete="SET NULL", name="fk_proposed_actions_proposed_by")
+    )
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
-    review: Mapped[Review] = relationship(back_populates="proposals")
-    owner: Mapped[Person | None] = relationship(lazy="joined")
+    review: Mapped[Review | None] = relationship(back_populates="proposals")
+    owner: Mapped[Person | None] = relationship(lazy="joined", foreign_keys=[owner_id])
 
-    __table_args__ = (Index("ix_proposed_actions_owner", "owner_id", "status"),)
+    __table_args__ = (
+        Index("ix_proposed_actions_owner", "owner_id", "status"),
+        Index("ix_proposed_actions_lesson", "lesson_id", "status"),
+    )
 
 
 class ProcessedEvent(Base):

@@ -54,7 +54,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
-from urllib.parse import parse_qsl, quote, urlencode
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aiohttp import WSCloseCode, WSMsgType, web
@@ -700,7 +700,16 @@ def _invalid_arguments(errors: list[str]) -> JSON:
 # unknown arguments, except what is newer than the spec. Each exception below was checked
 # against slack_sdk 3.48's AsyncWebClient signatures and the method's page on docs.slack.dev.
 
-NEWER_METHODS: Final[frozenset[str]] = frozenset({"apps.connections.open"})
+NEWER_METHODS: Final[frozenset[str]] = frozenset(
+    {
+        "apps.connections.open",
+        # Agents and AI apps (docs.slack.dev/reference/methods/assistant.threads.*): newer
+        # than the published spec, so their arguments are checked by their handlers here.
+        "assistant.threads.setStatus",
+        "assistant.threads.setSuggestedPrompts",
+        "assistant.threads.setTitle",
+    }
+)
 NEWER_ARGS: Final[dict[str, frozenset[str]]] = {
     # Org-wide apps: bolt's AsyncApp._init_context gives every per-request client
     # team_id=context.team_id, which slack_sdk adds to every call's arguments.
@@ -712,11 +721,16 @@ NEWER_ARGS: Final[dict[str, frozenset[str]]] = {
     "chat.update": frozenset({"metadata", "markdown_text", "file_ids", "reply_broadcast"}),
     "views.open": frozenset({"interactivity_pointer"}),
     "views.push": frozenset({"interactivity_pointer"}),
+    # docs.slack.dev/reference/methods/chat.unfurl: a link in the composer is named by
+    # unfurl_id and source instead of channel and ts.
+    "chat.unfurl": frozenset({"unfurl_id", "source"}),
 }
 # Required by the spec, but a newer argument may stand in for it.
 ALTERNATIVES: Final[dict[tuple[str, str], str]] = {
     ("views.open", "trigger_id"): "interactivity_pointer",
     ("views.push", "trigger_id"): "interactivity_pointer",
+    ("chat.unfurl", "channel"): "unfurl_id",
+    ("chat.unfurl", "ts"): "unfurl_id",
 }
 # Methods whose spec `consumes` lacks application/json: Slack ignores a JSON body there.
 FORM_ONLY: Final[frozenset[str]] = frozenset(
@@ -904,6 +918,10 @@ class FakeSlack:
             "chat.update": self._chat_update,
             "chat.delete": self._chat_delete,
             "chat.getPermalink": self._chat_get_permalink,
+            "chat.unfurl": self._chat_unfurl,
+            "assistant.threads.setStatus": self._assistant_status,
+            "assistant.threads.setSuggestedPrompts": self._assistant_prompts,
+            "assistant.threads.setTitle": self._assistant_title,
             "views.open": self._views_open,
             "views.push": self._views_open,
             "views.update": self._views_update,
@@ -1748,6 +1766,88 @@ class FakeSlack:
             return problem
         return {"ok": True, "message_ts": self._new_ts()}
 
+    def _assistant_thread(self, call: Call) -> JSON | None:
+        """The agent thread a call names (`channel_id`, `thread_ts`), or Slack's error."""
+        channel, error = self._resolve_channel(call.args.get("channel_id"))
+        if channel is None:
+            return {"ok": False, "error": error}
+        if not str(call.args.get("thread_ts") or ""):
+            return {"ok": False, "error": "invalid_arguments"}
+        return None
+
+    def _assistant_status(self, call: Call) -> JSON:
+        problem = self._assistant_thread(call)
+        if problem is not None:
+            return problem
+        status = call.args.get("status")
+        if not isinstance(status, str) or len(status) > 150:
+            return {"ok": False, "error": "invalid_arguments"}
+        return {"ok": True}
+
+    def _assistant_prompts(self, call: Call) -> JSON:
+        """At most 4 prompts, each a title and a message (docs.slack.dev)."""
+        problem = self._assistant_thread(call)
+        if problem is not None:
+            return problem
+        prompts = call.args.get("prompts")
+        if isinstance(prompts, str):
+            try:
+                prompts = json.loads(prompts)
+            except ValueError:
+                return {"ok": False, "error": "invalid_arguments"}
+        if not isinstance(prompts, list) or not 1 <= len(prompts) <= 4:
+            return {"ok": False, "error": "invalid_arguments"}
+        for prompt in prompts:
+            if not (
+                isinstance(prompt, dict)
+                and set(prompt) == {"title", "message"}
+                and all(isinstance(v, str) and v.strip() for v in prompt.values())
+            ):
+                return {"ok": False, "error": "invalid_arguments"}
+        call.args["prompts"] = prompts
+        return {"ok": True}
+
+    def _assistant_title(self, call: Call) -> JSON:
+        problem = self._assistant_thread(call)
+        if problem is not None:
+            return problem
+        return (
+            {"ok": True}
+            if isinstance(call.args.get("title"), str)
+            else {"ok": False, "error": "invalid_arguments"}
+        )
+
+    def _chat_unfurl(self, call: Call) -> JSON:
+        """docs.slack.dev/reference/methods/chat.unfurl: `channel` + `ts` of the message, or
+        `unfurl_id` + `source` (a link in the composer); `unfurls` a JSON object from each URL
+        to `{"blocks": [...]}` (message blocks) or a legacy attachment."""
+        by_message = call.args.get("channel") and call.args.get("ts")
+        by_composer = call.args.get("unfurl_id") and call.args.get("source")
+        if not (by_message or by_composer):
+            return {"ok": False, "error": "invalid_arguments"}
+        if by_message:
+            channel, error = self._resolve_channel(call.args.get("channel"))
+            if channel is None:
+                return {"ok": False, "error": error}
+        unfurls = call.args.get("unfurls")
+        if isinstance(unfurls, str):
+            try:
+                unfurls = json.loads(unfurls)
+            except ValueError:
+                return {"ok": False, "error": "invalid_unfurls"}
+        if not isinstance(unfurls, dict) or not unfurls:
+            return {"ok": False, "error": "invalid_unfurls"}
+        errors: list[str] = []
+        for url, unfurl in unfurls.items():
+            if not isinstance(unfurl, dict):
+                return {"ok": False, "error": "invalid_unfurls"}
+            if "blocks" in unfurl:
+                errors += [f"{url}: {e}" for e in validate_blocks(unfurl["blocks"])]
+        if errors:
+            return _invalid_blocks(errors)
+        call.args["unfurls"] = unfurls
+        return {"ok": True}
+
     def _stored_message(self, call: Call, ts_arg: str) -> tuple[JSON | None, JSON | None]:
         channel, error = self._resolve_channel(call.args.get("channel"))
         if channel is None:
@@ -2361,6 +2461,51 @@ def message_im(
         channel_type="im",
         team_id=team_id,
     )
+
+
+def assistant_thread_started(
+    user: str, channel: str | None = None, thread_ts: str | None = None
+) -> JSON:
+    """An ``assistant_thread_started`` event: someone opened the app's agent thread
+    (docs.slack.dev/reference/events/assistant_thread_started)."""
+    ts = thread_ts or new_ts()
+    return {
+        "type": "assistant_thread_started",
+        "assistant_thread": {
+            "user_id": user,
+            "context": {},
+            "channel_id": channel or dm_channel_id(user),
+            "thread_ts": ts,
+        },
+        "event_ts": ts,
+    }
+
+
+def link_shared(
+    urls: list[str],
+    user: str,
+    channel: str,
+    message_ts: str | None = None,
+    *,
+    thread_ts: str | None = None,
+) -> JSON:
+    """A ``link_shared`` event: links to the app's unfurl domains posted in a channel
+    (docs.slack.dev/reference/events/link_shared; `source` "conversations_history")."""
+    ts = message_ts or new_ts()
+    event: JSON = {
+        "type": "link_shared",
+        "channel": channel,
+        "is_bot_user_member": True,
+        "user": user,
+        "message_ts": ts,
+        "unfurl_id": f"C{_alnum(8)}.{ts}.{_alnum(40)}",
+        "source": "conversations_history",
+        "links": [{"domain": urlsplit(u).hostname or "", "url": u} for u in urls],
+        "event_ts": ts,
+    }
+    if thread_ts:
+        event["thread_ts"] = thread_ts
+    return event
 
 
 def app_home_opened(

@@ -14,7 +14,7 @@ from alembic import op
 
 
 revision = '0020'
-down_revision = '0013'
+down_revision = '0014'
 branch_labels = None
 depends_on = None
 
