@@ -127,20 +127,32 @@ BACK_CHANNEL = "A discreet back-channel"  # an AAR restricted to channel:mediati
 
 
 @pytest.mark.parametrize(
-    ("channel", "name", "shown"),
+    ("channel", "name", "team", "shown"),
     [
-        ("C0MEDSUP", "mediation-support", True),  # the lesson's own channel
-        ("C0GENERAL", "general", False),  # any other channel
-        ("C0UNKNOWN", None, False),  # a channel Slack will not describe: its id stands in
+        ("C0MEDSUP", "mediation-support", None, True),  # the channel a PBPO linked
+        ("C0LOOKALIKE", "mediation-support", None, False),  # another channel, the same name
+        ("C0MEDSUP", "mediation-support", "T0EVIL", False),  # another workspace
+        ("C0GENERAL", "general", None, False),  # any other channel
+        ("C0UNKNOWN", None, None, False),  # a channel Slack will not describe
     ],
 )
 async def test_a_channel_answer_shows_only_what_that_channel_may_see(
-    bot: Client, slack: FakeSlack, channel: str, name: str | None, shown: bool
+    bot: Client, slack: FakeSlack, channel: str, name: str | None, team: str | None, shown: bool
 ) -> None:
-    if name is not None:
+    slack.add_user("UFARIDA1", email="farida.rahimi@un.example", name="Farida Rahimi")
+    slack.add_channel("C0MEDSUP", "mediation-support")
+    body = urlencode(
+        slash_command("audience link mediation-support", user_id="UFARIDA1", channel_id="C0MEDSUP")
+    )
+    assert await post(bot, body.encode(), "application/x-www-form-urlencoded") == 200
+    (linked,) = await slack.wait_for("response_url")
+    assert "Linked" in text_of(linked.args["blocks"])
+    if name is not None and channel != "C0MEDSUP":
         slack.add_channel(channel, name)
     question = "<@U0BOT> what did we learn about a back-channel with an armed group?"
-    await event(bot, event_callback(app_mention(question, AMINA, channel, "1700000000.000300")))
+    mention = app_mention(question, AMINA, channel, "1700000000.000300")
+    envelope = event_callback(mention, team_id=team) if team else event_callback(mention)
+    await event(bot, envelope)
     (call,) = await slack.wait_for("chat.postMessage")
     assert call.args["channel"] == channel
     assert (BACK_CHANNEL in text_of(call.args["blocks"])) is shown
