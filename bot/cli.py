@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy.exc import OperationalError
 
-from bot import admin, logs, practices_cli, report_cli, validation_cli
+from bot import admin, audience_cli, logs, practices_cli, report_cli, validation_cli
 from bot.progress import progress_bar
 from bot.settings import MAX_WORKERS, Settings
 from bot.terminal.render import render
@@ -131,6 +131,7 @@ def _parser() -> argparse.ArgumentParser:
     report_cli.add_parsers(sub)
     practices_cli.add_parsers(sub)
     validation_cli.add_parsers(sub)
+    audience_cli.add_parsers(sub)
     return parser
 
 
