@@ -14,7 +14,7 @@ PYTHON := $(shell for p in python3.13 python3.12 python3 python; do \
 
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: run chat test lint bench soak install dev clean help browser lock smoke
+.PHONY: run chat test lint bench soak install dev clean help browser lock smoke platform-tools
 
 help:
 	@echo "make run    install into .venv and run the bot on SQLite with the demo lessons:"
@@ -112,7 +112,18 @@ lint: $(DEV_STAMP)
 # Two workers (the machine's two cores); a test file stays on one worker. TEST_WORKERS=0 runs
 # everything in this process (for a debugger or -x).
 TEST_WORKERS ?= 2
-test: lint browser
+# The platforms' own tools for the tests (Slack's types with tsc, Microsoft's Adaptive Cards
+# renderer, the Microsoft 365 Agents Playground), from the npm registry with the lock in
+# tests/platform_tools. Without npm the tests that need them skip (CI fails them).
+PLATFORM := tests/platform_tools
+$(PLATFORM)/node_modules/.package-lock.json: $(PLATFORM)/package.json $(PLATFORM)/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		npm ci --prefix $(PLATFORM) --no-audit --no-fund --loglevel=error && touch $@; \
+	else echo "npm is not installed: the tests that use the platforms' own tools will skip"; fi
+
+platform-tools: $(PLATFORM)/node_modules/.package-lock.json
+
+test: lint browser platform-tools
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 # Quality on SciFact, then import and ask latency at ~105k lessons, on each backend; Slack and

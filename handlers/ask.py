@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import replace
 from enum import StrEnum
 from typing import TYPE_CHECKING
@@ -25,6 +26,7 @@ from handlers.errors import UserError
 from handlers.ids import parse_id, parse_ids
 from handlers.practices import PracticeAction
 from knowledge.models import EvidenceLevel
+from knowledge.referrals import Contact, Referrals
 from knowledge.reviews import Reviews
 from knowledge.search.answer import Answer, Hit, Viewer
 from knowledge.search.text import clip
@@ -35,11 +37,14 @@ if TYPE_CHECKING:
 
 MAX_QUESTION = 2000
 PAGE = 5
+NEAREST = 2  # lessons shown under "not quite what you asked?"
+COLLEAGUE_ACTION = "colleague.ask"  # handlers.colleagues
 MAX_SHOWN = 50
 STALE = "That button is out of date. Ask your question again."
 _PRIVATE = ":private"  # on "show more" of a private answer: the next page stays private too
 _FRAMING = re.compile(
-    r"^\W*what\s+(?:did|have|do)\s+we\s+(?:learn(?:ed|t)?|know)\s+(?:about|on|from|regarding)\s+",
+    r"^\W*(?:what\s+(?:did|have|do)\s+we\s+(?:learn(?:ed|t)?|know)\s+(?:about|on|from|regarding)"
+    r"|(?:any\s+)?lessons?\s+(?:learn(?:ed|t)\s+)?(?:about|on|regarding))\s+",
     re.IGNORECASE,
 )
 
@@ -85,7 +90,8 @@ async def ask(
     question = question[:MAX_QUESTION]
     answer = await store.ask(question, viewer=viewer, limit=limit)
     question_id = None
-    if who is not None and (answer.query.terms or answer.query.has_filters):
+    asked = bool(answer.query.terms or answer.query.has_filters)
+    if who is not None and asked:
         question_id = await store.log_question(
             question,
             person_id=viewer.person_id,
@@ -94,9 +100,21 @@ async def ask(
             channel_id=where.channel_id if where else None,
             thread_id=where.thread_id if where else None,
             lessons=[hit.lesson_id for hit in answer.hits],
+            answered=answer.answered,
+        )
+    contacts: list[Contact] = []
+    if asked and not answer.answered:
+        contacts = await Referrals(store).who_might_know(
+            answer.hits[:NEAREST], asker_id=viewer.person_id
         )
     promoter = bool(viewer.principals & PROMOTERS)
-    reply = answer_reply(answer, question_id=question_id, shareable=shareable, promoter=promoter)
+    reply = answer_reply(
+        answer,
+        question_id=question_id,
+        shareable=shareable,
+        promoter=promoter,
+        contacts=contacts,
+    )
     return replace(reply, private=True) if shareable else reply
 
 
@@ -245,8 +263,10 @@ def answer_reply(
     question_id: int | None = None,
     shareable: bool = False,
     promoter: bool = False,
+    contacts: Sequence[Contact] = (),
 ) -> Reply:
-    """Build the reply for an answer: one card per lesson, or help when there is none.
+    """Build the reply for an answer: one card per lesson, or "nothing fits" when the search
+    found nothing good (see `nothing_fits`).
 
     A shareable answer is one shown privately: it offers "Share in channel", and its "show
     more" stays private too. A promoter (a PBPO) gets *Promote* on validated lessons.
@@ -258,8 +278,8 @@ def answer_reply(
                 "*what did we learn about election security?*"
             )
         )
-    if not answer.hits:
-        return Reply.of(*no_answer(answer))
+    if not answer.hits or not answer.answered:
+        return Reply.of(*nothing_fits(answer, question_id=question_id, contacts=contacts))
     elements: list[Element] = [Text(_heading(answer))]
     for hit in answer.hits:
         elements += [Divider(), *lesson_card(hit, question_id=question_id, promoter=promoter)]
@@ -345,7 +365,37 @@ def _vote(lesson_id: int, question_id: int | None) -> str:
     return f"{lesson_id}:{question_id}" if question_id is not None else str(lesson_id)
 
 
-def no_answer(answer: Answer) -> list[Element]:
+def nothing_fits(
+    answer: Answer, *, question_id: int | None = None, contacts: Sequence[Contact] = ()
+) -> list[Element]:
+    """Return the reply when nothing good was found: said plainly, at most the NEAREST lessons
+    under "not quite what you asked?", who might know, and *Ask a colleague*."""
+    if answer.hits:
+        lines = [
+            f"I found nothing in the lessons that answers *{quote(_topic(answer.query.text))}*."
+        ]
+        if answer.did_you_mean:
+            lines.append(f"Did you mean *{answer.did_you_mean}*?")
+        elements: list[Element] = [Text("\n".join(lines))]
+    else:
+        elements = no_answer(answer, pbpos=not contacts)
+    if answer.hits:
+        elements.append(Text("*Not quite what you asked?* The nearest lessons:"))
+        for hit in answer.hits[:NEAREST]:
+            elements += [Divider(), *lesson_card(hit, question_id=question_id)]
+    if contacts:
+        lines = ["*Who might know:*"]
+        for c in contacts:
+            mission = f" ({c.mission})" if c.mission else ""
+            email = f" [{c.email}](mailto:{c.email})" if c.email else ""
+            lines.append(f"• *{c.name}*{mission}{email}: {c.why}")
+        elements += [Divider(), Text("\n".join(lines))]
+        if question_id is not None:
+            elements.append(Button("Ask a colleague", COLLEAGUE_ACTION, str(question_id)))
+    return elements
+
+
+def no_answer(answer: Answer, *, pbpos: bool = True) -> list[Element]:
     """Return help for a question with no answer: did-you-mean, themes, who to ask."""
     lines = ["I found no lessons on that yet."]
     if answer.did_you_mean:
@@ -356,7 +406,7 @@ def no_answer(answer: Answer) -> list[Element]:
         lines.append(
             "Themes with many lessons: " + ", ".join(f"#{t}" for t in answer.related_themes)
         )
-    if answer.contacts:
+    if answer.contacts and pbpos:
         lines.append(
             "Policy and Best Practices Officers who may know: " + "; ".join(answer.contacts)
         )

@@ -12,6 +12,7 @@ from handlers import (
     ask,
     audiences,
     capture,
+    colleagues,
     eoar,
     experts,
     followups,
@@ -86,6 +87,7 @@ def _register() -> None:
     BUTTONS.update(
         {
             "ask": ask.button,
+            "colleague": colleagues.button,
             "action": actions.button,
             "aar": aar.button,
             "eoar": eoar.button,
@@ -99,6 +101,7 @@ def _register() -> None:
     FORMS.update(
         {
             "action": actions.form,
+            "colleague": colleagues.form,
             "aar": aar.form,
             "lesson": capture.form,
             "home": home.form,

@@ -298,7 +298,8 @@ class Reports:
         """Return the most-asked questions that found nothing or were mostly voted unhelpful.
 
         Questions are grouped by their normalized text; a group is unanswered when most of its
-        askings found no lesson, or when its not-helpful votes outnumber the helpful ones.
+        askings found no lesson (or none the search judged good: `answered` false), or when its
+        not-helpful votes outnumber the helpful ones.
         `where` narrows the askings (conditions on Question and the asker's Person row).
         """
         asks = (
@@ -306,7 +307,10 @@ class Reports:
                 Question.normalized,
                 func.count().label("asked"),
                 func.max(Question.asked_at).label("last"),
-                func.sum(case((Question.hits == 0, 1), else_=0)).label("no_answer"),
+                # Nothing found, or only lessons the search judged not to answer it.
+                func.sum(
+                    case((or_(Question.hits == 0, Question.answered.is_(False)), 1), else_=0)
+                ).label("no_answer"),
             )
             .outerjoin(Person, Person.id == Question.person_id)
             .where(*where)

@@ -277,10 +277,15 @@ class Store:
         channel_id: str | None = None,
         thread_id: str | None = None,
         lessons: Sequence[int] = (),
+        answered: bool | None = None,
     ) -> int:
         """Record a question, how many lessons answered it and where; return its id."""
         return self._log_questions(
-            [_question_row(question, person_id, platform, hits, channel_id, thread_id, lessons)]
+            [
+                _question_row(
+                    question, person_id, platform, hits, channel_id, thread_id, lessons, answered
+                )
+            ]
         )[0]
 
     async def _audiences(self, version: str | None, generation: int) -> frozenset[str]:
@@ -314,12 +319,16 @@ class Store:
         channel_id: str | None = None,
         thread_id: str | None = None,
         lessons: Sequence[int] = (),
+        answered: bool | None = None,
     ) -> int:
         """Record a question (in one transaction with others asked at the same moment).
 
         `lessons` are the lessons its answer gave, in order: they count as the lessons' reuse.
+        `answered` says whether the answer found something good (None: not judged).
         """
-        row = _question_row(question, person_id, platform, hits, channel_id, thread_id, lessons)
+        row = _question_row(
+            question, person_id, platform, hits, channel_id, thread_id, lessons, answered
+        )
         return await self._questions.submit(row)
 
     def _log_questions(self, rows: Sequence[dict[str, Any]]) -> list[int]:
@@ -586,8 +595,28 @@ class Store:
         Return the person id. A person already tied to another id of this platform keeps it.
         """
         column = {"slack": "slack_user_id", "teams": "teams_aad_id"}[platform]
-        attr = getattr(Person, column)
         email = email.strip().lower() if email and "@" in email else None
+        for attempt in range(3):
+            try:
+                return self._link_once(platform, column, user_id, email, name, timezone)
+            except IntegrityError:
+                # Another message of this user (here or on another replica) linked them a
+                # moment ago: its row is there now, the next attempt finds it.
+                if attempt == 2:
+                    raise
+                log.info("%s user %s was linked meanwhile; looking again", platform, user_id)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _link_once(
+        self,
+        platform: str,
+        column: str,
+        user_id: str,
+        email: str | None,
+        name: str,
+        timezone: str | None,
+    ) -> int:
+        attr = getattr(Person, column)
         with self.session() as s:
             person = s.scalars(select(Person).where(attr == user_id)).first()
             if person is None and email:
@@ -1024,8 +1053,10 @@ def _question_row(
     channel_id: str | None,
     thread_id: str | None,
     lessons: Sequence[int] = (),
+    answered: bool | None = None,
 ) -> dict[str, Any]:
     return {
+        "answered": answered,
         "lessons": tuple(lessons),
         "person_id": person_id,
         "platform": platform[:16],

@@ -164,8 +164,10 @@ class Call:
 
 @dataclass
 class _Fault:
-    kind: str  # "status" or "drop"
+    kind: str  # "status", "drop", "lose" or "raw"
     status: int = 200
+    body: str = ""
+    content_type: str = "text/plain"
     error: str = ""
     retry_after: int | None = None
     times: int | None = 1  # None: every call
@@ -491,6 +493,41 @@ def _actions(c: _Check, path: str, block: JSON) -> None:
             seen.add(action_id)
 
 
+def _context_actions(c: _Check, path: str, block: JSON) -> None:
+    """docs.slack.dev/reference/block-kit/blocks/context-actions-block: 1 to 5 elements, each
+    feedback_buttons (a positive and a negative button: plain text, value up to 2,000
+    characters, accessibility label up to 75) or icon_button; messages only."""
+    elements = c.items(f"{path}/elements", block.get("elements"), 5)
+    seen: set[str] = set()
+    for i, element in enumerate(elements):
+        p = f"{path}/elements/{i}"
+        if not isinstance(element, dict):
+            c.err(p, "must provide an object")
+            continue
+        kind = element.get("type")
+        action_id = element.get("action_id")
+        c.length(f"{p}/action_id", action_id, LIMITS["action_id"])
+        if isinstance(action_id, str):
+            if action_id in seen:
+                c.err(f"{p}/action_id", f"duplicate action_id: {action_id}")
+            seen.add(action_id)
+        if kind == "feedback_buttons":
+            for side in ("positive_button", "negative_button"):
+                button = element.get(side)
+                if not isinstance(button, dict):
+                    c.err(f"{p}/{side}", "missing required field")
+                    continue
+                c.text(f"{p}/{side}/text", button.get("text"), LIMITS["button.text"], plain=True)
+                c.length(f"{p}/{side}/value", button.get("value"), 2000, required=True)
+                c.length(f"{p}/{side}/accessibility_label", button.get("accessibility_label"), 75)
+        elif kind == "icon_button":
+            c.text(f"{p}/text", element.get("text"), LIMITS["button.text"], plain=True)
+            if not isinstance(element.get("icon"), str):
+                c.err(f"{p}/icon", "missing required field")
+        else:
+            c.err(f"{p}/type", f"unsupported type: {kind}")
+
+
 def _input(c: _Check, path: str, block: JSON) -> None:
     c.text(f"{path}/label", block.get("label"), LIMITS["input.label"], plain=True)
     if "hint" in block:
@@ -561,7 +598,7 @@ BLOCK_RULES: Final[dict[str, BlockRule]] = {
     "video": BlockRule(ALL_SURFACES, _required("alt_text", "title", "thumbnail_url", "video_url")),
     "file": BlockRule(frozenset({MESSAGE}), _required("external_id", "source")),
     "table": BlockRule(frozenset({MESSAGE}), _required("rows")),
-    "context_actions": BlockRule(ALL_SURFACES, _elements_present),
+    "context_actions": BlockRule(frozenset({MESSAGE}), _context_actions),
 }
 
 
@@ -670,6 +707,7 @@ NEWER_ARGS: Final[dict[str, frozenset[str]]] = {
     "*": frozenset({"team_id"}),
     "chat.postMessage": frozenset({"metadata", "markdown_text", "container_id"}),
     "conversations.history": frozenset({"include_all_metadata"}),
+    "conversations.replies": frozenset({"include_all_metadata"}),
     "chat.postEphemeral": frozenset({"markdown_text"}),
     "chat.update": frozenset({"metadata", "markdown_text", "file_ids", "reply_broadcast"}),
     "views.open": frozenset({"interactivity_pointer"}),
@@ -860,6 +898,7 @@ class FakeSlack:
             "conversations.open": self._conversations_open,
             "conversations.info": self._conversations_info,
             "conversations.history": self._conversations_history,
+            "conversations.replies": self._conversations_replies,
             "chat.postMessage": self._chat_post_message,
             "chat.postEphemeral": self._chat_post_ephemeral,
             "chat.update": self._chat_update,
@@ -1232,6 +1271,23 @@ class FakeSlack:
         """
         self._faults.setdefault(method, []).append(_Fault("lose", times=times))
 
+    def answer_raw(
+        self,
+        method: str,
+        *,
+        status: int,
+        body: str,
+        content_type: str = "text/plain",
+        times: int | None = 1,
+    ) -> None:
+        """Answer the next `times` calls to `method` with a body that is not Slack's JSON.
+
+        As a proxy or load balancer in front of Slack does: `403 Forbidden` in text/plain, an
+        HTML error page, an empty body, or a JSON content type over something else.
+        """
+        fault = _Fault("raw", status=status, body=body, content_type=content_type, times=times)
+        self._faults.setdefault(method, []).append(fault)
+
     def clear_faults(self) -> None:
         """Forget every injected fault and delay."""
         self._faults.clear()
@@ -1413,6 +1469,14 @@ class FakeSlack:
             await self._record(call)
             _reset(request)
             return web.Response()  # never written: the connection is gone
+        if fault.kind == "raw":
+            call.fault, call.status, call.response = "raw", fault.status, None
+            raw = web.Response(
+                body=fault.body.encode(),
+                status=fault.status,
+                headers={"Content-Type": fault.content_type},
+            )
+            return await self._answer(request, call, raw)
         call.fault = str(fault.status) if fault.status != 200 else fault.error
         call.status = fault.status
         call.response = {"ok": False, "error": fault.error}
@@ -1545,6 +1609,37 @@ class FakeSlack:
             "messages": messages,
             "has_more": len(found) > limit,
             "pin_count": 0,
+            "response_metadata": {"next_cursor": ""},
+        }
+
+    def _conversations_replies(self, call: Call) -> JSON:
+        # docs.slack.dev/reference/methods/conversations.replies: the parent then its replies,
+        # oldest first; `metadata` only with include_all_metadata.
+        channel, error = self._resolve_channel(call.args.get("channel"))
+        ts = str(call.args.get("ts") or "")
+        if channel is None or (channel not in self.channels and channel[0] == "D"):
+            return {"ok": False, "error": error or "channel_not_found"}
+        if not ts:
+            return {"ok": False, "error": "invalid_arguments"}
+        # The parent may be a person's message, which the fake never saw: its replies count.
+        limit = max(1, min(1000, int(call.args.get("limit") or 1000)))
+        with_metadata = _truthy(call.args.get("include_all_metadata"))
+        found = sorted(
+            (
+                m
+                for (c, t), m in self.messages.items()
+                if c == channel and not m.get("deleted") and (t == ts or m.get("thread_ts") == ts)
+            ),
+            key=lambda m: m["ts"],
+        )
+        messages = [
+            {k: v for k, v in m.items() if k != "channel" and (with_metadata or k != "metadata")}
+            for m in found[:limit]
+        ]
+        return {
+            "ok": True,
+            "messages": messages,
+            "has_more": len(found) > limit,
             "response_metadata": {"next_cursor": ""},
         }
 

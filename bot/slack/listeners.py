@@ -22,6 +22,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncResp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot import inbox
 from bot.slack import incoming, render
 from bot.slack.notifier import SlackNotifier
 from handlers import home as home_handler
@@ -160,11 +161,25 @@ class Listeners:
             task = asyncio.current_task()
             if task is not None:
                 self.running.add(task)
+            handling = inbox.current()
+            if handling is not None:
+                handling.started = True
+                handling.listeners += 1
+            cancelled = False
             try:
                 await listener(*args, **kwargs)
+            except asyncio.CancelledError:
+                cancelled = True  # stopped at shutdown: the inbox hands it on
+                raise
             finally:
-                if task is not None:
-                    self.running.discard(task)
+                try:
+                    if handling is not None:
+                        handling.listeners -= 1
+                        if not handling.listeners and not cancelled:
+                            await handling.finish()  # handled (or its error told): done
+                finally:
+                    if task is not None:
+                        self.running.discard(task)
 
         return run
 

@@ -27,6 +27,7 @@ from microsoft_agents.activity import (
     ActivityTypes,
     Attachment,
     ChannelAccount,
+    Channels,
     ConversationAccount,
     ConversationParameters,
     ConversationReference,
@@ -257,6 +258,23 @@ class TeamsNotifier:
         return str(aad)
 
 
+def for_channel(activity: Activity, channel_id: object) -> Activity:
+    """Return the activity as the client of a channel can use it: on anything but Teams
+    (Web Chat, the Emulator, the Agents Playground's webchat mode), cards' buttons are
+    Action.Submit, since only Teams runs Action.Execute."""
+    if not channel_id or str(channel_id).split(":")[0] == Channels.ms_teams:
+        return activity
+    if not activity.attachments:
+        return activity
+    attachments = [
+        Attachment(content_type=a.content_type, content=render.submit_only(a.content))
+        if a.content_type == render.CONTENT_TYPE and isinstance(a.content, dict)
+        else a
+        for a in activity.attachments
+    ]
+    return activity.model_copy(update={"attachments": attachments})
+
+
 async def reply_in(context: TurnContext, activity: Activity) -> None:
     """Send a message as a reply to the turn's activity, through the turn's connector client.
 
@@ -265,6 +283,7 @@ async def reply_in(context: TurnContext, activity: Activity) -> None:
     the connector cannot simply answer (ExpectReplies, no id or connector) still go that way.
     """
     incoming = context.activity
+    activity = for_channel(activity, incoming.channel_id)
     client = context.services.get(ConnectorClientBase)  # type: ignore[type-abstract]
     if (
         client is None
@@ -282,7 +301,8 @@ async def _post(context: TurnContext, target: str, activity: Activity) -> str:
     """Send as a new message of the conversation (never as a reply to the continuation)."""
     reference = context.activity.get_conversation_reference()
     reference.activity_id = None  # a new message, not a reply to the continuation event
-    outgoing = activity.model_copy(deep=True).apply_conversation_reference(reference)
+    outgoing = for_channel(activity, context.activity.channel_id).model_copy(deep=True)
+    outgoing.apply_conversation_reference(reference)
     response = await connector(context).conversations.send_to_conversation(target, outgoing)
     return str(response.id or "")
 

@@ -61,6 +61,27 @@ def card(reply: Reply) -> Json:
     }
 
 
+def submit_only(card: Json) -> Json:
+    """Return a copy of a card whose `Action.Execute`s are `Action.Submit`s with the same data.
+
+    Only Teams runs Action.Execute (Universal Actions); other Bot Framework clients, such as
+    Web Chat, show the button and send nothing when it is pressed. The data already names the
+    action (`lessons.action`), which is how an Action.Submit is read back.
+    """
+
+    def convert(node: Any) -> Any:
+        if isinstance(node, list):
+            return [convert(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        if node.get("type") == "Action.Execute":
+            return {"type": "Action.Submit", "title": node.get("title", ""), "data": node["data"]}
+        return {key: convert(value) for key, value in node.items()}
+
+    converted: Json = convert(card)
+    return converted
+
+
 def attachment(reply: Reply) -> Json:
     """Return the reply as a message attachment."""
     return {"contentType": CONTENT_TYPE, "content": card(reply)}

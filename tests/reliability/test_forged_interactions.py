@@ -52,7 +52,7 @@ RESTRICTED = "demo:minusca-mediation-backchannel-2024"  # channel:mediation-supp
 OPEN = "demo:minusca-elections-2020"
 # Tables an interaction may touch without changing what anyone did, may do or may see.
 BOOKKEEPING = {"questions", "question_lessons", "processed_events", "chat_messages", "meta",
-               "search_words", "slack_installations", "teams_references"}  # fmt: skip
+               "search_words", "slack_installations", "teams_references", "inbox"}  # fmt: skip
 
 
 def lesson_of(store: Store, external_id: str) -> int:

@@ -1,7 +1,7 @@
 """audience_links: channel audiences bound to platform identities, not names
 
 Revision ID: 0015
-Revises: 0014
+Revises: 0030
 Create Date: 2026-12-07
 
 A restricted audience such as "channel:elections-team" was opened by any conversation called
@@ -17,7 +17,7 @@ from alembic import op
 
 
 revision = '0015'
-down_revision = '0014'
+down_revision = '0030'
 branch_labels = None
 depends_on = None
 

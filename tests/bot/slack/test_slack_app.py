@@ -35,7 +35,7 @@ from bot.settings import Settings
 from bot.slack.errors import SlackStartupError
 from bot.slack.notifier import Pacer
 from bot.slack.routes import SlackSurface
-from knowledge.models import Lesson, LessonStatus, Product, Review, ReviewAnswer
+from knowledge.models import Feedback, Lesson, LessonStatus, Product, Review, ReviewAnswer
 from knowledge.storage import Store
 
 Client = TestClient[web.Request, web.Application]
@@ -579,3 +579,125 @@ async def test_a_pbpo_promotes_a_good_practice_with_the_practice_command(
     assert card.args["channel"] == "C0OPS"
     assert "Good practice" in text_of(card.args["blocks"])
     assert "cut reprisals by half" in text_of(card.args["blocks"])
+
+
+async def test_native_feedback_under_an_answer_records_the_vote(
+    bot: Client, slack: FakeSlack, demo_store: Store
+) -> None:
+    """Slack's own thumbs (feedback_buttons in a context_actions block) feed the same votes."""
+    await event(
+        bot,
+        event_callback(app_mention(f"<@U0BOT> {QUESTION}", AMINA, CHANNEL, "1700000000.000900")),
+    )
+    (answer,) = await slack.wait_for("chat.postMessage")
+    native = [b for b in answer.args["blocks"] if b["type"] == "context_actions"]
+    assert native, "no native feedback under the answer's lessons"
+    feedback = native[0]["elements"][0]
+    assert feedback["type"] == "feedback_buttons"
+    assert not any(
+        e.get("action_id", "").startswith("ask.helpful")
+        for b in answer.args["blocks"]
+        if b["type"] == "actions"
+        for e in b["elements"]
+    ), "the plain Helpful button is still there beside the native one"
+    pressed = block_actions(
+        feedback["action_id"],
+        feedback["positive_button"]["value"],
+        AMINA,
+        CHANNEL,
+        str(answer.response["ts"]) if answer.response else None,
+        action_type="feedback_buttons",
+        thread_ts="1700000000.000900",
+    )
+    assert await interact(bot, pressed) == 200
+    await eventually(lambda: _votes(demo_store) == [True])
+    slack.assert_clean()
+
+
+def _votes(store: Store) -> list[bool]:
+    with store.session() as s:
+        return list(s.scalars(select(Feedback.helpful).order_by(Feedback.id)))
+
+
+async def test_ask_a_colleague_round_trips_on_slack(
+    bot: Client, slack: FakeSlack, demo_store: Store
+) -> None:
+    """Issue 20 on Slack: nothing fits in a DM → Ask a colleague → the PBPO answers in a modal
+    from the card in their DM → the answer lands in the asker's DM → saved as a lesson note."""
+    slack.add_user("UNYIBOL1", email="nyibol.deng@un.example", name="Nyibol Deng")
+    slack.add_user("UGRACE01", email="grace.achieng@un.example", name="Grace Achieng")
+    asker_dm = slack.dm_channel("UNYIBOL1")
+    said = message_im("lessons about cholera outbreaks in camps", "UNYIBOL1", ts="1700000300.0001")
+    assert await event(bot, event_callback(said)) == 200
+    answer = await eventually_call(
+        slack,
+        lambda c: c.args["channel"] == asker_dm and "colleague.ask" in text_of(c.args["blocks"]),
+    )
+    assert "I found nothing in the lessons that answers" in text_of(answer.args["blocks"])
+    ask = button_in(answer, "colleague.ask")
+    press = block_actions(
+        ask["action_id"],
+        ask["value"],
+        user="UNYIBOL1",
+        channel=asker_dm,
+        message_ts=answer.response["ts"],
+    )
+    assert await interact(bot, press) == 200
+    # Something only for the asker, in a DM, arrives in the DM.
+    await eventually_call(
+        slack, lambda c: c.args["channel"] == asker_dm and "I asked" in text_of(c.args["blocks"])
+    )
+
+    card = await eventually_call(
+        slack,
+        lambda c: (
+            c.args["channel"] == slack.dm_channel("UGRACE01")
+            and "colleague.answer" in text_of(c.args["blocks"])
+        ),
+    )
+    assert "Nyibol Deng asks:" in text_of(card.args["blocks"])
+    open_form = button_in(card, "colleague.answer")
+    press = block_actions(
+        open_form["action_id"],
+        open_form["value"],
+        user="UGRACE01",
+        channel=slack.dm_channel("UGRACE01"),
+        message_ts=card.response["ts"],
+        trigger_id="13345224609.738474920.8088930838d88f008e0",
+    )
+    assert await interact(bot, press) == 200
+    (opened,) = await slack.wait_for("views.open")
+    view = opened.args["view"]
+    line = "Chlorinate water points first; the WASH cluster keeps the stocks."
+    submitted = view_submission(
+        view["callback_id"],
+        {"answer": line, "lesson": ""},
+        user="UGRACE01",
+        private_metadata=view.get("private_metadata", ""),
+        blocks=view["blocks"],
+    )
+    assert await interact(bot, submitted) == 200
+
+    back = await eventually_call(
+        slack,
+        lambda c: c.args["channel"] == asker_dm and "colleague.save" in text_of(c.args["blocks"]),
+    )
+    assert line in text_of(back.args["blocks"]) and "Grace Achieng" in text_of(back.args["blocks"])
+    save = button_in(back, "colleague.save")
+    press = block_actions(
+        save["action_id"],
+        save["value"],
+        user="UNYIBOL1",
+        channel=asker_dm,
+        message_ts=back.response["ts"],
+    )
+    assert await interact(bot, press) == 200
+    await eventually_call(
+        slack,
+        lambda c: (
+            c.args["channel"] == asker_dm and "answer as a lesson note" in text_of(c.args["blocks"])
+        ),
+    )
+    with demo_store.session() as s:
+        note = s.scalars(select(Lesson).where(Lesson.lesson == line)).one()
+        assert note.status == LessonStatus.IDENTIFIED

@@ -202,3 +202,35 @@ def test_a_sent_card_is_shared_by_the_sdks_copy_of_the_activity() -> None:
     dumped = copied.model_dump(by_alias=True, exclude_none=True, mode="json")
     assert dumped["attachments"][0]["content"] == render.card(Reply.of(Text("A takeaway"),
         Button("Helpful", "ask.helpful", "1")))  # fmt: skip
+
+
+def test_outside_teams_buttons_and_forms_are_action_submit_with_the_same_data() -> None:
+    """Only Teams runs Action.Execute; Web Chat and the Emulator get Action.Submit."""
+    reply = Reply.of(
+        Text("Was this helpful?"),
+        Button("Helpful", "ask.helpful", "12"),
+        Button("Guide", "ask.open", url="https://example.org/guide"),
+        Form("lesson.new", "New lesson", (Input("title", "Title"),), submit="Save"),
+    )
+    teams = render.card(reply)
+    other = render.submit_only(teams)
+    text = json.dumps(other)
+    assert "Action.Execute" not in text and "verb" not in text
+    submits = [a for a in _actions_in(other) if a["type"] == "Action.Submit"]
+    executes = [a for a in _actions_in(teams) if a["type"] == "Action.Execute"]
+    assert [(a["title"], a["data"]) for a in submits] == [(a["title"], a["data"]) for a in executes]
+    assert any(a["type"] == "Action.OpenUrl" for a in _actions_in(other))
+    assert "Action.Execute" in json.dumps(teams)  # the Teams card itself is unchanged
+
+
+def _actions_in(node: object) -> list[dict[str, object]]:
+    found: list[dict[str, object]] = []
+    if isinstance(node, dict):
+        if str(node.get("type", "")).startswith("Action."):
+            found.append(node)
+        for value in node.values():
+            found += _actions_in(value)
+    elif isinstance(node, list):
+        for item in node:
+            found += _actions_in(item)
+    return found
