@@ -57,9 +57,9 @@ async def command(who: UserRef, where: ConversationRef, text: str, deps: Deps) -
                 return Reply.of(Text(f"`{name}` is {state} {here} already."), private=True)
             if on:
                 line = (
-                    f"🔗 Linked: lessons restricted to `channel:{name}` ({lessons}) now open in "
-                    f"{here}, and only in the conversations linked to it: this one is known by "
-                    f"its id (`{where.space}`), never by its name."
+                    f"✅ Linked: lessons restricted to `channel:{name}` ({lessons}) now open in "
+                    f"{here}, known by its id `{where.space}`. A channel's name opens nothing: "
+                    "another one called the same does not see them."
                 )
             else:
                 line = f"Unlinked: lessons restricted to `channel:{name}` no longer open in {here}."
