@@ -91,6 +91,7 @@ def _link(args: argparse.Namespace, settings: Settings) -> int:
         verb = "Linked" if args.on else "Unlinked"
         if not changed:
             verb = "Already linked" if args.on else "Not linked"
-        return f"{verb}: {args.audience} ({products} products) and {args.space}."
+        count = f"{products} product{'s' * (products != 1)}"
+        return f"{verb}: {args.audience} ({count}) and {args.space}."
 
     return printing(settings, work)

@@ -40,7 +40,7 @@ def test_the_report_flags_unlinked_audiences_until_a_pbpo_links_them(
         capsys, "audience", "link", "mediation-support", "--space", "slack:T0123:C0MEDSUP",
         "--name", "mediation-support", "--by", FARIDA,
     )  # fmt: skip
-    assert code == 0 and out.startswith("Linked: mediation-support (1 products)")
+    assert code == 0 and out.startswith("Linked: mediation-support (1 product)")
     code, out, _ = run(capsys, "audience", "report", "--format", "json")
     linked = {s["audience"]: s for s in json.loads(out)}["channel:mediation-support"]
     assert linked["flagged"] is False
