@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy.exc import OperationalError
 
-from bot import action_cli, admin, logs, practices_cli, report_cli, validation_cli
+from bot import action_cli, admin, audience_cli, logs, practices_cli, report_cli, validation_cli
 from bot.progress import progress_bar
 from bot.settings import MAX_WORKERS, Settings
 from bot.terminal.render import render
@@ -143,6 +143,7 @@ def _parser() -> argparse.ArgumentParser:
     practices_cli.add_parsers(sub)
     validation_cli.add_parsers(sub)
     action_cli.add_parsers(sub)
+    audience_cli.add_parsers(sub)
     return parser
 
 
@@ -287,7 +288,10 @@ def _ask(args: argparse.Namespace, settings: Settings) -> int:
                 if reply is not None:
                     print(render(reply))
 
-    asyncio.run(answer_all())
+    try:
+        asyncio.run(answer_all())
+    finally:
+        store.close()
     return 0
 
 

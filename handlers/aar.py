@@ -373,6 +373,7 @@ async def _start(cmd: Command, text: str, deps: Deps) -> Reply:
         channel_id=where.channel_id,
         thread_id=where.thread_id,
         channel_name=where.channel_name,
+        space=where.space,
         facilitator_id=person,
         questions=question_set(),
     )
@@ -462,12 +463,13 @@ async def _schedule(cmd: Command, text: str, deps: Deps) -> Reply:
         channel_id=where.channel_id,
         thread_id=where.thread_id,
         channel_name=where.channel_name,
+        space=where.space,
         facilitator_id=person,
         questions=question_set(),
         starts_at=ends + start_delay(),
     )
     await Participants(deps.store).join(review.id, [m.id for m in mentioned])
-    viewer = await deps.store.viewer_for(None, channel=where.channel_name)
+    viewer = await deps.store.viewer_for(None, channel=where.space)
     before = await deps.store.ask(event, viewer=viewer, limit=3)
     return scheduled_reply(review, ends, before)
 
@@ -719,7 +721,7 @@ async def _anonymous(review_id: int, step: int, text: str, person: int | None, d
 
 
 async def _close(review: ReviewView, person: int | None, deps: Deps) -> Reply:
-    viewer = await deps.store.viewer_for(None, channel=review.channel_name)
+    viewer = await deps.store.viewer_for(None, channel=review.space)
     closing = await Reviews(deps.store).close(review.id, actor_id=person, viewer=viewer)
     sent, validation = await send_closing(closing, validation_card, deps)
     return summary_reply(closing, sent=sent, validation_sent=validation)

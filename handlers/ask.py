@@ -133,7 +133,7 @@ async def answering_viewer(incoming: Command | Message, deps: Deps) -> Viewer:
     where = incoming.where
     if isinstance(incoming, Message) and where.channel_name:
         return await public_viewer(incoming.who, where, deps)
-    return await viewer_of(incoming.who, where.channel_name, deps)
+    return await viewer_of(incoming.who, where.space, deps)
 
 
 async def public_viewer(who: UserRef, where: ConversationRef, deps: Deps) -> Viewer:
@@ -142,7 +142,7 @@ async def public_viewer(who: UserRef, where: ConversationRef, deps: Deps) -> Vie
     The person is kept (their questions are logged as theirs), never their principals.
     """
     person = await deps.store.person_for(who.platform, who.user_id)
-    audience = await deps.store.viewer_for(None, channel=where.channel_name)
+    audience = await deps.store.viewer_for(None, channel=where.space)
     return Viewer(person_id=person, principals=audience.principals)
 
 
@@ -173,7 +173,7 @@ async def button(press: ButtonPress, deps: Deps) -> Reply | None:
             lesson_id, question_id = _ids(press.value)
             # The card was shown where it was pressed: the voter's own access and that
             # conversation's open the lesson; a forged id of any other lesson is refused.
-            viewer = await viewer_of(press.who, press.where.channel_name, deps)
+            viewer = await viewer_of(press.who, press.where.space, deps)
             helpful = press.action == AskAction.HELPFUL
             changed = await store.record_feedback(
                 lesson_id,
@@ -199,7 +199,7 @@ async def button(press: ButtonPress, deps: Deps) -> Reply | None:
             text = await store.question_text(question_id)
             if private or not press.where.channel_name:
                 # Shown to the presser alone (or in their own DM): everything they may see.
-                viewer = await viewer_of(press.who, press.where.channel_name, deps)
+                viewer = await viewer_of(press.who, press.where.space, deps)
             else:
                 # The next page of a public answer is posted for the conversation, like the
                 # first: what its audience may see, never the presser's own restricted lessons.
@@ -221,7 +221,7 @@ async def share(press: ButtonPress, deps: Deps) -> Reply:
     person = await store.person_for(press.who.platform, press.who.user_id)
     if question.person_id != person or question.platform != press.who.platform[:16]:
         raise UserError("Only the person who asked this question can share its answer.")
-    viewer = await viewer_of(press.who, press.where.channel_name, deps)
+    viewer = await viewer_of(press.who, press.where.space, deps)
     answer = await store.ask(question.text, viewer=viewer, limit=PAGE)
     if not answer.hits:
         return Reply.of(
@@ -230,7 +230,7 @@ async def share(press: ButtonPress, deps: Deps) -> Reply:
     # What the channel itself may see (as for AAR posts): restricted lessons stay with their
     # audience, however much the person sharing may see. Hiding lessons only moves the others
     # up, so the channel's first page holds every card of the answer it may see.
-    audience = await store.viewer_for(None, channel=press.where.channel_name)
+    audience = await store.viewer_for(None, channel=press.where.space)
     public = await store.ask(question.text, viewer=audience, limit=PAGE)
     open_ids = {hit.lesson_id for hit in public.hits}
     kept = tuple(hit for hit in answer.hits if hit.lesson_id in open_ids)

@@ -29,7 +29,11 @@ class ConversationRef:
     platform: str
     channel_id: str
     thread_id: str | None = None
-    channel_name: str | None = None
+    channel_name: str | None = None  # for people to read; it never opens an audience
+    # The conversation's platform identity, for audiences ("slack:<team>:<channel id>",
+    # "teams:<tenant>:<team>:<channel>", "teams:<tenant>:chat:<id>", "local:<channel>"); None
+    # in a DM. Restricted lessons open to it only by id, or through a PBPO's link.
+    space: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

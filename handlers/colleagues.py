@@ -99,7 +99,7 @@ async def _ask(press: ButtonPress, question_id: int, deps: Deps) -> Reply:
     question = await store.question(question_id)
     if question.person_id != person or question.platform != press.who.platform[:16]:
         raise UserError("Only the person who asked this question can hand it on.")
-    viewer = await store.viewer_for(person, channel=press.where.channel_name)
+    viewer = await store.viewer_for(person, channel=press.where.space)
     answer = await store.ask(question.text, viewer=viewer, limit=2)
     referrals = Referrals(store)
     contacts = await referrals.who_might_know(answer.hits, asker_id=person)

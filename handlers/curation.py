@@ -38,7 +38,7 @@ async def _rank(who: UserRef, where: ConversationRef, word: str, text: str, deps
     person = await deps.store.person_for(who.platform, who.user_id)
     done = await Curation(deps.store).rank(
         lesson_id, ranking, actor_id=person, why=why, surface=who.platform,
-        channel=where.channel_name,
+        channel=where.space,
     )  # fmt: skip
     if not done.changed:
         return Reply.of(Text(f"*{done.title}* is {ranking.value} already."), private=True)
@@ -51,7 +51,7 @@ async def _flag(who: UserRef, where: ConversationRef, on: bool, text: str, deps:
     lesson_id, why = lesson_and_rest(text)
     person = await deps.store.person_for(who.platform, who.user_id)
     done = await Curation(deps.store).flag(
-        lesson_id, on, actor_id=person, why=why, surface=who.platform, channel=where.channel_name
+        lesson_id, on, actor_id=person, why=why, surface=who.platform, channel=where.space
     )
     if not done.changed:
         state = "a priority already" if on else "not a priority"
@@ -66,7 +66,7 @@ async def _flag(who: UserRef, where: ConversationRef, on: bool, text: str, deps:
 async def _priorities(who: UserRef, where: ConversationRef, text: str, deps: Deps) -> Reply:
     from handlers.router import viewer_of  # the router imports this module
 
-    viewer = await viewer_of(who, where.channel_name, deps)
+    viewer = await viewer_of(who, where.space, deps)
     missions = frozenset({text.strip()}) if text.strip() else None
     listed = await Curation(deps.store).priority_list(
         viewer, missions=missions, today=deps.store.today()

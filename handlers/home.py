@@ -117,7 +117,7 @@ async def form(submit: FormSubmit, deps: Deps) -> Reply | None:
     question = submit.values.get("question", "").strip()
     if not question:
         raise UserError("Type a question, for example *what did we learn about elections?*")
-    viewer = await viewer_of(submit.who, submit.where.channel_name, deps)
+    viewer = await viewer_of(submit.who, submit.where.space, deps)
     answer = await ask.ask(question, store=deps.store, viewer=viewer, who=submit.who)
     return Reply(answer.elements, private=True)
 

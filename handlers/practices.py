@@ -92,9 +92,7 @@ async def _promote(who: UserRef, where: ConversationRef, text: str, deps: Deps) 
     person = await deps.store.person_for(who.platform, who.user_id)
     targets, why = targets_in(why)
     if not why:
-        title = await Practices(deps.store).check(
-            lesson_id, actor_id=person, channel=where.channel_name
-        )
+        title = await Practices(deps.store).check(lesson_id, actor_id=person, channel=where.space)
         named = " ".join("#" + t.partition("|")[2] for t in targets)
         return promote_form(lesson_id, title, channels=named)
     return await promote(who, where, lesson_id, why=why, targets=targets, deps=deps)
@@ -115,10 +113,10 @@ async def promote(
 ) -> Reply:
     """Promote a lesson, post its card in each channel, and say where it went."""
     person = await deps.store.person_for(who.platform, who.user_id)
-    chosen = [_target(who.platform, t) for t in targets] or _here(where)
+    chosen = [await _target(where, t, deps) for t in targets] or await _here(where, deps)
     practice = await Practices(deps.store).promote(
         lesson_id, actor_id=person, why=why, targets=chosen, audience=audience, scope=scope,
-        review_on=review_on, guidance=guidance, surface=who.platform, channel=where.channel_name,
+        review_on=review_on, guidance=guidance, surface=who.platform, channel=where.space,
     )  # fmt: skip
     posted = await _post(practice, chosen, who, deps)
     level = "guidance" if practice.level == EvidenceLevel.GUIDANCE else "a good practice"
@@ -166,7 +164,7 @@ async def _unpromote(who: UserRef, where: ConversationRef, text: str, deps: Deps
 async def _list(who: UserRef, where: ConversationRef, text: str, deps: Deps) -> Reply:
     from handlers.router import viewer_of  # the router imports this module
 
-    viewer = await viewer_of(who, where.channel_name, deps)
+    viewer = await viewer_of(who, where.space, deps)
     practices = await Practices(deps.store).standing(viewer, limit=LISTED + 1)
     if not practices:
         return Reply.of(Text("No good practices yet. PBPOs promote them: " + USAGE), private=True)
@@ -217,9 +215,7 @@ async def button(press: ButtonPress, deps: Deps) -> Reply | None:
         raise UserError(STALE)
     lesson_id = parse_id(press.value, stale=STALE)
     person = await deps.store.person_for(press.who.platform, press.who.user_id)
-    title = await Practices(deps.store).check(
-        lesson_id, actor_id=person, channel=press.where.channel_name
-    )
+    title = await Practices(deps.store).check(lesson_id, actor_id=person, channel=press.where.space)
     return promote_form(lesson_id, title)
 
 
@@ -259,16 +255,40 @@ def targets_in(text: str) -> tuple[list[str], str]:
     return found, rest
 
 
-def _target(platform: str, said: str) -> Target:
+async def _target(where: ConversationRef, said: str, deps: Deps) -> Target:
+    """Return a channel named in a promotion, with what its audience opens.
+
+    A channel named by id (Slack's `<#C1|ops>`, the local chat's `#ops`) is one of the
+    workspace the promotion is made in: its identity is that workspace's and its id. A name
+    alone opens nothing restricted.
+    """
     channel_id, _, name = said.partition("|")
-    return Target(platform, channel_id, name or None)
+    space = sibling_space(where.space, channel_id) if where.space else None
+    principals = (await deps.store.viewer_for(None, channel=space)).principals if space else None
+    return Target(where.platform, channel_id, name or None, principals or frozenset())
 
 
-def _here(where: ConversationRef) -> list[Target]:
+async def _here(where: ConversationRef, deps: Deps) -> list[Target]:
     """Return the conversation a promotion was made in, if it is a channel (not a DM)."""
     if not where.channel_name:
         return []
-    return [Target(where.platform, where.channel_id, where.channel_name)]
+    viewer = await deps.store.viewer_for(None, channel=where.space) if where.space else None
+    principals = viewer.principals if viewer else frozenset()
+    return [Target(where.platform, where.channel_id, where.channel_name, principals)]
+
+
+def sibling_space(space: str, channel_id: str) -> str | None:
+    """Return the identity of another channel of the same workspace ("slack:T1:C1" → C2).
+
+    Teams channels cannot be named in text, so a Teams promotion posts only where it is made.
+    """
+    platform, _, rest = space.partition(":")
+    if platform == "slack":
+        owner = rest.partition(":")[0]
+        return f"slack:{owner}:{channel_id}" if owner and channel_id else None
+    if platform == "local":
+        return f"local:{channel_id}" if channel_id else None
+    return None
 
 
 def _date(text: str, today: date) -> date | None:

@@ -11,6 +11,7 @@ from handlers import (
     aar,
     actions,
     ask,
+    audiences,
     capture,
     colleagues,
     eoar,
@@ -185,6 +186,8 @@ async def _route(incoming: Incoming, deps: Deps) -> Reply | None:
                     return await actions.mine(incoming.who, deps)
                 case "reminders":
                     return await reminders.command(incoming.who, rest, deps)
+                case "audience" | "audiences" if audiences.requested(text):
+                    return await audiences.command(incoming.who, incoming.where, text, deps)
                 case "role" | "roles" if roles.requested(text):
                     return await roles.command(incoming.who, text, deps)
                 case "practice" | "practices" if practices.requested(text):

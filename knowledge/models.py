@@ -287,6 +287,27 @@ class ProductAudience(Base):
     principal: Mapped[str] = mapped_column(String(200), primary_key=True)
 
 
+class AudienceLink(Base):
+    """A conversation, by its platform identity, that opens an audience named by name.
+
+    A restricted audience may name a channel ("channel:elections-team"): the name alone opens
+    nothing. A PBPO links it, from inside the channel, to that channel's platform identity (its
+    `space`: "slack:<team or enterprise id>:<channel id>", "teams:<tenant>:<team>:<channel>",
+    "teams:<tenant>:chat:<conversation id>", "local:<channel id>"); only a conversation with a
+    linked identity then holds the audience's principal.
+    """
+
+    __tablename__ = "audience_links"
+
+    audience: Mapped[str] = mapped_column(String(200), primary_key=True)
+    space: Mapped[str] = mapped_column(String(300), primary_key=True)
+    channel_name: Mapped[str | None] = mapped_column(String(100))
+    linked_by: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
+    linked_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+    __table_args__ = (Index("ix_audience_links_space", "space"),)
+
+
 class Lesson(Base):
     """One lesson inside a product: observation → lesson → recommendation."""
 
@@ -510,6 +531,7 @@ class Review(Base):
     channel_id: Mapped[str] = mapped_column(String(100))
     thread_id: Mapped[str | None] = mapped_column(String(100))
     channel_name: Mapped[str | None] = mapped_column(String(100))
+    space: Mapped[str | None] = mapped_column(String(300))  # the channel's platform identity
     facilitator_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
     status: Mapped[ReviewStatus] = mapped_column(
         _enum(ReviewStatus, "review_status"), default=ReviewStatus.RUNNING

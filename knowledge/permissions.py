@@ -43,6 +43,7 @@ class Operation(StrEnum):
     VIEW_DASHBOARD = "view_dashboard"
     VIEW_AUDIT = "view_audit"
     EXPORT_REPORT = "export_report"
+    LINK_AUDIENCE = "link_audience"  # bind a channel audience to a conversation's identity
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +86,7 @@ RULES: dict[Operation, Rule] = {
     Operation.VIEW_DASHBOARD: Rule("see the dashboard", public=True),
     Operation.VIEW_AUDIT: Rule("see the audit trail", _CURATORS),
     Operation.EXPORT_REPORT: Rule("export reports", _REPORTERS),
+    Operation.LINK_AUDIENCE: Rule("link a channel to an audience", _PBPO, scoped=False),
 }
 
 ROLE_NAMES = {

@@ -49,16 +49,14 @@ class Target:
     platform: str
     channel_id: str
     channel_name: str | None = None
+    # What the channel's audience opens: its platform identity and the audiences linked to it
+    # (`Store.viewer_for(None, channel=space)`), never its name. Empty: only open lessons.
+    principals: frozenset[str] = frozenset()
 
     @property
     def key(self) -> str:
         """Return the channel as stored with the promotion: "<platform>:<channel id>"."""
         return f"{self.platform}:{self.channel_id}"
-
-    @property
-    def principals(self) -> frozenset[str]:
-        """Return what this channel's audience opens (restricted lessons name channels)."""
-        return frozenset({f"channel:{self.channel_name}"}) if self.channel_name else frozenset()
 
     @property
     def label(self) -> str:

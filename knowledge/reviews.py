@@ -198,6 +198,7 @@ class ReviewView:
     product_id: int | None
     kind: str = "aar"  # "eoar": an End of Assignment interview in a direct message
     step_started_at: datetime | None = None  # None while scheduled, or when time ran out
+    space: str | None = None  # the channel's platform identity: what its audience opens
 
     @property
     def question(self) -> Question:
@@ -509,6 +510,7 @@ class Reviews:
         facilitator_id: int,
         questions: Sequence[Question],
         starts_at: datetime | None = None,
+        space: str | None = None,
     ) -> ReviewView:
         """Create a review: running now, or scheduled when `starts_at` is given."""
         event = " ".join(event.split())
@@ -539,6 +541,7 @@ class Reviews:
                 channel_id=channel_id,
                 thread_id=thread_id,
                 channel_name=channel_name,
+                space=space,
                 facilitator_id=facilitator_id,
                 status=ReviewStatus.SCHEDULED if starts_at else ReviewStatus.RUNNING,
                 questions=[q.stored() for q in questions],
@@ -1198,6 +1201,7 @@ def view_of(s: Session, review: Review) -> ReviewView:
         product_id=review.product_id,
         kind=review.kind,
         step_started_at=review.step_started_at,
+        space=review.space,
     )
 
 

@@ -28,6 +28,7 @@ from knowledge.loader import ImportStats, Loader, Progress
 from knowledge.models import (
     Action,
     ActionStatus,
+    AudienceLink,
     Feedback,
     Lesson,
     LessonEvent,
@@ -532,8 +533,19 @@ class Store:
     # People ------------------------------------------------------------------------------
 
     def _viewer_for(self, person_id: int | None, *, channel: str | None = None) -> Viewer:
-        """Return who is asking, with the groups and channel that open restricted lessons."""
-        principals = {f"channel:{channel}"} if channel else set()
+        """Return who is asking, with the groups and conversation that open restricted lessons.
+
+        `channel` is the conversation's platform identity (`ConversationRef.space`), never its
+        name: it holds "channel:<identity>" and the audiences a PBPO linked to it.
+        """
+        principals: set[str] = set()
+        if channel:
+            principals.add(f"channel:{channel}")
+            with self.engine.connect() as conn:
+                linked = conn.execute(
+                    select(AudienceLink.audience).where(AudienceLink.space == channel)
+                )
+                principals.update(str(a) for (a,) in linked)
         if person_id is None:
             return Viewer(person_id=None, principals=frozenset(principals))
         with self.session() as s:

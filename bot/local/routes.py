@@ -506,7 +506,11 @@ def _user(client: Client) -> UserRef:
 def _where(channel: str, thread: int | None) -> ConversationRef:
     name = None if _dm_owner(channel) is not None else channel
     return ConversationRef(
-        PLATFORM, channel, str(thread) if thread is not None else None, channel_name=name
+        PLATFORM,
+        channel,
+        str(thread) if thread is not None else None,
+        channel_name=name,
+        space=f"{PLATFORM}:{channel}" if name else None,  # the chat's own channels, by id
     )
 
 

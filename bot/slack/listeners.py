@@ -107,12 +107,21 @@ class Channels:
         self.client = client
         self._names: Expiring[str, str] = Expiring(ttl=3600, size=20_000)
 
-    async def named(self, event: Incoming) -> Incoming:
-        """Return the event with its channel's name filled in (DMs and named ones as they are)."""
+    async def named(self, event: Incoming, owner: str | None = None) -> Incoming:
+        """Return the event with its channel's name and identity filled in (DMs as they are).
+
+        `owner` is the workspace (or Enterprise Grid organisation) the request came from, as
+        Slack signed it: the channel's identity, "slack:<owner>:<channel id>", is what opens
+        audiences; the name is only shown.
+        """
         where = event.where
-        if where.channel_name or not where.channel_id or where.channel_id[0] == "D":
+        if not where.channel_id or where.channel_id[0] == "D":
             return event
-        return replace(event, where=replace(where, channel_name=await self.name(where.channel_id)))
+        if owner and where.space is None:
+            where = replace(where, space=f"slack:{owner}:{where.channel_id}")
+        if where.channel_name is None:
+            where = replace(where, channel_name=await self.name(where.channel_id))
+        return replace(event, where=where)
 
     async def name(self, channel_id: str) -> str:
         """Return a channel's name, or its id when Slack does not say."""
@@ -204,17 +213,26 @@ class Listeners:
             for task in late:
                 task.cancel()
 
-    async def _dispatch(self, event: Incoming) -> Reply | None:
+    async def _dispatch(
+        self, event: Incoming, context: AsyncBoltContext | None = None
+    ) -> Reply | None:
         await self.people.ensure(event.who)
-        return await router.dispatch(await self.channels.named(event), self.deps)
+        owner = (context.enterprise_id or context.team_id) if context is not None else None
+        return await router.dispatch(await self.channels.named(event, owner), self.deps)
 
     # Listeners -----------------------------------------------------------------------------
 
-    async def on_command(self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+    async def on_command(
+        self,
+        ack: AsyncAck,
+        body: dict[str, Any],
+        respond: AsyncRespond,
+        context: AsyncBoltContext,
+    ) -> None:
         """`/lessons`, `/aar`, `/practice`: answers are private unless they start something."""
         await ack()
         event = incoming.command(body)
-        reply = await self._dispatch(event)
+        reply = await self._dispatch(event, context)
         if reply is None:
             return
         if _form(reply) is not None and body.get("trigger_id"):
@@ -225,10 +243,10 @@ class Listeners:
             blocks, text = render.message(reply)
             await respond(blocks=blocks, text=text, response_type="ephemeral")
 
-    async def on_mention(self, event: dict[str, Any]) -> None:
+    async def on_mention(self, event: dict[str, Any], context: AsyncBoltContext) -> None:
         """An @mention in a channel: answer in its thread."""
         message = incoming.mention(event)
-        reply = await self._dispatch(message)
+        reply = await self._dispatch(message, context)
         if reply is not None:
             await self._deliver(reply, message.who, message.where)
 
@@ -239,7 +257,7 @@ class Listeners:
         found = incoming.message(event, bot_user_id=bot_user_id)
         if found is None:
             return
-        reply = await self._dispatch(found)
+        reply = await self._dispatch(found, context)
         if reply is not None:
             await self._deliver(reply, found.who, found.where)
 
@@ -275,14 +293,22 @@ class Listeners:
             log.info("Slack: no status for the agent thread (%s)", exc)
         await self.on_message(event, context)
 
-    async def on_link_shared(self, event: dict[str, Any], client: AsyncWebClient) -> None:
+    async def on_link_shared(
+        self, event: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
+    ) -> None:
         """A link to a lesson posted in a conversation: unfurl it into the lesson's card, as
         that conversation may see it (a restricted lesson shows only as restricted)."""
         channel = str(event.get("channel") or "")
         who = incoming.user(str(event.get("user") or ""))
         where = incoming.where(channel)
         if channel and channel[0] != "D":
-            where = replace(where, channel_name=await self.channels.name(channel))
+            # The channel's identity (its workspace as Slack signed it) opens audiences.
+            owner = context.enterprise_id or context.team_id
+            where = replace(
+                where,
+                channel_name=await self.channels.name(channel),
+                space=f"slack:{owner}:{channel}" if owner else None,
+            )
         found = event.get("links")
         links: list[Any] = found if isinstance(found, list) else []
         unfurls: dict[str, Any] = {}
@@ -320,7 +346,11 @@ class Listeners:
         await self.notifier.publish_home(who.user_id, reply)
 
     async def on_shortcut(
-        self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient
+        self,
+        ack: AsyncAck,
+        body: dict[str, Any],
+        client: AsyncWebClient,
+        context: AsyncBoltContext,
     ) -> None:
         """ "Save as lesson" on a message: a modal prefilled with it and its permalink."""
         await ack()
@@ -334,7 +364,7 @@ class Listeners:
             except SlackApiError:
                 log.info("no permalink for %s/%s", channel, ts)
         press = incoming.shortcut(body, permalink)
-        reply = await self._dispatch(press)
+        reply = await self._dispatch(press, context)
         if reply is None:
             return
         if _form(reply) is not None:
@@ -343,12 +373,17 @@ class Listeners:
             await self.notifier.ephemeral(press.where, press.who, reply)
 
     async def on_action(
-        self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond
+        self,
+        ack: AsyncAck,
+        body: dict[str, Any],
+        action: dict[str, Any],
+        respond: AsyncRespond,
+        context: AsyncBoltContext,
     ) -> None:
         """A button: forms open as modals, `replace` replies update the card in place."""
         await ack()
         press = incoming.button(body, action)
-        reply = await self._dispatch(press)
+        reply = await self._dispatch(press, context)
         from_home = (body.get("container") or {}).get("type") == "view"
         if reply is not None:
             if _form(reply) is not None and body.get("trigger_id"):
@@ -366,12 +401,12 @@ class Listeners:
         if from_home or (reply is not None and reply.replace):
             await self.refresh_home(press.who)
 
-    async def on_view(self, ack: AsyncAck, body: dict[str, Any]) -> None:
+    async def on_view(self, ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
         """A submitted modal."""
         await ack()
         view = body.get("view") or {}
         submit = incoming.view_submission(body, render.values(view.get("state") or {}))
-        reply = await self._dispatch(submit)
+        reply = await self._dispatch(submit, context)
         if reply is not None:
             if submit.where.channel_id:
                 await self._deliver(replace(reply, replace=False), submit.who, submit.where)

@@ -27,7 +27,7 @@ async def search_response(query: Query, deps: Deps) -> dict[str, Any]:
         return _result([])
     store = deps.store
     person = await store.person_for(query.who.platform, query.who.user_id)
-    audience = await store.viewer_for(None, channel=query.where.channel_name)
+    audience = await store.viewer_for(None, channel=query.where.space)
     viewer = Viewer(person_id=person, principals=audience.principals)
     answer = await store.ask(query.text, viewer=viewer, limit=query.skip + query.count)
     attachments = []

@@ -79,14 +79,24 @@ def where(activity: Mapping[str, Any]) -> ConversationRef:
     full = _str(conversation.get("id"))
     thread = _THREAD.search(full)
     conversation_kind = kind(activity)
+    data = _dict(activity.get("channelData"))
+    tenant = _str(conversation.get("tenantId")) or _str(_dict(data.get("tenant")).get("id"))
     name: str | None = None
+    space: str | None = None
     if conversation_kind == "channel":
-        channel = _dict(_dict(activity.get("channelData")).get("channel"))
+        channel = _dict(data.get("channel"))
         name = _str(channel.get("name")) or base_id(full)
+        team = _str(_dict(data.get("team")).get("id")) or _str(data.get("teamsTeamId"))
+        space = f"teams:{tenant}:{team}:{_str(channel.get('id')) or base_id(full)}"
     elif conversation_kind == "groupChat":
         name = _str(conversation.get("name")) or full
+        space = f"teams:{tenant}:chat:{base_id(full)}"
     return ConversationRef(
-        PLATFORM, base_id(full), thread.group(1) if thread else None, channel_name=name
+        PLATFORM,
+        base_id(full),
+        thread.group(1) if thread else None,
+        channel_name=name,
+        space=space,
     )
 
 

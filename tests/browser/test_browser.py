@@ -362,3 +362,37 @@ async def test_a_lesson_logged_in_the_local_chat_reaches_applied(
     report = (await process.communicate())[0].decode()
     recent = report.split("### Recently applied", 1)[1].split("##", 1)[0]
     assert f"#{lesson} {LOOP_TITLE}" in recent
+
+
+async def test_a_pbpo_links_a_channel_to_an_audience_from_inside_it(
+    page: Page, server: Server
+) -> None:
+    """Staff are refused; a PBPO's link opens the audience's lessons there, and only there."""
+    question = "@lessons what did we learn about a back-channel with an armed group?"
+    secret = "A discreet back-channel"  # restricted to channel:mediation-support
+
+    async def say(text: str) -> None:
+        await page.locator("#text").fill(text)
+        await page.locator("#text").press("Enter")
+
+    await act_as(page, server, "tomas.herrera@un.example", "logistics")
+    await say("@lessons audience link mediation-support")
+    refusal = page.locator(".msg.private-msg").filter(has_text="Only a PBPO").last
+    await expect(refusal).to_be_visible()
+    await screenshot(page, "audience-link-refused")
+    assert count(server, "SELECT count(*) FROM audience_links") == 0
+
+    await page.locator("#acting-as").select_option("farida.rahimi@un.example")
+    await expect(page.locator("#acting-as")).to_have_value("farida.rahimi@un.example")
+    await say(question)
+    before = page.locator(".msg.bot").filter(has_text="closest lessons").last
+    await expect(before).to_be_visible()
+    await expect(before).not_to_contain_text(secret)  # the name is not the channel's
+    await say("@lessons audience link mediation-support")
+    linked = page.locator(".msg.private-msg").filter(has_text="Linked").last
+    await expect(linked).to_contain_text("local:logistics")
+    await screenshot(page, "audience-link")
+    await say(question)
+    after = page.locator(".msg.bot").filter(has_text=secret).last
+    await expect(after).to_be_visible()
+    assert count(server, "SELECT count(*) FROM audience_links") == 1

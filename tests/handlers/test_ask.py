@@ -254,8 +254,20 @@ async def test_stale_or_forged_vote_buttons_get_a_friendly_answer(
 # Sharing a private answer ------------------------------------------------------------------
 
 FARIDA = UserRef("local", "farida.rahimi@un.example", "Farida")  # a PBPO
-GENERAL = ConversationRef("local", "general", channel_name="general")
-MEDIATION = ConversationRef("local", "mediation-support", channel_name="mediation-support")
+GENERAL = ConversationRef("local", "general", channel_name="general", space="local:general")
+MEDIATION = ConversationRef(
+    "local", "mediation-support", channel_name="mediation-support", space="local:mediation-support"
+)
+FARIDA = UserRef("local", "farida.rahimi@un.example", "Farida Rahimi")  # a PBPO
+
+
+async def link_mediation(store: Store) -> None:
+    """Have a PBPO link the channel to the audience `channel:mediation-support`, from inside."""
+    said = Command(FARIDA, MEDIATION, "lessons", "audience link mediation-support")
+    reply = await dispatch(said, Deps(store=store))
+    assert reply is not None and "Linked" in reply.fallback
+
+
 PBPO_EOAR = "End of Assignment Report: Senior Political Affairs Officer (Mediation)"
 CHANNEL_AAR = "AAR: A discreet back-channel with the leadership of an armed group"
 
@@ -347,6 +359,7 @@ async def test_sharing_leaves_out_lessons_the_channel_may_not_see(demo_store: St
 
 async def test_a_lesson_open_to_the_channel_is_shared_there(demo_store: Store) -> None:
     question = "back-channel with armed group leadership"
+    await link_mediation(demo_store)
     private = await command(demo_store, question, where=MEDIATION)
     assert any(CHANNEL_AAR in t for t in titles(private))
 

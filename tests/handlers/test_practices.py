@@ -29,8 +29,10 @@ from knowledge.models import Lesson, PracticeChannel, Product, Promotion
 from knowledge.storage import Store
 
 DM = ConversationRef("local", "dm:farida")
-GENERAL = ConversationRef("local", "general", channel_name="general")
-MEDIATION = ConversationRef("local", "mediation-support", channel_name="mediation-support")
+GENERAL = ConversationRef("local", "general", channel_name="general", space="local:general")
+MEDIATION = ConversationRef(
+    "local", "mediation-support", channel_name="mediation-support", space="local:mediation-support"
+)
 CVR = "Lessons Learned Study: Community Violence Reduction"  # MINUSCA, open to everyone
 BACK_CHANNEL = "AAR: A discreet back-channel"  # MINUSCA, channel:mediation-support
 PBPO_ONLY = "End of Assignment Report: Senior Political Affairs Officer"  # group:pbpo
@@ -155,6 +157,9 @@ async def test_a_restricted_lesson_is_never_promoted_outside_its_audience(
 ) -> None:
     lesson = lesson_of(demo_store, BACK_CHANNEL)
     channels = Channels()
+    # A PBPO links the channel to the lesson's audience, from inside it (by its identity).
+    linked = await say(demo_store, Message(FARIDA, MEDIATION, "audience link mediation-support"))
+    assert "Linked" in text(linked)
     # In #general, the lesson does not exist for anyone there.
     unseen = await say(
         demo_store, Message(FARIDA, GENERAL, f"practice promote {lesson} discreet works"), channels

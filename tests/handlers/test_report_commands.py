@@ -143,7 +143,9 @@ async def test_the_audience_sees_its_restricted_lessons_in_who_knows(demo_store:
     secret = next(
         p["title"] for p in PRODUCTS if p["external_id"].endswith("polling-security-2025")
     )
-    in_channel = ConversationRef("local", "c2", channel_name="elections-team")
+    in_channel = ConversationRef(  # the demo names this channel by its identity
+        "local", "elections-team", channel_name="elections-team", space="local:elections-team"
+    )
     reply = await dispatch(
         Message(AMINA, in_channel, "who knows about polling station security?"),
         Deps(store=demo_store),

@@ -172,11 +172,29 @@ async def test_others_do_not_see_the_restricted_lesson(demo_store: Store, user_i
 
 async def test_channel_audience_opens_the_lesson_in_that_channel_only(demo_store: Store) -> None:
     question = "back-channel with armed group leadership"
-    in_channel = ConversationRef("local", "c1", channel_name="mediation-support")
-    elsewhere = ConversationRef("local", "c2", channel_name="general")
+    title = str(CHANNEL_AAR["title"])
+    in_channel = ConversationRef("local", "c1", channel_name="mediation-support", space="local:c1")
+    elsewhere = ConversationRef("local", "c2", channel_name="general", space="local:c2")
+    look_alike = ConversationRef("teams", "19:x", channel_name="mediation-support",
+                                 space="teams:t:chat:19:x")  # fmt: skip
+    pbpo = UserRef("local", "farida.rahimi@un.example")
 
-    assert str(CHANNEL_AAR["title"]) in await ask_as(demo_store, GUEST, question, in_channel)
-    assert str(CHANNEL_AAR["title"]) not in await ask_as(demo_store, GUEST, question, elsewhere)
+    # The channel's name alone opens nothing.
+    assert title not in await ask_as(demo_store, GUEST, question, in_channel)
+    # Only a PBPO (or an admin) links it, from inside the channel.
+    refused = await dispatch(
+        Message(GUEST, in_channel, "audience link mediation-support"), Deps(store=demo_store)
+    )
+    assert refused is not None and "Only a PBPO" in refused.fallback
+    assert title not in await ask_as(demo_store, GUEST, question, in_channel)
+    linked = await dispatch(
+        Message(pbpo, in_channel, "audience link mediation-support"), Deps(store=demo_store)
+    )
+    assert linked is not None and "Linked" in linked.fallback
+
+    assert title in await ask_as(demo_store, GUEST, question, in_channel)
+    assert title not in await ask_as(demo_store, GUEST, question, elsewhere)
+    assert title not in await ask_as(demo_store, GUEST, question, look_alike)
 
 
 async def test_an_answer_posted_in_a_channel_never_shows_the_askers_restricted_lessons(

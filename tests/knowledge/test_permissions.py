@@ -48,6 +48,7 @@ EXPECTED: dict[Operation, tuple[str, str, str, str, str]] = {
     Op.VIEW_DASHBOARD: ("YYY", "YYY", "YYY", "YYY", "YYY"),
     Op.VIEW_AUDIT: ("NNN", "NNN", "YNY", "YNY", "YYY"),
     Op.EXPORT_REPORT: ("NNN", "YNY", "YNY", "YNY", "YYY"),
+    Op.LINK_AUDIENCE: ("NNN", "NNN", "YYY", "NNN", "YYY"),
 }
 # What someone unknown to the directory may do.
 UNKNOWN = {Op.ASK, Op.VIEW_DASHBOARD}

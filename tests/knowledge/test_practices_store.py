@@ -39,7 +39,8 @@ PEOPLE = (
     PersonRecord(name="Sam Staff", email="sam@un.example", mission="MINUSCA"),
 )  # fmt: skip
 GENERAL = Target("local", "general", "general")
-SECRET = Target("local", "jmac", "jmac")
+# A channel whose identity a PBPO linked to the audience `channel:jmac` (its name opens nothing).
+SECRET = Target("local", "jmac", "jmac", frozenset({"channel:local:jmac", "channel:jmac"}))
 
 
 def product(external_id: str, title: str, text: str, **fields: object) -> ProductRecord:

@@ -340,7 +340,7 @@ async def test_restricted_products_are_shown_to_their_audience(
     demo_store: Store, external_id: str
 ) -> None:
     product = RESTRICTED[external_id]
-    [principal] = product["audience"]
+    principal = product["audience"][0]
     answer = await ask(demo_store, product["title"], Viewer(None, frozenset({principal})))
     assert ids(answer)[0] == external_id
     assert restricted_hits(answer) == {external_id}
@@ -361,8 +361,11 @@ async def test_store_viewer_opens_by_group_role_authorship_and_channel(
     farida = await demo_store.viewer_for(await person_id(demo_store, "farida.rahimi@un.example"))
     assert "group:pbpo" in farida.principals
     tomas = await demo_store.viewer_for(await person_id(demo_store, "tomas.herrera@un.example"))
-    team = await demo_store.viewer_for(None, channel="elections-team")
-    assert team == Viewer(None, frozenset({"channel:elections-team"}))
+    # A conversation is known by its platform identity; the demo names the local chat's
+    # #elections-team by id, and the name alone opens nothing.
+    team = await demo_store.viewer_for(None, channel="local:elections-team")
+    assert team == Viewer(None, frozenset({"channel:local:elections-team"}))
+    by_name = Viewer(None, frozenset({"channel:random"}))
 
     assert "demo:minusca-convoy-ied-nearmiss-2025" in ids(await ask(demo_store, convoy, jo))
     assert "demo:eoar-petrova-untmis-2025" in ids(await ask(demo_store, petrova, farida))
@@ -372,6 +375,7 @@ async def test_store_viewer_opens_by_group_role_authorship_and_channel(
     assert "demo:minusca-polling-security-2025" in ids(await ask(demo_store, polling, tomas))
     assert "demo:minusca-polling-security-2025" in ids(await ask(demo_store, polling, team))
     assert "demo:minusca-polling-security-2025" not in ids(await ask(demo_store, polling, jo))
+    assert "demo:minusca-polling-security-2025" not in ids(await ask(demo_store, polling, by_name))
 
 
 async def test_restricted_lessons_do_not_take_a_slot(demo_store: Store) -> None:

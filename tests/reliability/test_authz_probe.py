@@ -267,14 +267,31 @@ async def test_a_follow_up_in_an_insiders_thread_leaks_nothing(world: World) -> 
 
 async def test_the_teams_compose_box_shows_no_restricted_lesson(world: World) -> None:
     title = title_of(world.store, world.restricted)
-    query = Query(ELENA, ConversationRef("teams", "19:x", channel_name="general"), "back-channel")
+    general = ConversationRef("teams", "19:x", channel_name="general", space="teams:t:T:19:x")
+    query = Query(ELENA, general, "back-channel")
+    linked = ConversationRef(
+        "teams", "19:m", channel_name="mediation-support", space="teams:t:T:19:m"
+    )
+    farida = UserRef("teams", "aad-farida", "Farida Rahimi")
+    await world.store.link_user("teams", farida.user_id, email="farida.rahimi@un.example", name="F")
+    said = await say(world, Message(farida, linked, "audience link mediation-support"))
+    assert "Linked" in words(said)
 
     found = await search_response(query, Deps(store=world.store))
-    audience = replace(query, where=replace(query.where, channel_name="mediation-support"))
-    inside = await search_response(audience, Deps(store=world.store))
+    # A group chat, or a channel of another team, named like the lesson's channel: no access.
+    look_alikes = [
+        replace(general, channel_name="mediation-support", space="teams:t:chat:19:g"),
+        replace(general, channel_name="mediation-support", space="teams:t:OTHER:19:m"),
+        replace(general, channel_name="mediation-support", space="teams:t2:T:19:m"),
+    ]
+    others = [
+        await search_response(replace(query, where=w), Deps(store=world.store)) for w in look_alikes
+    ]
+    inside = await search_response(replace(query, where=linked), Deps(store=world.store))
 
     assert title not in json.dumps(found)  # a card put in a conversation is for everyone in it
-    assert title in json.dumps(inside)  # the lesson's own channel finds it: the probe can see
+    assert [title in json.dumps(o) for o in others] == [False, False, False]
+    assert title in json.dumps(inside)  # the linked channel finds it: the probe can see
 
 
 @pytest.fixture

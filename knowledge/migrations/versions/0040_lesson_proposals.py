@@ -15,7 +15,7 @@ from alembic import op
 
 
 revision = '0040'
-down_revision = '0030'
+down_revision = '0015'
 branch_labels = None
 depends_on = None
 

@@ -129,20 +129,32 @@ BACK_CHANNEL = "A discreet back-channel"  # an AAR restricted to channel:mediati
 
 
 @pytest.mark.parametrize(
-    ("channel", "name", "shown"),
+    ("channel", "name", "team", "shown"),
     [
-        ("C0MEDSUP", "mediation-support", True),  # the lesson's own channel
-        ("C0GENERAL", "general", False),  # any other channel
-        ("C0UNKNOWN", None, False),  # a channel Slack will not describe: its id stands in
+        ("C0MEDSUP", "mediation-support", None, True),  # the channel a PBPO linked
+        ("C0LOOKALIKE", "mediation-support", None, False),  # another channel, the same name
+        ("C0MEDSUP", "mediation-support", "T0EVIL", False),  # another workspace
+        ("C0GENERAL", "general", None, False),  # any other channel
+        ("C0UNKNOWN", None, None, False),  # a channel Slack will not describe
     ],
 )
 async def test_a_channel_answer_shows_only_what_that_channel_may_see(
-    bot: Client, slack: FakeSlack, channel: str, name: str | None, shown: bool
+    bot: Client, slack: FakeSlack, channel: str, name: str | None, team: str | None, shown: bool
 ) -> None:
-    if name is not None:
+    slack.add_user("UFARIDA1", email="farida.rahimi@un.example", name="Farida Rahimi")
+    slack.add_channel("C0MEDSUP", "mediation-support")
+    body = urlencode(
+        slash_command("audience link mediation-support", user_id="UFARIDA1", channel_id="C0MEDSUP")
+    )
+    assert await post(bot, body.encode(), "application/x-www-form-urlencoded") == 200
+    (linked,) = await slack.wait_for("response_url")
+    assert "Linked" in text_of(linked.args["blocks"])
+    if name is not None and channel != "C0MEDSUP":
         slack.add_channel(channel, name)
     question = "<@U0BOT> what did we learn about a back-channel with an armed group?"
-    await event(bot, event_callback(app_mention(question, AMINA, channel, "1700000000.000300")))
+    mention = app_mention(question, AMINA, channel, "1700000000.000300")
+    envelope = event_callback(mention, team_id=team) if team else event_callback(mention)
+    await event(bot, envelope)
     (call,) = await slack.wait_for("chat.postMessage")
     assert call.args["channel"] == channel
     assert (BACK_CHANNEL in text_of(call.args["blocks"])) is shown
@@ -707,16 +719,32 @@ def _lesson_titled(store: Store, words: str) -> int:
 
 
 @pytest.mark.parametrize(
-    ("channel", "name", "shown"),
+    ("channel", "name", "team", "shown"),
     [
-        ("C0MEDSUP", "mediation-support", True),  # the restricted lesson's own channel
-        ("C0GENERAL", "general", False),  # anyone else: "restricted", nothing of the lesson
+        ("C0MEDSUP", "mediation-support", None, True),  # the channel a PBPO linked
+        ("C0LOOKALIKE", "mediation-support", None, False),  # another channel, the same name
+        ("C0MEDSUP", "mediation-support", "T0EVIL", False),  # another workspace
+        ("C0GENERAL", "general", None, False),  # anyone else: "restricted", nothing of it
     ],
 )
 async def test_a_lesson_link_unfurls_into_its_card_as_the_channel_may_see_it(
-    bot: Client, slack: FakeSlack, demo_store: Store, channel: str, name: str, shown: bool
+    bot: Client,
+    slack: FakeSlack,
+    demo_store: Store,
+    channel: str,
+    name: str,
+    team: str | None,
+    shown: bool,
 ) -> None:
-    slack.add_channel(channel, name)
+    slack.add_user("UFARIDA1", email="farida.rahimi@un.example", name="Farida Rahimi")
+    slack.add_channel("C0MEDSUP", "mediation-support")
+    body = urlencode(
+        slash_command("audience link mediation-support", user_id="UFARIDA1", channel_id="C0MEDSUP")
+    )
+    assert await post(bot, body.encode(), "application/x-www-form-urlencoded") == 200
+    await slack.wait_for("response_url")
+    if channel != "C0MEDSUP":
+        slack.add_channel(channel, name)
     restricted = _lesson_titled(demo_store, BACK_CHANNEL)
     public = _lesson_titled(demo_store, "Air retrieval of results")
     assert restricted and public
@@ -726,7 +754,9 @@ async def test_a_lesson_link_unfurls_into_its_card_as_the_channel_may_see_it(
         "https://lessons.example.org/dashboard/lessons/999999",  # no such lesson: no unfurl
         "https://lessons.example.org/dashboard/lessons/١٢",  # not our id: no unfurl
     ]
-    assert await event(bot, event_callback(link_shared(links, AMINA, channel))) == 200
+    shared = link_shared(links, AMINA, channel)
+    envelope = event_callback(shared, team_id=team) if team else event_callback(shared)
+    assert await event(bot, envelope) == 200
     (call,) = await slack.wait_for("chat.unfurl")
     unfurls = call.args["unfurls"]
     assert set(unfurls) == set(links[:2])

@@ -60,7 +60,9 @@ def test_a_channel_mention_loses_the_bot_mention_and_keeps_its_thread() -> None:
     found = incoming.message(in_channel("aar start Day one with <at>Tomás Herrera</at>"))
     assert isinstance(found, Message) and found.direct
     assert found.text == "aar start Day one with <at>Tomás Herrera</at>"  # people stay named
-    assert found.where == ConversationRef("teams", CHANNEL, "1700000000100", "elections-team")
+    assert found.where == ConversationRef(
+        "teams", CHANNEL, "1700000000100", "elections-team", space=f"teams:t:T:{CHANNEL}"
+    )
     assert incoming.conversation_id(found.where) == f"{CHANNEL};messageid=1700000000100"
 
 
