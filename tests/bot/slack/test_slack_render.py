@@ -1009,13 +1009,13 @@ def test_an_answer_renders_one_card_per_lesson() -> None:
 
     assert section_texts(blocks)[0] == "Here are the 5 closest lessons:"
     assert section_texts(blocks)[1] == (
-        "*<https://lessons.example/aar/0|Convoy AAR 0>*\nVet suppliers early &amp; often."
+        "*[1] <https://lessons.example/aar/0|Convoy AAR 0>*\nVet suppliers early &amp; often."
     )
     values_ = [(element["action_id"], element.get("value")) for element in buttons(blocks)]
     assert values_[:2] == [("ask.helpful", "0:9"), ("ask.not_helpful", "0:9")]
     assert values_[-1] == ("ask.more", "9:5")
     assert "*Status*\n◑ validated" in [f["text"] for b in blocks for f in b.get("fields", [])]
-    assert text.startswith("Here are the 5 closest lessons:\n*<https://lessons.example/aar/0|")
+    assert text.startswith("Here are the 5 closest lessons:\n*[1] <https://lessons.example/aar/0|")
 
 
 def test_an_answer_with_hostile_lessons_renders_safely() -> None:
