@@ -378,9 +378,13 @@ def lesson_card(
     ]
     if hit.evidence is not None:
         pairs.append(("Evidence", hit.evidence.badge))
+    # Compact: title, mission, date and status badge on one line, the takeaway, and the rest
+    # behind *Details* (fits a 360-pixel thread panel).
+    when = hit.date.isoformat() if hit.date else "—"
+    line = " · ".join((f"*{title}*", hit.mission or "—", when, _BADGES[hit.status.value]))
     card: list[Element] = [
-        Text(f"*{title}*\n{hit.takeaway}"),
-        Fields(tuple(pairs)),
+        Text(f"{line}\n{hit.takeaway}"),
+        Fields(tuple(pairs), folded=True),
         Button("Helpful", AskAction.HELPFUL, _vote(hit.lesson_id, question_id)),
         Button("Not helpful", AskAction.NOT_HELPFUL, _vote(hit.lesson_id, question_id)),
     ]

@@ -88,7 +88,9 @@ async def test_button_value_is_the_id_of_the_lesson_on_the_card(demo_store: Stor
         lesson = await demo_store.lesson(lesson_of(helpful))
         title, takeaway = text.markdown.split("\n", 1)
         assert title.startswith(f"*[{n}] [{lesson.product.title}")  # numbered for citations
-        assert title.endswith(f"]({lesson.product.source_url})*")
+        # Compact: title, mission, date and status badge on one line.
+        mission, when = lesson.product.mission, lesson.product.date.isoformat()
+        assert f"]({lesson.product.source_url})* · {mission} · {when} · " in title
         own_text = " ".join(
             (lesson.lesson, lesson.recommendation, lesson.observation, lesson.product.summary)
         )
