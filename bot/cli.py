@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy.exc import OperationalError
 
-from bot import admin, logs, practices_cli, report_cli, validation_cli
+from bot import action_cli, admin, logs, practices_cli, report_cli, validation_cli
 from bot.progress import progress_bar
 from bot.settings import MAX_WORKERS, Settings
 from bot.terminal.render import render
@@ -108,7 +108,17 @@ def _parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="latency, memory and import benchmarks")
     bench.add_argument(
         "what",
-        choices=["latency", "import", "quality", "abstain", "all", "slack", "teams", "scheduler"],
+        choices=[
+            "latency",
+            "import",
+            "quality",
+            "abstain",
+            "all",
+            "slack",
+            "teams",
+            "scheduler",
+            "multilingual",
+        ],
     )
     bench.add_argument("--copies", type=int, default=50, help="LLIS copies (default 50 ≈ 105k)")
     bench.add_argument("--backend", choices=["sqlite", "postgres"], default="sqlite")
@@ -132,6 +142,7 @@ def _parser() -> argparse.ArgumentParser:
     report_cli.add_parsers(sub)
     practices_cli.add_parsers(sub)
     validation_cli.add_parsers(sub)
+    action_cli.add_parsers(sub)
     return parser
 
 
@@ -397,6 +408,12 @@ def _bench(args: argparse.Namespace, settings: Settings) -> int:
         return _bench_workers(args, settings)
     if args.what == "teams":
         return _bench_teams(args, settings)
+    if args.what == "multilingual":
+        multilingual = _checkout_module("bench.multilingual")
+        found = multilingual.run()
+        print(multilingual.table(found), file=sys.stderr if args.json else sys.stdout)
+        print(json.dumps(found, indent=None if args.json else 2))
+        return 0
     if args.what == "scheduler":
         from bot.slack.sink import deliver_through_sink  # only this benchmark needs them
         from scheduler import bench as scheduler_bench
@@ -489,6 +506,11 @@ def _scheduler_forever(_args: argparse.Namespace, settings: Settings) -> int:
 
     store = _store(settings)
     _require_schema(store)
+    try:
+        database.WriterLock(settings.database_url, "lessons scheduler").acquire()
+    except database.WriterTaken as exc:
+        store.close()
+        raise DomainError(str(exc)) from None
     runner = Runner(reminders.scheduler(settings, store))
     print(f"Lessons Bot scheduler is running (database: {store.backend}).", flush=True)
     print("Press Ctrl-C to stop.", flush=True)

@@ -9,6 +9,7 @@ The state lives in the database (knowledge/reviews.py): a restart loses nothing.
 
 from __future__ import annotations
 
+import hmac
 import logging
 import os
 from collections.abc import Callable
@@ -38,8 +39,9 @@ from handlers.chat import (
     unlinked,
 )
 from handlers.errors import UserError
+from handlers.ids import is_id, parse_ids
 from handlers.validation import request as request_validation
-from knowledge.dates import DateError, PastDate, parse_day, parse_moment, zone
+from knowledge.dates import DUE_HINT, DateError, PastDate, parse_moment, read_day, zone
 from knowledge.models import ProposalStatus, ReviewStatus
 from knowledge.participants import Participants
 from knowledge.reviews import (
@@ -246,7 +248,13 @@ async def button(press: ButtonPress, deps: Deps) -> Reply | None:
         if review.kind != "aar":
             raise UserError("That button is out of date.")
         if action == AarButton.ANONYMOUS:
-            return _anonymous_form(review, step)
+            if (press.where.platform, press.where.channel_id) != (
+                review.platform,
+                review.channel_id,
+            ):
+                raise UserError(ELSEWHERE)
+            seal = await deps.store.seal(_anonymous_key(review.id, step, press.who))
+            return _anonymous_form(review, step, seal)
         return await _steer(review, _CONTROLS[action], person, step, deps)
     proposal = await reviews.proposal(button_ids(press.value, 1)[0])
     if action == AarButton.ACCEPT:
@@ -269,7 +277,13 @@ async def form(submit: FormSubmit, deps: Deps) -> Reply | None:
     person = await deps.store.person_for(submit.who.platform, submit.who.user_id)
     values = {k: v.strip() for k, v in submit.values.items()}
     if kind == AarForm.ANONYMOUS:
-        review_id, step = button_ids(key, 2)
+        ids, _, seal = key.rpartition(":")
+        review_id, step = button_ids(ids, 2)
+        # The form was handed to this person from the review's own conversation (its seal
+        # says so): a form id written by hand, or another channel's review, adds nothing.
+        expected = await deps.store.seal(_anonymous_key(review_id, step, submit.who))
+        if not hmac.compare_digest(seal, expected):
+            raise UserError(ELSEWHERE)
         return await _anonymous(review_id, step, values.get("answer", ""), person, deps)
     proposal_id = button_ids(key, 1)[0]
     reviews = Reviews(deps.store)
@@ -333,7 +347,7 @@ async def change(event: Edit | Deletion, deps: Deps) -> Reply | None:
 
 async def posted(key: str, where: ConversationRef, deps: Deps) -> None:
     """The review's opening message was posted: remember its thread."""
-    if not key.isdigit() or where.thread_id is None:
+    if not is_id(key) or where.thread_id is None:
         log.warning("review opening posted without a usable key or thread: %r %r", key, where)
         return
     await Reviews(deps.store).posted(int(key), where.thread_id)
@@ -633,7 +647,11 @@ async def _answer(review: ReviewView, msg: Message, person: int | None, deps: De
     return _private("\n".join(notes)) if notes else None
 
 
-def _anonymous_form(review: ReviewView, step: int) -> Reply:
+def _anonymous_key(review_id: int, step: int, who: UserRef) -> str:
+    return f"aar.anonymous:{review_id}:{step}:{who.platform}:{who.user_id}"
+
+
+def _anonymous_form(review: ReviewView, step: int, seal: str) -> Reply:
     if not review.status.is_active:
         raise UserError(f"The review of '{review.event}' is {review.status.value}.")
     if not 0 <= step < len(review.questions):
@@ -641,7 +659,7 @@ def _anonymous_form(review: ReviewView, step: int) -> Reply:
     question = review.questions[step].text
     return Reply.of(
         Form(
-            form=f"{AarForm.ANONYMOUS}:{review.id}:{step}",
+            form=f"{AarForm.ANONYMOUS}:{review.id}:{step}:{seal}",
             title="Answer anonymously",
             inputs=(Input("answer", f"Question {step + 1}: {question}", multiline=True),),
             submit="Send anonymously",
@@ -824,9 +842,13 @@ def validation_card(closing: Closing) -> Reply:
 # Proposed actions ----------------------------------------------------------------------------
 
 
-def owner_card(proposal: ProposalView) -> Reply:
-    """Build the card a proposed owner gets: accept, reassign, another date, decline."""
+def owner_card(proposal: ProposalView, *, numbered: bool = False) -> Reply:
+    """Build the card a proposed owner gets: accept, reassign, another date, decline.
+
+    `numbered` puts the proposal's number on the buttons, for a card listing several.
+    """
     value = str(proposal.id)
+    n = f" #{proposal.id}" if numbered else ""
     return Reply.of(
         Text(f"*An action for you from {proposal.source}*\n{proposal.description}"),
         Fields(
@@ -835,10 +857,10 @@ def owner_card(proposal: ProposalView) -> Reply:
                 ("Proposed by", proposal.facilitator_name),
             )
         ),
-        Button("Accept", AarButton.ACCEPT, value),
-        Button("Reassign", AarButton.REASSIGN, value),
-        Button("Other date", AarButton.REDATE, value),
-        Button("Decline", AarButton.DECLINE, value),
+        Button(f"Accept{n}", AarButton.ACCEPT, value),
+        Button(f"Reassign{n}", AarButton.REASSIGN, value),
+        Button(f"Other date{n}", AarButton.REDATE, value),
+        Button(f"Decline{n}", AarButton.DECLINE, value),
     )
 
 
@@ -857,15 +879,15 @@ def _proposal_form(action: AarButton, proposal: ProposalView, person: int | None
     key, due = proposal.id, proposal.due_date.isoformat() if proposal.due_date else ""
     inputs: tuple[Input, ...]
     if action == AarButton.REDATE:
-        inputs = (Input("due", "When could you do it? (15 Jan, in 3 weeks, 2027-01-15)"),)
+        inputs = (Input("due", f"When could you do it? ({DUE_HINT})", date=True),)
         return _form_reply(f"{AarForm.REDATE}:{key}", "Propose another date", inputs)
     if action == AarButton.DECLINE:
         inputs = (Input("reason", "Why not? (the facilitator will see this)", multiline=True),)
         return _form_reply(f"{AarForm.DECLINE}:{key}", "Decline the action", inputs)
     owner_hint = "" if action == AarButton.REASSIGN else (proposal.owner_hint or "")
     inputs = (
-        Input("owner", "Owner (email or @name)", initial=owner_hint),
-        Input("due", "Due date (15 Jan, in 3 weeks, 2027-01-15)", initial=due),
+        Input("owner", "Owner (a name, @mention or email)", initial=owner_hint),
+        Input("due", f"Due date ({DUE_HINT})", initial=due, date=True),
         Input("description", "What should be done?", multiline=True, initial=proposal.description),
     )
     title = "Reassign the action" if action == AarButton.REASSIGN else "Complete the action"
@@ -937,15 +959,7 @@ async def _resolve(text: str, deps: Deps) -> Member:
 
 
 def _day(text: str, deps: Deps) -> date:
-    today = deps.store.today()
-    day = parse_day(text, today=today)
-    if day is None:
-        raise UserError(
-            f"I could not read '{text}' as a date. Try 15 Jan, in 3 weeks or 2027-01-15."
-        )
-    if day < today:
-        raise UserError(f"{day.isoformat()} is in the past. Give a date from today on.")
-    return day
+    return read_day(text, today=deps.store.today())
 
 
 def _owner(proposal: ProposalView) -> str:
@@ -957,12 +971,15 @@ def _closed_notice(review: ReviewView, what: str) -> Reply:
     return _private(f"The review of *{review.event}* was {review.status.value}{when}, so {what}.")
 
 
+ELSEWHERE = (
+    "That answer form was not opened by you from that review's conversation, so nothing was "
+    "added. Press *Answer anonymously* in the review's thread."
+)
+
+
 def button_ids(value: str, count: int) -> tuple[int, ...]:
     """Read the ids a button value or form key carries ("12:3"), or explain it is stale."""
-    parts = value.split(":")
-    if len(parts) != count or not all(p.isdigit() for p in parts):
-        raise UserError("That button is out of date.")
-    return tuple(int(p) for p in parts)
+    return parse_ids(value, count)
 
 
 def text_chunks(lines: list[str]) -> list[Text]:

@@ -19,10 +19,15 @@ from handlers.chat import (
     Reply,
     Text,
     UserRef,
+    unlinked,
 )
 from handlers.errors import UserError
+from handlers.ids import parse_id
+from knowledge import access
+from knowledge.dates import DUE_HINT, read_day
 from knowledge.models import ActionStatus
 from knowledge.permissions import Operation
+from knowledge.reviews import Reviews
 from knowledge.roles import Roles
 from knowledge.storage import ActionView, Store
 
@@ -48,8 +53,19 @@ class ActionButton(StrEnum):
 async def mine(who: UserRef, deps: Deps) -> Reply:
     """List my open actions, overdue first, each with what I can do about it."""
     person = await _person(who, deps.store)
-    actions = await deps.store.actions_of(person)
+    actions = await as_seen(await deps.store.actions_of(person), person, deps.store)
     return actions_reply(actions, today=deps.store.today())
+
+
+async def as_seen(actions: list[ActionView], person: int | None, store: Store) -> list[ActionView]:
+    """Return actions as a message to this person may show them (see `knowledge.access`)."""
+    if not actions:
+        return actions
+    viewer = await store.viewer_for(person)
+    seen = await store.visible_lessons(viewer, {a.lesson_id for a in actions})
+    return [
+        access.action_for(a, visible=a.lesson_id in seen, own=a.owner_id == person) for a in actions
+    ]
 
 
 def actions_reply(actions: list[ActionView], *, today: date, note: str | None = None) -> Reply:
@@ -128,7 +144,7 @@ async def button(press: ButtonPress, deps: Deps) -> Reply | None:
                 ActionButton.DUE,
                 action,
                 "New due date",
-                Input("due", "New due date (YYYY-MM-DD)"),
+                Input("due", f"New due date ({DUE_HINT})", date=True),
                 Input("why", "Why it moves (optional)", optional=True),
             )
         case ActionButton.BLOCKED:
@@ -143,7 +159,7 @@ async def button(press: ButtonPress, deps: Deps) -> Reply | None:
                 ActionButton.HANDOVER,
                 action,
                 "Hand over to someone",
-                Input("email", "Their email address"),
+                Input("email", "Who takes it over? (a name, @mention or email)"),
                 Input("why", "A note for them (optional)", True, optional=True),
             )
     raise UserError("That button is out of date. Type `actions` to see your actions.")
@@ -187,24 +203,21 @@ async def form(submit: FormSubmit, deps: Deps) -> Reply | None:
             )
             note = "Marked as blocked. Your manager will see what is in the way."
         case ActionButton.HANDOVER:
-            email = values.get("email", "").lower()
-            new_owner = await store.person_for("local", email) if email else None
-            if new_owner is None:
-                raise UserError(
-                    f"I can't find '{email or '(blank)'}' in the directory. Check the email "
-                    "address, or ask a Policy and Best Practices Officer to add them."
-                )
-            if new_owner == person:
+            new_owner = await reach.named(values.get("email", ""), deps)
+            if new_owner.id == person:
                 raise UserError("That is you: pick someone else to hand over to.")
+            why = values.get("why") or None
             await store.update_action(
                 action.id,
                 actor_id=person,
-                owner_id=new_owner,
-                note=values.get("why") or None,
+                owner_id=new_owner.id,
+                note=why,
                 surface=surface,
             )
-            await _tell_new_owner(new_owner, action, submit.who, deps)
-            note = f"Handed over to {email}."
+            reached = await _tell_new_owner(new_owner.id, action, submit.who, why, deps)
+            note = f"Handed over to {new_owner.name}."
+            if not reached:
+                note += " I could not message them here: please let them know."
         case _:
             raise UserError("That form is out of date. Type `actions` to see your actions.")
     return await _refreshed(submit.who, deps, note)
@@ -212,19 +225,25 @@ async def form(submit: FormSubmit, deps: Deps) -> Reply | None:
 
 async def _refreshed(who: UserRef, deps: Deps, note: str) -> Reply:
     person = await _person(who, deps.store)
-    actions = await deps.store.actions_of(person)
+    actions = await as_seen(await deps.store.actions_of(person), person, deps.store)
     reply = actions_reply(actions, today=deps.store.today(), note=f"✅ {note}")
     return Reply(reply.elements, private=True, replace=True)
 
 
-async def _tell_new_owner(owner_id: int, action: ActionView, by: UserRef, deps: Deps) -> None:
+async def _tell_new_owner(
+    owner_id: int, action: ActionView, by: UserRef, why: str | None, deps: Deps
+) -> bool:
     giver = by.display_name or by.user_id
-    action = await deps.store.action(action.id)
-    card = Reply.of(
-        Text(f"{giver} handed an action over to you."),
-        *action_card(action, today=deps.store.today()),
-    )
-    await reach.send_to(owner_id, card, deps)
+    person = await deps.store.person_for(by.platform, by.user_id)
+    if person is not None and (member := await Reviews(deps.store).member(person)) is not None:
+        giver = member.name
+    # The card shows the new owner only what they may see (knowledge.access).
+    (action,) = await as_seen([await deps.store.action(action.id)], owner_id, deps.store)
+    heading = f"{giver} handed an action over to you."
+    if why:
+        heading += f"\nTheir note: “{unlinked(why)}”"
+    card = Reply.of(Text(heading), *action_card(action, today=deps.store.today()))
+    return await reach.send_to(owner_id, card, deps)
 
 
 def _form(kind: ActionButton, action: ActionView, title: str, *inputs: Input) -> Reply:
@@ -246,9 +265,10 @@ async def _person(who: UserRef, store: Store) -> int:
 
 
 async def _owned(value: str, who: UserRef, store: Store) -> ActionView:
-    if not value.isdigit():
-        raise UserError("That button is out of date. Type `actions` to see your actions.")
-    action = await store.action(int(value))
+    action_id = parse_id(
+        value, stale="That button is out of date. Type `actions` to see your actions."
+    )
+    action = await store.action(action_id)
     person = await _person(who, store)
     # The card's moves (done, snooze, new date, blocked, hand over) are its owner's to make.
     await Roles(store).check_action(action.id, Operation.MANAGE_OWN_ACTION, actor_id=person)
@@ -258,13 +278,4 @@ async def _owned(value: str, who: UserRef, store: Store) -> ActionView:
 
 
 def _parse_date(text: str, *, today: date) -> date:
-    try:
-        due = date.fromisoformat(text)
-    except ValueError:
-        raise UserError(
-            f"I couldn't read '{text[:40]}' as a date. Use YYYY-MM-DD, e.g. "
-            f"{(today + timedelta(days=14)).isoformat()}."
-        ) from None
-    if due < today:
-        raise UserError("That date is in the past: pick today or later.")
-    return due
+    return read_day(text, today=today)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from enum import StrEnum
 from typing import TYPE_CHECKING
@@ -23,7 +23,9 @@ from handlers.chat import (
     unlinked,
 )
 from handlers.errors import UserError
+from handlers.ids import parse_id, parse_ids
 from handlers.practices import PracticeAction
+from knowledge.lesson_actions import LessonActions, Progress
 from knowledge.models import EvidenceLevel
 from knowledge.referrals import Contact, Referrals
 from knowledge.reviews import Reviews
@@ -110,12 +112,14 @@ async def ask(
             answer.hits[:NEAREST], asker_id=viewer.person_id
         )
     promoter = bool(viewer.principals & PROMOTERS)
+    progress = await LessonActions(store).progress(hit.lesson_id for hit in answer.hits)
     reply = answer_reply(
         answer,
         question_id=question_id,
         shareable=shareable,
         promoter=promoter,
         contacts=contacts,
+        progress=progress,
     )
     return replace(reply, private=True) if shareable else reply
 
@@ -131,10 +135,18 @@ async def answering_viewer(incoming: Command | Message, deps: Deps) -> Viewer:
 
     where = incoming.where
     if isinstance(incoming, Message) and where.channel_name:
-        person = await deps.store.person_for(incoming.who.platform, incoming.who.user_id)
-        audience = await deps.store.viewer_for(None, channel=where.channel_name)
-        return Viewer(person_id=person, principals=audience.principals)
+        return await public_viewer(incoming.who, where, deps)
     return await viewer_of(incoming.who, where.channel_name, deps)
+
+
+async def public_viewer(who: UserRef, where: ConversationRef, deps: Deps) -> Viewer:
+    """Return the access of a post everyone in a conversation reads: the conversation's alone.
+
+    The person is kept (their questions are logged as theirs), never their principals.
+    """
+    person = await deps.store.person_for(who.platform, who.user_id)
+    audience = await deps.store.viewer_for(None, channel=where.channel_name)
+    return Viewer(person_id=person, principals=audience.principals)
 
 
 def conversation(incoming: Command | Message) -> ConversationRef:
@@ -162,10 +174,16 @@ async def button(press: ButtonPress, deps: Deps) -> Reply | None:
     match press.action:
         case AskAction.HELPFUL | AskAction.NOT_HELPFUL:
             lesson_id, question_id = _ids(press.value)
-            person = await store.person_for(press.who.platform, press.who.user_id)
+            # The card was shown where it was pressed: the voter's own access and that
+            # conversation's open the lesson; a forged id of any other lesson is refused.
+            viewer = await viewer_of(press.who, press.where.channel_name, deps)
             helpful = press.action == AskAction.HELPFUL
             changed = await store.record_feedback(
-                lesson_id, person_id=person, question_id=question_id, helpful=helpful
+                lesson_id,
+                viewer=viewer,
+                question_id=question_id,
+                helpful=helpful,
+                guest=f"{press.who.platform}:{press.who.user_id}",
             )
             if not changed:
                 return Reply.of(Text("You already told me that, thanks."), private=True)
@@ -182,7 +200,13 @@ async def button(press: ButtonPress, deps: Deps) -> Reply | None:
             private = press.value.endswith(_PRIVATE)
             question_id, shown = _ids(press.value.removesuffix(_PRIVATE))
             text = await store.question_text(question_id)
-            viewer = await viewer_of(press.who, press.where.channel_name, deps)
+            if private or not press.where.channel_name:
+                # Shown to the presser alone (or in their own DM): everything they may see.
+                viewer = await viewer_of(press.who, press.where.channel_name, deps)
+            else:
+                # The next page of a public answer is posted for the conversation, like the
+                # first: what its audience may see, never the presser's own restricted lessons.
+                viewer = await public_viewer(press.who, press.where, deps)
             shown = min(shown or PAGE, MAX_SHOWN)
             answer = await store.ask(text, viewer=viewer, limit=shown + PAGE)
             return more_reply(answer, question_id=question_id, shown=shown, private=private)
@@ -196,9 +220,7 @@ async def share(press: ButtonPress, deps: Deps) -> Reply:
     from handlers.router import viewer_of  # the router imports this module
 
     store = deps.store
-    if not press.value.isdecimal():
-        raise UserError(STALE)
-    question = await store.question(int(press.value))
+    question = await store.question(parse_id(press.value, stale=STALE))
     person = await store.person_for(press.who.platform, press.who.user_id)
     if question.person_id != person or question.platform != press.who.platform[:16]:
         raise UserError("Only the person who asked this question can share its answer.")
@@ -235,10 +257,10 @@ async def share(press: ButtonPress, deps: Deps) -> Reply:
 
 
 def _ids(value: str) -> tuple[int, int | None]:
-    first, _, second = value.partition(":")
-    if not first.isdigit() or (second and not second.isdigit()):
-        raise UserError(STALE)
-    return int(first), int(second) if second else None
+    if ":" not in value:
+        return parse_id(value, stale=STALE), None
+    first, second = parse_ids(value, 2, stale=STALE)
+    return first, second
 
 
 def answer_reply(
@@ -248,6 +270,7 @@ def answer_reply(
     shareable: bool = False,
     promoter: bool = False,
     contacts: Sequence[Contact] = (),
+    progress: Mapping[int, Progress] | None = None,
 ) -> Reply:
     """Build the reply for an answer: one card per lesson, or "nothing fits" when the search
     found nothing good (see `nothing_fits`).
@@ -268,7 +291,10 @@ def answer_reply(
     if (short := short_answer(answer)) is not None:
         elements.append(short)
     for n, hit in enumerate(answer.hits, 1):
-        card = lesson_card(hit, question_id=question_id, promoter=promoter, number=n)
+        shown = (progress or {}).get(hit.lesson_id)
+        card = lesson_card(
+            hit, question_id=question_id, promoter=promoter, number=n, progress=shown
+        )
         elements += [Divider(), *card]
     buttons: list[Element] = []
     if question_id is not None and len(answer.hits) >= PAGE:
@@ -361,6 +387,7 @@ def lesson_card(
     question_id: int | None = None,
     promoter: bool = False,
     number: int | None = None,
+    progress: Progress | None = None,
 ) -> list[Element]:
     """Return the card of one lesson: takeaway, source, author, status, evidence and buttons.
 
@@ -378,6 +405,8 @@ def lesson_card(
     ]
     if hit.evidence is not None:
         pairs.append(("Evidence", hit.evidence.badge))
+    if progress is not None:
+        pairs.append(("Actions", str(progress)))
     # Compact: title, mission, date and status badge on one line, the takeaway, and the rest
     # behind *Details* (fits a 360-pixel thread panel).
     when = hit.date.isoformat() if hit.date else "—"

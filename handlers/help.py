@@ -43,6 +43,45 @@ helpful and which need work.
 • A lesson is learned once it is *applied*: identified → validated → applied."""
 
 
-def help_reply() -> Reply:
-    """Return the help text."""
-    return Reply.of(Text(HELP))
+# Teams has no slash commands: the same words work typed to the bot (in its personal chat, or
+# with an @mention in a channel), and it has no Home tab or message shortcut.
+_TEAMS = (
+    (" (or *Save as lesson* on any message)", ""),
+    (" (the bot's Home tab on Slack)", ""),
+    ("`/lessons new`", "`new lesson`"),
+    (" (or `/lessons who <topic>`)", ""),
+    ("`/lessons report [mission] [since 2026-01]`", "`report [mission] [since 2026-01]`"),
+    ("`/lessons ", "`"),
+    ("`/aar ", "`aar "),
+    ("`/practice ", "`practice "),
+)
+
+
+def help_text(platform: str | None = None) -> str:
+    """Return the help text naming the commands as they work on this platform."""
+    if platform != "teams":
+        return HELP
+    text = HELP
+    for slack, teams in _TEAMS:
+        text = text.replace(slack, teams)
+    return text
+
+
+def help_reply(platform: str | None = None) -> Reply:
+    """Return the help text, as commands are typed on this platform."""
+    return Reply.of(Text(help_text(platform)))
+
+
+# The prompts a new conversation with the bot suggests (Slack's agent view, Teams' prompt
+# starters): a title to show and the message it sends.
+SUGGESTED_PROMPTS: tuple[tuple[str, str], ...] = (
+    ("What did we learn about…?", "what did we learn about elections?"),
+    ("My actions", "my actions"),
+    ("Start an AAR", "aar help"),
+    ("Log a lesson", "new lesson"),
+)
+WELCOME = (
+    "Hi! Ask me what we learned about anything — *what did we learn about convoy security?* — "
+    "or pick one of the prompts below. Type `help` for everything I can do."
+)
+SEARCHING = "is searching the lessons…"

@@ -8,11 +8,13 @@ lesson, start an After-Action Review.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from handlers import ask
+from handlers import ask, plan
+from handlers.aar import owner_card
 from handlers.actions import ActionButton
 from handlers.capture import LessonAction
 from handlers.chat import (
@@ -30,10 +32,11 @@ from handlers.chat import (
     UserRef,
 )
 from handlers.errors import UserError
-from handlers.help import HELP
+from handlers.help import help_text
 from handlers.validation import ValidationButton
 from knowledge.capture import AppliedLesson, Awaiting, Notes, PendingLesson
-from knowledge.reviews import Reviews
+from knowledge.lesson_actions import LessonActions, LessonPlan
+from knowledge.reviews import ProposalView, Reviews
 from knowledge.search.text import clip
 from knowledge.storage import ActionView
 
@@ -77,16 +80,20 @@ async def home(who: UserRef, deps: Deps) -> Reply:
     viewer = await store.viewer_for(person)
     applied = await notes.recent_applied(viewer, limit=SHOWN)
     if person is None:
-        return welcome_reply(applied)
+        return welcome_reply(applied, platform=who.platform)
     member = await Reviews(store).member(person)
     actions = await store.actions_of(person)
     awaiting = await notes.awaiting_validation(person, limit=SHOWN)
+    planless = await LessonActions(store).awaiting(person, limit=SHOWN)
+    proposed = await LessonActions(store).proposed_to(person, limit=SHOWN)
     return home_reply(
         name=member.name if member else None,
         actions=actions,
         awaiting=awaiting,
         applied=applied,
         today=store.today(),
+        planless=planless,
+        proposed=proposed,
     )
 
 
@@ -135,19 +142,27 @@ def home_reply(
     awaiting: Awaiting,
     applied: list[AppliedLesson],
     today: date,
+    planless: Sequence[LessonPlan] = (),
+    proposed: Sequence[ProposalView] = (),
 ) -> Reply:
     """Build the home of a person of the directory."""
     first = (name or "").split()
     greeting = f"*Hello {first[0]}*" if first else "*Hello*"
     elements: list[Element] = [Text(f"{greeting}: here is what waits for you.")]
     elements += [Divider(), *actions_section(actions, today=today)]
+    if proposed:
+        elements += [Divider(), Text(f"*Actions proposed to you* ({len(proposed)})")]
+        for proposal in proposed:
+            elements += owner_card(proposal, numbered=True).elements
     if awaiting.validator:
         elements += [Divider(), awaiting_section(awaiting), *review_buttons(awaiting)]
+    if planless:
+        elements += [Divider(), *planless_section(planless)]
     elements += [Divider(), applied_section(applied), Divider(), *ways_in(known=True)]
     return Reply.of(*elements, private=True)
 
 
-def welcome_reply(applied: list[AppliedLesson]) -> Reply:
+def welcome_reply(applied: list[AppliedLesson], *, platform: str | None = None) -> Reply:
     """Build the home of someone not in the staff directory: what the bot does, how to join."""
     welcome = (
         "*Welcome to Lessons Bot.* I don't know you yet, so I have no actions or lessons for "
@@ -157,7 +172,7 @@ def welcome_reply(applied: list[AppliedLesson]) -> Reply:
     return Reply.of(
         Text(welcome),
         Divider(),
-        Text(HELP),
+        Text(help_text(platform)),
         Divider(),
         applied_section(applied),
         Divider(),
@@ -193,11 +208,30 @@ def awaiting_section(awaiting: Awaiting) -> Text:
 
 
 def review_buttons(awaiting: Awaiting) -> list[Element]:
-    """Return a button per lesson listed as awaiting validation: it opens the lesson's card."""
+    """Return a button per lesson listed as awaiting validation: it opens the lesson's card.
+
+    The lesson's number leads the label, so two buttons never read the same when a platform
+    cuts long labels.
+    """
     return [
-        Button(f"Review: {clip(p.title, REVIEW_TITLE)}", ValidationButton.OPEN, str(p.lesson_id))
+        Button(
+            f"Review #{p.lesson_id}: {clip(p.title, REVIEW_TITLE)}",
+            ValidationButton.OPEN,
+            str(p.lesson_id),
+        )
         for p in awaiting.lessons
     ]
+
+
+def planless_section(plans: Sequence[LessonPlan]) -> list[Element]:
+    """Return "Validated, waiting for actions": lessons this person may add actions to."""
+    lines = ["*Validated lessons waiting for actions* (a lesson is learned once applied)"]
+    lines += [f"• #{p.lesson_id} {clip(p.title, SHOWN_TITLE)}" for p in plans]
+    buttons: list[Element] = [
+        plan.add_button(p.lesson_id, f"Add actions #{p.lesson_id}: {clip(p.title, REVIEW_TITLE)}")
+        for p in plans
+    ]
+    return [Text("\n".join(lines)), *buttons]
 
 
 def applied_section(applied: list[AppliedLesson]) -> Text:

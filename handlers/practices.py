@@ -30,6 +30,8 @@ from handlers.chat import (
     UserRef,
 )
 from handlers.errors import UserError
+from handlers.ids import ID_PATTERN, is_id, parse_id
+from knowledge.dates import DUE_HINT, read_day
 from knowledge.evidence import BADGES
 from knowledge.models import EvidenceLevel
 from knowledge.practices import Practice, Practices, Target
@@ -52,7 +54,9 @@ its scope and review date; `/practice promote <lesson> <why>` promotes it to thi
 `/practice priorities`: mission leaders get the list weekly, with the actions' status
 • `/practice weekly on` (or `off`) in a channel: a practice of the week there"""
 _CHANNEL = re.compile(r"<#(\w+)(?:\|([^>]*))?>|(?<![\w<])#([\w-]{1,80})")
-_LESSON = re.compile(r"\s*(?:lesson\s+)?#?(\d+)\b\s*[:,-]?\s*(.*)", re.I | re.S)
+_LESSON = re.compile(
+    rf"\s*(?:lesson\s+)?#?({ID_PATTERN})(?![0-9])\s*[:,-]?\s*(.*)", re.I | re.S | re.ASCII
+)
 
 
 class PracticeAction(StrEnum):
@@ -200,7 +204,7 @@ def promote_form(lesson_id: int, title: str, *, channels: str = "") -> Reply:
               optional=True),
         Input("audience", "For whom: everyone, group:<name> or #channel", optional=True),
         Input("scope", "Scope (mission, area; empty: the lesson's mission)", optional=True),
-        Input("review", "Review by (YYYY-MM-DD; empty: in a year)", optional=True),
+        Input("review", f"Review by ({DUE_HINT}; empty: in a year)", optional=True, date=True),
         Input("level", "Level: good practice or guidance", optional=True),
     )  # fmt: skip
     form = Form(f"{PracticeForm.PROMOTE}:{lesson_id}", "Promote a good practice", inputs)
@@ -209,26 +213,27 @@ def promote_form(lesson_id: int, title: str, *, channels: str = "") -> Reply:
 
 async def button(press: ButtonPress, deps: Deps) -> Reply | None:
     """*Promote* on a lesson card: open the promotion form (if this person may promote)."""
-    if press.action != PracticeAction.PROMOTE or not press.value.isdigit():
+    if press.action != PracticeAction.PROMOTE:
         raise UserError(STALE)
+    lesson_id = parse_id(press.value, stale=STALE)
     person = await deps.store.person_for(press.who.platform, press.who.user_id)
     title = await Practices(deps.store).check(
-        int(press.value), actor_id=person, channel=press.where.channel_name
+        lesson_id, actor_id=person, channel=press.where.channel_name
     )
-    return promote_form(int(press.value), title)
+    return promote_form(lesson_id, title)
 
 
 async def form(submit: FormSubmit, deps: Deps) -> Reply | None:
     """The promotion form: promote, post the card and say where."""
     kind, _, key = submit.form.partition(":")
-    if kind != PracticeForm.PROMOTE or not key.isdigit():
+    if kind != PracticeForm.PROMOTE or not is_id(key):
         raise UserError(STALE)
     values = submit.values
     targets, _ = targets_in(values.get("channels", ""))
     return await promote(
         submit.who, submit.where, int(key), why=values.get("why", ""), targets=targets,
         deps=deps, audience=values.get("audience", ""), scope=values.get("scope") or None,
-        review_on=_date(values.get("review", "")),
+        review_on=_date(values.get("review", ""), deps.store.today()),
         guidance="guid" in values.get("level", "").lower(),
     )  # fmt: skip
 
@@ -266,14 +271,8 @@ def _here(where: ConversationRef) -> list[Target]:
     return [Target(where.platform, where.channel_id, where.channel_name)]
 
 
-def _date(text: str) -> date | None:
-    value = text.strip()
-    if not value:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise UserError(f"“{clip(value, 40)}” is not a date: write it as 2027-06-30.") from None
+def _date(text: str, today: date) -> date | None:
+    return read_day(text, today=today) if text.strip() else None
 
 
 def _facts(practice: Practice) -> tuple[tuple[str, str], ...]:

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 
 from handlers.chat import Reply, UserRef
 from handlers.errors import UserError
-from knowledge.reviews import Member, Reviews, find_owner
+from knowledge.people import resolve
+from knowledge.reviews import Member, Reviews
 
 if TYPE_CHECKING:
     from handlers.router import Deps
@@ -60,14 +61,13 @@ async def send_to(person_id: int | None, reply: Reply, deps: Deps) -> bool:
 
 
 async def named(text: str, deps: Deps) -> Member:
-    """Return the person of the directory a text names: a mention, an email or @Name."""
-    said = text.strip()
-    if not said:
-        raise UserError("Name someone: an email address or @name.")
-    owner = find_owner(said if "@" in said else f"@{said}", await Reviews(deps.store).members())
-    if owner.member is None:
-        raise UserError(
-            f"I could not find {owner.hint or said} in the staff directory. Use their email "
-            "address, or ask a PBPO to add them."
-        )
-    return owner.member
+    """Return the person of the directory a text names: a mention, a name or an email.
+
+    Nobody found: a UserError that says whom they may have meant.
+    """
+    if not text.strip():
+        raise UserError("Name someone: a name, an @mention or an email address.")
+    found = resolve(text, await Reviews(deps.store).members())
+    if found.member is None:
+        raise UserError(found.problem())
+    return found.member

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 
 from handlers.chat import ButtonPress, Reply, Text, UserRef
 from handlers.errors import UserError
+from handlers.ids import parse_id
+from knowledge.dates import read_day
 from knowledge.reminders import PreferenceView, Reminders
 
 if TYPE_CHECKING:
@@ -24,7 +26,7 @@ _SPAN = re.compile(r"^(\d{1,3})\s*([dw])$")
 USAGE = (
     "`reminders daily` (one message a day) or `reminders instant`, `reminders mute` (only "
     "essential ones) or `reminders unmute`, `reminders pause 3d`/`1w`/`off`, "
-    "`reminders away 2026-12-20 2027-01-05` or `reminders away off`."
+    "`reminders away 20 Dec to 5 Jan` (or `2026-12-20 2027-01-05`) or `reminders away off`."
 )
 
 
@@ -39,11 +41,10 @@ async def button(press: ButtonPress, deps: Deps) -> Reply | None:
     """Record the answer to "did the change work?"."""
     if press.action not in (FollowupButton.WORKED, FollowupButton.NOT_YET):
         raise UserError("That button is out of date.")
-    if not press.value.isdigit():
-        raise UserError("That button is out of date.")
+    lesson_id = parse_id(press.value)
     person = await _person(press.who, deps)
     worked = press.action == FollowupButton.WORKED
-    await Reminders(deps.store).record_followup(int(press.value), person_id=person, worked=worked)
+    await Reminders(deps.store).record_followup(lesson_id, person_id=person, worked=worked)
     note = (
         "Thank you: recorded that the change worked. That is a lesson learned."
         if worked
@@ -71,8 +72,8 @@ async def command(who: UserRef, text: str, deps: Deps) -> Reply:
             view = await reminders.update(person, pause=_span(span))
         case ["away", "off"]:
             view = await reminders.update(person, away=None)
-        case ["away", first, last]:
-            view = await reminders.update(person, away=(_day(first), _day(last)))
+        case ["away", *_] if (away := _away(text, today)) is not None:
+            view = await reminders.update(person, away=away)
         case _:
             raise UserError(f"I didn't understand that. Try {USAGE}")
     return preferences_reply(view, today=today, note="Saved.")
@@ -105,11 +106,24 @@ def _span(text: str) -> timedelta:
     return timedelta(days=n) if found.group(2) == "d" else timedelta(weeks=n)
 
 
-def _day(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise UserError(f"I couldn't read '{text[:20]}' as a date; use YYYY-MM-DD.") from None
+_AWAY = re.compile(r"\s*away\s+(.+?)\s+(?:to|until|till|-)\s+(.+)", re.I)
+
+
+def _away(text: str, today: date) -> tuple[date, date] | None:
+    """Read `away 20 Dec to 5 Jan` (any dates the date reader knows) or `away A B`."""
+    found = _AWAY.fullmatch(text)
+    if found is not None:
+        first, last = found.group(1), found.group(2)
+    else:
+        parts = text.split()[1:]
+        if len(parts) != 2:
+            return None
+        first, last = parts
+    return _day(first, today), _day(last, today)
+
+
+def _day(text: str, today: date) -> date:
+    return read_day(text, today=today, past=True)
 
 
 async def _person(who: UserRef, deps: Deps) -> int:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from handlers import (
     aar,
@@ -16,6 +17,7 @@ from handlers import (
     experts,
     followups,
     home,
+    plan,
     practices,
     reminders,
     reports,
@@ -45,6 +47,7 @@ from knowledge.storage import Store
 
 log = logging.getLogger(__name__)
 
+_LESSONS_PREFIX = re.compile(r"^\s*/lessons\s+(?=\S)", re.IGNORECASE)
 HELP_WORDS = frozenset({"help", "?", "hi", "hello", "start", "commands"})
 SORRY = (
     "Sorry, something went wrong on my side and I could not finish that. Nothing you sent was "
@@ -92,6 +95,7 @@ def _register() -> None:
             "eoar": eoar.button,
             "lesson": capture.button,
             "home": home.button,
+            "plan": plan.button,
             "practice": practices.button,
             "reminders": reminders.button,
             "validation": validation.button,
@@ -104,6 +108,7 @@ def _register() -> None:
             "aar": aar.form,
             "lesson": capture.form,
             "home": home.form,
+            "plan": plan.form,
             "practice": practices.form,
             "validation": validation.form,
         }
@@ -156,13 +161,19 @@ async def _route(incoming: Incoming, deps: Deps) -> Reply | None:
             return await aar.command(incoming, deps)
         case Command(name="practice"):
             return await practices.command(incoming.who, incoming.where, incoming.text, deps)
+        case Message(text=text) if _LESSONS_PREFIX.match(text):
+            # "/lessons new" typed where there are no slash commands (Teams): the same words.
+            bare = replace(incoming, text=_LESSONS_PREFIX.sub("", text, count=1))
+            return await _route(bare, deps)
         case Message(text=text) | Command(text=text) if text.strip().lower() in HELP_WORDS:
-            return help_reply()
+            return help_reply(incoming.who.platform)
         case Command(text=text) | Message(text=text):
             word, _, rest = text.strip().partition(" ")
             match word.lower().lstrip("/"):
                 case "aar":
                     return await aar.command(_as_command(incoming, "aar", rest), deps)
+                case "actions" | "action" | "plan" if lesson := plan.requested(text):
+                    return await plan.command(incoming.who, lesson, deps)
                 case "actions" | "todo" | "my-actions":
                     return await actions.mine(incoming.who, deps)
                 case "reminders":

@@ -15,7 +15,7 @@ import re
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from handlers import reach
+from handlers import plan, reach
 from handlers.chat import (
     Button,
     ButtonPress,
@@ -30,6 +30,7 @@ from handlers.chat import (
     UserRef,
 )
 from handlers.errors import UserError
+from handlers.ids import ID_PATTERN, parse_id
 from knowledge.models import LessonStatus
 from knowledge.permissions import Operation
 from knowledge.reviews import Member
@@ -46,8 +47,15 @@ USAGE = (
     "`/lessons withdraw 42 duplicate of lesson 17`. It stays on record with your reason, "
     "but no longer appears in answers."
 )
+ADD_ACTIONS = (
+    "A lesson is learned once a change is applied: *Add actions* turns its recommendations "
+    "into actions, each with an owner and a due date."
+)
 STALE = "That button is out of date. Type `home` to see what awaits your validation."
-_WITHDRAW = re.compile(r"\s*/?withdraw\s+(?:lesson\s+)?#?(\d+)\b\s*[:,-]?\s*(.*)", re.I | re.S)
+_WITHDRAW = re.compile(
+    rf"\s*/?withdraw\s+(?:lesson\s+)?#?({ID_PATTERN})(?![0-9])\s*[:,-]?\s*(.*)",
+    re.I | re.S | re.ASCII,
+)
 _BADGES = {
     LessonStatus.IDENTIFIED: "◔ identified",
     LessonStatus.VALIDATED: "◑ validated",
@@ -95,13 +103,13 @@ async def request(
     cards = await Validations(deps.store).waiting(product_id)
     elements = list(heading)
     for card in cards[:MAX_CARDS]:
-        elements += [Divider(), *decision_elements(card)]
+        elements += [Divider(), *decision_elements(card, numbered=len(cards) > 1)]
     if len(cards) > MAX_CARDS:
         elements.append(Text(f"…and {len(cards) - MAX_CARDS} more: your home lists them all."))
     return await reach.send(validator, Reply.of(*elements), deps)
 
 
-def decision_elements(card: LessonCard) -> list[Element]:
+def decision_elements(card: LessonCard, *, numbered: bool = False) -> list[Element]:
     """Return one lesson with its facts and the validator's three buttons."""
     title = f"[{card.title}]({card.source_url})" if card.source_url else card.title
     lines = [f"*{title}*", clip(card.lesson, SHOWN_LESSON)]
@@ -110,17 +118,17 @@ def decision_elements(card: LessonCard) -> list[Element]:
     return [
         Text("\n".join(line for line in lines if line)),
         Fields(_facts(card)),
-        *decision_buttons(card.lesson_id),
+        *decision_buttons(card.lesson_id, numbered=numbered),
     ]
 
 
-def decision_buttons(lesson_id: int) -> list[Element]:
-    """Return the validator's three buttons for one lesson."""
-    value = str(lesson_id)
+def decision_buttons(lesson_id: int, *, numbered: bool = False) -> list[Element]:
+    """Return the validator's three buttons for one lesson (numbered: several on one card)."""
+    value, n = str(lesson_id), f" #{lesson_id}" if numbered else ""
     return [
-        Button("Validate", ValidationButton.VALIDATE, value),
-        Button("Request changes", ValidationButton.CHANGES, value),
-        Button("Reject", ValidationButton.REJECT, value),
+        Button(f"Validate{n}", ValidationButton.VALIDATE, value),
+        Button(f"Request changes{n}", ValidationButton.CHANGES, value),
+        Button(f"Reject{n}", ValidationButton.REJECT, value),
     ]
 
 
@@ -175,7 +183,9 @@ async def form(submit: FormSubmit, deps: Deps) -> Reply | None:
 async def withdraw_command(who: UserRef, text: str, deps: Deps) -> Reply:
     """`/lessons withdraw <lesson> <reason>`: withdraw a lesson (a form asks for a reason)."""
     match = re.fullmatch(
-        r"\s*withdraw\s+(?:lesson\s+)?#?(\d+)\b\s*[:,-]?\s*(.*)", text, re.I | re.S
+        rf"\s*withdraw\s+(?:lesson\s+)?#?({ID_PATTERN})(?![0-9])\s*[:,-]?\s*(.*)",
+        text,
+        re.I | re.S | re.ASCII,
     )
     if match is None:
         raise UserError(USAGE)
@@ -205,10 +215,11 @@ async def _withdraw(lesson_id: int, reason: str, who: UserRef, deps: Deps) -> Re
 
 
 async def _decided(outcome: Outcome, deps: Deps) -> Reply:
-    """Tell the authors, and the validator what was done.
+    """Tell the authors; the card the validator pressed shows the outcome and who decided.
 
-    The card is not replaced: one card may carry several lessons of a review, each with its own
-    buttons (pressing one again says it was decided already).
+    One card may carry several lessons of a review: the lessons still waiting keep their
+    buttons below the outcome, and the decided one keeps none (pressing it again could only
+    say it was decided already).
     """
     told = await _tell_authors(outcome, deps)
     card = outcome.card
@@ -219,14 +230,26 @@ async def _decided(outcome: Outcome, deps: Deps) -> Reply:
     }[outcome.verdict or Verdict.VALIDATE]
     if outcome.released:
         done += " Its report is now open to everyone, as all its lessons are decided."
-    return Reply.of(Text(done + told), Fields(_facts(card)), private=True)
+    elements: list[Element] = [Text(done + told), Fields(_facts(card))]
+    if outcome.verdict == Verdict.VALIDATE:
+        elements.append(Text(ADD_ACTIONS))
+        elements.append(plan.add_button(card.lesson_id))
+    waiting = await Validations(deps.store).waiting(card.product_id)
+    if waiting:
+        elements.append(Text(f"*Still waiting for your decision* ({len(waiting)})"))
+        for other in waiting[:MAX_CARDS]:
+            elements += [Divider(), *decision_elements(other, numbered=True)]
+    return Reply.of(*elements, private=True, replace=True)
 
 
 async def _tell_authors(outcome: Outcome, deps: Deps) -> str:
     """Send each author the news; return what to tell the actor about it."""
     if not outcome.authors:
         return ""
-    news = Reply.of(Text(_news(outcome)), Fields(_facts(outcome.card)))
+    news_elements: list[Element] = [Text(_news(outcome)), Fields(_facts(outcome.card))]
+    if outcome.verdict == Verdict.VALIDATE:
+        news_elements.append(plan.add_button(outcome.card.lesson_id))
+    news = Reply.of(*news_elements)
     reached = [a.name for a in outcome.authors if await reach.send(a, news, deps)]
     missed = [a.name for a in outcome.authors if a.name not in reached]
     told = f" I told {', '.join(reached)}." if reached else ""
@@ -242,7 +265,7 @@ def _news(outcome: Outcome) -> str:
         case Verdict.VALIDATE:
             return (
                 f"✅ {who} validated your lesson {title}. It shows as validated in answers and "
-                "ranks higher; its recommendations can now become actions."
+                "ranks higher. *Add actions* turns its recommendations into actions with owners."
             )
         case Verdict.CHANGES:
             return (
@@ -276,6 +299,4 @@ def _form(kind: ValidationForm, lesson_id: int, title: str, field: Input, submit
 
 
 def _lesson_id(value: str) -> int:
-    if not value.strip().isdigit():
-        raise UserError(STALE)
-    return int(value)
+    return parse_id(value, stale=STALE)

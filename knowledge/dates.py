@@ -274,3 +274,23 @@ def _month_end(month: int, year: str | None, today: date) -> date:
 def _number(word: str) -> int:
     word = " ".join(word.lower().split())
     return int(word) if word.isdigit() else _NUMBERS[word]
+
+
+DUE_HINT = "15 Jan, in 3 weeks, end of month, 2027-01-15"
+DAY_EXAMPLES = "15 Jan, 15 January 2027, in 3 weeks, next friday, end of month or 2027-01-15"
+
+
+def read_day(text: str, *, today: date, past: bool = False) -> date:
+    """Return the day a form field or command names, the one way every surface reads it.
+
+    ISO dates, "15 Jan", "15 January 2027", "in 3 weeks", "next friday", "end of month". A day
+    before today is refused unless `past` allows it; an unreadable one says what would do.
+    """
+    said = " ".join(text.split())
+    day = parse_day(said, today=today) if said else None
+    if day is None:
+        shown = f"'{said[:40]}'" if said else "an empty date"
+        raise DomainError(f"I couldn't read {shown} as a date. Try {DAY_EXAMPLES}.")
+    if day < today and not past:
+        raise DomainError(f"{day.isoformat()} is in the past. Give a date from today on.")
+    return day

@@ -23,6 +23,7 @@ from knowledge.models import Lesson, Question
 from knowledge.report_scope import Scope, everything, scope_for
 from knowledge.reports import (
     GROUPINGS,
+    AppliedRow,
     BoardRow,
     Funnel,
     GroupBy,
@@ -55,6 +56,7 @@ class LearningReport:
     overdue: tuple[OverdueAction, ...]
     usefulness: Usefulness
     unanswered: tuple[UnansweredQuestion, ...]
+    applied: tuple[AppliedRow, ...] = ()  # the lessons applied most recently
 
 
 def parse_since(text: str) -> date:
@@ -114,11 +116,12 @@ class LearningReports:
             applied.append(Lesson.applied_at >= moment)
             asked.append(Question.asked_at >= moment)
         r, actions = self.reports, [scope.actions()]
-        funnel, median, usefulness, unanswered = await asyncio.gather(
+        funnel, median, usefulness, unanswered, recent = await asyncio.gather(
             r.funnel(viewer, where=captured),
             r.median_days_to_apply(viewer, where=applied),
             self.uses.usefulness(viewer, scope, moment),
             r.unanswered_questions(UNANSWERED, where=asked),
+            r.recently_applied(viewer, where=applied),
         )
         boards = await asyncio.gather(
             *(r.actions_board(viewer, g, limit=OVERDUE_LISTED, where=actions) for g in GROUPINGS)
@@ -137,6 +140,7 @@ class LearningReports:
             overdue=by_group["mission"].overdue,
             usefulness=usefulness,
             unanswered=tuple(unanswered),
+            applied=tuple(recent),
         )
 
     async def for_person(

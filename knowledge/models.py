@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, date, datetime
 from enum import StrEnum
 
@@ -448,6 +449,11 @@ class QuestionLesson(Base):
     __table_args__ = (Index("ix_question_lessons_lesson", "lesson_id"),)
 
 
+def _anonymous_voter() -> str:
+    """Return a voter of its own for a vote written without one (imports, fixtures)."""
+    return f"anonymous:{uuid.uuid4().hex}"
+
+
 class Referral(Base):
     """A question handed to a colleague (*Ask a colleague*), and their answer when it came."""
 
@@ -481,10 +487,14 @@ class Feedback(Base):
     question_id: Mapped[int | None] = mapped_column(ForeignKey("questions.id", ondelete="SET NULL"))
     helpful: Mapped[bool] = mapped_column(Boolean)
     at: Mapped[datetime] = mapped_column(UtcDateTime())
+    # Who voted: "person:<id>", or the platform's id of someone outside the directory (a local
+    # chat guest's session): one vote per voter and lesson, whatever the replicas (0014).
+    voter: Mapped[str] = mapped_column(String(200), default=_anonymous_voter, server_default="")
 
     __table_args__ = (
         Index("ix_feedback_lesson", "lesson_id"),
         Index("ix_feedback_person_lesson", "person_id", "lesson_id"),
+        Index("uq_feedback_voter_lesson", "voter", "lesson_id", unique=True),
     )
 
 
@@ -586,7 +596,8 @@ class ProposedAction(Base):
     __tablename__ = "proposed_actions"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    review_id: Mapped[int] = mapped_column(ForeignKey("reviews.id", ondelete="CASCADE"))
+    # None: proposed on a lesson directly ("Add actions"), by `proposed_by_id`.
+    review_id: Mapped[int | None] = mapped_column(ForeignKey("reviews.id", ondelete="CASCADE"))
     lesson_id: Mapped[int | None] = mapped_column(ForeignKey("lessons.id", ondelete="CASCADE"))
     description: Mapped[str] = mapped_column(Text)
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
@@ -597,13 +608,19 @@ class ProposedAction(Base):
     )
     note: Mapped[str | None] = mapped_column(Text)
     action_id: Mapped[int | None] = mapped_column(ForeignKey("actions.id", ondelete="SET NULL"))
+    proposed_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("people.id", ondelete="SET NULL", name="fk_proposed_actions_proposed_by")
+    )
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
-    review: Mapped[Review] = relationship(back_populates="proposals")
-    owner: Mapped[Person | None] = relationship(lazy="joined")
+    review: Mapped[Review | None] = relationship(back_populates="proposals")
+    owner: Mapped[Person | None] = relationship(lazy="joined", foreign_keys=[owner_id])
 
-    __table_args__ = (Index("ix_proposed_actions_owner", "owner_id", "status"),)
+    __table_args__ = (
+        Index("ix_proposed_actions_owner", "owner_id", "status"),
+        Index("ix_proposed_actions_lesson", "lesson_id", "status"),
+    )
 
 
 class ProcessedEvent(Base):
@@ -616,6 +633,34 @@ class ProcessedEvent(Base):
     received_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
     __table_args__ = (Index("ix_processed_events_received", "received_at"),)
+
+
+class InboxItem(Base):
+    """A platform event, interaction or activity, kept from before its ack until it is handled.
+
+    The transactional inbox (issue 21): written before Slack or Teams hears "got it", unique by
+    the platform's id for it; `done_at` is set once its effect is made. Rows not done are
+    handled again after a crash (`lease_until` says until when a process is on it).
+    """
+
+    __tablename__ = "inbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    key: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text, default="")
+    meta: Mapped[str] = mapped_column(Text, default="")  # JSON: content type, claims…
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    claimed_by: Mapped[str | None] = mapped_column(String(100))
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    done_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+    __table_args__ = (
+        UniqueConstraint("platform", "key", name="uq_inbox_platform_key"),
+        Index("ix_inbox_pending", "done_at", "lease_until"),
+        Index("ix_inbox_received", "received_at"),
+    )
 
 
 class ChatMessage(Base):

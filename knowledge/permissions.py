@@ -35,6 +35,7 @@ class Operation(StrEnum):
     PROMOTE_PRACTICE = "promote_practice"
     FLAG_PRIORITY = "flag_priority"
     CURATE_SEARCH = "curate_search"  # boost, down-rank or hide a lesson in search
+    ADD_ACTION = "add_action"  # propose follow-up actions on a validated lesson
     MANAGE_OWN_ACTION = "manage_own_action"
     MANAGE_ACTION = "manage_action"  # someone else's action
     GRANT_ROLE = "grant_role"
@@ -76,6 +77,7 @@ RULES: dict[Operation, Rule] = {
     Operation.PROMOTE_PRACTICE: Rule("promote this good practice", _PBPO),
     Operation.FLAG_PRIORITY: Rule("flag this lesson as a priority", _CURATORS),
     Operation.CURATE_SEARCH: Rule("change where this lesson ranks in search", _PBPO),
+    Operation.ADD_ACTION: Rule("add actions to this lesson", _PBPO, own=True, managers=True),
     Operation.MANAGE_OWN_ACTION: Rule("update this action", own=True),
     Operation.MANAGE_ACTION: Rule("update this action", _CURATORS, managers=True),
     Operation.GRANT_ROLE: Rule("grant roles"),

@@ -60,6 +60,15 @@ def as_json(report: LearningReport) -> dict[str, Any]:
             "rejected": f.rejected,
         },
         "median_days_to_apply": _days(report.median_days_to_apply),
+        "recently_applied": [
+            {
+                "lesson": a.lesson_id,
+                "title": a.title,
+                "mission": a.mission,
+                "applied_on": a.applied_on.isoformat(),
+            }
+            for a in report.applied
+        ],
         "actions": _actions_json(report),
         "usefulness": {
             "total_reuse": u.total_reuse,
@@ -155,6 +164,16 @@ def markdown(report: LearningReport) -> str:
         f"- Applied: {f.applied}",
         f"- Rejected: {f.rejected}",
         f"- Median days from identified to applied: {median if median is not None else 'n/a'}",
+        "",
+        "### Recently applied",
+        "",
+        *_table(
+            ("Lesson", "Mission", "Applied"),
+            [
+                (f"#{a.lesson_id} {a.title}", a.mission or "", a.applied_on.isoformat())
+                for a in report.applied
+            ],
+        ),
         "",
         f"## Actions: {report.total_open} open, {report.total_overdue} overdue",
     ]

@@ -11,13 +11,14 @@ import asyncio
 import math
 import statistics
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, Connection, case, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
+from knowledge import access
 from knowledge.errors import NotFound
 from knowledge.models import (
     Action,
@@ -28,9 +29,10 @@ from knowledge.models import (
     LessonStatus,
     Person,
     Product,
-    ProductAudience,
     ProductTheme,
     ProductType,
+    ProposalStatus,
+    ProposedAction,
     Question,
 )
 from knowledge.search.answer import Hit, Viewer, takeaway
@@ -56,11 +58,7 @@ def visible(viewer: Viewer) -> ColumnElement[bool]:
     The same rule as search's `_hidden`: a product with an audience is visible only when one of
     its principals is one of the viewer's.
     """
-    restricted = select(ProductAudience.product_id)
-    opened = select(ProductAudience.product_id).where(
-        ProductAudience.principal.in_(sorted(viewer.principals))
-    )
-    return or_(Product.id.not_in(restricted), Product.id.in_(opened))
+    return access.visible(viewer.principals)
 
 
 def lesson_title(product_title: str, title: str | None) -> str:
@@ -189,6 +187,25 @@ class ActionRow:
 
 
 @dataclass(frozen=True, slots=True)
+class AppliedRow:
+    """A lesson that reached *applied*: its change was made."""
+
+    lesson_id: int
+    title: str
+    mission: str | None
+    applied_on: date
+
+
+@dataclass(frozen=True, slots=True)
+class ProposalRow:
+    """An action proposed on a lesson, waiting for its owner to accept it."""
+
+    description: str
+    owner: str | None
+    due_date: date | None
+
+
+@dataclass(frozen=True, slots=True)
 class LessonPage:
     """Everything the lesson page shows: text, source product, lifecycle, actions, votes."""
 
@@ -218,6 +235,13 @@ class LessonPage:
     actions: tuple[ActionRow, ...]
     helpful: int
     not_helpful: int
+    waiting: tuple[ProposalRow, ...] = ()
+
+    @property
+    def progress(self) -> tuple[int, int]:
+        """Return (done, counted) actions: cancelled ones do not count."""
+        counted = [a for a in self.actions if a.status != ActionStatus.NOT_DOING]
+        return sum(a.status == ActionStatus.DONE for a in counted), len(counted)
 
 
 class Reports:
@@ -266,6 +290,31 @@ class Reports:
         return statistics.median(days) if days else None
 
     median_days_to_apply = _threaded(_median_days_to_apply)
+
+    def _recently_applied(
+        self, viewer: Viewer, *, where: Where = (), limit: int = 10
+    ) -> list[AppliedRow]:
+        """Return the lessons applied most recently (the loop closed), newest first."""
+        with self.store.engine.connect() as conn:
+            rows = conn.execute(
+                select(Lesson.id, Product.title, Lesson.title, Product.mission, Lesson.applied_at)
+                .join(Product, Product.id == Lesson.product_id)
+                .where(
+                    visible(viewer),
+                    Lesson.status == LessonStatus.APPLIED,
+                    Lesson.applied_at.is_not(None),
+                    *where,
+                )
+                .order_by(Lesson.applied_at.desc(), Lesson.id.desc())
+                .limit(limit)
+            ).all()
+        return [
+            AppliedRow(lesson_id, lesson_title(product, title), mission, _aware(at).date())
+            for lesson_id, product, title, mission, at in rows
+            if at is not None
+        ]
+
+    recently_applied = _threaded(_recently_applied)
 
     def _overdue_over_time(self, viewer: Viewer, weeks: int = 12) -> list[tuple[date, int]]:
         """Return (week end, overdue actions at the end of that day), oldest week first.
@@ -558,7 +607,20 @@ class Reports:
                 ).all()
             )
             validator = s.get(Person, lesson.validated_by_id) if lesson.validated_by_id else None
-            return _page(lesson, events, votes, validator, self.store.today())
+            page = _page(lesson, events, votes, validator, self.store.today())
+            waiting = s.scalars(
+                select(ProposedAction)
+                .where(
+                    ProposedAction.lesson_id == lesson_id,
+                    ProposedAction.status == ProposalStatus.PROPOSED,
+                )
+                .order_by(ProposedAction.id)
+            ).all()
+            rows = tuple(
+                ProposalRow(p.description, p.owner.name if p.owner else None, p.due_date)
+                for p in waiting
+            )
+            return replace(page, waiting=rows)
 
     lesson_page = _threaded(_lesson_page)
 

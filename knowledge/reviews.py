@@ -242,7 +242,7 @@ class ProposalView:
     """An action a review proposed, on its way to its owner."""
 
     id: int
-    review_id: int
+    review_id: int | None
     event: str
     description: str
     owner_id: int | None
@@ -254,7 +254,8 @@ class ProposalView:
     action_id: int | None
     facilitator_id: int | None
     facilitator_name: str
-    kind: str = "aar"  # the kind of review that proposed it
+    kind: str = "aar"  # the kind of review that proposed it; "lesson": added on the lesson
+    lesson_id: int | None = None
 
     @property
     def source(self) -> str:
@@ -264,6 +265,8 @@ class ProposalView:
 
 def source_name(kind: str, event: str) -> str:
     """Return how a sentence names a review: "the After-Action Review of Election day"."""
+    if kind == "lesson":
+        return f"the lesson “{event}”"
     if kind == "eoar":
         return f"the End of Assignment Report of {event}"
     return f"the After-Action Review of {event}"
@@ -659,6 +662,22 @@ class Reviews:
                 raise DomainError(f"The review of '{review.event}' is {review.status.value}.")
             if not 0 <= step < len(review.questions):
                 raise DomainError("That question is not part of this review.")
+            if message_id and not anonymous:
+                # The same message handled again (a platform's event replayed after a crash):
+                # its answer is there already.
+                kept = s.scalars(
+                    select(ReviewAnswer).where(
+                        ReviewAnswer.review_id == review_id, ReviewAnswer.message_id == message_id
+                    )
+                ).first()
+                if kept is not None:
+                    author = None if kept.person_id is None else _name(s, kept.person_id)
+                    return Saved(
+                        answer=_answer_view(kept, author),
+                        review=self._view(s, review),
+                        clipped=len(text) > MAX_ANSWER,
+                        first_guest=False,
+                    )
             first_guest = person_id is None and not anonymous and not self._has_guest(s, review_id)
             answer = ReviewAnswer(
                 review_id=review_id,
@@ -883,7 +902,7 @@ class Reviews:
             product_id=product.id if product else None,
             product_title=product.title if product else None,
             lessons=lessons or 0,
-            proposals=tuple(_proposal_view(s, p, review) for p in proposals),
+            proposals=tuple(proposal_view(s, p, review) for p in proposals),
             validator=validator_for(s, review.facilitator_id),
         )
 
@@ -918,7 +937,7 @@ class Reviews:
         """Return a proposed action, or raise NotFound."""
         with self.store.session() as s:
             proposal = self._proposal(s, proposal_id)
-            return _proposal_view(s, proposal, proposal.review)
+            return proposal_view(s, proposal, proposal.review)
 
     proposal = _blocking(_get_proposal)
 
@@ -928,22 +947,24 @@ class Reviews:
             proposal = self._owned(s, proposal_id, actor_id, "accept it")
             if proposal.lesson_id is None:
                 raise DomainError("The lesson this action belonged to was removed.")
-            now = self.store.clock()
+            view, now = proposal_view(s, proposal, proposal.review), self.store.clock()
             action = Action(
                 lesson_id=proposal.lesson_id,
                 description=proposal.description,
                 owner_id=proposal.owner_id,
                 due_date=proposal.due_date,
                 status=ActionStatus.OPEN,
-                notes=f"Proposed by {source_name(proposal.review.kind, proposal.review.event)}.",
+                notes=f"Proposed by {source_name(view.kind, view.event)}.",
                 created_at=now,
                 updated_at=now,
             )
             s.add(action)
             s.flush()
+            if view.kind == "lesson":  # an action on a validated lesson, as Store.add_action
+                self.store.action_added(s, action, actor_id=actor_id)
             proposal.action_id, proposal.status = action.id, ProposalStatus.ACCEPTED
             proposal.updated_at = now
-            return _proposal_view(s, proposal, proposal.review)
+            return proposal_view(s, proposal, proposal.review)
 
     accept = _blocking(_accept)
 
@@ -955,7 +976,7 @@ class Reviews:
             proposal = self._owned(s, proposal_id, actor_id, "decline it")
             proposal.status, proposal.note = ProposalStatus.DECLINED, reason.strip()[:2000]
             proposal.updated_at = self.store.clock()
-            return _proposal_view(s, proposal, proposal.review)
+            return proposal_view(s, proposal, proposal.review)
 
     decline = _blocking(_decline)
 
@@ -967,7 +988,7 @@ class Reviews:
             proposal = self._owned(s, proposal_id, actor_id, "change its date")
             proposal.due_date, proposal.updated_at = due, self.store.clock()
             proposal.note = f"new date proposed by {_name(s, actor_id)}"
-            return _proposal_view(s, proposal, proposal.review)
+            return proposal_view(s, proposal, proposal.review)
 
     redate = _blocking(_redate)
 
@@ -985,7 +1006,9 @@ class Reviews:
             raise DomainError(f"{due.isoformat()} is in the past. Give a date from today on.")
         with self.store.session() as s:
             proposal = self._proposal(s, proposal_id, lock=True)
-            facilitator = proposal.review.facilitator_id
+            facilitator = (
+                proposal.review.facilitator_id if proposal.review else proposal.proposed_by_id
+            )
             if actor_id is None or actor_id not in (facilitator, proposal.owner_id):
                 name = _name(s, facilitator) if facilitator else "the facilitator"
                 raise DomainError(f"Only {name} or the proposed owner can assign this action.")
@@ -1000,7 +1023,7 @@ class Reviews:
             proposal.updated_at = self.store.clock()
             s.flush()
             s.refresh(proposal)
-            return _proposal_view(s, proposal, proposal.review)
+            return proposal_view(s, proposal, proposal.review)
 
     assign = _blocking(_assign)
 
@@ -1247,11 +1270,17 @@ def _answer_view(a: ReviewAnswer, author: str | None) -> AnswerView:
     )
 
 
-def _proposal_view(s: Session, p: ProposedAction, review: Review) -> ProposalView:
+def proposal_view(s: Session, p: ProposedAction, review: Review | None) -> ProposalView:
+    if review is not None:
+        event, kind, proposer = review.event, review.kind, review.facilitator_id
+    else:  # proposed on a lesson directly ("Add actions")
+        lesson = s.get(Lesson, p.lesson_id) if p.lesson_id is not None else None
+        event = (lesson.title or lesson.product.title) if lesson else "a removed lesson"
+        kind, proposer = "lesson", p.proposed_by_id
     return ProposalView(
         id=p.id,
         review_id=p.review_id,
-        event=review.event,
+        event=event,
         description=p.description,
         owner_id=p.owner_id,
         owner_name=p.owner.name if p.owner else None,
@@ -1260,7 +1289,8 @@ def _proposal_view(s: Session, p: ProposedAction, review: Review) -> ProposalVie
         status=p.status,
         note=p.note,
         action_id=p.action_id,
-        facilitator_id=review.facilitator_id,
-        facilitator_name=_name(s, review.facilitator_id),
-        kind=review.kind,
+        facilitator_id=proposer,
+        facilitator_name=_name(s, proposer),
+        kind=kind,
+        lesson_id=p.lesson_id,
     )

@@ -54,7 +54,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
-from urllib.parse import parse_qsl, quote, urlencode
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aiohttp import WSCloseCode, WSMsgType, web
@@ -164,8 +164,10 @@ class Call:
 
 @dataclass
 class _Fault:
-    kind: str  # "status" or "drop"
+    kind: str  # "status", "drop", "lose" or "raw"
     status: int = 200
+    body: str = ""
+    content_type: str = "text/plain"
     error: str = ""
     retry_after: int | None = None
     times: int | None = 1  # None: every call
@@ -491,6 +493,41 @@ def _actions(c: _Check, path: str, block: JSON) -> None:
             seen.add(action_id)
 
 
+def _context_actions(c: _Check, path: str, block: JSON) -> None:
+    """docs.slack.dev/reference/block-kit/blocks/context-actions-block: 1 to 5 elements, each
+    feedback_buttons (a positive and a negative button: plain text, value up to 2,000
+    characters, accessibility label up to 75) or icon_button; messages only."""
+    elements = c.items(f"{path}/elements", block.get("elements"), 5)
+    seen: set[str] = set()
+    for i, element in enumerate(elements):
+        p = f"{path}/elements/{i}"
+        if not isinstance(element, dict):
+            c.err(p, "must provide an object")
+            continue
+        kind = element.get("type")
+        action_id = element.get("action_id")
+        c.length(f"{p}/action_id", action_id, LIMITS["action_id"])
+        if isinstance(action_id, str):
+            if action_id in seen:
+                c.err(f"{p}/action_id", f"duplicate action_id: {action_id}")
+            seen.add(action_id)
+        if kind == "feedback_buttons":
+            for side in ("positive_button", "negative_button"):
+                button = element.get(side)
+                if not isinstance(button, dict):
+                    c.err(f"{p}/{side}", "missing required field")
+                    continue
+                c.text(f"{p}/{side}/text", button.get("text"), LIMITS["button.text"], plain=True)
+                c.length(f"{p}/{side}/value", button.get("value"), 2000, required=True)
+                c.length(f"{p}/{side}/accessibility_label", button.get("accessibility_label"), 75)
+        elif kind == "icon_button":
+            c.text(f"{p}/text", element.get("text"), LIMITS["button.text"], plain=True)
+            if not isinstance(element.get("icon"), str):
+                c.err(f"{p}/icon", "missing required field")
+        else:
+            c.err(f"{p}/type", f"unsupported type: {kind}")
+
+
 def _input(c: _Check, path: str, block: JSON) -> None:
     c.text(f"{path}/label", block.get("label"), LIMITS["input.label"], plain=True)
     if "hint" in block:
@@ -561,7 +598,7 @@ BLOCK_RULES: Final[dict[str, BlockRule]] = {
     "video": BlockRule(ALL_SURFACES, _required("alt_text", "title", "thumbnail_url", "video_url")),
     "file": BlockRule(frozenset({MESSAGE}), _required("external_id", "source")),
     "table": BlockRule(frozenset({MESSAGE}), _required("rows")),
-    "context_actions": BlockRule(ALL_SURFACES, _elements_present),
+    "context_actions": BlockRule(frozenset({MESSAGE}), _context_actions),
 }
 
 
@@ -663,22 +700,37 @@ def _invalid_arguments(errors: list[str]) -> JSON:
 # unknown arguments, except what is newer than the spec. Each exception below was checked
 # against slack_sdk 3.48's AsyncWebClient signatures and the method's page on docs.slack.dev.
 
-NEWER_METHODS: Final[frozenset[str]] = frozenset({"apps.connections.open"})
+NEWER_METHODS: Final[frozenset[str]] = frozenset(
+    {
+        "apps.connections.open",
+        # Agents and AI apps (docs.slack.dev/reference/methods/assistant.threads.*): newer
+        # than the published spec, so their arguments are checked by their handlers here.
+        "assistant.threads.setStatus",
+        "assistant.threads.setSuggestedPrompts",
+        "assistant.threads.setTitle",
+    }
+)
 NEWER_ARGS: Final[dict[str, frozenset[str]]] = {
     # Org-wide apps: bolt's AsyncApp._init_context gives every per-request client
     # team_id=context.team_id, which slack_sdk adds to every call's arguments.
     "*": frozenset({"team_id"}),
     "chat.postMessage": frozenset({"metadata", "markdown_text", "container_id"}),
     "conversations.history": frozenset({"include_all_metadata"}),
+    "conversations.replies": frozenset({"include_all_metadata"}),
     "chat.postEphemeral": frozenset({"markdown_text"}),
     "chat.update": frozenset({"metadata", "markdown_text", "file_ids", "reply_broadcast"}),
     "views.open": frozenset({"interactivity_pointer"}),
     "views.push": frozenset({"interactivity_pointer"}),
+    # docs.slack.dev/reference/methods/chat.unfurl: a link in the composer is named by
+    # unfurl_id and source instead of channel and ts.
+    "chat.unfurl": frozenset({"unfurl_id", "source"}),
 }
 # Required by the spec, but a newer argument may stand in for it.
 ALTERNATIVES: Final[dict[tuple[str, str], str]] = {
     ("views.open", "trigger_id"): "interactivity_pointer",
     ("views.push", "trigger_id"): "interactivity_pointer",
+    ("chat.unfurl", "channel"): "unfurl_id",
+    ("chat.unfurl", "ts"): "unfurl_id",
 }
 # Methods whose spec `consumes` lacks application/json: Slack ignores a JSON body there.
 FORM_ONLY: Final[frozenset[str]] = frozenset(
@@ -860,11 +912,16 @@ class FakeSlack:
             "conversations.open": self._conversations_open,
             "conversations.info": self._conversations_info,
             "conversations.history": self._conversations_history,
+            "conversations.replies": self._conversations_replies,
             "chat.postMessage": self._chat_post_message,
             "chat.postEphemeral": self._chat_post_ephemeral,
             "chat.update": self._chat_update,
             "chat.delete": self._chat_delete,
             "chat.getPermalink": self._chat_get_permalink,
+            "chat.unfurl": self._chat_unfurl,
+            "assistant.threads.setStatus": self._assistant_status,
+            "assistant.threads.setSuggestedPrompts": self._assistant_prompts,
+            "assistant.threads.setTitle": self._assistant_title,
             "views.open": self._views_open,
             "views.push": self._views_open,
             "views.update": self._views_update,
@@ -1232,6 +1289,23 @@ class FakeSlack:
         """
         self._faults.setdefault(method, []).append(_Fault("lose", times=times))
 
+    def answer_raw(
+        self,
+        method: str,
+        *,
+        status: int,
+        body: str,
+        content_type: str = "text/plain",
+        times: int | None = 1,
+    ) -> None:
+        """Answer the next `times` calls to `method` with a body that is not Slack's JSON.
+
+        As a proxy or load balancer in front of Slack does: `403 Forbidden` in text/plain, an
+        HTML error page, an empty body, or a JSON content type over something else.
+        """
+        fault = _Fault("raw", status=status, body=body, content_type=content_type, times=times)
+        self._faults.setdefault(method, []).append(fault)
+
     def clear_faults(self) -> None:
         """Forget every injected fault and delay."""
         self._faults.clear()
@@ -1413,6 +1487,14 @@ class FakeSlack:
             await self._record(call)
             _reset(request)
             return web.Response()  # never written: the connection is gone
+        if fault.kind == "raw":
+            call.fault, call.status, call.response = "raw", fault.status, None
+            raw = web.Response(
+                body=fault.body.encode(),
+                status=fault.status,
+                headers={"Content-Type": fault.content_type},
+            )
+            return await self._answer(request, call, raw)
         call.fault = str(fault.status) if fault.status != 200 else fault.error
         call.status = fault.status
         call.response = {"ok": False, "error": fault.error}
@@ -1548,6 +1630,37 @@ class FakeSlack:
             "response_metadata": {"next_cursor": ""},
         }
 
+    def _conversations_replies(self, call: Call) -> JSON:
+        # docs.slack.dev/reference/methods/conversations.replies: the parent then its replies,
+        # oldest first; `metadata` only with include_all_metadata.
+        channel, error = self._resolve_channel(call.args.get("channel"))
+        ts = str(call.args.get("ts") or "")
+        if channel is None or (channel not in self.channels and channel[0] == "D"):
+            return {"ok": False, "error": error or "channel_not_found"}
+        if not ts:
+            return {"ok": False, "error": "invalid_arguments"}
+        # The parent may be a person's message, which the fake never saw: its replies count.
+        limit = max(1, min(1000, int(call.args.get("limit") or 1000)))
+        with_metadata = _truthy(call.args.get("include_all_metadata"))
+        found = sorted(
+            (
+                m
+                for (c, t), m in self.messages.items()
+                if c == channel and not m.get("deleted") and (t == ts or m.get("thread_ts") == ts)
+            ),
+            key=lambda m: m["ts"],
+        )
+        messages = [
+            {k: v for k, v in m.items() if k != "channel" and (with_metadata or k != "metadata")}
+            for m in found[:limit]
+        ]
+        return {
+            "ok": True,
+            "messages": messages,
+            "has_more": len(found) > limit,
+            "response_metadata": {"next_cursor": ""},
+        }
+
     def _resolve_channel(self, value: Any) -> tuple[str | None, str | None]:
         """Return (channel id, error) for a chat.* `channel` argument."""
         channel = str(value or "").strip()
@@ -1652,6 +1765,88 @@ class FakeSlack:
         if problem is not None:
             return problem
         return {"ok": True, "message_ts": self._new_ts()}
+
+    def _assistant_thread(self, call: Call) -> JSON | None:
+        """The agent thread a call names (`channel_id`, `thread_ts`), or Slack's error."""
+        channel, error = self._resolve_channel(call.args.get("channel_id"))
+        if channel is None:
+            return {"ok": False, "error": error}
+        if not str(call.args.get("thread_ts") or ""):
+            return {"ok": False, "error": "invalid_arguments"}
+        return None
+
+    def _assistant_status(self, call: Call) -> JSON:
+        problem = self._assistant_thread(call)
+        if problem is not None:
+            return problem
+        status = call.args.get("status")
+        if not isinstance(status, str) or len(status) > 150:
+            return {"ok": False, "error": "invalid_arguments"}
+        return {"ok": True}
+
+    def _assistant_prompts(self, call: Call) -> JSON:
+        """At most 4 prompts, each a title and a message (docs.slack.dev)."""
+        problem = self._assistant_thread(call)
+        if problem is not None:
+            return problem
+        prompts = call.args.get("prompts")
+        if isinstance(prompts, str):
+            try:
+                prompts = json.loads(prompts)
+            except ValueError:
+                return {"ok": False, "error": "invalid_arguments"}
+        if not isinstance(prompts, list) or not 1 <= len(prompts) <= 4:
+            return {"ok": False, "error": "invalid_arguments"}
+        for prompt in prompts:
+            if not (
+                isinstance(prompt, dict)
+                and set(prompt) == {"title", "message"}
+                and all(isinstance(v, str) and v.strip() for v in prompt.values())
+            ):
+                return {"ok": False, "error": "invalid_arguments"}
+        call.args["prompts"] = prompts
+        return {"ok": True}
+
+    def _assistant_title(self, call: Call) -> JSON:
+        problem = self._assistant_thread(call)
+        if problem is not None:
+            return problem
+        return (
+            {"ok": True}
+            if isinstance(call.args.get("title"), str)
+            else {"ok": False, "error": "invalid_arguments"}
+        )
+
+    def _chat_unfurl(self, call: Call) -> JSON:
+        """docs.slack.dev/reference/methods/chat.unfurl: `channel` + `ts` of the message, or
+        `unfurl_id` + `source` (a link in the composer); `unfurls` a JSON object from each URL
+        to `{"blocks": [...]}` (message blocks) or a legacy attachment."""
+        by_message = call.args.get("channel") and call.args.get("ts")
+        by_composer = call.args.get("unfurl_id") and call.args.get("source")
+        if not (by_message or by_composer):
+            return {"ok": False, "error": "invalid_arguments"}
+        if by_message:
+            channel, error = self._resolve_channel(call.args.get("channel"))
+            if channel is None:
+                return {"ok": False, "error": error}
+        unfurls = call.args.get("unfurls")
+        if isinstance(unfurls, str):
+            try:
+                unfurls = json.loads(unfurls)
+            except ValueError:
+                return {"ok": False, "error": "invalid_unfurls"}
+        if not isinstance(unfurls, dict) or not unfurls:
+            return {"ok": False, "error": "invalid_unfurls"}
+        errors: list[str] = []
+        for url, unfurl in unfurls.items():
+            if not isinstance(unfurl, dict):
+                return {"ok": False, "error": "invalid_unfurls"}
+            if "blocks" in unfurl:
+                errors += [f"{url}: {e}" for e in validate_blocks(unfurl["blocks"])]
+        if errors:
+            return _invalid_blocks(errors)
+        call.args["unfurls"] = unfurls
+        return {"ok": True}
 
     def _stored_message(self, call: Call, ts_arg: str) -> tuple[JSON | None, JSON | None]:
         channel, error = self._resolve_channel(call.args.get("channel"))
@@ -2266,6 +2461,51 @@ def message_im(
         channel_type="im",
         team_id=team_id,
     )
+
+
+def assistant_thread_started(
+    user: str, channel: str | None = None, thread_ts: str | None = None
+) -> JSON:
+    """An ``assistant_thread_started`` event: someone opened the app's agent thread
+    (docs.slack.dev/reference/events/assistant_thread_started)."""
+    ts = thread_ts or new_ts()
+    return {
+        "type": "assistant_thread_started",
+        "assistant_thread": {
+            "user_id": user,
+            "context": {},
+            "channel_id": channel or dm_channel_id(user),
+            "thread_ts": ts,
+        },
+        "event_ts": ts,
+    }
+
+
+def link_shared(
+    urls: list[str],
+    user: str,
+    channel: str,
+    message_ts: str | None = None,
+    *,
+    thread_ts: str | None = None,
+) -> JSON:
+    """A ``link_shared`` event: links to the app's unfurl domains posted in a channel
+    (docs.slack.dev/reference/events/link_shared; `source` "conversations_history")."""
+    ts = message_ts or new_ts()
+    event: JSON = {
+        "type": "link_shared",
+        "channel": channel,
+        "is_bot_user_member": True,
+        "user": user,
+        "message_ts": ts,
+        "unfurl_id": f"C{_alnum(8)}.{ts}.{_alnum(40)}",
+        "source": "conversations_history",
+        "links": [{"domain": urlsplit(u).hostname or "", "url": u} for u in urls],
+        "event_ts": ts,
+    }
+    if thread_ts:
+        event["thread_ts"] = thread_ts
+    return event
 
 
 def app_home_opened(

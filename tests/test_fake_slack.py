@@ -977,3 +977,28 @@ def test_builders_emit_only_fields_of_the_java_slack_sdk_samples() -> None:
     assert payload_shape_errors("slash_command", {**built["slash_command"], "colour": "x"}) == [
         "colour: not in the sample"
     ]
+
+
+def test_native_feedback_blocks_are_checked_as_slack_documents_them() -> None:
+    side = {"text": {"type": "plain_text", "text": "Helpful"}, "value": "up"}
+    good = {
+        "type": "context_actions",
+        "elements": [
+            {
+                "type": "feedback_buttons",
+                "action_id": "fb",
+                "positive_button": side,
+                "negative_button": {**side, "value": "down"},
+            }
+        ],
+    }
+    assert validate_blocks([good]) == []
+    missing = {**good, "elements": [{**good["elements"][0], "negative_button": None}]}
+    assert validate_blocks([missing])
+    too_long = {
+        **good,
+        "elements": [{**good["elements"][0], "positive_button": {**side, "value": "v" * 2001}}],
+    }
+    assert validate_blocks([too_long])
+    assert validate_blocks([{**good, "elements": [{"type": "button", "action_id": "x"}]}])
+    assert validate_blocks([good], surface="home")  # messages only

@@ -22,6 +22,7 @@ from aiohttp import web
 from bot.keys import STORE
 from bot.local import charts
 from knowledge.errors import NotFound
+from knowledge.models import LessonStatus
 from knowledge.reports import (
     GROUPINGS,
     Browse,
@@ -217,7 +218,7 @@ async def lesson(request: web.Request, visit: Visit) -> Page:
         f'<div class="grid"><section class="card text">{texts}'
         f'<p class="note">{votes}</p></section>'
         f'<section class="card"><h2>Source product</h2>{_product(p)}</section></div>'
-        f'<section class="card"><h2>Actions</h2>{_lesson_actions(p)}</section>'
+        f'<section class="card"><h2>Actions{_progress(p)}</h2>{_lesson_actions(p)}</section>'
         f'<section class="card"><h2>History</h2>{_history(p)}</section>'
     )
     return Page(p.title, body, "lessons")
@@ -381,8 +382,13 @@ def _product(p: LessonPage) -> str:
     return f'<dl class="facts">{items}</dl>'
 
 
+def _progress(p: LessonPage) -> str:
+    done, total = p.progress
+    return f" — {done} of {total} done" if total else ""
+
+
 def _lesson_actions(p: LessonPage) -> str:
-    rows = (
+    rows = [
         (
             _e(a.description),
             _e(a.owner or "Unassigned"),
@@ -391,9 +397,26 @@ def _lesson_actions(p: LessonPage) -> str:
             _when(a.closed_at) if a.closed_at else "—",
         )
         for a in p.actions
-    )
+    ]
+    rows += [
+        (
+            _e(w.description),
+            _e(w.owner or "Unassigned"),
+            _when(w.due_date),
+            "proposed, waiting for its owner",
+            "—",
+        )
+        for w in p.waiting
+    ]
+    if p.status in (LessonStatus.VALIDATED, LessonStatus.APPLIED):
+        empty = (
+            "No actions yet. Its validator, its authors and the mission's PBPOs add them with "
+            "“Add actions” in chat (or `lessons action add` from the shell)."
+        )
+    else:
+        empty = "No actions yet: they are added once the lesson is validated."
     headers = ("Action", "Owner", "Due", "Status", "Closed")
-    return _table(headers, rows, empty="No actions yet: they are added once a lesson is validated.")
+    return _table(headers, rows, empty=empty)
 
 
 def _history(p: LessonPage) -> str:

@@ -178,9 +178,15 @@ def _input(item: Input) -> str:
         control = f'<textarea name="{name}" rows="4"{required}>{lead}{initial}</textarea>'
     else:
         control = f'<input type="text" name="{name}" value="{initial}"{required}>'
+    said = item.label.casefold()
     hint = ' <span class="optional">(optional)</span>' if item.optional else ""
+    if "optional" in said:  # "Why it moves (optional)" says so already
+        hint = ""
     label = f'<span class="input-label">{_escape(item.label)}{hint}</span>'
-    return f'<label class="input">{label}{control}</label>'
+    error = (
+        f'<span class="input-error" role="alert">{_escape(item.error)}</span>' if item.error else ""
+    )
+    return f'<label class="input">{label}{control}{error}</label>'
 
 
 # Blocks

@@ -11,6 +11,7 @@ by `handlers.router`, and the `Reply` is rendered to HTML by `bot.local.render`.
 from __future__ import annotations
 
 import logging
+import secrets
 import weakref
 from dataclasses import dataclass, field
 from functools import cache
@@ -31,6 +32,7 @@ from handlers.chat import (
     Incoming,
     Message,
     Reply,
+    Text,
     UserRef,
     clean_text,
 )
@@ -59,6 +61,8 @@ class Client:
     person: PersonView | None = None
     channel: str = CHANNELS[0]
     thread: int | None = None
+    # A guest (no one picked in *Acting as*) is this tab's session: one vote per lesson each.
+    guest: str = field(default_factory=lambda: f"guest:{secrets.token_hex(8)}")
 
 
 @dataclass
@@ -296,8 +300,14 @@ class Hub:
         who, where = _user(client), _where(carrier.channel, carrier.thread_id)
         incoming: Incoming
         if data["type"] == "press":
+            # The value as sent: the router refuses one with control characters outright,
+            # where cleaning would read '116\x00' as the id 116.
+            value = data.get("value")
             incoming = ButtonPress(
-                who, where, _str(data.get("action")) or "", _str(data.get("value")) or ""
+                who,
+                where,
+                _str(data.get("action")) or "",
+                value[: MAX_TEXT * 2] if isinstance(value, str) else "",
             )
         else:
             values = data.get("values")
@@ -313,7 +323,25 @@ class Hub:
         if reply is None:
             return
         me = client.person.id if client.person else None
-        if reply.replace and carrier.author_id is None and carrier.visible_to == me:
+        if isinstance(incoming, FormSubmit) and _refusal(reply):
+            # The form stays open with what was typed, and the reason shows beside it.
+            await _send(
+                client.ws,
+                {
+                    "type": "form-error",
+                    "message": carrier.id,
+                    "form": incoming.form,
+                    "text": reply.fallback.removeprefix("⚠️ "),
+                },
+            )
+            return
+        done_form = isinstance(incoming, FormSubmit)  # a sent form shows its outcome in place
+        if (
+            (reply.replace or done_form)
+            and carrier.author_id is None
+            and carrier.visible_to == me
+            and me is not None
+        ):
             updated = await self.log.update(carrier.id, text=reply.fallback, body=_bot_body(reply))
             await self.fan_out(updated, "update")
             return
@@ -471,7 +499,7 @@ def _bot_body(reply: Reply) -> dict[str, Any]:
 def _user(client: Client) -> UserRef:
     person = client.person
     if person is None or not person.email:
-        return UserRef(PLATFORM, "guest", "Guest")
+        return UserRef(PLATFORM, client.guest, "Guest")
     return UserRef(PLATFORM, person.email, person.name)
 
 
@@ -513,6 +541,16 @@ def _int(value: object) -> int | None:
     if isinstance(value, str) and value.isdigit() and len(value) < 12:
         return int(value)
     return None
+
+
+def _refusal(reply: Reply) -> bool:
+    """Return True for a reply that only says why something was refused (nothing was done)."""
+    texts = [e for e in reply.elements if isinstance(e, Text)]
+    return (
+        len(texts) == len(reply.elements) == 1
+        and reply.private
+        and texts[0].markdown.startswith("⚠️")
+    )
 
 
 async def _send(ws: web.WebSocketResponse, payload: dict[str, Any]) -> None:

@@ -108,6 +108,9 @@ def button(body: Mapping[str, Any], action: Mapping[str, Any]) -> ButtonPress:
     message = body.get("message") or {}
     thread = message.get("thread_ts") or container.get("thread_ts") or message.get("ts")
     action_id = str(action.get("action_id", "")).partition("#")[0]
+    value = str(action.get("value", ""))
+    if action.get("type") == "feedback_buttons":  # native feedback: "<action>#<value>"
+        action_id, _, value = value.partition("#")
     # The channel's name opens lessons shared with it, as for slash commands (and "share in
     # channel" must know who is in the channel it posts to).
     name = str(info.get("name") or "") or None
@@ -115,7 +118,7 @@ def button(body: Mapping[str, Any], action: Mapping[str, Any]) -> ButtonPress:
         _who(body),
         where(str(channel), str(thread) if thread and channel else None, name),
         action_id,
-        str(action.get("value", "")),
+        value,
     )
 
 

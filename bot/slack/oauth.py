@@ -33,6 +33,7 @@ REDIRECT_PATH = "/slack/oauth_redirect"
 # The bot scopes of manifest.yaml (tests/bot/slack/test_slack_oauth.py keeps them equal).
 SCOPES = (
     "app_mentions:read",
+    "assistant:write",
     "channels:history",
     "channels:read",
     "chat:write",
@@ -41,6 +42,8 @@ SCOPES = (
     "groups:read",
     "im:history",
     "im:write",
+    "links:read",
+    "links:write",
     "users:read",
     "users:read.email",
 )

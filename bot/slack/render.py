@@ -9,6 +9,10 @@ Conventions the listeners rely on:
   `<action>#3`, …: read the action as `action_id.partition("#")[0]`. A neutral action id
   containing `#` is refused. An empty value is left out of the button: read a missing `value`
   as "". A button with an http(s) `url` opens it and still sends block_actions (ack it).
+- In a message, a "Helpful" button followed by a "Not helpful" button with the same value
+  becomes Slack's native feedback (a `context_actions` block with one `feedback_buttons`
+  element, action id `ask.feedback`); each button's value is `<action>#<value>`, which
+  `incoming.button` reads back as a press of that action. Views keep plain buttons.
 - No button gets a `style`: the neutral model does not say which choice is the main one, and
   a green "Helpful" beside a grey "Not helpful" would tip the vote.
 - A modal's `callback_id` is the form id; each input is an `input` block whose `block_id` and
@@ -32,6 +36,7 @@ from functools import lru_cache
 from itertools import count
 from typing import Any, assert_never
 
+from handlers.ask import AskAction
 from handlers.chat import Button, Divider, Element, Fields, Form, Input, Reply, Text
 
 Block = dict[str, Any]
@@ -68,7 +73,8 @@ _DOUBLE_BOLD = re.compile(r"\*\*(?=\S)(.+?)(?<=\S)\*\*")
 
 def message(reply: Reply) -> tuple[list[Block], str]:
     """Return the reply as message blocks (at most 50) and its notification text."""
-    return _numbered(_blocks(reply.elements), limit=MAX_MESSAGE_BLOCKS), _fallback(reply)
+    blocks = _blocks(reply.elements, feedback=True)
+    return _numbered(blocks, limit=MAX_MESSAGE_BLOCKS), _fallback(reply)
 
 
 def modal(reply: Reply, *, private_metadata: str = "") -> Block:
@@ -143,13 +149,16 @@ def escape(text: str) -> str:
 # Elements
 
 
-def _blocks(elements: Iterable[Element]) -> list[Block]:
-    """Return the blocks of the elements, adjacent buttons in actions rows, without block ids."""
+def _blocks(elements: Iterable[Element], *, feedback: bool = False) -> list[Block]:
+    """Return the blocks of the elements, adjacent buttons in actions rows, without block ids.
+
+    With `feedback` (messages), helpful / not helpful pairs become Slack's feedback buttons.
+    """
     blocks: list[Block] = []
     row: list[Button] = []
     for element in elements:
         if row and not isinstance(element, Button):
-            blocks += _actions(row)
+            blocks += _rows(row, feedback)
             row = []
         match element:
             case Text(markdown=source):
@@ -170,8 +179,65 @@ def _blocks(elements: Iterable[Element]) -> list[Block]:
             case _:
                 assert_never(element)
     if row:
-        blocks += _actions(row)
+        blocks += _rows(row, feedback)
     return blocks
+
+
+FEEDBACK = "ask.feedback"
+
+
+def _rows(row: list[Button], feedback: bool) -> list[Block]:
+    """Return a row of buttons as actions blocks, its vote pairs as native feedback."""
+    if not feedback:
+        return _actions(row)
+    blocks: list[Block] = []
+    plain: list[Button] = []
+    i = 0
+    while i < len(row):
+        pair = row[i : i + 2]
+        if _is_vote(pair):
+            if plain:
+                blocks += _actions(plain)
+                plain = []
+            blocks.append(_feedback(pair[0], pair[1]))
+            i += 2
+        else:
+            plain.append(row[i])
+            i += 1
+    if plain:
+        blocks += _actions(plain)
+    return blocks
+
+
+def _is_vote(pair: list[Button]) -> bool:
+    return (
+        len(pair) == 2
+        and pair[0].action == AskAction.HELPFUL
+        and pair[1].action == AskAction.NOT_HELPFUL
+        and pair[0].value == pair[1].value
+        and not pair[0].url
+        and not pair[1].url
+    )
+
+
+def _feedback(up: Button, down: Button) -> Block:
+    def side(button: Button) -> Block:
+        value = f"{button.action}#{button.value}"
+        if _size(value) > MAX_VALUE:
+            raise ValueError(f"the value of {button.action!r} is over {MAX_VALUE} characters")
+        return {
+            "text": _plain(button.label, MAX_LABEL),
+            "accessibility_label": _flat(button.label, MAX_LABEL) or "…",
+            "value": value,
+        }
+
+    element = {
+        "type": "feedback_buttons",
+        "action_id": FEEDBACK,
+        "positive_button": side(up),
+        "negative_button": side(down),
+    }
+    return {"type": "context_actions", "elements": [element]}
 
 
 def _numbered(

@@ -5,7 +5,8 @@ Conventions `bot.teams.incoming` relies on:
 - A `Button` is an `Action.Execute` whose `verb` is the neutral action id; its data carries
   `lessons.kind: "button"`, the action id again (`lessons.action`, for an `Action.Submit`
   replay) and the value (`lessons.value`). A button with an http(s) `url` is `Action.OpenUrl`.
-- A `Form` is shown in the card itself: one `Input.Text` per input (its id is the input name),
+- A `Form` is shown in the card itself: one `Input.Text` per input (its id is the input name;
+  `Input.Date` for a date), the error of a value sent back beside its input,
   then an `Action.Execute` whose verb is the form id and data `lessons.kind: "form"`. Teams
   adds the inputs' values to the action's data.
 - Adjacent buttons share one `ActionSet` (five a row); a `Divider` becomes the next element's
@@ -46,6 +47,9 @@ ROW = 5
 _UNCLEAN = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 _BULLET = re.compile(r"^[ \t]*[-*•][ \t]+")
 _SINGLE_BOLD = re.compile(r"(?<![*\w])\*(?=[^\s*])([^*\n]*?[^\s*])\*(?![*\w])")
+_PLAIN_ITALIC = re.compile(r"(?<![\w_])_(?=\S)([^_\n]*?\S)_(?![\w_])")
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+_HINT = re.compile(r"\s*\([^()]*\)$")  # "Due date (15 Jan, in 3 weeks)": a picker needs no hint
 _LINK = re.compile(r"\[([^\]\n]+)\]\(((?:[^()\s]|\([^()\s]*\))+)\)")
 
 
@@ -88,13 +92,25 @@ def attachment(reply: Reply) -> Json:
 
 
 def fallback(reply: Reply) -> str:
-    """Return the reply as plain text: notifications, previews, clients without cards."""
-    text = _clean(reply.fallback).strip()
+    """Return the reply as plain text: notifications, previews, clients without cards.
+
+    Plain means plain: no `*bold*`, `_italic_` or `[label](url)` markup (Teams shows a
+    notification's and a toast's text as it is).
+    """
+    text = plain(_clean(reply.fallback)).strip()
     if not text:
         text = " · ".join(
             _flat(e.label, MAX_LABEL) for e in reply.elements if isinstance(e, Button)
         )
     return _clip(text or "…", MAX_FALLBACK)
+
+
+def plain(source: str) -> str:
+    """Return the bot's CommonMark subset as plain text: markup gone, link labels kept."""
+    text = _LINK.sub(lambda m: m.group(1), source)
+    text = _SINGLE_BOLD.sub(lambda m: m.group(1), text)
+    text = _PLAIN_ITALIC.sub(lambda m: m.group(1), text)
+    return text.replace("`", "")
 
 
 def markdown(source: str) -> str:
@@ -230,7 +246,7 @@ def _form(form: Form) -> Json:
     items: list[Json] = []
     if form.title.strip():
         items.append({**_text_block(f"**{_flat(form.title, 200)}**"), "size": "Medium"})
-    items += [_input(item) for item in form.inputs]
+    items += [block for item in form.inputs for block in _inputs(item)]
     submit = {
         "type": "Action.Execute",
         "title": _flat(form.submit, MAX_LABEL) or "Save",
@@ -241,16 +257,39 @@ def _form(form: Form) -> Json:
     return {"type": "Container", "items": items}
 
 
+def _inputs(item: Input) -> list[Json]:
+    """Return an input, and the error of the value last sent beside it (a form sent back)."""
+    blocks = [_input(item)]
+    if item.error:
+        error = _text_block(_flat(item.error, 500))
+        blocks.append({**error, "color": "Attention", "spacing": "None"})
+    return blocks
+
+
 def _input(item: Input) -> Json:
-    block: Json = {
+    initial = _clip(_clean(item.initial), 3000)
+    label = _flat(item.label, 200) or item.name
+    if item.date and (not initial or _ISO_DAY.fullmatch(initial)):
+        # Teams' date picker: it sends YYYY-MM-DD, which the date reader takes as it is.
+        block: Json = {
+            "type": "Input.Date",
+            "id": item.name,
+            "label": _HINT.sub("", label) or label,
+            "isRequired": not item.optional,
+        }
+        if initial:
+            block["value"] = initial
+        if not item.optional:
+            block["errorMessage"] = "Please pick a date."
+        return block
+    block = {
         "type": "Input.Text",
         "id": item.name,
-        "label": _flat(item.label, 200) or item.name,
+        "label": label,
         "isMultiline": item.multiline,
         "isRequired": not item.optional,
         "maxLength": 3000 if item.multiline else 500,
     }
-    initial = _clip(_clean(item.initial), 3000)
     if initial:
         block["value"] = initial
     if not item.optional:

@@ -105,6 +105,7 @@ class Turns:
         app.activity([ActivityTypes.message_update, ActivityTypes.message_delete])(self.on_change)
         app.invoke("adaptiveCard/action")(self.on_execute)
         app.invoke("composeExtension/query")(self.on_search)
+        app.invoke("composeExtension/queryLink")(self.on_link)
         app.invoke()(self.on_other_invoke)
         app.error(self.on_error)
 
@@ -196,17 +197,23 @@ class Turns:
     ) -> dict[str, Any]:
         """Decide what a click gets back: an updated card, a toast, or nothing (posted)."""
         if reply is None:
-            return _toast("")
+            return _toast("Done.")
         personal = incoming.kind(_wire(context)) == "personal"
+        if reply.replace and (personal or not reply.private):  # the card shows the outcome
+            return {"statusCode": 200, "type": CARD, "value": render.card(reply)}
         if reply.private and _short(reply):
-            return _toast(reply.fallback)
+            return _toast(render.fallback(reply))
         if reply.private and not personal:
             sent = await self._privately(event.who, reply)
             return _toast(PRIVATELY if sent else NOT_PRIVATELY)
-        if reply.replace or any(isinstance(e, Form) for e in reply.elements):
+        if (
+            reply.replace
+            or isinstance(event, FormSubmit)  # a sent form is done: its card shows the outcome
+            or any(isinstance(e, Form) for e in reply.elements)
+        ):
             return {"statusCode": 200, "type": CARD, "value": render.card(reply)}
         await self._deliver(context, event.who, event.where, reply)
-        return _toast("")
+        return _toast(_headline(reply))
 
     # Conversations ------------------------------------------------------------------------
 
@@ -220,7 +227,7 @@ class Turns:
             await self._forget(activity)
         elif bot and bot in added and incoming.kind(activity) == "personal":
             await self.people.ensure(context, incoming.user(activity), activity)
-            await self._reply(context, help_reply())
+            await self._reply(context, help_reply("teams"))
 
     async def on_installation_update(self, context: TurnContext, _state: TurnState) -> None:
         """The app was installed (the reference is kept) or removed (it is forgotten)."""
@@ -242,6 +249,14 @@ class Turns:
         query = incoming.query(activity)
         await self.people.ensure(context, query.who, activity)
         await _invoke(context, await extension.search_response(query, self.deps))
+
+    async def on_link(self, context: TurnContext, _state: TurnState) -> None:
+        """A lesson's address pasted in the compose box (link unfurling): its card."""
+        activity = _wire(context)
+        url = _str(_dict(activity.get("value")).get("url"))
+        who, where = incoming.user(activity), incoming.where(activity)
+        await self.people.ensure(context, who, activity)
+        await _invoke(context, await extension.link_response(url, who, where, self.deps))
 
     async def on_other_invoke(self, context: TurnContext, _state: TurnState) -> None:
         """An invoke the bot does not handle: a polite 200, never a 501."""
@@ -307,6 +322,12 @@ async def _invoke(context: TurnContext, body: dict[str, Any]) -> None:
 
 def _toast(text: str) -> dict[str, Any]:
     return {"statusCode": 200, "type": TOAST, "value": text[:MAX_TOAST]}
+
+
+def _headline(reply: Reply) -> str:
+    """Return a reply's first line as plain text, for the toast of a reply posted instead."""
+    first = render.fallback(reply).strip().split("\n", 1)[0]
+    return first[:MAX_TOAST] or "Done."
 
 
 def _short(reply: Reply) -> bool:

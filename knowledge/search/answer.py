@@ -475,6 +475,14 @@ def _hits(
     return tuple(hits)
 
 
+def lesson_hits(conn: Connection, lesson_ids: Iterable[int]) -> tuple[Hit, ...]:
+    """Return lessons as hits (as an answer shows them), in the order given, without a search.
+
+    The caller decides who may see them (`knowledge.access`).
+    """
+    return _hits(conn, [(int(i), 0.0) for i in lesson_ids], {})
+
+
 def _as_date(value: Any) -> date | None:
     if value is None or isinstance(value, date):
         return value

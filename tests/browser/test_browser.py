@@ -7,6 +7,7 @@ browser); `make test` installs it with apt. Without it these tests skip, except 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import socket
@@ -239,3 +240,125 @@ async def test_run_a_three_question_aar_to_the_end(page: Page, server: Server) -
     await expect(
         page.locator("#messages .msg.bot").filter(has_text="closest lesson").last
     ).to_contain_text("Polling day in Bangui")
+
+
+LOOP_TITLE = "Fuel reserve for night convoys"
+LOOP_RECOMMENDATION = (
+    "Keep a fuel reserve for three nights at every team site. "
+    "Brief drivers on the night convoy plan before each rotation."
+)
+
+
+async def open_dm(page: Page, email: str) -> None:
+    await page.locator("#acting-as").select_option(email)
+    await expect(page.locator("#acting-as")).to_have_value(email)
+    await page.locator("#dm-link").click()
+    await expect(page.locator("#channel-title")).to_have_text("Lessons Bot")
+
+
+async def say_in_dm(page: Page, text: str) -> None:
+    await page.locator("#text").fill(text)
+    await page.locator("#text").press("Enter")
+
+
+def one_value(server: Server, sql: str) -> int:
+    return count(server, sql)
+
+
+async def test_a_lesson_logged_in_the_local_chat_reaches_applied(
+    page: Page, server: Server
+) -> None:
+    bot = page.locator("#messages .msg.bot")
+    await act_as(page, server, STAFF)
+    await open_dm(page, STAFF)
+    await say_in_dm(page, "/lessons new")
+    form = page.locator("form.reply-form").last
+    await form.locator("[name=title]").fill(LOOP_TITLE)
+    await form.locator("[name=lesson]").fill("Night convoys stalled when team sites ran dry.")
+    await form.locator("[name=recommendation]").fill(LOOP_RECOMMENDATION)
+    await form.locator("button[type=submit]").click()
+    saved = bot.filter(has_text="Saved as a lesson note").filter(has_text=LOOP_TITLE)
+    await expect(saved.last).to_contain_text("I asked Ngozi Okafor to validate it")
+    await expect(page.locator('form.reply-form[data-form="lesson.new"]')).to_have_count(0)
+    lesson = one_value(
+        server,
+        "SELECT lessons.id FROM lessons JOIN products ON products.id = lessons.product_id "
+        f"WHERE products.title = '{LOOP_TITLE}'",
+    )
+
+    # Her manager validates it from the card in his inbox; the card shows the outcome.
+    await open_dm(page, "ngozi.okafor@un.example")
+    card = bot.filter(has_text="Validation requested").filter(has_text=LOOP_TITLE).last
+    await card.locator(f'button[data-action="validation.validate"][data-value="{lesson}"]').click()
+    decided = bot.filter(has_text="Validated by Ngozi Okafor").last
+    await expect(decided).to_be_visible()
+    await expect(decided.locator('button[data-action="validation.validate"]')).to_have_count(0)
+
+    # Two actions: owners by name, dates in words. A mistake keeps what was typed.
+    await decided.locator('button[data-action="plan.open"]').click()
+    form = page.locator('form.reply-form[data-form^="plan.add"]').last
+    await expect(form.locator("[name=description]")).to_have_value(re.compile("fuel reserve"))
+    await form.locator("[name=owner]").fill("Tomaz Herera")
+    await form.locator("[name=due]").fill("in 3 weeks")
+    await form.locator("button[type=submit]").click()
+    form = page.locator('form.reply-form[data-form^="plan.add"]').last
+    await expect(form).to_contain_text("Did you mean Tomás Herrera")
+    await expect(form.locator("[name=owner]")).to_have_value("Tomaz Herera")
+    await expect(form.locator("[name=due]")).to_have_value("in 3 weeks")
+    await form.locator("[name=owner]").fill("Tomás Herrera")
+    await form.locator("button[type=submit]").click()
+    proposed = bot.filter(has_text="Proposed to Tomás Herrera").last
+    await expect(proposed).to_be_visible()
+    await proposed.locator('button[data-action="plan.open"]').click()
+    form = page.locator('form.reply-form[data-form^="plan.add"]').last
+    await expect(form.locator("[name=description]")).to_have_value(re.compile("Brief drivers"))
+    await form.locator("[name=owner]").fill("kwame")
+    await form.locator("[name=due]").fill("end of month")
+    await form.locator("button[type=submit]").click()
+    await expect(bot.filter(has_text="Proposed to Kwame Asante").last).to_be_visible()
+
+    # Each owner accepts, then marks it done with evidence.
+    for owner, words in (
+        ("tomas.herrera@un.example", "fuel reserve"),
+        ("kwame.asante@un.example", "Brief drivers"),
+    ):
+        await open_dm(page, owner)
+        offer = bot.filter(has_text="An action for you").filter(has_text=words).last
+        await offer.get_by_role("button", name="Accept").click()
+        await expect(bot.filter(has_text="Accepted").filter(has_text=words).last).to_be_visible()
+        action = one_value(
+            server,
+            f"SELECT id FROM actions WHERE lesson_id = {lesson} AND description LIKE '%{words}%'",
+        )
+        await say_in_dm(page, "actions")
+        listing = bot.filter(has_text="Your open actions").last
+        await listing.locator(f'button[data-action="action.done"][data-value="{action}"]').click()
+        done = page.locator(f'form.reply-form[data-form="action.done:{action}"]').last
+        await done.locator("[name=evidence]").fill("https://example.org/sop-fuel")
+        await done.locator("button[type=submit]").click()
+        await expect(
+            page.locator(f'form.reply-form[data-form="action.done:{action}"]')
+        ).to_have_count(0)
+    status = "SELECT count(*) FROM lessons WHERE id = {} AND status = 'applied'"
+    assert one_value(server, status.format(lesson)) == 1
+
+    # Applied in answers, on `home`, on the dashboard and in `lessons report`.
+    await open_dm(page, STAFF)
+    await say_in_dm(page, "fuel reserve night convoys")
+    answer = bot.filter(has_text="closest lesson").last
+    await expect(answer).to_contain_text(LOOP_TITLE)
+    await expect(answer).to_contain_text("applied")
+    await expect(answer).to_contain_text("2 of 2 actions done")
+    await say_in_dm(page, "home")
+    await expect(bot.filter(has_text="here is what waits for you").last).to_contain_text(LOOP_TITLE)
+    await page.goto(f"{server.url}/dashboard/lessons/{lesson}")
+    await expect(page.locator("h1")).to_contain_text("applied")
+    await expect(page.locator("body")).to_contain_text("2 of 2 done")
+    await screenshot(page, "lesson-applied")
+    env = dict(os.environ, LESSONS_DATABASE_URL=f"sqlite:///{server.database}")
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "report", env=env, stdout=asyncio.subprocess.PIPE
+    )
+    report = (await process.communicate())[0].decode()
+    recent = report.split("### Recently applied", 1)[1].split("##", 1)[0]
+    assert f"#{lesson} {LOOP_TITLE}" in recent

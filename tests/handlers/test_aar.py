@@ -267,7 +267,15 @@ async def test_an_anonymous_answer_keeps_no_name(deps: Deps, notifier: FakeNotif
     assert shown is not None and shown.private
     form = form_in(shown)
     review_id = review_row(deps.store).id
-    assert form.form == f"{AarForm.ANONYMOUS}:{review_id}:0"
+    assert form.form.startswith(f"{AarForm.ANONYMOUS}:{review_id}:0:")
+    # The form is sealed for Tomás: written by hand, or sent by anyone else, it adds nothing.
+    for forged in (
+        FormSubmit(TOMAS, thread, f"{AarForm.ANONYMOUS}:{review_id}:0", {"answer": secret}),
+        FormSubmit(PRIYA, thread, form.form, {"answer": secret}),
+    ):
+        refused = await dispatch(forged, deps)
+        assert refused is not None and text_of(refused).startswith("⚠️")
+    assert answers(deps.store) == []
     saved = await dispatch(FormSubmit(TOMAS, thread, form.form, {"answer": secret}), deps)
 
     assert saved is not None and saved.private and "Saved anonymously" in text_of(saved)
@@ -592,7 +600,7 @@ async def test_the_facilitator_can_hand_over(deps: Deps) -> None:
     assert "Only the facilitator (Tomás Herrera)" in text_of(await say(deps, AMINA, thread, "next"))
     assert "Question 2" in text_of(await say(deps, TOMAS, thread, "next"))
     nobody = await dispatch(Command(TOMAS, thread, "aar", "facilitator @Bob Marley"), deps)
-    assert "could not find @Bob Marley" in text_of(nobody)
+    assert "could not find “@Bob Marley”" in text_of(nobody)
 
 
 async def test_a_question_set_from_a_file(

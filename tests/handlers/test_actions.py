@@ -178,7 +178,7 @@ async def test_hand_over_tells_the_new_owner_and_moves_the_action(demo_store: St
     form = f"action.handover:{action.id}"
 
     unknown = await run(demo_store, FormSubmit(TOMAS, HERE, form, {"email": "x@y.z"}), inbox)
-    assert "can't find 'x@y.z'" in text(unknown)
+    assert "could not find “x@y.z”" in text(unknown)
     me = await run(demo_store, FormSubmit(TOMAS, HERE, form, {"email": TOMAS.user_id}), inbox)
     assert "That is you" in text(me)
     assert inbox.sent == []
@@ -191,6 +191,22 @@ async def test_hand_over_tells_the_new_owner_and_moves_the_action(demo_store: St
     assert (to.platform, to.user_id) == ("local", AMINA.user_id)
     assert "Tomás Herrera handed an action over to you" in text(card)
     assert buttons(card, ActionButton.DONE)[0].value == str(action.id)
+
+
+async def test_hand_over_by_name_shows_the_note_and_names_the_person(demo_store: Store) -> None:
+    inbox = Inbox()
+    action = (await demo_store.actions_of(await person(demo_store, TOMAS)))[0]
+    form = f"action.handover:{action.id}"
+
+    near = await run(demo_store, FormSubmit(TOMAS, HERE, form, {"email": "Amena Dialo"}), inbox)
+    assert "Did you mean Amina Diallo" in text(near) and inbox.sent == []
+
+    values = {"email": "@Amina Diallo", "why": "you run the elections desk now"}
+    reply = await run(demo_store, FormSubmit(TOMAS, HERE, form, values), inbox)
+    assert "Handed over to Amina Diallo." in text(reply)
+    assert AMINA.user_id not in text(reply)
+    ((_, card),) = inbox.sent
+    assert "Their note: “you run the elections desk now”" in text(card)
 
 
 async def test_only_the_owner_can_act_on_an_action(demo_store: Store) -> None:

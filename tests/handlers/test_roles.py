@@ -126,7 +126,7 @@ async def test_revoking_and_the_last_admin(directory: Store) -> None:
     [
         ("role grant @Tomás Herrera boss", "⚠️ Name the person, then the role"),
         ("role grant @Tomás Herrera admin MINUSCA", "⚠️ The admin role holds everywhere"),
-        ("role grant @Nobody Here pbpo", "⚠️ I could not find @Nobody Here"),
+        ("role grant @Nobody Here pbpo", "⚠️ I could not find “@Nobody Here”"),
         ("role grant pbpo MINUSCA", "⚠️ Name the person, then the role"),
     ],
 )

@@ -40,6 +40,7 @@ EXPECTED: dict[Operation, tuple[str, str, str, str, str]] = {
     Op.PROMOTE_PRACTICE: ("NNN", "NNN", "YNY", "NNN", "YYY"),
     Op.FLAG_PRIORITY: ("NNN", "NNN", "YNY", "YNY", "YYY"),
     Op.CURATE_SEARCH: ("NNN", "NNN", "YNY", "NNN", "YYY"),
+    Op.ADD_ACTION: ("NNN", "NNN", "YNY", "NNN", "YYY"),
     Op.MANAGE_OWN_ACTION: ("NNN", "NNN", "NNN", "NNN", "YYY"),
     Op.MANAGE_ACTION: ("NNN", "NNN", "YNY", "YNY", "YYY"),
     Op.GRANT_ROLE: ("NNN", "NNN", "NNN", "NNN", "YYY"),

@@ -49,7 +49,10 @@ async def test_bad_reminder_commands_say_how(store: Store) -> None:
     add_person(store, "Amina Diallo")
     assert "Try `reminders daily`" in await say(store, "reminders sometimes")
     assert "like `3d` or `1w`" in await say(store, "reminders pause forever")
-    assert "YYYY-MM-DD" in await say(store, "reminders away soon later")
+    assert "couldn't read 'soon' as a date" in await say(store, "reminders away soon later")
+    assert "Away from 2026-12-20 to 2027-01-05" in await say(
+        store, "reminders away 20 Dec to 5 January 2027"
+    )
     assert "comes before" in await say(store, "reminders away 2027-01-05 2026-12-20")
 
 

@@ -76,7 +76,24 @@
       case "update": return onUpdate(msg.message);
       case "remove": return onRemove(msg.id);
       case "error": return toast(msg.text);
+      case "form-error": return onFormError(msg);
     }
+  }
+
+  // A refused form stays open with what was typed; the reason shows inside it.
+  function onFormError(msg) {
+    const item = document.querySelector(`li.msg[data-id="${Number(msg.message)}"]`);
+    const form = item && [...item.querySelectorAll("form.reply-form")].find((f) => f.dataset.form === msg.form);
+    if (!form) return toast(msg.text);
+    for (const el of form.elements) el.disabled = false;
+    let note = form.querySelector(".form-error");
+    if (!note) {
+      note = document.createElement("p");
+      note.className = "form-error";
+      note.setAttribute("role", "alert");
+      form.querySelector("button[type=submit]").before(note);
+    }
+    note.textContent = msg.text;
   }
 
   function onState(msg) {

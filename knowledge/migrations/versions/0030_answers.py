@@ -15,7 +15,7 @@ from alembic import op
 
 
 revision = '0030'
-down_revision = '0013'
+down_revision = '0020'
 branch_labels = None
 depends_on = None
 

@@ -33,6 +33,11 @@ SCOPES_FOR = {
     # conversations.info: a channel's name decides which restricted lessons answers there show
     "conversations.info public": "channels:read",
     "conversations.info private": "groups:read",
+    "link_shared": "links:read",
+    # Slack's agent view: both events, setStatus and setSuggestedPrompts need assistant:write
+    "assistant_thread_started": "assistant:write",
+    "assistant_thread_context_changed": "assistant:write",  # a link to a lesson page was posted
+    "chat.unfurl": "links:write",  # …and unfurls into the lesson's card
 }
 
 
@@ -82,7 +87,9 @@ def test_scopes_are_exactly_what_the_bot_uses() -> None:
     events = data["settings"]["event_subscriptions"]["bot_events"]
     no_scope = {"app_home_opened", "app_uninstalled", "tokens_revoked"}
     needed = {SCOPES_FOR[e] for e in events if e not in no_scope}
-    needed |= {SCOPES_FOR[m] for m in ("commands", "chat.postMessage", "conversations.open")}
+    needed |= {
+        SCOPES_FOR[m] for m in ("commands", "chat.postMessage", "conversations.open", "chat.unfurl")
+    }
     needed |= {SCOPES_FOR["users.info"], SCOPES_FOR["users.info email"]}
     needed |= {SCOPES_FOR["conversations.info public"], SCOPES_FOR["conversations.info private"]}
     assert set(data["oauth_config"]["scopes"]["bot"]) == needed
@@ -95,3 +102,10 @@ def test_every_url_is_the_one_slack_route() -> None:
     urls |= {data["settings"]["interactivity"]["request_url"]}
     assert {u.split("/", 3)[3] for u in urls} == {"slack/events"}
     assert data["features"]["app_home"]["home_tab_enabled"] is True
+    # The agent view's prompts are the ones the bot suggests when a thread opens.
+    from handlers.help import SUGGESTED_PROMPTS
+
+    prompts = data["features"]["agent_view"]["suggested_prompts"]
+    assert [(p["title"], p["message"]) for p in prompts] == list(SUGGESTED_PROMPTS)
+    # Lesson pages unfurl only on the bot's own host (the one its URLs name).
+    assert data["features"]["unfurl_domains"] == ["lessons.example.org"]

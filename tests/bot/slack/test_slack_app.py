@@ -18,9 +18,11 @@ from fake_slack import (
     FakeSlack,
     app_home_opened,
     app_mention,
+    assistant_thread_started,
     block_actions,
     event_callback,
     form_body,
+    link_shared,
     message_channel,
     message_im,
     message_shortcut,
@@ -35,7 +37,7 @@ from bot.settings import Settings
 from bot.slack.errors import SlackStartupError
 from bot.slack.notifier import Pacer
 from bot.slack.routes import SlackSurface
-from knowledge.models import Lesson, LessonStatus, Product, Review, ReviewAnswer
+from knowledge.models import Feedback, Lesson, LessonStatus, Product, Review, ReviewAnswer
 from knowledge.storage import Store
 
 Client = TestClient[web.Request, web.Application]
@@ -569,6 +571,44 @@ async def test_a_pbpo_promotes_a_good_practice_with_the_practice_command(
     assert "cut reprisals by half" in text_of(card.args["blocks"])
 
 
+async def test_native_feedback_under_an_answer_records_the_vote(
+    bot: Client, slack: FakeSlack, demo_store: Store
+) -> None:
+    """Slack's own thumbs (feedback_buttons in a context_actions block) feed the same votes."""
+    await event(
+        bot,
+        event_callback(app_mention(f"<@U0BOT> {QUESTION}", AMINA, CHANNEL, "1700000000.000900")),
+    )
+    (answer,) = await slack.wait_for("chat.postMessage")
+    native = [b for b in answer.args["blocks"] if b["type"] == "context_actions"]
+    assert native, "no native feedback under the answer's lessons"
+    feedback = native[0]["elements"][0]
+    assert feedback["type"] == "feedback_buttons"
+    assert not any(
+        e.get("action_id", "").startswith("ask.helpful")
+        for b in answer.args["blocks"]
+        if b["type"] == "actions"
+        for e in b["elements"]
+    ), "the plain Helpful button is still there beside the native one"
+    pressed = block_actions(
+        feedback["action_id"],
+        feedback["positive_button"]["value"],
+        AMINA,
+        CHANNEL,
+        str(answer.response["ts"]) if answer.response else None,
+        action_type="feedback_buttons",
+        thread_ts="1700000000.000900",
+    )
+    assert await interact(bot, pressed) == 200
+    await eventually(lambda: _votes(demo_store) == [True])
+    slack.assert_clean()
+
+
+def _votes(store: Store) -> list[bool]:
+    with store.session() as s:
+        return list(s.scalars(select(Feedback.helpful).order_by(Feedback.id)))
+
+
 async def test_ask_a_colleague_round_trips_on_slack(
     bot: Client, slack: FakeSlack, demo_store: Store
 ) -> None:
@@ -651,3 +691,77 @@ async def test_ask_a_colleague_round_trips_on_slack(
     with demo_store.session() as s:
         note = s.scalars(select(Lesson).where(Lesson.lesson == line)).one()
         assert note.status == LessonStatus.IDENTIFIED
+
+
+def _lesson_titled(store: Store, words: str) -> int:
+    with store.session() as s:
+        return int(
+            s.scalars(
+                select(Lesson.id)
+                .join(Product, Product.id == Lesson.product_id)
+                .where(Product.title.contains(words))
+                .order_by(Lesson.id)
+            ).first()
+            or 0
+        )
+
+
+@pytest.mark.parametrize(
+    ("channel", "name", "shown"),
+    [
+        ("C0MEDSUP", "mediation-support", True),  # the restricted lesson's own channel
+        ("C0GENERAL", "general", False),  # anyone else: "restricted", nothing of the lesson
+    ],
+)
+async def test_a_lesson_link_unfurls_into_its_card_as_the_channel_may_see_it(
+    bot: Client, slack: FakeSlack, demo_store: Store, channel: str, name: str, shown: bool
+) -> None:
+    slack.add_channel(channel, name)
+    restricted = _lesson_titled(demo_store, BACK_CHANNEL)
+    public = _lesson_titled(demo_store, "Air retrieval of results")
+    assert restricted and public
+    links = [
+        f"https://lessons.example.org/dashboard/lessons/{public}",
+        f"https://lessons.example.org/dashboard/lessons/{restricted}",
+        "https://lessons.example.org/dashboard/lessons/999999",  # no such lesson: no unfurl
+        "https://lessons.example.org/dashboard/lessons/١٢",  # not our id: no unfurl
+    ]
+    assert await event(bot, event_callback(link_shared(links, AMINA, channel))) == 200
+    (call,) = await slack.wait_for("chat.unfurl")
+    unfurls = call.args["unfurls"]
+    assert set(unfurls) == set(links[:2])
+    assert "Air retrieval of results" in text_of(unfurls[links[0]]["blocks"])
+    secret = text_of(unfurls[links[1]]["blocks"])
+    assert (BACK_CHANNEL in secret) is shown
+    if not shown:
+        assert "restricted lesson" in secret and "armed group" not in secret
+    slack.assert_clean()
+
+
+async def test_the_agent_view_suggests_prompts_shows_a_status_and_answers_in_its_thread(
+    bot: Client, slack: FakeSlack
+) -> None:
+    """Slack's agent view: open the thread, pick a suggested prompt, see the status, get the
+    answer in that thread with native feedback."""
+    dm = slack.dm_channel(AMINA)
+    thread = "1700000500.000100"
+    assert await event(bot, event_callback(assistant_thread_started(AMINA, dm, thread))) == 200
+    (prompts,) = await slack.wait_for("assistant.threads.setSuggestedPrompts")
+    assert prompts.args["channel_id"] == dm and prompts.args["thread_ts"] == thread
+    offered = {p["title"]: p["message"] for p in prompts.args["prompts"]}
+    assert offered["My actions"] == "my actions"
+    welcome = await eventually_call(slack, lambda c: c.args.get("thread_ts") == thread)
+    assert "pick one of the prompts" in text_of(welcome.args["blocks"])
+
+    picked = offered["What did we learn about…?"]
+    said = message_im(picked, AMINA, dm, "1700000500.000200", thread_ts=thread)
+    assert await event(bot, event_callback(said)) == 200
+    (status,) = await slack.wait_for("assistant.threads.setStatus")
+    assert status.args["thread_ts"] == thread and "searching" in status.args["status"]
+    answer = await eventually_call(
+        slack,
+        lambda c: c.args.get("thread_ts") == thread and "election" in text_of(c.args["blocks"]),
+    )
+    assert status.at <= answer.at  # the status shows while the bot searches
+    assert any(b["type"] == "context_actions" for b in answer.args["blocks"])
+    slack.assert_clean()

@@ -50,6 +50,7 @@ BLOCK_KEYS = {
     "divider": {"type", "block_id"},
     "context": {"type", "block_id", "elements"},
     "input": {"type", "block_id", "label", "element", "optional"},
+    "context_actions": {"type", "block_id", "elements"},
 }
 
 
@@ -140,6 +141,19 @@ def check_block(block: Block, *, inputs: bool) -> None:
     elif kind == "input":
         assert inputs, "an input block outside a modal"
         check_input(block)
+    elif kind == "context_actions":  # Slack's native feedback, messages only
+        assert not inputs, "context_actions is for messages"
+        assert 0 < len(block["elements"]) <= 5
+        for element in block["elements"]:
+            assert element["type"] == "feedback_buttons", element
+            assert set(element) == {"type", "action_id", "positive_button", "negative_button"}
+            check_id(element["action_id"])
+            for side in ("positive_button", "negative_button"):
+                button = element[side]
+                assert set(button) <= {"text", "value", "accessibility_label"}, button
+                check_plain(button["text"], 75)
+                assert 0 < units(button["value"]) <= 2000
+                assert units(button.get("accessibility_label", "x")) <= 75
 
 
 def check_blocks(blocks: list[Block], *, limit: int, inputs: bool = False) -> list[Block]:
@@ -179,9 +193,19 @@ def section_texts(blocks: list[Block]) -> list[str]:
 
 
 def buttons(blocks: list[Block]) -> list[Block]:
-    return [
-        element for block in blocks if block["type"] == "actions" for element in block["elements"]
-    ]
+    """Every button, native feedback read as its two presses (`<action>#<value>`)."""
+    found: list[Block] = []
+    for block in blocks:
+        if block["type"] == "actions":
+            found += block["elements"]
+        elif block["type"] == "context_actions":
+            for element in block["elements"]:
+                for side in ("positive_button", "negative_button"):
+                    action, _, value = element[side]["value"].partition("#")
+                    found.append(
+                        {"action_id": action, "value": value, "text": element[side]["text"]}
+                    )
+    return found
 
 
 def plain(text: str) -> Block:

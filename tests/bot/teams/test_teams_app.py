@@ -606,3 +606,47 @@ async def test_ask_a_colleague_round_trips_on_teams(
     with demo_store.session() as s:
         note = s.scalars(select(Lesson).where(Lesson.lesson == line)).one()
         assert note.status == LessonStatus.IDENTIFIED
+
+
+def _query_link(teams: FakeTeams, member: Member, url: str) -> dict[str, Any]:
+    """A link pasted in the compose box (`composeExtension/queryLink`, link unfurling)."""
+    activity = compose_query(teams, member, "", conversation=personal(member))
+    activity["name"] = "composeExtension/queryLink"
+    activity["value"] = {"url": url}
+    return activity
+
+
+def _lesson_titled(store: Store, words: str) -> int:
+    with store.session() as s:
+        found = s.scalars(
+            select(Lesson.id)
+            .join(Product, Product.id == Lesson.product_id)
+            .where(Product.title.contains(words))
+            .order_by(Lesson.id)
+        ).first()
+        assert found is not None, words
+        return int(found)
+
+
+@SQLITE_ONLY
+async def test_a_pasted_lesson_link_unfurls_into_its_card_or_restricted(
+    bot: Client, teams: FakeTeams, demo_store: Store
+) -> None:
+    public = _lesson_titled(demo_store, "Air retrieval of results")
+    secret = _lesson_titled(demo_store, "A discreet back-channel")  # channel:mediation-support
+    page = "https://lessons.example.org/dashboard/lessons/{}"
+
+    status, body = await post(bot, teams, _query_link(teams, AMINA, page.format(public)))
+    assert status == 200
+    (attachment,) = body["composeExtension"]["attachments"]
+    assert "Air retrieval of results" in text_of(attachment["content"])
+    assert "Helpful" not in text_of(attachment["content"])  # no votes on an unfurl
+
+    status, body = await post(bot, teams, _query_link(teams, AMINA, page.format(secret)))
+    (attachment,) = body["composeExtension"]["attachments"]
+    shown = text_of(attachment)
+    assert "restricted lesson" in shown and "back-channel" not in shown.lower()
+
+    for other in (page.format(999999), "https://example.org/elsewhere", ""):
+        status, body = await post(bot, teams, _query_link(teams, AMINA, other))
+        assert status == 200 and body["composeExtension"]["attachments"] == []

@@ -61,7 +61,7 @@ def test_a_small_reply_renders_as_expected() -> None:
                 ],
             },
         ],
-        "fallbackText": "*Your open actions* (1)\nDue: 2026-12-01 · Status: open",
+        "fallbackText": "Your open actions (1)\nDue: 2026-12-01 · Status: open",
     }
 
 
