@@ -30,7 +30,7 @@ from knowledge.models import EvidenceLevel
 from knowledge.referrals import Contact, Referrals
 from knowledge.reviews import Reviews
 from knowledge.search.answer import Answer, Hit, Viewer
-from knowledge.search.text import clip
+from knowledge.search.text import clip, content_words
 from knowledge.storage import Store
 
 if TYPE_CHECKING:
@@ -38,6 +38,9 @@ if TYPE_CHECKING:
 
 MAX_QUESTION = 2000
 PAGE = 5
+MAX_BULLETS = 4  # bullet lines of the short answer above the cards
+SHORT_TAKEAWAY = 200
+SAME_TAKEAWAY = 0.6  # share of words two takeaways may share before the later one is dropped
 NEAREST = 2  # lessons shown under "not quite what you asked?"
 COLLEAGUE_ACTION = "colleague.ask"  # handlers.colleagues
 MAX_SHOWN = 50
@@ -285,9 +288,13 @@ def answer_reply(
     if not answer.hits or not answer.answered:
         return Reply.of(*nothing_fits(answer, question_id=question_id, contacts=contacts))
     elements: list[Element] = [Text(_heading(answer))]
-    for hit in answer.hits:
+    if (short := short_answer(answer)) is not None:
+        elements.append(short)
+    for n, hit in enumerate(answer.hits, 1):
         shown = (progress or {}).get(hit.lesson_id)
-        card = lesson_card(hit, question_id=question_id, promoter=promoter, progress=shown)
+        card = lesson_card(
+            hit, question_id=question_id, promoter=promoter, number=n, progress=shown
+        )
         elements += [Divider(), *card]
     buttons: list[Element] = []
     if question_id is not None and len(answer.hits) >= PAGE:
@@ -342,15 +349,53 @@ def _heading(answer: Answer) -> str:
     return heading + ":"
 
 
+def short_answer(answer: Answer) -> Text | None:
+    """Return two to four bullet lines that answer the question, above the cards, or None.
+
+    Each is the takeaway of a different lesson (extractive: the lesson's own sentence that
+    best matches the question), with the number of its card ([1]); a takeaway that says
+    nearly what an earlier one said (most of its words shared) is left out, and so is one that
+    holds none of the question's words (or their glossary expansions).
+    """
+    asked = (*answer.query.terms, *answer.corrections.values(), *answer.expansions)
+    stems = [_stem(t) for t in asked]
+    lines: list[str] = []
+    seen: list[set[str]] = []
+    for n, hit in enumerate(answer.hits, 1):
+        said = set(content_words(hit.takeaway))
+        if not said or (stems and not any(w.startswith(stems_) for w in said for stems_ in stems)):
+            continue
+        if any(len(said & other) >= SAME_TAKEAWAY * min(len(said), len(other)) for other in seen):
+            continue
+        seen.append(said)
+        lines.append(f"• {clip(unlinked(hit.takeaway), SHORT_TAKEAWAY)} [{n}]")
+        if len(lines) == MAX_BULLETS:
+            break
+    if len(lines) < 2:
+        return None
+    return Text("*In short:*\n" + "\n".join(lines))
+
+
+def _stem(word: str) -> str:
+    """Return a word's start that its other forms share: "elections" → "elect", "QIPs" → "qip"."""
+    return word[: max(5, len(word) - 4)] if len(word) > 5 else word.rstrip("s") or word
+
+
 def lesson_card(
     hit: Hit,
     *,
     question_id: int | None = None,
     promoter: bool = False,
+    number: int | None = None,
     progress: Progress | None = None,
 ) -> list[Element]:
-    """Return the card of one lesson: takeaway, source, author, status, evidence and buttons."""
+    """Return the card of one lesson: takeaway, source, author, status, evidence and buttons.
+
+    `number` is the card's citation number in the short answer above the cards ([1]).
+    """
     title = f"[{hit.title}]({hit.source_url})" if hit.source_url else hit.title
+    if number is not None:
+        title = f"[{number}] {title}"
     pairs = [
         ("Type", hit.product_type.label),
         ("Mission", hit.mission or "—"),
@@ -362,9 +407,13 @@ def lesson_card(
         pairs.append(("Evidence", hit.evidence.badge))
     if progress is not None:
         pairs.append(("Actions", str(progress)))
+    # Compact: title, mission, date and status badge on one line, the takeaway, and the rest
+    # behind *Details* (fits a 360-pixel thread panel).
+    when = hit.date.isoformat() if hit.date else "—"
+    line = " · ".join((f"*{title}*", hit.mission or "—", when, _BADGES[hit.status.value]))
     card: list[Element] = [
-        Text(f"*{title}*\n{hit.takeaway}"),
-        Fields(tuple(pairs)),
+        Text(f"{line}\n{hit.takeaway}"),
+        Fields(tuple(pairs), folded=True),
         Button("Helpful", AskAction.HELPFUL, _vote(hit.lesson_id, question_id)),
         Button("Not helpful", AskAction.NOT_HELPFUL, _vote(hit.lesson_id, question_id)),
     ]

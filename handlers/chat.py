@@ -145,9 +145,15 @@ class Text:
 
 @dataclass(frozen=True, slots=True)
 class Fields:
-    """Label/value pairs shown side by side where the platform can."""
+    """Label/value pairs shown side by side where the platform can.
+
+    `folded`: the pairs are details, shown behind a *Details* disclosure where the platform has
+    one (the local chat, Adaptive Cards); Slack, which has none, shows them as one line of
+    small text.
+    """
 
     pairs: tuple[tuple[str, str], ...]
+    folded: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -55,6 +55,10 @@ def render(reply: Reply) -> str:
         match element:
             case Text(markdown=source):
                 parts.append(markdown(source))
+            case Fields(pairs=pairs, folded=True):
+                parts.append(
+                    f'<details class="details"><summary>Details</summary>{_fields(pairs)}</details>'
+                )
             case Fields(pairs=pairs):
                 parts.append(_fields(pairs))
             case Button():

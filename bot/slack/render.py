@@ -165,6 +165,8 @@ def _blocks(elements: Iterable[Element], *, feedback: bool = False) -> list[Bloc
                 blocks += (
                     _sections_cached(source) if len(source) <= _CACHED_CHARS else _sections(source)
                 )
+            case Fields(pairs=pairs, folded=True):
+                blocks.append(_folded(pairs))  # Block Kit has no disclosure: one small line
             case Fields(pairs=pairs):
                 small = sum(len(a) + len(b) for a, b in pairs) <= _CACHED_CHARS
                 blocks += _fields_cached(pairs) if small else _fields(pairs)
@@ -274,6 +276,14 @@ def _fields(pairs: tuple[tuple[str, str], ...]) -> list[Block]:
         {"type": "section", "fields": texts[start : start + MAX_FIELDS]}
         for start in range(0, len(texts), MAX_FIELDS)
     ]
+
+
+def _folded(pairs: tuple[tuple[str, str], ...]) -> Block:
+    line = " · ".join(
+        f"{escape(_flat(label, _MAX_FIELD_LABEL))}: {mrkdwn(value).strip()}"
+        for label, value in pairs
+    )
+    return _context(_clip_mrkdwn(line or "—", MAX_FIELD))
 
 
 def _field(label: str, value: str) -> str:

@@ -132,6 +132,7 @@ def _body(elements: Iterable[Element]) -> Iterable[Sized]:
     """Yield the card's elements with their sizes: buttons in rows, dividers as separators."""
     row: list[Button] = []
     separate = False
+    folded = 0
     for element in elements:
         if row and not isinstance(element, Button):
             for block in _actions(row):
@@ -142,6 +143,11 @@ def _body(elements: Iterable[Element]) -> Iterable[Sized]:
         match element:
             case Text(markdown=source):
                 found = _text_cached(source) if len(source) <= _CACHED_CHARS else _text(source)
+            case Fields(pairs=pairs, folded=True) if pairs:
+                folded += 1
+                for block in _details(pairs, f"details{folded}"):
+                    yield _separated(_sized(block), separate)
+                    separate = False
             case Fields(pairs=pairs) if pairs:
                 small = sum(len(a) + len(b) for a, b in pairs) <= _CACHED_CHARS
                 found = _facts_cached(pairs) if small else _sized(_facts(pairs))
@@ -202,6 +208,15 @@ def _facts(pairs: tuple[tuple[str, str], ...]) -> Json:
         for label, value in pairs
     ]
     return {"type": "FactSet", "facts": facts}
+
+
+def _details(pairs: tuple[tuple[str, str], ...], element_id: str) -> list[Json]:
+    """Return a *Details* toggle and the facts it shows (hidden until it is pressed)."""
+    toggle = {"type": "Action.ToggleVisibility", "title": "Details", "targetElements": [element_id]}
+    return [
+        {"type": "ActionSet", "actions": [toggle]},
+        {"type": "Container", "id": element_id, "isVisible": False, "items": [_facts(pairs)]},
+    ]
 
 
 def _actions(row: list[Button]) -> list[Json]:

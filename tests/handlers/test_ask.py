@@ -8,7 +8,7 @@ from datetime import date
 import pytest
 from sqlalchemy import select
 
-from handlers.ask import MAX_QUESTION, AskAction
+from handlers.ask import MAX_QUESTION, AskAction, short_answer
 from handlers.chat import (
     Button,
     ButtonPress,
@@ -22,9 +22,11 @@ from handlers.chat import (
     UserRef,
 )
 from handlers.router import Deps, dispatch
-from knowledge.models import Feedback, Question
+from knowledge.models import Feedback, LessonStatus, ProductType, Question
 from knowledge.records import ProductRecord
 from knowledge.reports import Reports
+from knowledge.search.answer import Answer, Hit
+from knowledge.search.query import parse
 from knowledge.storage import Store
 
 GUEST = UserRef("local", "guest")
@@ -82,11 +84,13 @@ async def test_question_gives_five_cards_with_feedback_buttons(demo_store: Store
 async def test_button_value_is_the_id_of_the_lesson_on_the_card(demo_store: Store) -> None:
     reply = await ask(demo_store, "what did we learn about elections?")
 
-    for text, _fields, helpful, _ in cards(reply):
+    for n, (text, _fields, helpful, _) in enumerate(cards(reply), 1):
         lesson = await demo_store.lesson(lesson_of(helpful))
         title, takeaway = text.markdown.split("\n", 1)
-        assert title.startswith(f"*[{lesson.product.title}")
-        assert title.endswith(f"]({lesson.product.source_url})*")
+        assert title.startswith(f"*[{n}] [{lesson.product.title}")  # numbered for citations
+        # Compact: title, mission, date and status badge on one line.
+        mission, when = lesson.product.mission, lesson.product.date.isoformat()
+        assert f"]({lesson.product.source_url})* · {mission} · {when} · " in title
         own_text = " ".join(
             (lesson.lesson, lesson.recommendation, lesson.observation, lesson.product.summary)
         )
@@ -294,7 +298,11 @@ async def share(
 
 
 def titles(reply: Reply) -> list[str]:
-    return [text.markdown.split("\n", 1)[0] for text, _, _, _ in cards(reply)]
+    """Return the cards' titles without their citation numbers ("*[2] [Title](url)*")."""
+    return [
+        re.sub(r"^\*\[\d+\] ", "*", text.markdown.split("\n", 1)[0])
+        for text, _, _, _ in cards(reply)
+    ]
 
 
 async def test_share_button_is_offered_on_slash_command_answers_only(demo_store: Store) -> None:
@@ -467,3 +475,60 @@ async def test_an_abstained_question_reaches_the_unanswered_list_without_votes(
 async def demo_store_questions(store: Store) -> list[Question]:
     with store.session() as s:
         return list(s.scalars(select(Question).order_by(Question.id)))
+
+
+# A short answer first (issue 20) ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "question", ["what did we learn about elections?", "PoC early warning", "QIPs"]
+)
+async def test_a_short_answer_of_cited_takeaways_comes_above_the_cards(
+    demo_store: Store, question: str
+) -> None:
+    reply = await ask(demo_store, question)
+    short = reply.elements[1]
+    assert isinstance(short, Text) and short.markdown.startswith("*In short:*\n")
+    bullets = short.markdown.splitlines()[1:]
+    assert 2 <= len(bullets) <= 4
+    takeaways = [text.markdown.split("\n", 1)[1] for text, _, _, _ in cards(reply)]
+    cited = []
+    for bullet in bullets:
+        found = re.fullmatch(r"• (.+) \[(\d)\]", bullet)
+        assert found is not None, bullet
+        n = int(found.group(2))
+        # Extractive: the line is (the start of) that card's own takeaway.
+        assert takeaways[n - 1].startswith(found.group(1).removesuffix("…"))
+        cited.append(n)
+    assert cited == sorted(set(cited))  # each from a different lesson, in the cards' order
+    assert reply.elements.index(short) < min(
+        reply.elements.index(text) for text, _, _, _ in cards(reply)
+    )
+
+
+def test_the_short_answer_leaves_out_repeats_and_lines_off_the_question() -> None:
+    def hit(n: int, takeaway: str) -> Hit:
+        return Hit(
+            lesson_id=n, product_id=n, external_id=None, title=f"T{n}", score=1.0,
+            takeaway=takeaway, product_type=ProductType.AAR, mission=None, date=None,
+            authors=(), status=LessonStatus.IDENTIFIED, source_url=None, themes=(),
+        )  # fmt: skip
+
+    answer = Answer(
+        parse("convoy escorts", today=date(2026, 11, 25)),
+        (
+            hit(1, "Convoy escorts need a second radio net."),
+            hit(2, "Convoy escorts need a second radio net, always."),  # nearly the same
+            hit(3, "Budgets were cut in 2025."),  # none of the question's words
+            hit(4, "Escorts should rehearse a convoy halt at each river crossing."),
+        ),
+    )
+
+    short = short_answer(answer)
+
+    assert short == Text(
+        "*In short:*\n• Convoy escorts need a second radio net. [1]\n"
+        "• Escorts should rehearse a convoy halt at each river crossing. [4]"
+    )
+    one = Answer(answer.query, answer.hits[:1])
+    assert short_answer(one) is None  # a single line is no summary: the card says it

@@ -592,3 +592,11 @@ def test_ten_thousand_lines_of_bullets() -> None:
     page = safe(markdown("• *a* _b_\n" * 10_000))
 
     assert page.tags.count("li") == 10_000
+
+
+def test_folded_fields_are_a_details_disclosure() -> None:
+    """A lesson card's details (issue 20): a <details> element, closed, no script needed."""
+    html = render(Reply.of(Text("x"), Fields((("Type", "AAR <b>"),), folded=True)))
+
+    assert '<details class="details"><summary>Details</summary><dl class="fields">' in html
+    assert "AAR &lt;b&gt;" in html and "<details open" not in html

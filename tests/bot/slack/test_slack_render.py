@@ -1032,14 +1032,21 @@ def test_an_answer_renders_one_card_per_lesson() -> None:
     blocks, text = check_message(ask.answer_reply(answer, question_id=9))
 
     assert section_texts(blocks)[0] == "Here are the 5 closest lessons:"
+    # Compact: title, mission, date and badge on one line, the takeaway, the rest in small text.
     assert section_texts(blocks)[1] == (
-        "*<https://lessons.example/aar/0|Convoy AAR 0>*\nVet suppliers early &amp; often."
+        "*[1] <https://lessons.example/aar/0|Convoy AAR 0>* · MINUSCA · 2024-03-01 · ◑ validated"
+        "\nVet suppliers early &amp; often."
     )
     values_ = [(element["action_id"], element.get("value")) for element in buttons(blocks)]
     assert values_[:2] == [("ask.helpful", "0:9"), ("ask.not_helpful", "0:9")]
     assert values_[-1] == ("ask.more", "9:5")
-    assert "*Status*\n◑ validated" in [f["text"] for b in blocks for f in b.get("fields", [])]
-    assert text.startswith("Here are the 5 closest lessons:\n*<https://lessons.example/aar/0|")
+    details = [b["elements"][0]["text"] for b in blocks if b["type"] == "context"]
+    assert details[0] == (
+        "Type: After-Action Review · Mission: MINUSCA · Date: 2024-03-01 · "
+        "Author: Amina Diallo, Jo Smith · Status: ◑ validated"
+    )
+    assert not [b for b in blocks if b.get("fields")]  # no two-column fields: too wide
+    assert text.startswith("Here are the 5 closest lessons:\n*[1] <https://lessons.example/aar/0|")
 
 
 def test_an_answer_with_hostile_lessons_renders_safely() -> None:

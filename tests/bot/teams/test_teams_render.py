@@ -234,3 +234,21 @@ def _actions_in(node: object) -> list[dict[str, object]]:
         for item in node:
             found += _actions_in(item)
     return found
+
+
+@needs_schema
+def test_folded_fields_hide_behind_a_details_toggle_one_per_card() -> None:
+    """A lesson card's details (issue 20): hidden until *Details* is pressed, ids unique."""
+    folded = Fields((("Type", "AAR"), ("Author", "Amina")), folded=True)
+    card = render.card(Reply.of(Text("one"), folded, Divider(), Text("two"), folded))
+
+    toggles = [b for b in card["body"] if b["type"] == "ActionSet"]
+    hidden = [b for b in card["body"] if b["type"] == "Container"]
+    assert [t["actions"][0]["title"] for t in toggles] == ["Details", "Details"]
+    assert [t["actions"][0]["type"] for t in toggles] == ["Action.ToggleVisibility"] * 2
+    assert [c["isVisible"] for c in hidden] == [False, False]
+    ids = [c["id"] for c in hidden]
+    assert len(set(ids)) == 2
+    assert [t["actions"][0]["targetElements"] for t in toggles] == [[i] for i in ids]
+    assert hidden[0]["items"][0]["facts"][0] == {"title": "Type", "value": "AAR"}
+    assert card_schema_errors(card) == []
