@@ -192,6 +192,8 @@ class Reply:
       posting a new one (a card updating in place).
     - `anchor`: the adapter posts the reply as a new message in the channel and reports where it
       landed through `router.posted(anchor, where)`: an AAR learns the thread it runs in this way.
+    - `field`: a refusal of a submitted form names the input it is about, so the form can show
+      it beside that input (Slack's `response_action: errors`, the local chat's open form).
     - `key`: a reminder's delivery key. The platform keeps it with the message (Slack message
       metadata, the local chat log), so `Notifier.find` can tell whether a send whose outcome
       was unknown (a timeout, a 5xx, a crash mid-send) arrived after all.
@@ -203,6 +205,7 @@ class Reply:
     replace: bool = False
     anchor: str | None = None
     key: str | None = None
+    field: str | None = None  # a refused form: the input the refusal is about
 
     @classmethod
     def of(cls, *elements: Element, private: bool = False, replace: bool = False) -> Reply:

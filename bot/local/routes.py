@@ -322,6 +322,7 @@ class Hub:
                     "type": "form-error",
                     "message": carrier.id,
                     "form": incoming.form,
+                    "field": reply.field,
                     "text": reply.fallback.removeprefix("⚠️ "),
                 },
             )

@@ -282,3 +282,32 @@ async def test_a_lesson_logged_on_slack_reaches_applied(
     report = capsys.readouterr().out
     recent = report.split("### Recently applied", 1)[1].split("##", 1)[0]
     assert f"#{lesson} {TITLE}" in recent
+
+
+async def test_a_refused_modal_stays_open_with_the_reason_beside_its_field(
+    bot: Client, slack: FakeSlack, demo_store: Store
+) -> None:
+    await command(bot, "new", AMINA, url=slack.response_url("new"))
+    [opened] = await slack.wait_for("views.open")
+    view = opened.args["view"]
+    typed = {"title": TITLE, "lesson": "Night convoys stalled.", "source": "not a link"}
+    submitted = view_submission(
+        view["callback_id"],
+        {
+            b["block_id"]: typed.get(b["block_id"], "")
+            for b in view["blocks"]
+            if b["type"] == "input"
+        },
+        user=AMINA,
+        private_metadata=view.get("private_metadata", ""),
+        blocks=view["blocks"],
+    )
+    body = form_body(submitted)
+    headers = {**signed_headers(body, SECRET), "Content-Type": "application/x-www-form-urlencoded"}
+    response = await bot.post("/slack/events", data=body, headers=headers)
+    assert response.status == 200
+    answer = await response.json()
+    assert answer["response_action"] == "errors"
+    assert list(answer["errors"]) == ["source"]
+    assert "https://" in answer["errors"]["source"]
+    assert lesson_status(demo_store) is None  # nothing saved, and the modal keeps the rest
