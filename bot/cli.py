@@ -87,7 +87,7 @@ def _parser() -> argparse.ArgumentParser:
     ask = sub.add_parser("ask", help="answer one question ('-' reads one per line from stdin)")
     ask.add_argument("question", nargs="+")
     ask.add_argument("--json", action="store_true", help="print JSON (one object per question)")
-    ask.add_argument("--limit", type=int, default=5)
+    ask.add_argument("--limit", type=_limit, default=5, help="lessons per answer (1-100)")
     ask.add_argument("--as", dest="who", metavar="EMAIL", help="ask as this person")
     ask.set_defaults(func=_ask)
     imp = sub.add_parser("import", help="import lessons from CSV, JSON/JSONL, Markdown or LLIS")
@@ -141,12 +141,31 @@ def _workers(text: str) -> int:
     return int(text)
 
 
+def _limit(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 100:
+        raise argparse.ArgumentTypeError("must be a number from 1 to 100")
+    return int(text)
+
+
+async def _known(store: Store, email: str | None) -> int | None:
+    """Return the person `--as EMAIL` names, or stop: acting as a guest by a typo is no answer."""
+    if not email:
+        return None
+    person = await store.person_for("local", email.strip().lower())
+    if person is None:
+        raise DomainError(
+            f"--as: nobody with the email {email} is in the staff directory. Check the "
+            "address, or leave --as out to act as a guest."
+        )
+    return person
+
+
 def _teams_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     package = sub.add_parser("teams-package", help="build the Teams app package (manifest, icons)")
     package.add_argument("--out", type=Path, default=Path("lessons-bot.zip"))
     package.add_argument("--app-id", help="the bot's app id (default: …SETTINGS__CLIENTID)")
     package.add_argument(
-        "--domain", default="lessons.example.org", help="the bot's public host name"
+        "--domain", required=True, help="the bot's public host name (e.g. lessons.un.example)"
     )
     package.add_argument(
         "--schemas", type=Path, help="folder of Microsoft's Teams manifest schemas"
@@ -219,9 +238,15 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 def _chat(args: argparse.Namespace, settings: Settings) -> int:
     store = _store(settings)
     _require_schema(store)
+    asyncio.run(_known(store, args.who))
     who = UserRef("local", (args.who or "").lower() or "guest")
     where = ConversationRef("local", "terminal", channel_name="terminal")
     print("Lessons Bot — ask me what we learned about something. 'help' for help, Ctrl-D to leave.")
+    if not args.who:
+        print(
+            "You are a guest: your actions, validations and home need you to be someone. Start "
+            "with `lessons chat --as you@un.example` (make chat AS=you@un.example)."
+        )
 
     async def loop() -> None:
         while True:
@@ -248,7 +273,7 @@ def _ask(args: argparse.Namespace, settings: Settings) -> int:
     )
 
     async def answer_all() -> None:
-        person = await store.person_for("local", args.who) if args.who else None
+        person = await _known(store, args.who)
         viewer = await store.viewer_for(person)
         for question in questions:
             if args.json:
