@@ -438,7 +438,17 @@ def add_routes(app: web.Application, store: Store) -> Hub:
     app.router.add_get("/", page)
     app.router.add_get("/ws", socket)
     app.router.add_static("/static", STATIC, append_version=True)
+    app.router.add_get("/favicon.ico", favicon)
     return hub
+
+
+async def favicon(_request: web.Request) -> web.Response:
+    """The bot's icon, where browsers look for it first."""
+    return web.Response(
+        body=(STATIC / "favicon.svg").read_bytes(),
+        content_type="image/svg+xml",
+        headers={"Cache-Control": "public, max-age=86400"},
+    )
 
 
 async def page(request: web.Request) -> web.Response:
