@@ -24,7 +24,7 @@ from bot import action_cli, admin, logs, practices_cli, report_cli, validation_c
 from bot.progress import progress_bar
 from bot.settings import MAX_WORKERS, Settings
 from bot.terminal.render import render
-from handlers.chat import ConversationRef, Message, UserRef
+from handlers.chat import Button, ButtonPress, ConversationRef, Incoming, Message, UserRef
 from handlers.router import Deps, dispatch
 from knowledge import database
 from knowledge.errors import DomainError, database_trouble
@@ -249,15 +249,24 @@ def _chat(args: argparse.Namespace, settings: Settings) -> int:
         )
 
     async def loop() -> None:
+        buttons: dict[str, Button] = {}  # the last reply's [buttons]: typing a label presses it
         while True:
             try:
                 line = await asyncio.to_thread(input, "you> ")
             except EOFError:
                 return
             if line.strip():
-                reply = await dispatch(Message(who, where, line), Deps(store=store))
+                pressed = buttons.get(" ".join(line.split()).casefold().strip("[]"))
+                event: Incoming = (
+                    ButtonPress(who, where, pressed.action, pressed.value)
+                    if pressed is not None
+                    else Message(who, where, line)
+                )
+                reply = await dispatch(event, Deps(store=store))
                 if reply is not None:
                     print(render(reply) + "\n")
+                    found = [e for e in reply.elements if isinstance(e, Button) and not e.url]
+                    buttons = {b.label.casefold(): b for b in reversed(found)}
 
     asyncio.run(loop())
     return 0

@@ -52,3 +52,14 @@ def test_the_terminal_chat_says_how_to_be_someone(
     assert code == 0 and "--as you@" not in out
     code, _, err = run(capsys, "chat", "--as", "ghost@x.org")
     assert code == 2 and "nobody with the email ghost@x.org" in err
+
+
+def test_typing_a_button_label_in_the_terminal_presses_it(
+    shell: Store, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    said = "what did we learn about elections?\nhelpful\n"
+    monkeypatch.setattr("sys.stdin", io.StringIO(said))
+    code, out, _ = run(capsys, "chat", "--as", "amina.diallo@un.example")
+    assert code == 0 and "[Helpful]" in out
+    after = out.split("[Helpful]", 1)[1]
+    assert "helped" in after  # the vote was recorded, not a search for "helpful"
