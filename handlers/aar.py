@@ -254,8 +254,9 @@ async def button(press: ButtonPress, deps: Deps) -> Reply | None:
         due = f", due {accepted.due_date.isoformat()}" if accepted.due_date else ""
         return Reply.of(
             Text(
-                f"✅ Accepted: *{accepted.description}*{due}. It is now one of your open "
-                "actions: type `actions` to see them. I will remind you before it is due."
+                f"✅ Accepted: *{accepted.description.rstrip(' .;:')}*{due}. It is now one of "
+                "your open actions: type `actions` to see them. I will remind you before it is "
+                "due."
             ),
             private=True,
             replace=True,
@@ -669,7 +670,7 @@ async def _anonymous(review_id: int, step: int, text: str, person: int | None, d
     )
     notifier = deps.notifier
     if notifier is not None and review.thread_id and notifier.platform == review.platform:
-        quoted = "\n".join(f"> {line}" for line in clip(text, 2500).splitlines())
+        quoted = f"“{unlinked(clip(text, 2500).strip())}”"  # no "> ": not every surface quotes
         thread = ConversationRef(
             review.platform, review.channel_id, review.thread_id, review.channel_name
         )

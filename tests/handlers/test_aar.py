@@ -204,6 +204,7 @@ async def test_a_review_runs_from_start_to_accepted_actions(
     accepted = await press(deps, TOMAS, dm, card, AarButton.ACCEPT)
 
     assert "Accepted" in text_of(accepted) and accepted is not None and accepted.private
+    assert ".*, due" not in text_of(accepted) and "weeks*, due 2026-12-09." in text_of(accepted)
     with store.session() as s:
         [action] = s.scalars(select(Action).where(Action.description.contains("radio check")))
         assert action.status == ActionStatus.OPEN
@@ -279,6 +280,7 @@ async def test_an_anonymous_answer_keeps_no_name(deps: Deps, notifier: FakeNotif
     [(where, post)] = notifier.posted
     assert where.thread_id == thread.thread_id
     assert secret in text_of(post) and "Tomás" not in text_of(post)
+    assert f"“{secret}”" in text_of(post) and "> " not in text_of(post)  # no literal quote mark
 
     summary = await say(deps, AMINA, thread, "close")
 
