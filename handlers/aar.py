@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -247,7 +248,8 @@ async def button(press: ButtonPress, deps: Deps) -> Reply | None:
             raise UserError("That button is out of date.")
         if action == AarButton.ANONYMOUS:
             return _anonymous_form(review, step)
-        return await _steer(review, _CONTROLS[action], person, step, deps)
+        reply = await _steer(review, _CONTROLS[action], person, step, deps)
+        return replace(reply, retire=await _retired(review, action, step, person, deps))
     proposal = await reviews.proposal(button_ids(press.value, 1)[0])
     if action == AarButton.ACCEPT:
         accepted = await reviews.accept(proposal.id, actor_id=person)
@@ -632,6 +634,30 @@ async def _answer(review: ReviewView, msg: Message, person: int | None, deps: De
     elif len(words(text)) == 1:
         notes.append("Saved. A sentence on *why* helps others learn: edit your message to add it.")
     return _private("\n".join(notes)) if notes else None
+
+
+_DONE_BY = {
+    AarButton.NEXT: "Moved on",
+    AarButton.BACK: "Went back",
+    AarButton.SKIP: "Skipped",
+    AarButton.PAUSE: "Paused",
+    AarButton.RESUME: "Resumed",
+    AarButton.CLOSE: "Closed and saved",
+    AarButton.CANCEL: "Cancelled",
+}
+
+
+async def _retired(
+    review: ReviewView, action: AarButton, step: int, person: int | None, deps: Deps
+) -> tuple[Element, ...]:
+    """Return what a question card becomes once a facilitator's button moved the review on."""
+    member = await Reviews(deps.store).member(person) if person is not None else None
+    who = member.name if member else review.facilitator_name
+    done = f"_{_DONE_BY.get(action, 'Done')} by {who}._"
+    if action == AarButton.RESUME or not 0 <= step < len(review.questions):
+        return (Text(f"{done}"),)
+    question = review.questions[step].text
+    return (Text(f"*Question {step + 1} of {len(review.questions)}:* {question}\n{done}"),)
 
 
 def _anonymous_form(review: ReviewView, step: int) -> Reply:

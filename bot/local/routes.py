@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import weakref
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -327,6 +327,14 @@ class Hub:
                 },
             )
             return
+        if reply.retire is not None and not reply.replace and carrier.author_id is None:
+            # The pressed card shows what was done and by whom; the answer is posted after it.
+            retired = Reply(reply.retire)
+            updated = await self.log.update(
+                carrier.id, text=retired.fallback, body=_bot_body(retired)
+            )
+            await self.fan_out(updated, "update")
+            reply = replace(reply, retire=None)
         done_form = isinstance(incoming, FormSubmit)  # a sent form shows its outcome in place
         if (
             (reply.replace or done_form)

@@ -249,6 +249,11 @@ class Listeners:
         press = incoming.button(body, action)
         reply = await self._dispatch(press)
         from_home = (body.get("container") or {}).get("type") == "view"
+        if reply is not None and reply.retire is not None and not reply.replace and not from_home:
+            # The pressed card shows what was done and by whom; the answer is posted after it.
+            blocks, text = render.message(Reply(reply.retire))
+            await respond(blocks=blocks, text=text, replace_original=True)
+            reply = replace(reply, retire=None)
         if reply is not None:
             if _form(reply) is not None and body.get("trigger_id"):
                 await self._modal(

@@ -155,6 +155,11 @@ async def test_a_review_runs_from_start_to_accepted_actions(
     assert "Question 2 of 5" in text_of(question)
     await say(deps, PRIYA, thread, "Twelve stations opened late because radios failed.")
     question = await press(deps, AMINA, thread, question, AarButton.NEXT)
+    assert question is not None and question.retire is not None  # the pressed card retires
+    retired = Reply(question.retire)
+    assert not buttons(retired)  # no button left that could only say "moved on already"
+    assert "Question 2 of 5" in text_of(retired) and "Moved on by Amina Diallo" in text_of(retired)
+    assert "Question 3 of 5" in text_of(question)
     await say(deps, TOMAS, thread, "Observers were briefed the day before and knew the routes.")
     question = await say(deps, AMINA, thread, "Next!")
     await say(deps, PRIYA, thread, "Test every radio with the polling staff a week ahead.")
