@@ -92,6 +92,12 @@ def _parser() -> argparse.ArgumentParser:
     ask.set_defaults(func=_ask)
     imp = sub.add_parser("import", help="import lessons from CSV, JSON/JSONL, Markdown or LLIS")
     imp.add_argument("file", type=Path)
+    imp.add_argument(
+        "--new-missions", action="store_true", help="allow missions the index does not know yet"
+    )
+    imp.add_argument(
+        "--new-themes", action="store_true", help="allow themes the index does not know yet"
+    )
     imp.set_defaults(func=_import)
     db = sub.add_parser("db", help="database maintenance").add_subparsers(required=True)
     db.add_parser("upgrade", help="create or upgrade the schema").set_defaults(func=_upgrade)
@@ -238,7 +244,11 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 def _chat(args: argparse.Namespace, settings: Settings) -> int:
     store = _store(settings)
     _require_schema(store)
-    asyncio.run(_known(store, args.who))
+    try:
+        asyncio.run(_known(store, args.who))
+    except DomainError:
+        store.close()
+        raise
     who = UserRef("local", (args.who or "").lower() or "guest")
     where = ConversationRef("local", "terminal", channel_name="terminal")
     print("Lessons Bot — ask me what we learned about something. 'help' for help, Ctrl-D to leave.")
@@ -268,7 +278,10 @@ def _chat(args: argparse.Namespace, settings: Settings) -> int:
                     found = [e for e in reply.elements if isinstance(e, Button) and not e.url]
                     buttons = {b.label.casefold(): b for b in reversed(found)}
 
-    asyncio.run(loop())
+    try:
+        asyncio.run(loop())
+    finally:
+        store.close()
     return 0
 
 
@@ -306,7 +319,10 @@ def _ask(args: argparse.Namespace, settings: Settings) -> int:
                 if reply is not None:
                     print(render(reply))
 
-    asyncio.run(answer_all())
+    try:
+        asyncio.run(answer_all())
+    finally:
+        store.close()
     return 0
 
 
@@ -317,6 +333,13 @@ IMPORT_TRIES = 3
 
 def _import(args: argparse.Namespace, settings: Settings) -> int:
     store = _store(settings)
+    try:
+        return _import_into(store, args)
+    finally:
+        store.close()  # a refused import too: no connection is left open
+
+
+def _import_into(store: Store, args: argparse.Namespace) -> int:
     _require_schema(store)
     source = open_source(args.file)
     total = source.estimate()
@@ -327,6 +350,8 @@ def _import(args: argparse.Namespace, settings: Settings) -> int:
                     source.records(today=store.today()),
                     source=str(args.file),
                     progress=progress_bar(total, sys.stderr),
+                    new_missions=args.new_missions,
+                    new_themes=args.new_themes,
                 )
             )
             break
