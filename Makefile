@@ -114,8 +114,8 @@ lint: $(DEV_STAMP)
 TEST_WORKERS ?= 2
 # The platforms' own tools for the tests (Slack's types with tsc, Microsoft's Adaptive Cards
 # renderer, the Microsoft 365 Agents Playground), from the npm registry with the lock in
-# tests/platform. Without npm the tests that need them skip (CI fails them).
-PLATFORM := tests/platform
+# tests/platform_tools. Without npm the tests that need them skip (CI fails them).
+PLATFORM := tests/platform_tools
 $(PLATFORM)/node_modules/.package-lock.json: $(PLATFORM)/package.json $(PLATFORM)/package-lock.json
 	@if command -v npm >/dev/null 2>&1; then \
 		npm ci --prefix $(PLATFORM) --no-audit --no-fund --loglevel=error && touch $@; \

@@ -8,9 +8,11 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from bot import reminders
+from bot.inbox import Keeper
 from bot.keys import STORE
 from bot.local import auth, dashboard, routes
 from bot.settings import Settings
+from knowledge.inbox import KEEP_DONE, Inbox
 from knowledge.storage import Store
 
 log = logging.getLogger(__name__)
@@ -59,18 +61,38 @@ def build_app(
     auth.install(app, guard or auth.Guard.for_bind(settings.host, token=settings.login_token))
     hub = routes.add_routes(app, app[STORE])
     dashboard.add_routes(app)
+    keeper = Keeper(Inbox(app[STORE].engine, clock=app[STORE].clock))
     if settings.slack_enabled:
         from bot.slack.routes import SlackSurface  # only loaded when Slack is configured
 
-        SlackSurface(settings, app[STORE]).add_routes(app)
+        SlackSurface(settings, app[STORE], keeper).add_routes(app)
     if settings.teams_enabled:
         from bot.teams.routes import TeamsSurface  # only loaded when Teams is configured
 
-        TeamsSurface(settings, app[STORE]).add_routes(app)
+        TeamsSurface(settings, app[STORE], keeper).add_routes(app)
+    if keeper.replays:
+        _keep(app, keeper)
     if scheduler:
         reminders.install(app, settings, app[STORE], hub)
     app.on_cleanup.append(_close)
     return app
+
+
+def _keep(app: web.Application, keeper: Keeper) -> None:
+    """Recover and lease the inbox's events once the surfaces have started (see bot.inbox)."""
+
+    async def start(app: web.Application) -> None:
+        store = app[STORE]
+        await keeper.inbox.forget(store.clock() - KEEP_DONE)
+        # One process serves a SQLite file (bot.serve takes its lock): every row not done is
+        # an orphan of a previous run. On PostgreSQL, rows wait for their lease to run out.
+        await keeper.start(everything=store.backend == "sqlite")
+
+    async def stop(app: web.Application) -> None:
+        await keeper.stop()
+
+    app.on_startup.append(start)
+    app.on_shutdown.insert(0, stop)
 
 
 async def _close(app: web.Application) -> None:

@@ -113,7 +113,18 @@ def _parser() -> argparse.ArgumentParser:
     beir.set_defaults(func=_eval_beir)
     bench = sub.add_parser("bench", help="latency, memory and import benchmarks")
     bench.add_argument(
-        "what", choices=["latency", "import", "quality", "all", "slack", "teams", "scheduler"]
+        "what",
+        choices=[
+            "latency",
+            "import",
+            "quality",
+            "abstain",
+            "all",
+            "slack",
+            "teams",
+            "scheduler",
+            "multilingual",
+        ],
     )
     bench.add_argument("--copies", type=int, default=50, help="LLIS copies (default 50 ≈ 105k)")
     bench.add_argument("--backend", choices=["sqlite", "postgres"], default="sqlite")
@@ -302,7 +313,11 @@ def _ask(args: argparse.Namespace, settings: Settings) -> int:
                 answer = await store.ask(question, viewer=viewer, limit=args.limit)
                 print(
                     json.dumps(
-                        {"question": question, "results": [h.as_json() for h in answer.hits]},
+                        {
+                            "question": question,
+                            "answered": answer.answered,
+                            "results": [h.as_json() for h in answer.hits],
+                        },
                         ensure_ascii=False,
                     ),
                     flush=True,
@@ -452,6 +467,12 @@ def _bench(args: argparse.Namespace, settings: Settings) -> int:
         return _bench_workers(args, settings)
     if args.what == "teams":
         return _bench_teams(args, settings)
+    if args.what == "multilingual":
+        multilingual = _checkout_module("bench.multilingual")
+        found = multilingual.run()
+        print(multilingual.table(found), file=sys.stderr if args.json else sys.stdout)
+        print(json.dumps(found, indent=None if args.json else 2))
+        return 0
     if args.what == "scheduler":
         from bot.slack.sink import deliver_through_sink  # only this benchmark needs them
         from scheduler import bench as scheduler_bench
@@ -486,6 +507,8 @@ def _bench(args: argparse.Namespace, settings: Settings) -> int:
         backend=args.backend,
         stores=lambda b: temporary_store(b, settings),
     )
+    if args.what == "abstain":
+        print(bench.abstain_table(report["abstain"]), file=sys.stderr if args.json else sys.stdout)
     print(json.dumps(report, indent=None if args.json else 2))
     return 0
 
@@ -542,6 +565,11 @@ def _scheduler_forever(_args: argparse.Namespace, settings: Settings) -> int:
 
     store = _store(settings)
     _require_schema(store)
+    try:
+        database.WriterLock(settings.database_url, "lessons scheduler").acquire()
+    except database.WriterTaken as exc:
+        store.close()
+        raise DomainError(str(exc)) from None
     runner = Runner(reminders.scheduler(settings, store))
     print(f"Lessons Bot scheduler is running (database: {store.backend}).", flush=True)
     print("Press Ctrl-C to stop.", flush=True)

@@ -30,6 +30,12 @@ def run(settings: Settings) -> int:
         raise DomainError("The database schema is not up to date: run `lessons db upgrade`.")
     if settings.workers > 1 and store.backend != "postgresql":
         raise DomainError(SQLITE_WORKERS)
+    writer = database.WriterLock(settings.database_url, "lessons run")
+    try:
+        writer.acquire()  # held until the process ends
+    except database.WriterTaken as exc:
+        store.close()
+        raise DomainError(str(exc)) from None
     guard = Guard.for_bind(settings.host, token=settings.login_token)
     if settings.workers > 1:
         store.close()  # each worker opens its own; the master holds no connection

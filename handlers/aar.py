@@ -9,6 +9,7 @@ The state lives in the database (knowledge/reviews.py): a restart loses nothing.
 
 from __future__ import annotations
 
+import hmac
 import logging
 import os
 from collections.abc import Callable
@@ -39,6 +40,7 @@ from handlers.chat import (
     unlinked,
 )
 from handlers.errors import UserError
+from handlers.ids import is_id, parse_ids
 from handlers.validation import request as request_validation
 from knowledge.dates import DUE_HINT, DateError, PastDate, parse_moment, read_day, zone
 from knowledge.models import ProposalStatus, ReviewStatus
@@ -247,7 +249,13 @@ async def button(press: ButtonPress, deps: Deps) -> Reply | None:
         if review.kind != "aar":
             raise UserError("That button is out of date.")
         if action == AarButton.ANONYMOUS:
-            return _anonymous_form(review, step)
+            if (press.where.platform, press.where.channel_id) != (
+                review.platform,
+                review.channel_id,
+            ):
+                raise UserError(ELSEWHERE)
+            seal = await deps.store.seal(_anonymous_key(review.id, step, press.who))
+            return _anonymous_form(review, step, seal)
         reply = await _steer(review, _CONTROLS[action], person, step, deps)
         return replace(reply, retire=await _retired(review, action, step, person, deps))
     proposal = await reviews.proposal(button_ids(press.value, 1)[0])
@@ -272,7 +280,13 @@ async def form(submit: FormSubmit, deps: Deps) -> Reply | None:
     person = await deps.store.person_for(submit.who.platform, submit.who.user_id)
     values = {k: v.strip() for k, v in submit.values.items()}
     if kind == AarForm.ANONYMOUS:
-        review_id, step = button_ids(key, 2)
+        ids, _, seal = key.rpartition(":")
+        review_id, step = button_ids(ids, 2)
+        # The form was handed to this person from the review's own conversation (its seal
+        # says so): a form id written by hand, or another channel's review, adds nothing.
+        expected = await deps.store.seal(_anonymous_key(review_id, step, submit.who))
+        if not hmac.compare_digest(seal, expected):
+            raise UserError(ELSEWHERE)
         return await _anonymous(review_id, step, values.get("answer", ""), person, deps)
     proposal_id = button_ids(key, 1)[0]
     reviews = Reviews(deps.store)
@@ -336,7 +350,7 @@ async def change(event: Edit | Deletion, deps: Deps) -> Reply | None:
 
 async def posted(key: str, where: ConversationRef, deps: Deps) -> None:
     """The review's opening message was posted: remember its thread."""
-    if not key.isdigit() or where.thread_id is None:
+    if not is_id(key) or where.thread_id is None:
         log.warning("review opening posted without a usable key or thread: %r %r", key, where)
         return
     await Reviews(deps.store).posted(int(key), where.thread_id)
@@ -660,7 +674,11 @@ async def _retired(
     return (Text(f"*Question {step + 1} of {len(review.questions)}:* {question}\n{done}"),)
 
 
-def _anonymous_form(review: ReviewView, step: int) -> Reply:
+def _anonymous_key(review_id: int, step: int, who: UserRef) -> str:
+    return f"aar.anonymous:{review_id}:{step}:{who.platform}:{who.user_id}"
+
+
+def _anonymous_form(review: ReviewView, step: int, seal: str) -> Reply:
     if not review.status.is_active:
         raise UserError(f"The review of '{review.event}' is {review.status.value}.")
     if not 0 <= step < len(review.questions):
@@ -668,7 +686,7 @@ def _anonymous_form(review: ReviewView, step: int) -> Reply:
     question = review.questions[step].text
     return Reply.of(
         Form(
-            form=f"{AarForm.ANONYMOUS}:{review.id}:{step}",
+            form=f"{AarForm.ANONYMOUS}:{review.id}:{step}:{seal}",
             title="Answer anonymously",
             inputs=(Input("answer", f"Question {step + 1}: {question}", multiline=True),),
             submit="Send anonymously",
@@ -980,12 +998,15 @@ def _closed_notice(review: ReviewView, what: str) -> Reply:
     return _private(f"The review of *{review.event}* was {review.status.value}{when}, so {what}.")
 
 
+ELSEWHERE = (
+    "That answer form was not opened by you from that review's conversation, so nothing was "
+    "added. Press *Answer anonymously* in the review's thread."
+)
+
+
 def button_ids(value: str, count: int) -> tuple[int, ...]:
     """Read the ids a button value or form key carries ("12:3"), or explain it is stale."""
-    parts = value.split(":")
-    if len(parts) != count or not all(p.isdigit() for p in parts):
-        raise UserError("That button is out of date.")
-    return tuple(int(p) for p in parts)
+    return parse_ids(value, count)
 
 
 def text_chunks(lines: list[str]) -> list[Text]:

@@ -22,6 +22,8 @@ from handlers.chat import (
     unlinked,
 )
 from handlers.errors import UserError
+from handlers.ids import parse_id
+from knowledge import access
 from knowledge.dates import DUE_HINT, read_day
 from knowledge.models import ActionStatus
 from knowledge.permissions import Operation
@@ -51,8 +53,19 @@ class ActionButton(StrEnum):
 async def mine(who: UserRef, deps: Deps) -> Reply:
     """List my open actions, overdue first, each with what I can do about it."""
     person = await _person(who, deps.store)
-    actions = await deps.store.actions_of(person)
+    actions = await as_seen(await deps.store.actions_of(person), person, deps.store)
     return actions_reply(actions, today=deps.store.today())
+
+
+async def as_seen(actions: list[ActionView], person: int | None, store: Store) -> list[ActionView]:
+    """Return actions as a message to this person may show them (see `knowledge.access`)."""
+    if not actions:
+        return actions
+    viewer = await store.viewer_for(person)
+    seen = await store.visible_lessons(viewer, {a.lesson_id for a in actions})
+    return [
+        access.action_for(a, visible=a.lesson_id in seen, own=a.owner_id == person) for a in actions
+    ]
 
 
 def actions_reply(actions: list[ActionView], *, today: date, note: str | None = None) -> Reply:
@@ -212,7 +225,7 @@ async def form(submit: FormSubmit, deps: Deps) -> Reply | None:
 
 async def _refreshed(who: UserRef, deps: Deps, note: str) -> Reply:
     person = await _person(who, deps.store)
-    actions = await deps.store.actions_of(person)
+    actions = await as_seen(await deps.store.actions_of(person), person, deps.store)
     reply = actions_reply(actions, today=deps.store.today(), note=f"✅ {note}")
     return Reply(reply.elements, private=True, replace=True)
 
@@ -224,7 +237,8 @@ async def _tell_new_owner(
     person = await deps.store.person_for(by.platform, by.user_id)
     if person is not None and (member := await Reviews(deps.store).member(person)) is not None:
         giver = member.name
-    action = await deps.store.action(action.id)
+    # The card shows the new owner only what they may see (knowledge.access).
+    (action,) = await as_seen([await deps.store.action(action.id)], owner_id, deps.store)
     heading = f"{giver} handed an action over to you."
     if why:
         heading += f"\nTheir note: “{unlinked(why)}”"
@@ -251,9 +265,10 @@ async def _person(who: UserRef, store: Store) -> int:
 
 
 async def _owned(value: str, who: UserRef, store: Store) -> ActionView:
-    if not value.isdigit():
-        raise UserError("That button is out of date. Type `actions` to see your actions.")
-    action = await store.action(int(value))
+    action_id = parse_id(
+        value, stale="That button is out of date. Type `actions` to see your actions."
+    )
+    action = await store.action(action_id)
     person = await _person(who, store)
     # The card's moves (done, snooze, new date, blocked, hand over) are its owner's to make.
     await Roles(store).check_action(action.id, Operation.MANAGE_OWN_ACTION, actor_id=person)

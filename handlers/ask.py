@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from enum import StrEnum
 from typing import TYPE_CHECKING
@@ -23,9 +23,11 @@ from handlers.chat import (
     unlinked,
 )
 from handlers.errors import UserError
+from handlers.ids import parse_id, parse_ids
 from handlers.practices import PracticeAction
 from knowledge.lesson_actions import LessonActions, Progress
 from knowledge.models import EvidenceLevel
+from knowledge.referrals import Contact, Referrals
 from knowledge.reviews import Reviews
 from knowledge.search.answer import Answer, Hit, Viewer
 from knowledge.search.text import clip
@@ -36,11 +38,14 @@ if TYPE_CHECKING:
 
 MAX_QUESTION = 2000
 PAGE = 5
+NEAREST = 2  # lessons shown under "not quite what you asked?"
+COLLEAGUE_ACTION = "colleague.ask"  # handlers.colleagues
 MAX_SHOWN = 50
 STALE = "That button is out of date. Ask your question again."
 _PRIVATE = ":private"  # on "show more" of a private answer: the next page stays private too
 _FRAMING = re.compile(
-    r"^\W*what\s+(?:did|have|do)\s+we\s+(?:learn(?:ed|t)?|know)\s+(?:about|on|from|regarding)\s+",
+    r"^\W*(?:what\s+(?:did|have|do)\s+we\s+(?:learn(?:ed|t)?|know)\s+(?:about|on|from|regarding)"
+    r"|(?:any\s+)?lessons?\s+(?:learn(?:ed|t)\s+)?(?:about|on|regarding))\s+",
     re.IGNORECASE,
 )
 
@@ -86,7 +91,8 @@ async def ask(
     question = question[:MAX_QUESTION]
     answer = await store.ask(question, viewer=viewer, limit=limit)
     question_id = None
-    if who is not None and (answer.query.terms or answer.query.has_filters):
+    asked = bool(answer.query.terms or answer.query.has_filters)
+    if who is not None and asked:
         question_id = await store.log_question(
             question,
             person_id=viewer.person_id,
@@ -95,6 +101,12 @@ async def ask(
             channel_id=where.channel_id if where else None,
             thread_id=where.thread_id if where else None,
             lessons=[hit.lesson_id for hit in answer.hits],
+            answered=answer.answered,
+        )
+    contacts: list[Contact] = []
+    if asked and not answer.answered:
+        contacts = await Referrals(store).who_might_know(
+            answer.hits[:NEAREST], asker_id=viewer.person_id
         )
     promoter = bool(viewer.principals & PROMOTERS)
     progress = await LessonActions(store).progress(hit.lesson_id for hit in answer.hits)
@@ -103,6 +115,7 @@ async def ask(
         question_id=question_id,
         shareable=shareable,
         promoter=promoter,
+        contacts=contacts,
         progress=progress,
     )
     return replace(reply, private=True) if shareable else reply
@@ -119,10 +132,18 @@ async def answering_viewer(incoming: Command | Message, deps: Deps) -> Viewer:
 
     where = incoming.where
     if isinstance(incoming, Message) and where.channel_name:
-        person = await deps.store.person_for(incoming.who.platform, incoming.who.user_id)
-        audience = await deps.store.viewer_for(None, channel=where.channel_name)
-        return Viewer(person_id=person, principals=audience.principals)
+        return await public_viewer(incoming.who, where, deps)
     return await viewer_of(incoming.who, where.channel_name, deps)
+
+
+async def public_viewer(who: UserRef, where: ConversationRef, deps: Deps) -> Viewer:
+    """Return the access of a post everyone in a conversation reads: the conversation's alone.
+
+    The person is kept (their questions are logged as theirs), never their principals.
+    """
+    person = await deps.store.person_for(who.platform, who.user_id)
+    audience = await deps.store.viewer_for(None, channel=where.channel_name)
+    return Viewer(person_id=person, principals=audience.principals)
 
 
 def conversation(incoming: Command | Message) -> ConversationRef:
@@ -150,10 +171,16 @@ async def button(press: ButtonPress, deps: Deps) -> Reply | None:
     match press.action:
         case AskAction.HELPFUL | AskAction.NOT_HELPFUL:
             lesson_id, question_id = _ids(press.value)
-            person = await store.person_for(press.who.platform, press.who.user_id)
+            # The card was shown where it was pressed: the voter's own access and that
+            # conversation's open the lesson; a forged id of any other lesson is refused.
+            viewer = await viewer_of(press.who, press.where.channel_name, deps)
             helpful = press.action == AskAction.HELPFUL
             changed = await store.record_feedback(
-                lesson_id, person_id=person, question_id=question_id, helpful=helpful
+                lesson_id,
+                viewer=viewer,
+                question_id=question_id,
+                helpful=helpful,
+                guest=f"{press.who.platform}:{press.who.user_id}",
             )
             if not changed:
                 return Reply.of(Text("You already told me that, thanks."), private=True)
@@ -170,7 +197,13 @@ async def button(press: ButtonPress, deps: Deps) -> Reply | None:
             private = press.value.endswith(_PRIVATE)
             question_id, shown = _ids(press.value.removesuffix(_PRIVATE))
             text = await store.question_text(question_id)
-            viewer = await viewer_of(press.who, press.where.channel_name, deps)
+            if private or not press.where.channel_name:
+                # Shown to the presser alone (or in their own DM): everything they may see.
+                viewer = await viewer_of(press.who, press.where.channel_name, deps)
+            else:
+                # The next page of a public answer is posted for the conversation, like the
+                # first: what its audience may see, never the presser's own restricted lessons.
+                viewer = await public_viewer(press.who, press.where, deps)
             shown = min(shown or PAGE, MAX_SHOWN)
             answer = await store.ask(text, viewer=viewer, limit=shown + PAGE)
             return more_reply(answer, question_id=question_id, shown=shown, private=private)
@@ -184,9 +217,7 @@ async def share(press: ButtonPress, deps: Deps) -> Reply:
     from handlers.router import viewer_of  # the router imports this module
 
     store = deps.store
-    if not press.value.isdecimal():
-        raise UserError(STALE)
-    question = await store.question(int(press.value))
+    question = await store.question(parse_id(press.value, stale=STALE))
     person = await store.person_for(press.who.platform, press.who.user_id)
     if question.person_id != person or question.platform != press.who.platform[:16]:
         raise UserError("Only the person who asked this question can share its answer.")
@@ -223,10 +254,10 @@ async def share(press: ButtonPress, deps: Deps) -> Reply:
 
 
 def _ids(value: str) -> tuple[int, int | None]:
-    first, _, second = value.partition(":")
-    if not first.isdigit() or (second and not second.isdigit()):
-        raise UserError(STALE)
-    return int(first), int(second) if second else None
+    if ":" not in value:
+        return parse_id(value, stale=STALE), None
+    first, second = parse_ids(value, 2, stale=STALE)
+    return first, second
 
 
 def answer_reply(
@@ -235,9 +266,11 @@ def answer_reply(
     question_id: int | None = None,
     shareable: bool = False,
     promoter: bool = False,
+    contacts: Sequence[Contact] = (),
     progress: Mapping[int, Progress] | None = None,
 ) -> Reply:
-    """Build the reply for an answer: one card per lesson, or help when there is none.
+    """Build the reply for an answer: one card per lesson, or "nothing fits" when the search
+    found nothing good (see `nothing_fits`).
 
     A shareable answer is one shown privately: it offers "Share in channel", and its "show
     more" stays private too. A promoter (a PBPO) gets *Promote* on validated lessons.
@@ -249,8 +282,8 @@ def answer_reply(
                 "*what did we learn about election security?*"
             )
         )
-    if not answer.hits:
-        return Reply.of(*no_answer(answer))
+    if not answer.hits or not answer.answered:
+        return Reply.of(*nothing_fits(answer, question_id=question_id, contacts=contacts))
     elements: list[Element] = [Text(_heading(answer))]
     for hit in answer.hits:
         shown = (progress or {}).get(hit.lesson_id)
@@ -344,7 +377,37 @@ def _vote(lesson_id: int, question_id: int | None) -> str:
     return f"{lesson_id}:{question_id}" if question_id is not None else str(lesson_id)
 
 
-def no_answer(answer: Answer) -> list[Element]:
+def nothing_fits(
+    answer: Answer, *, question_id: int | None = None, contacts: Sequence[Contact] = ()
+) -> list[Element]:
+    """Return the reply when nothing good was found: said plainly, at most the NEAREST lessons
+    under "not quite what you asked?", who might know, and *Ask a colleague*."""
+    if answer.hits:
+        lines = [
+            f"I found nothing in the lessons that answers *{quote(_topic(answer.query.text))}*."
+        ]
+        if answer.did_you_mean:
+            lines.append(f"Did you mean *{answer.did_you_mean}*?")
+        elements: list[Element] = [Text("\n".join(lines))]
+    else:
+        elements = no_answer(answer, pbpos=not contacts)
+    if answer.hits:
+        elements.append(Text("*Not quite what you asked?* The nearest lessons:"))
+        for hit in answer.hits[:NEAREST]:
+            elements += [Divider(), *lesson_card(hit, question_id=question_id)]
+    if contacts:
+        lines = ["*Who might know:*"]
+        for c in contacts:
+            mission = f" ({c.mission})" if c.mission else ""
+            email = f" [{c.email}](mailto:{c.email})" if c.email else ""
+            lines.append(f"• *{c.name}*{mission}{email}: {c.why}")
+        elements += [Divider(), Text("\n".join(lines))]
+        if question_id is not None:
+            elements.append(Button("Ask a colleague", COLLEAGUE_ACTION, str(question_id)))
+    return elements
+
+
+def no_answer(answer: Answer, *, pbpos: bool = True) -> list[Element]:
     """Return help for a question with no answer: did-you-mean, themes, who to ask."""
     lines = ["I found no lessons on that yet."]
     if answer.did_you_mean:
@@ -355,7 +418,7 @@ def no_answer(answer: Answer) -> list[Element]:
         lines.append(
             "Themes with many lessons: " + ", ".join(f"#{t}" for t in answer.related_themes)
         )
-    if answer.contacts:
+    if answer.contacts and pbpos:
         lines.append(
             "Policy and Best Practices Officers who may know: " + "; ".join(answer.contacts)
         )

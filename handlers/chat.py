@@ -9,6 +9,7 @@ from typing import Protocol
 # Control characters no database keeps (PostgreSQL refuses NUL) and lone surrogates (bad UTF-16
 # inside JSON's \u escapes), which no encoder can write.
 _UNCLEAN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+FORGED = "\ufffd"  # what a button value with control characters is read as: no id, no JSON
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +121,11 @@ def cleaned(incoming: Incoming) -> Incoming:
         case Command() | Message() | Edit():
             return replace(incoming, text=clean_text(incoming.text))
         case ButtonPress():
-            return replace(incoming, value=clean_text(incoming.value))
+            # The bot never puts a control character in a button's value (ids, ASCII JSON): one
+            # that carries one was not made by it, and no handler may read it as the id it was
+            # cleaned into ('116\x00' is not lesson 116).
+            value = incoming.value
+            return replace(incoming, value=value if clean_text(value) == value else FORGED)
         case FormSubmit():
             values = {k: clean_text(v) for k, v in incoming.values.items()}
             return replace(incoming, values=values)

@@ -38,6 +38,7 @@ from handlers.chat import (
     unlinked,
 )
 from handlers.errors import UserError
+from handlers.ids import is_id
 from knowledge.interviews import DEFAULT_EOAR_QUESTIONS, KIND, Interviews, Opened
 from knowledge.models import ReviewStatus
 from knowledge.reviews import (
@@ -201,7 +202,7 @@ def question_elements(review: ReviewView) -> list[Element]:
 
 async def posted(key: str, where: ConversationRef, deps: Deps) -> None:
     """The interview's prompt landed in a DM: the interview runs there."""
-    if not key.isdigit():
+    if not is_id(key):
         log.warning("interview prompt posted without a usable key: %r", key)
         return
     await Interviews(deps.store).bind(int(key), where.platform, where.channel_id)

@@ -3,11 +3,15 @@
 A reply in a thread where the bot answered a question (no mention needed), or a direct message
 soon after one's own question, is read as a follow-up when it holds filters only: the last
 question is asked again with them, and logged as the thread's new last question. Anything else
-there (chatter, thanks, a new topic) is not a follow-up: the router stays quiet in threads.
+there (chatter, thanks, a new topic) is not a follow-up: the router stays quiet in threads. A
+whole question of its own ("what did we learn in MINUSCA", "#gender lessons last 3 years")
+starts afresh, and a combination that would leave nothing is not made: the new message is
+answered alone.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import date, timedelta
@@ -17,8 +21,8 @@ from handlers import ask
 from handlers.ask import MAX_QUESTION, quote
 from handlers.chat import Command, Message, Reply, Text
 from knowledge.models import ProductType
-from knowledge.search.query import Query
-from knowledge.search.text import STOP_WORDS, words
+from knowledge.search.query import Query, framed
+from knowledge.search.text import STOP_WORDS, fold, words
 
 if TYPE_CHECKING:
     from handlers.router import Deps
@@ -73,6 +77,18 @@ async def follow_up(incoming: Command | Message, deps: Deps) -> Reply | None:
     if question is None:
         return None
     viewer = await ask.answering_viewer(incoming, deps)
+    combined = await store.ask(question[:MAX_QUESTION], viewer=viewer, limit=ask.PAGE)
+    alone = not combined.hits or combined.query.relaxed
+    if alone:
+        # The combination empties the answer: answer the new message alone, rather than
+        # dropping every filter of both.
+        question = incoming.text
+        lead = Text(
+            f"Nothing matched *{quote(previous.text)}* together with *{quote(incoming.text)}*, "
+            f"so this answers *{quote(incoming.text)}* alone."
+        )
+    else:
+        lead = Text(f"Following up on *{quote(previous.text)}* with *{quote(incoming.text)}*.")
     reply = await ask.ask(
         question,
         store=store,
@@ -81,7 +97,6 @@ async def follow_up(incoming: Command | Message, deps: Deps) -> Reply | None:
         where=ask.conversation(incoming),
         shareable=isinstance(incoming, Command),
     )
-    lead = Text(f"Following up on *{quote(previous.text)}* with *{quote(incoming.text)}*.")
     return replace(reply, elements=(lead, *reply.elements))
 
 
@@ -105,6 +120,8 @@ def refined(previous: str, follow_up: str, parse: Parser) -> str | None:
     of the same kind in the question ("in 2019" after "since 2022"); they are added in words
     the parser reads back exactly.
     """
+    if whole_question(follow_up):
+        return None
     query, before = parse(follow_up), parse(previous)
     missions = set(query.missions)
     for term in query.terms:
@@ -121,6 +138,26 @@ def refined(previous: str, follow_up: str, parse: Parser) -> str | None:
     kept = _without(previous, [k for k in _KINDS if filters[k]], parse)
     added = _phrase(narrowing, parse)
     return f"{kept[: MAX_QUESTION - len(added) - 1]} {added}"
+
+
+def whole_question(message: str) -> bool:
+    """Return True for a message that is a question of its own, never a follow-up.
+
+    It opens with framing ("what did we learn in MINUSCA", "any lessons on …"), or asks for
+    lessons in its own words ("#gender lessons last 3 years") without opening as a refinement
+    does ("only", "just", "what about", "and …").
+    """
+    if framed(message):
+        return True
+    folded = fold(message)
+    return _ASKS_FOR_LESSONS.search(folded) is not None and _REFINING.match(folded) is None
+
+
+_ASKS_FOR_LESSONS = re.compile(r"\b(?:lessons?|learn(?:ed|t|ing)?|practices?)\b")
+_REFINING = re.compile(
+    r"^\W*(?:(?:and|but|ok|okay|so|now|then)\b\W*)*"
+    r"(?:only|just|what\s+about|how\s+about|and|but|also|same|now)\b"
+)
 
 
 def _filters(query: Query) -> dict[str, object]:

@@ -30,6 +30,7 @@ from handlers.chat import (
     UserRef,
 )
 from handlers.errors import UserError
+from handlers.ids import ID_PATTERN, is_id, parse_id
 from knowledge.dates import DUE_HINT, read_day
 from knowledge.evidence import BADGES
 from knowledge.models import EvidenceLevel
@@ -53,7 +54,9 @@ its scope and review date; `/practice promote <lesson> <why>` promotes it to thi
 `/practice priorities`: mission leaders get the list weekly, with the actions' status
 • `/practice weekly on` (or `off`) in a channel: a practice of the week there"""
 _CHANNEL = re.compile(r"<#(\w+)(?:\|([^>]*))?>|(?<![\w<])#([\w-]{1,80})")
-_LESSON = re.compile(r"\s*(?:lesson\s+)?#?(\d+)\b\s*[:,-]?\s*(.*)", re.I | re.S)
+_LESSON = re.compile(
+    rf"\s*(?:lesson\s+)?#?({ID_PATTERN})(?![0-9])\s*[:,-]?\s*(.*)", re.I | re.S | re.ASCII
+)
 
 
 class PracticeAction(StrEnum):
@@ -210,19 +213,20 @@ def promote_form(lesson_id: int, title: str, *, channels: str = "") -> Reply:
 
 async def button(press: ButtonPress, deps: Deps) -> Reply | None:
     """*Promote* on a lesson card: open the promotion form (if this person may promote)."""
-    if press.action != PracticeAction.PROMOTE or not press.value.isdigit():
+    if press.action != PracticeAction.PROMOTE:
         raise UserError(STALE)
+    lesson_id = parse_id(press.value, stale=STALE)
     person = await deps.store.person_for(press.who.platform, press.who.user_id)
     title = await Practices(deps.store).check(
-        int(press.value), actor_id=person, channel=press.where.channel_name
+        lesson_id, actor_id=person, channel=press.where.channel_name
     )
-    return promote_form(int(press.value), title)
+    return promote_form(lesson_id, title)
 
 
 async def form(submit: FormSubmit, deps: Deps) -> Reply | None:
     """The promotion form: promote, post the card and say where."""
     kind, _, key = submit.form.partition(":")
-    if kind != PracticeForm.PROMOTE or not key.isdigit():
+    if kind != PracticeForm.PROMOTE or not is_id(key):
         raise UserError(STALE)
     values = submit.values
     targets, _ = targets_in(values.get("channels", ""))

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from handlers.chat import ButtonPress, Reply, Text, UserRef
 from handlers.errors import UserError
+from handlers.ids import parse_id
 from knowledge.dates import read_day
 from knowledge.reminders import PreferenceView, Reminders
 
@@ -40,11 +41,10 @@ async def button(press: ButtonPress, deps: Deps) -> Reply | None:
     """Record the answer to "did the change work?"."""
     if press.action not in (FollowupButton.WORKED, FollowupButton.NOT_YET):
         raise UserError("That button is out of date.")
-    if not press.value.isdigit():
-        raise UserError("That button is out of date.")
+    lesson_id = parse_id(press.value)
     person = await _person(press.who, deps)
     worked = press.action == FollowupButton.WORKED
-    await Reminders(deps.store).record_followup(int(press.value), person_id=person, worked=worked)
+    await Reminders(deps.store).record_followup(lesson_id, person_id=person, worked=worked)
     note = (
         "Thank you: recorded that the change worked. That is a lesson learned."
         if worked

@@ -12,6 +12,7 @@ from handlers import (
     actions,
     ask,
     capture,
+    colleagues,
     eoar,
     experts,
     followups,
@@ -88,6 +89,7 @@ def _register() -> None:
     BUTTONS.update(
         {
             "ask": ask.button,
+            "colleague": colleagues.button,
             "action": actions.button,
             "aar": aar.button,
             "eoar": eoar.button,
@@ -102,6 +104,7 @@ def _register() -> None:
     FORMS.update(
         {
             "action": actions.form,
+            "colleague": colleagues.form,
             "aar": aar.form,
             "lesson": capture.form,
             "home": home.form,

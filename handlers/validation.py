@@ -30,6 +30,7 @@ from handlers.chat import (
     UserRef,
 )
 from handlers.errors import UserError
+from handlers.ids import ID_PATTERN, parse_id
 from knowledge.models import LessonStatus
 from knowledge.permissions import Operation
 from knowledge.reviews import Member
@@ -51,7 +52,10 @@ ADD_ACTIONS = (
     "into actions, each with an owner and a due date."
 )
 STALE = "That button is out of date. Type `home` to see what awaits your validation."
-_WITHDRAW = re.compile(r"\s*/?withdraw\s+(?:lesson\s+)?#?(\d+)\b\s*[:,-]?\s*(.*)", re.I | re.S)
+_WITHDRAW = re.compile(
+    rf"\s*/?withdraw\s+(?:lesson\s+)?#?({ID_PATTERN})(?![0-9])\s*[:,-]?\s*(.*)",
+    re.I | re.S | re.ASCII,
+)
 _BADGES = {
     LessonStatus.IDENTIFIED: "◔ identified",
     LessonStatus.VALIDATED: "◑ validated",
@@ -179,7 +183,9 @@ async def form(submit: FormSubmit, deps: Deps) -> Reply | None:
 async def withdraw_command(who: UserRef, text: str, deps: Deps) -> Reply:
     """`/lessons withdraw <lesson> <reason>`: withdraw a lesson (a form asks for a reason)."""
     match = re.fullmatch(
-        r"\s*withdraw\s+(?:lesson\s+)?#?(\d+)\b\s*[:,-]?\s*(.*)", text, re.I | re.S
+        rf"\s*withdraw\s+(?:lesson\s+)?#?({ID_PATTERN})(?![0-9])\s*[:,-]?\s*(.*)",
+        text,
+        re.I | re.S | re.ASCII,
     )
     if match is None:
         raise UserError(USAGE)
@@ -293,6 +299,4 @@ def _form(kind: ValidationForm, lesson_id: int, title: str, field: Input, submit
 
 
 def _lesson_id(value: str) -> int:
-    if not value.strip().isdigit():
-        raise UserError(STALE)
-    return int(value)
+    return parse_id(value, stale=STALE)

@@ -36,6 +36,9 @@ QUESTIONS = 200
 def run(what: str, *, copies: int, backend: str, stores: StoreFactory) -> dict[str, Any]:
     """Run the named benchmark(s) on one backend and return the figures."""
     report: dict[str, Any] = {"backend": backend, "copies": copies}
+    if what == "abstain":
+        report["abstain"] = abstain(backend=backend, stores=stores)
+        return report
     if what in ("quality", "all"):
         report["quality"] = quality(backend=backend, stores=stores)
     if what in ("latency", "import", "all"):
@@ -227,3 +230,100 @@ def rss_mb() -> float:
 def peak_rss_mb() -> float:
     """Return this process's peak resident memory in MB (Linux)."""
     return _status("VmHWM:")
+
+
+# Abstention: does an answer know whether it found something good? -------------------------
+
+ABSTAIN_SETS = Path(__file__).resolve().parents[1] / "bench" / "abstain"
+DEMO = Path(__file__).resolve().parent / "demo" / "corpus.json"
+# (corpus, set, in scope?): the demo's own questions and LLIS titles reworded should be answered;
+# peace-operations questions against LLIS and rocket engines against the demo should not.
+ABSTAIN_CASES = (
+    ("demo", "demo_in", True),
+    ("demo", "demo_out", False),
+    ("llis", "llis_in", True),
+    ("llis", "llis_out", False),
+)
+THRESHOLDS = tuple(round(0.3 + 0.05 * i, 2) for i in range(13))
+
+
+def abstain_questions(name: str) -> list[str]:
+    """Return the questions of one abstention set (bench/abstain/NAME.txt, in the checkout)."""
+    path = ABSTAIN_SETS / f"{name}.txt"
+    if not path.exists():
+        raise SystemExit(
+            f"The abstention sets live in the repository's bench/abstain/ folder ({path} is "
+            "missing): run `lessons bench abstain` from a checkout (pip install -e .)."
+        )
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
+def abstain(*, backend: str, stores: StoreFactory) -> dict[str, Any]:
+    """Ask every question of the four sets; report how often each was abstained on.
+
+    Every question's coverage (the judge's score) is kept, so the threshold can be calibrated:
+    `sweep` gives the abstention rates at other thresholds, and `halves` the rates of the odd
+    lines (calibration) and even lines (held out) at the threshold in use.
+    """
+    from knowledge.search.answer import ANSWERED_COVERAGE
+
+    result: dict[str, Any] = {"threshold": ANSWERED_COVERAGE, "sets": {}}
+    for corpus in ("demo", "llis"):
+        with stores(backend) as store:
+            source = open_source(DEMO if corpus == "demo" else LLIS)
+            asyncio.run(store.import_records(source.records(today=time_today()), source=corpus))
+            for name, scope in ((n, s) for c, n, s in ABSTAIN_CASES if c == corpus):
+                qs = abstain_questions(name)
+
+                async def ask_all(qs: list[str] = qs, store: Store = store) -> list[Any]:
+                    # Asked by someone who may see every lesson, restricted ones too.
+                    viewer = Viewer(None, store._audience_principals())
+                    return [await store.ask(q, viewer=viewer, limit=5) for q in qs]
+
+                answers = asyncio.run(ask_all())
+                coverage = [a.coverage or 0.0 for a in answers]
+                answered = [a.answered for a in answers]
+                abstained = sum(not a for a in answered)
+                result["sets"][name] = {
+                    "corpus": corpus,
+                    "in_scope": scope,
+                    "questions": len(qs),
+                    "abstained": abstained,
+                    "abstained_pct": round(100 * abstained / len(qs), 1),
+                    "halves_abstained_pct": [
+                        round(100 * sum(not a for a in answered[h::2]) / len(answered[h::2]), 1)
+                        for h in (0, 1)
+                    ],
+                    "sweep_abstained_pct": {
+                        str(t): round(100 * sum(c < t for c in coverage) / len(qs), 1)
+                        for t in THRESHOLDS
+                    },
+                    "coverage": [round(c, 3) for c in coverage],
+                    "wrong": [
+                        {"question": q, "coverage": c}
+                        for q, c, a in zip(qs, coverage, answered, strict=True)
+                        if a != scope
+                    ],
+                }
+    return result
+
+
+def abstain_table(report: dict[str, Any]) -> str:
+    """Return the abstention figures as a small table (and the threshold sweep)."""
+    lines = [
+        f"threshold {report['threshold']}",
+        "set        corpus  scope  questions  abstained  (odd / even lines)",
+    ]
+    for name, s in report["sets"].items():
+        odd, even = s["halves_abstained_pct"]
+        lines.append(
+            f"{name:<10} {s['corpus']:<7} {'in' if s['in_scope'] else 'out':<6} "
+            f"{s['questions']:>9}  {s['abstained_pct']:>8}%  ({odd}% / {even}%)"
+        )
+    lines.append("sweep: abstained % by threshold")
+    lines.append("thr   " + "  ".join(f"{n:>8}" for n in report["sets"]))
+    for t in THRESHOLDS:
+        row = [report["sets"][n]["sweep_abstained_pct"][str(t)] for n in report["sets"]]
+        lines.append(f"{t:<5} " + "  ".join(f"{v:>8}" for v in row))
+    return "\n".join(lines)

@@ -35,6 +35,7 @@ QUIET_TABLES = frozenset(
         "questions",
         "question_lessons",
         "processed_events",
+        "inbox",
         "chat_messages",
         "feedback",
         "teams_references",

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from alembic import command
 from alembic.config import Config
@@ -27,6 +28,72 @@ def normalise_url(url: str) -> str:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     return url
+
+
+SQLITE_TAKEN = (
+    "Another Lessons Bot process ({holder}) already serves the SQLite file {path}. SQLite "
+    "lets one process write at a time, so a second `lessons run` or `lessons scheduler` on the "
+    "same file is refused: stop the other one, or run several replicas on PostgreSQL "
+    "(LESSONS_DATABASE_URL=postgresql://…)."
+)
+
+
+class WriterTaken(RuntimeError):
+    """Another process already holds this SQLite file's writer lock."""
+
+
+class WriterLock:
+    """The one-writer lock of a SQLite file: `<file>.lock` beside it, held with flock.
+
+    The kernel drops the lock when the process ends, however it ends (a SIGKILL included), so a
+    stale lock file never blocks a restart. PostgreSQL and in-memory databases need none.
+    """
+
+    def __init__(self, url: str, what: str) -> None:
+        self.path = sqlite_file(url)
+        self.what = what
+        self._file: IO[str] | None = None
+
+    def acquire(self) -> WriterLock:
+        """Take the lock, or raise WriterTaken naming who holds it."""
+        if self.path is None:
+            return self
+        try:
+            import fcntl
+        except ImportError:  # not on POSIX: nothing to lock with
+            return self
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        handle = open(lock_path, "a+", encoding="utf-8")  # noqa: SIM115 (held for life)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.seek(0)
+            holder = handle.read().strip() or "pid unknown"
+            handle.close()
+            raise WriterTaken(SQLITE_TAKEN.format(holder=holder, path=self.path)) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{self.what}, pid {os.getpid()}")
+        handle.flush()
+        self._file = handle
+        return self
+
+    def release(self) -> None:
+        """Let another process take the file (closing the handle drops the lock)."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+def sqlite_file(url: str) -> Path | None:
+    """Return the file of a SQLite URL (None: PostgreSQL or an in-memory database)."""
+    parsed = make_url(normalise_url(url))
+    if parsed.get_backend_name() != "sqlite":
+        return None
+    database = parsed.database or ""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database).resolve()
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:

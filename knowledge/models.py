@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, date, datetime
 from enum import StrEnum
 
@@ -422,6 +423,8 @@ class Question(Base):
     # Where it was answered (a follow-up in the same thread refines it); None in older rows.
     channel_id: Mapped[str | None] = mapped_column(String(100))
     thread_id: Mapped[str | None] = mapped_column(String(100))
+    # Whether its answer found something good (the search's judge); None in older rows.
+    answered: Mapped[bool | None] = mapped_column(Boolean)
 
     __table_args__ = (
         Index("ix_questions_normalized", "normalized"),
@@ -446,6 +449,33 @@ class QuestionLesson(Base):
     __table_args__ = (Index("ix_question_lessons_lesson", "lesson_id"),)
 
 
+def _anonymous_voter() -> str:
+    """Return a voter of its own for a vote written without one (imports, fixtures)."""
+    return f"anonymous:{uuid.uuid4().hex}"
+
+
+class Referral(Base):
+    """A question handed to a colleague (*Ask a colleague*), and their answer when it came."""
+
+    __tablename__ = "question_referrals"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    question_id: Mapped[int] = mapped_column(ForeignKey("questions.id", ondelete="CASCADE"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
+    asked_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    answer: Mapped[str | None] = mapped_column(Text)
+    # A lesson the colleague pointed to instead of (or with) a line of their own.
+    lesson_id: Mapped[int | None] = mapped_column(ForeignKey("lessons.id", ondelete="SET NULL"))
+    answered_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # The lesson note the asker saved the answer as (identified), once.
+    note_id: Mapped[int | None] = mapped_column(ForeignKey("lessons.id", ondelete="SET NULL"))
+
+    __table_args__ = (
+        UniqueConstraint("question_id", "person_id", name="uq_question_referrals_person"),
+        Index("ix_question_referrals_person", "person_id"),
+    )
+
+
 class Feedback(Base):
     """A helpful / not helpful vote on a lesson given as an answer; one per person and lesson."""
 
@@ -457,10 +487,14 @@ class Feedback(Base):
     question_id: Mapped[int | None] = mapped_column(ForeignKey("questions.id", ondelete="SET NULL"))
     helpful: Mapped[bool] = mapped_column(Boolean)
     at: Mapped[datetime] = mapped_column(UtcDateTime())
+    # Who voted: "person:<id>", or the platform's id of someone outside the directory (a local
+    # chat guest's session): one vote per voter and lesson, whatever the replicas (0014).
+    voter: Mapped[str] = mapped_column(String(200), default=_anonymous_voter, server_default="")
 
     __table_args__ = (
         Index("ix_feedback_lesson", "lesson_id"),
         Index("ix_feedback_person_lesson", "person_id", "lesson_id"),
+        Index("uq_feedback_voter_lesson", "voter", "lesson_id", unique=True),
     )
 
 
@@ -599,6 +633,34 @@ class ProcessedEvent(Base):
     received_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
     __table_args__ = (Index("ix_processed_events_received", "received_at"),)
+
+
+class InboxItem(Base):
+    """A platform event, interaction or activity, kept from before its ack until it is handled.
+
+    The transactional inbox (issue 21): written before Slack or Teams hears "got it", unique by
+    the platform's id for it; `done_at` is set once its effect is made. Rows not done are
+    handled again after a crash (`lease_until` says until when a process is on it).
+    """
+
+    __tablename__ = "inbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    key: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text, default="")
+    meta: Mapped[str] = mapped_column(Text, default="")  # JSON: content type, claims…
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    claimed_by: Mapped[str | None] = mapped_column(String(100))
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    done_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+    __table_args__ = (
+        UniqueConstraint("platform", "key", name="uq_inbox_platform_key"),
+        Index("ix_inbox_pending", "done_at", "lease_until"),
+        Index("ix_inbox_received", "received_at"),
+    )
 
 
 class ChatMessage(Base):

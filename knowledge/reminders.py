@@ -6,12 +6,16 @@ import os
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+from sqlalchemy import select
+
+from knowledge import access
 from knowledge.errors import DomainError, NotFound
 from knowledge.models import (
     DeliveryMode,
     Lesson,
     LessonEvent,
     LessonStatus,
+    Notification,
     Person,
     ReminderPreference,
 )
@@ -19,6 +23,9 @@ from knowledge.storage import Store
 from knowledge.threads import blocking
 
 _UNSET = object()
+FOLLOWUP_NOT_YOURS = (
+    "That question was not sent to you (or the lesson is not open to you), so nothing was recorded."
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,10 +99,25 @@ class Reminders:
 
     def _record_followup(self, lesson_id: int, *, person_id: int | None, worked: bool) -> None:
         """Keep the answer to "did the change work?" on the lesson's record."""
+        if person_id is None:
+            raise NotFound(FOLLOWUP_NOT_YOURS)
+        principals = self.store._viewer_for(person_id).principals
         with self.store.session() as s:
+            # Only the person the question went to answers it (the ledger has their row), and
+            # only while the lesson is still theirs to see: a forged id changes nothing.
+            asked = s.scalars(
+                select(Notification.id)
+                .where(
+                    Notification.kind == "followup",
+                    Notification.subject_id == lesson_id,
+                    Notification.recipient_id == person_id,
+                )
+                .limit(1)
+            ).first()
             lesson = s.get(Lesson, lesson_id)
-            if lesson is None:
-                raise NotFound("That lesson no longer exists.")
+            if asked is None or lesson is None:
+                raise NotFound(FOLLOWUP_NOT_YOURS)
+            access.check_visible(s.connection(), principals, lesson_id)
             note = "follow-up: the change worked" if worked else "follow-up: not working yet"
             s.add(
                 LessonEvent(

@@ -18,6 +18,7 @@ from typing import Any, Literal
 from sqlalchemy import ColumnElement, Connection, case, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
+from knowledge import access
 from knowledge.errors import NotFound
 from knowledge.models import (
     Action,
@@ -28,7 +29,6 @@ from knowledge.models import (
     LessonStatus,
     Person,
     Product,
-    ProductAudience,
     ProductTheme,
     ProductType,
     ProposalStatus,
@@ -58,11 +58,7 @@ def visible(viewer: Viewer) -> ColumnElement[bool]:
     The same rule as search's `_hidden`: a product with an audience is visible only when one of
     its principals is one of the viewer's.
     """
-    restricted = select(ProductAudience.product_id)
-    opened = select(ProductAudience.product_id).where(
-        ProductAudience.principal.in_(sorted(viewer.principals))
-    )
-    return or_(Product.id.not_in(restricted), Product.id.in_(opened))
+    return access.visible(viewer.principals)
 
 
 def lesson_title(product_title: str, title: str | None) -> str:
@@ -355,7 +351,8 @@ class Reports:
         """Return the most-asked questions that found nothing or were mostly voted unhelpful.
 
         Questions are grouped by their normalized text; a group is unanswered when most of its
-        askings found no lesson, or when its not-helpful votes outnumber the helpful ones.
+        askings found no lesson (or none the search judged good: `answered` false), or when its
+        not-helpful votes outnumber the helpful ones.
         `where` narrows the askings (conditions on Question and the asker's Person row).
         """
         asks = (
@@ -363,7 +360,10 @@ class Reports:
                 Question.normalized,
                 func.count().label("asked"),
                 func.max(Question.asked_at).label("last"),
-                func.sum(case((Question.hits == 0, 1), else_=0)).label("no_answer"),
+                # Nothing found, or only lessons the search judged not to answer it.
+                func.sum(
+                    case((or_(Question.hits == 0, Question.answered.is_(False)), 1), else_=0)
+                ).label("no_answer"),
             )
             .outerjoin(Person, Person.id == Question.person_id)
             .where(*where)

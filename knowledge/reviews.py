@@ -672,6 +672,22 @@ class Reviews:
                 raise DomainError(f"The review of '{review.event}' is {review.status.value}.")
             if not 0 <= step < len(review.questions):
                 raise DomainError("That question is not part of this review.")
+            if message_id and not anonymous:
+                # The same message handled again (a platform's event replayed after a crash):
+                # its answer is there already.
+                kept = s.scalars(
+                    select(ReviewAnswer).where(
+                        ReviewAnswer.review_id == review_id, ReviewAnswer.message_id == message_id
+                    )
+                ).first()
+                if kept is not None:
+                    author = None if kept.person_id is None else _name(s, kept.person_id)
+                    return Saved(
+                        answer=_answer_view(kept, author),
+                        review=self._view(s, review),
+                        clipped=len(text) > MAX_ANSWER,
+                        first_guest=False,
+                    )
             first_guest = person_id is None and not anonymous and not self._has_guest(s, review_id)
             answer = ReviewAnswer(
                 review_id=review_id,

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import logging
+import secrets
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -14,9 +17,10 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, func, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
-from knowledge import audit, database, lifecycle
+from knowledge import access, audit, database, lifecycle
 from knowledge.batching import Batch
 from knowledge.caching import Expiring, WriteListener, WriteWatch
 from knowledge.errors import DomainError, NotFound
@@ -39,7 +43,8 @@ from knowledge.models import (
     Role,
 )
 from knowledge.records import PersonRecord, ProductRecord
-from knowledge.search.answer import Answer, Searcher, Viewer
+from knowledge.search.answer import Answer, Hit, Searcher, Viewer
+from knowledge.search.answer import lesson_hits as hits_of
 from knowledge.search.glossary import Glossary
 from knowledge.search.index import PostgresIndex, SearchIndex, SqliteIndex
 from knowledge.search.query import Query
@@ -132,6 +137,7 @@ class Store:
             Expiring(ttl=ANSWER_TTL, size=2_000)
         )
         self._audience_sets: Expiring[str | None, frozenset[str]] = Expiring(ttl=ANSWER_TTL, size=4)
+        self._secret: str | None = None
         self._versions: Batch[None, str | None] = Batch(self._index_versions)
         self._parsers: Expiring[date, Callable[[str], Query]] = Expiring(ttl=ANSWER_TTL, size=4)
         self._events: Batch[tuple[str, str], bool] = Batch(self._record_events)
@@ -284,10 +290,15 @@ class Store:
         channel_id: str | None = None,
         thread_id: str | None = None,
         lessons: Sequence[int] = (),
+        answered: bool | None = None,
     ) -> int:
         """Record a question, how many lessons answered it and where; return its id."""
         return self._log_questions(
-            [_question_row(question, person_id, platform, hits, channel_id, thread_id, lessons)]
+            [
+                _question_row(
+                    question, person_id, platform, hits, channel_id, thread_id, lessons, answered
+                )
+            ]
         )[0]
 
     async def _audiences(self, version: str | None, generation: int) -> frozenset[str]:
@@ -321,12 +332,16 @@ class Store:
         channel_id: str | None = None,
         thread_id: str | None = None,
         lessons: Sequence[int] = (),
+        answered: bool | None = None,
     ) -> int:
         """Record a question (in one transaction with others asked at the same moment).
 
         `lessons` are the lessons its answer gave, in order: they count as the lessons' reuse.
+        `answered` says whether the answer found something good (None: not judged).
         """
-        row = _question_row(question, person_id, platform, hits, channel_id, thread_id, lessons)
+        row = _question_row(
+            question, person_id, platform, hits, channel_id, thread_id, lessons, answered
+        )
         return await self._questions.submit(row)
 
     def _log_questions(self, rows: Sequence[dict[str, Any]]) -> list[int]:
@@ -419,43 +434,113 @@ class Store:
         return found
 
     def _record_feedback(
-        self, lesson_id: int, *, person_id: int | None, question_id: int | None, helpful: bool
+        self,
+        lesson_id: int,
+        *,
+        viewer: Viewer,
+        question_id: int | None,
+        helpful: bool,
+        guest: str | None = None,
     ) -> bool:
-        """Record a vote on a lesson; a person's new vote replaces their old one.
+        """Record a vote on a lesson the viewer may see; a voter's new vote replaces their old.
 
-        Return True when the vote is new or changed, False when it repeats the last one.
+        The voter is the viewer's person, else `guest` (the platform's id of someone outside
+        the directory: a local chat guest's session); one vote per voter and lesson, by a
+        unique index. A lesson the viewer may not see is refused (NotFound) and nothing is
+        written. Return True when the vote is new or changed, False when it repeats the last.
         """
-        with self.session() as s:
-            if s.get(Lesson, lesson_id) is None:
-                raise NotFound("That lesson no longer exists.")
-            if question_id is not None and s.get(Question, question_id) is None:
-                question_id = None
-            existing = (
-                s.scalars(
-                    select(Feedback).where(
-                        Feedback.lesson_id == lesson_id, Feedback.person_id == person_id
-                    )
+        person_id = viewer.person_id
+        if person_id is not None:
+            voter = f"person:{person_id}"
+        elif guest:
+            voter = guest[:200]
+        else:
+            raise DomainError("I don't know who you are, so I can't record a vote.")
+        try:
+            with self.session() as s:
+                access.check_visible(s.connection(), viewer.principals, lesson_id)
+                if question_id is not None and s.get(Question, question_id) is None:
+                    question_id = None
+                existing = s.scalars(
+                    select(Feedback).where(Feedback.voter == voter, Feedback.lesson_id == lesson_id)
                 ).first()
-                if person_id is not None
-                else None
-            )
-            if existing is not None:
-                changed = existing.helpful != helpful
-                existing.helpful, existing.at = helpful, self.clock()
-                existing.question_id = question_id or existing.question_id
-                return changed
-            s.add(
-                Feedback(
-                    lesson_id=lesson_id,
-                    person_id=person_id,
-                    question_id=question_id,
-                    helpful=helpful,
-                    at=self.clock(),
+                if existing is not None:
+                    changed = existing.helpful != helpful
+                    existing.helpful, existing.at = helpful, self.clock()
+                    existing.question_id = question_id or existing.question_id
+                    return changed
+                s.add(
+                    Feedback(
+                        lesson_id=lesson_id,
+                        person_id=person_id,
+                        question_id=question_id,
+                        helpful=helpful,
+                        at=self.clock(),
+                        voter=voter,
+                    )
                 )
-            )
-            return True
+                return True
+        except IntegrityError:  # the same voter's vote, from another request, won the race
+            return False
 
     record_feedback = _blocking(_record_feedback)
+
+    def _visible_lessons(self, viewer: Viewer, lesson_ids: Iterable[int]) -> frozenset[int]:
+        """Return the lessons of `lesson_ids` this viewer may see (see `knowledge.access`)."""
+        with self.engine.connect() as conn:
+            return access.visible_lessons(conn, viewer.principals, lesson_ids)
+
+    visible_lessons = _blocking(_visible_lessons)
+
+    def _lesson_hits(self, viewer: Viewer, lesson_ids: Sequence[int]) -> tuple[Hit, ...]:
+        """Return the lessons of `lesson_ids` this viewer may see, as answer cards show them."""
+        with self.engine.connect() as conn:
+            allowed = access.visible_lessons(conn, viewer.principals, lesson_ids)
+            return hits_of(conn, [i for i in lesson_ids if i in allowed])
+
+    lesson_hits = _blocking(_lesson_hits)
+
+    def _lesson_with_source(self, url: str) -> int | None:
+        """Return the first lesson of the product whose source address is `url`, if any."""
+        with self.engine.connect() as conn:
+            found = conn.execute(
+                select(Lesson.id)
+                .join(Product, Product.id == Lesson.product_id)
+                .where(Product.source_url == url)
+                .order_by(Lesson.id)
+                .limit(1)
+            ).scalar()
+            return int(found) if found is not None else None
+
+    lesson_with_source = _blocking(_lesson_with_source)
+
+    def _seal(self, message: str) -> str:
+        """Return a short keyed digest of message, made with this database's own secret.
+
+        Forms the bot hands one person carry it (an AAR's anonymous answer form): a form id
+        someone wrote themselves, or one handed to someone else, does not match. The secret is
+        made once, at random, and shared by every process through the `meta` table.
+        """
+        secret = self._secret
+        if secret is None:
+            for _ in range(2):  # another process may make it at the same moment: read theirs
+                try:
+                    with self.session() as s:
+                        row = s.get(Meta, "form_secret")
+                        if row is None:
+                            row = Meta(key="form_secret", value=secrets.token_hex(32))
+                            s.add(row)
+                        secret = row.value
+                    break
+                except IntegrityError:
+                    continue
+            if secret is None:
+                raise DomainError("Sorry, I could not open that form. Please try again.")
+            self._secret = secret
+        digest = hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
+        return digest[:24]
+
+    seal = _blocking(_seal)
 
     # People ------------------------------------------------------------------------------
 
@@ -534,8 +619,28 @@ class Store:
         Return the person id. A person already tied to another id of this platform keeps it.
         """
         column = {"slack": "slack_user_id", "teams": "teams_aad_id"}[platform]
-        attr = getattr(Person, column)
         email = email.strip().lower() if email and "@" in email else None
+        for attempt in range(3):
+            try:
+                return self._link_once(platform, column, user_id, email, name, timezone)
+            except IntegrityError:
+                # Another message of this user (here or on another replica) linked them a
+                # moment ago: its row is there now, the next attempt finds it.
+                if attempt == 2:
+                    raise
+                log.info("%s user %s was linked meanwhile; looking again", platform, user_id)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _link_once(
+        self,
+        platform: str,
+        column: str,
+        user_id: str,
+        email: str | None,
+        name: str,
+        timezone: str | None,
+    ) -> int:
+        attr = getattr(Person, column)
         with self.session() as s:
             person = s.scalars(select(Person).where(attr == user_id)).first()
             if person is None and email:
@@ -988,8 +1093,10 @@ def _question_row(
     channel_id: str | None,
     thread_id: str | None,
     lessons: Sequence[int] = (),
+    answered: bool | None = None,
 ) -> dict[str, Any]:
     return {
+        "answered": answered,
         "lessons": tuple(lessons),
         "person_id": person_id,
         "platform": platform[:16],

@@ -21,8 +21,9 @@ from sqlalchemy import Connection, delete
 from handlers import reach
 from handlers.chat import Notifier, UserRef
 from handlers.router import Deps
+from knowledge import access
 from knowledge.models import DeliveryMode, UnreachablePerson
-from knowledge.storage import Store
+from knowledge.storage import ActionView, Store
 from scheduler import ledger
 from scheduler.config import SchedulerSettings
 from scheduler.digests import mission_week, team_week
@@ -297,6 +298,30 @@ class Deliverer:
                     bundle.mission = await mission_week(self.db, self.store, r.member.id, now=now)
         bundle.nudges.sort(key=lambda a: (a.due_date is None, a.due_date, a.id))
         bundle.due_soon.sort(key=lambda a: (a.due_date is None, a.due_date, a.id))
+        return await self._as_seen_by(bundle, r.member.id)
+
+    async def _as_seen_by(self, bundle: Bundle, person_id: int) -> Bundle:
+        """Show the recipient only what they may see (`knowledge.access`): a lesson they may
+        not read is "a restricted lesson (ask its PBPO)", someone else's action on it too."""
+        actions = [*bundle.nudges, *bundle.due_soon, *bundle.escalations, *bundle.departure]
+        lessons = {a.lesson_id for a in actions} | {lesson for lesson, _ in bundle.followups}
+        if not lessons:
+            return bundle
+        viewer = await self.store.viewer_for(person_id)
+        seen = await self.store.visible_lessons(viewer, lessons)
+
+        def shown(found: list[ActionView]) -> list[ActionView]:
+            return [
+                access.action_for(a, visible=a.lesson_id in seen, own=a.owner_id == person_id)
+                for a in found
+            ]
+
+        bundle.nudges, bundle.due_soon = shown(bundle.nudges), shown(bundle.due_soon)
+        bundle.escalations, bundle.departure = shown(bundle.escalations), shown(bundle.departure)
+        bundle.followups = [
+            (lesson, access.shown_title(title, visible=lesson in seen))
+            for lesson, title in bundle.followups
+        ]
         return bundle
 
     def _failed(self, o: Outcome, live: list[Item], exc: Exception, notifier: Notifier) -> None:

@@ -54,7 +54,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
-from urllib.parse import parse_qsl, quote, urlencode
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aiohttp import WSCloseCode, WSMsgType, web
@@ -164,8 +164,10 @@ class Call:
 
 @dataclass
 class _Fault:
-    kind: str  # "status" or "drop"
+    kind: str  # "status", "drop", "lose" or "raw"
     status: int = 200
+    body: str = ""
+    content_type: str = "text/plain"
     error: str = ""
     retry_after: int | None = None
     times: int | None = 1  # None: every call
@@ -705,15 +707,21 @@ NEWER_ARGS: Final[dict[str, frozenset[str]]] = {
     "*": frozenset({"team_id"}),
     "chat.postMessage": frozenset({"metadata", "markdown_text", "container_id"}),
     "conversations.history": frozenset({"include_all_metadata"}),
+    "conversations.replies": frozenset({"include_all_metadata"}),
     "chat.postEphemeral": frozenset({"markdown_text"}),
     "chat.update": frozenset({"metadata", "markdown_text", "file_ids", "reply_broadcast"}),
     "views.open": frozenset({"interactivity_pointer"}),
     "views.push": frozenset({"interactivity_pointer"}),
+    # docs.slack.dev/reference/methods/chat.unfurl: a link in the composer is named by
+    # unfurl_id and source instead of channel and ts.
+    "chat.unfurl": frozenset({"unfurl_id", "source"}),
 }
 # Required by the spec, but a newer argument may stand in for it.
 ALTERNATIVES: Final[dict[tuple[str, str], str]] = {
     ("views.open", "trigger_id"): "interactivity_pointer",
     ("views.push", "trigger_id"): "interactivity_pointer",
+    ("chat.unfurl", "channel"): "unfurl_id",
+    ("chat.unfurl", "ts"): "unfurl_id",
 }
 # Methods whose spec `consumes` lacks application/json: Slack ignores a JSON body there.
 FORM_ONLY: Final[frozenset[str]] = frozenset(
@@ -895,11 +903,13 @@ class FakeSlack:
             "conversations.open": self._conversations_open,
             "conversations.info": self._conversations_info,
             "conversations.history": self._conversations_history,
+            "conversations.replies": self._conversations_replies,
             "chat.postMessage": self._chat_post_message,
             "chat.postEphemeral": self._chat_post_ephemeral,
             "chat.update": self._chat_update,
             "chat.delete": self._chat_delete,
             "chat.getPermalink": self._chat_get_permalink,
+            "chat.unfurl": self._chat_unfurl,
             "views.open": self._views_open,
             "views.push": self._views_open,
             "views.update": self._views_update,
@@ -1267,6 +1277,23 @@ class FakeSlack:
         """
         self._faults.setdefault(method, []).append(_Fault("lose", times=times))
 
+    def answer_raw(
+        self,
+        method: str,
+        *,
+        status: int,
+        body: str,
+        content_type: str = "text/plain",
+        times: int | None = 1,
+    ) -> None:
+        """Answer the next `times` calls to `method` with a body that is not Slack's JSON.
+
+        As a proxy or load balancer in front of Slack does: `403 Forbidden` in text/plain, an
+        HTML error page, an empty body, or a JSON content type over something else.
+        """
+        fault = _Fault("raw", status=status, body=body, content_type=content_type, times=times)
+        self._faults.setdefault(method, []).append(fault)
+
     def clear_faults(self) -> None:
         """Forget every injected fault and delay."""
         self._faults.clear()
@@ -1448,6 +1475,14 @@ class FakeSlack:
             await self._record(call)
             _reset(request)
             return web.Response()  # never written: the connection is gone
+        if fault.kind == "raw":
+            call.fault, call.status, call.response = "raw", fault.status, None
+            raw = web.Response(
+                body=fault.body.encode(),
+                status=fault.status,
+                headers={"Content-Type": fault.content_type},
+            )
+            return await self._answer(request, call, raw)
         call.fault = str(fault.status) if fault.status != 200 else fault.error
         call.status = fault.status
         call.response = {"ok": False, "error": fault.error}
@@ -1583,6 +1618,37 @@ class FakeSlack:
             "response_metadata": {"next_cursor": ""},
         }
 
+    def _conversations_replies(self, call: Call) -> JSON:
+        # docs.slack.dev/reference/methods/conversations.replies: the parent then its replies,
+        # oldest first; `metadata` only with include_all_metadata.
+        channel, error = self._resolve_channel(call.args.get("channel"))
+        ts = str(call.args.get("ts") or "")
+        if channel is None or (channel not in self.channels and channel[0] == "D"):
+            return {"ok": False, "error": error or "channel_not_found"}
+        if not ts:
+            return {"ok": False, "error": "invalid_arguments"}
+        # The parent may be a person's message, which the fake never saw: its replies count.
+        limit = max(1, min(1000, int(call.args.get("limit") or 1000)))
+        with_metadata = _truthy(call.args.get("include_all_metadata"))
+        found = sorted(
+            (
+                m
+                for (c, t), m in self.messages.items()
+                if c == channel and not m.get("deleted") and (t == ts or m.get("thread_ts") == ts)
+            ),
+            key=lambda m: m["ts"],
+        )
+        messages = [
+            {k: v for k, v in m.items() if k != "channel" and (with_metadata or k != "metadata")}
+            for m in found[:limit]
+        ]
+        return {
+            "ok": True,
+            "messages": messages,
+            "has_more": len(found) > limit,
+            "response_metadata": {"next_cursor": ""},
+        }
+
     def _resolve_channel(self, value: Any) -> tuple[str | None, str | None]:
         """Return (channel id, error) for a chat.* `channel` argument."""
         channel = str(value or "").strip()
@@ -1687,6 +1753,37 @@ class FakeSlack:
         if problem is not None:
             return problem
         return {"ok": True, "message_ts": self._new_ts()}
+
+    def _chat_unfurl(self, call: Call) -> JSON:
+        """docs.slack.dev/reference/methods/chat.unfurl: `channel` + `ts` of the message, or
+        `unfurl_id` + `source` (a link in the composer); `unfurls` a JSON object from each URL
+        to `{"blocks": [...]}` (message blocks) or a legacy attachment."""
+        by_message = call.args.get("channel") and call.args.get("ts")
+        by_composer = call.args.get("unfurl_id") and call.args.get("source")
+        if not (by_message or by_composer):
+            return {"ok": False, "error": "invalid_arguments"}
+        if by_message:
+            channel, error = self._resolve_channel(call.args.get("channel"))
+            if channel is None:
+                return {"ok": False, "error": error}
+        unfurls = call.args.get("unfurls")
+        if isinstance(unfurls, str):
+            try:
+                unfurls = json.loads(unfurls)
+            except ValueError:
+                return {"ok": False, "error": "invalid_unfurls"}
+        if not isinstance(unfurls, dict) or not unfurls:
+            return {"ok": False, "error": "invalid_unfurls"}
+        errors: list[str] = []
+        for url, unfurl in unfurls.items():
+            if not isinstance(unfurl, dict):
+                return {"ok": False, "error": "invalid_unfurls"}
+            if "blocks" in unfurl:
+                errors += [f"{url}: {e}" for e in validate_blocks(unfurl["blocks"])]
+        if errors:
+            return _invalid_blocks(errors)
+        call.args["unfurls"] = unfurls
+        return {"ok": True}
 
     def _stored_message(self, call: Call, ts_arg: str) -> tuple[JSON | None, JSON | None]:
         channel, error = self._resolve_channel(call.args.get("channel"))
@@ -2301,6 +2398,33 @@ def message_im(
         channel_type="im",
         team_id=team_id,
     )
+
+
+def link_shared(
+    urls: list[str],
+    user: str,
+    channel: str,
+    message_ts: str | None = None,
+    *,
+    thread_ts: str | None = None,
+) -> JSON:
+    """A ``link_shared`` event: links to the app's unfurl domains posted in a channel
+    (docs.slack.dev/reference/events/link_shared; `source` "conversations_history")."""
+    ts = message_ts or new_ts()
+    event: JSON = {
+        "type": "link_shared",
+        "channel": channel,
+        "is_bot_user_member": True,
+        "user": user,
+        "message_ts": ts,
+        "unfurl_id": f"C{_alnum(8)}.{ts}.{_alnum(40)}",
+        "source": "conversations_history",
+        "links": [{"domain": urlsplit(u).hostname or "", "url": u} for u in urls],
+        "event_ts": ts,
+    }
+    if thread_ts:
+        event["thread_ts"] = thread_ts
+    return event
 
 
 def app_home_opened(

@@ -11,6 +11,7 @@ by `handlers.router`, and the `Reply` is rendered to HTML by `bot.local.render`.
 from __future__ import annotations
 
 import logging
+import secrets
 import weakref
 from dataclasses import dataclass, field, replace
 from functools import cache
@@ -60,6 +61,8 @@ class Client:
     person: PersonView | None = None
     channel: str = CHANNELS[0]
     thread: int | None = None
+    # A guest (no one picked in *Acting as*) is this tab's session: one vote per lesson each.
+    guest: str = field(default_factory=lambda: f"guest:{secrets.token_hex(8)}")
 
 
 @dataclass
@@ -297,8 +300,14 @@ class Hub:
         who, where = _user(client), _where(carrier.channel, carrier.thread_id)
         incoming: Incoming
         if data["type"] == "press":
+            # The value as sent: the router refuses one with control characters outright,
+            # where cleaning would read '116\x00' as the id 116.
+            value = data.get("value")
             incoming = ButtonPress(
-                who, where, _str(data.get("action")) or "", _str(data.get("value")) or ""
+                who,
+                where,
+                _str(data.get("action")) or "",
+                value[: MAX_TEXT * 2] if isinstance(value, str) else "",
             )
         else:
             values = data.get("values")
@@ -509,7 +518,7 @@ def _bot_body(reply: Reply) -> dict[str, Any]:
 def _user(client: Client) -> UserRef:
     person = client.person
     if person is None or not person.email:
-        return UserRef(PLATFORM, "guest", "Guest")
+        return UserRef(PLATFORM, client.guest, "Guest")
     return UserRef(PLATFORM, person.email, person.name)
 
 

@@ -22,10 +22,12 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncResp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot import inbox
 from bot.slack import incoming, render
 from bot.slack.notifier import SlackNotifier
 from handlers import home as home_handler
 from handlers import router
+from handlers import unfurl as unfurl_handler
 from handlers.chat import Form, Incoming, Reply, Text, UserRef
 from knowledge.caching import Expiring
 from knowledge.storage import Store
@@ -35,7 +37,14 @@ log = logging.getLogger(__name__)
 COMMANDS = ("/lessons", "/aar", "/practice")
 SHORTCUTS = ("lesson.save_message",)
 # app_uninstalled and tokens_revoked are listened to in bot.slack.routes (they end installations).
-EVENTS = ("app_mention", "message", "app_home_opened", "app_uninstalled", "tokens_revoked")
+EVENTS = (
+    "app_mention",
+    "message",
+    "app_home_opened",
+    "link_shared",
+    "app_uninstalled",
+    "tokens_revoked",
+)
 ANY = re.compile(r".+")
 
 
@@ -139,6 +148,7 @@ class Listeners:
         app.event("app_mention")(self._tracked(self.on_mention))
         app.event("message")(self._tracked(self.on_message))
         app.event("app_home_opened")(self._tracked(self.on_home))
+        app.event("link_shared")(self._tracked(self.on_link_shared))
         app.action(ANY)(self._tracked(self.on_action))
         app.view(ANY)(self._tracked(self.on_view))
         app.error(self.on_error)
@@ -151,11 +161,25 @@ class Listeners:
             task = asyncio.current_task()
             if task is not None:
                 self.running.add(task)
+            handling = inbox.current()
+            if handling is not None:
+                handling.started = True
+                handling.listeners += 1
+            cancelled = False
             try:
                 await listener(*args, **kwargs)
+            except asyncio.CancelledError:
+                cancelled = True  # stopped at shutdown: the inbox hands it on
+                raise
             finally:
-                if task is not None:
-                    self.running.discard(task)
+                try:
+                    if handling is not None:
+                        handling.listeners -= 1
+                        if not handling.listeners and not cancelled:
+                            await handling.finish()  # handled (or its error told): done
+                finally:
+                    if task is not None:
+                        self.running.discard(task)
 
         return run
 
@@ -205,6 +229,38 @@ class Listeners:
         reply = await self._dispatch(found)
         if reply is not None:
             await self._deliver(reply, found.who, found.where)
+
+    async def on_link_shared(self, event: dict[str, Any], client: AsyncWebClient) -> None:
+        """A link to a lesson posted in a conversation: unfurl it into the lesson's card, as
+        that conversation may see it (a restricted lesson shows only as restricted)."""
+        channel = str(event.get("channel") or "")
+        who = incoming.user(str(event.get("user") or ""))
+        where = incoming.where(channel)
+        if channel and channel[0] != "D":
+            where = replace(where, channel_name=await self.channels.name(channel))
+        found = event.get("links")
+        links: list[Any] = found if isinstance(found, list) else []
+        unfurls: dict[str, Any] = {}
+        for link in links[: unfurl_handler.MAX_LINKS]:
+            url = link.get("url") if isinstance(link, dict) else None
+            if not isinstance(url, str) or url in unfurls:
+                continue
+            reply = await unfurl_handler.unfurl(url, who, where, self.deps)
+            if reply is not None:
+                blocks, _ = render.message(reply)
+                unfurls[url] = {"blocks": blocks}
+        if not unfurls:
+            return
+        # A posted message is named by channel and ts; a link still in the composer (source
+        # "composer") only by its unfurl_id and source.
+        if event.get("source") == "composer" and event.get("unfurl_id"):
+            await client.chat_unfurl(
+                unfurl_id=str(event["unfurl_id"]), source="composer", unfurls=unfurls
+            )
+        else:
+            await client.chat_unfurl(
+                channel=channel, ts=str(event.get("message_ts") or ""), unfurls=unfurls
+            )
 
     async def on_home(self, event: dict[str, Any]) -> None:
         """Refresh the App Home when someone opens it."""

@@ -6,11 +6,13 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot import inbox
 from bot.slack import render
 from handlers.chat import ConversationRef, Reply, UserRef
 
@@ -86,14 +88,64 @@ class SlackNotifier:
                 return str(message.get("ts") or "") or None
         return None
 
+    async def find_in(self, channel: str, thread: str | None, key: str) -> str | None:
+        """Return the ts of a recent message of a channel or thread carrying `key` (metadata).
+
+        None when there is none, or when Slack will not say (then the post is made: better a
+        message twice than none).
+        """
+        try:
+            if thread:
+                found = await self.client.conversations_replies(
+                    channel=channel, ts=thread, limit=200, include_all_metadata=True
+                )
+            else:
+                found = await self.client.conversations_history(
+                    channel=channel, limit=FIND_DEPTH, include_all_metadata=True
+                )
+        except SlackApiError as exc:
+            log.info(
+                "Slack: could not look for %s in %s: %s", key, channel, exc.response.get("error")
+            )
+            return None
+        for message in found.get("messages") or []:
+            metadata = message.get("metadata") or {}
+            payload = metadata.get("event_payload") or {}
+            if metadata.get("event_type") == METADATA_EVENT and payload.get("key") == key:
+                return str(message.get("ts") or "") or None
+        return None
+
     async def post(self, where: ConversationRef, reply: Reply) -> ConversationRef | None:
-        """Post a reply in a channel (or its thread); return where it landed."""
+        """Post a reply in a channel (or its thread); return where it landed.
+
+        Work on an inbox event (`bot.inbox`) gives each of its posts a key; when the event is
+        handled again after a crash, a post already made is found by its key, not made twice.
+        """
+        handling = inbox.current()
+        if handling is not None and not reply.key:
+            reply = replace(reply, key=handling.next_key())
         blocks, text = render.message(reply)
+        threaded = bool(where.thread_id) and not reply.anchor
+        if handling is not None and handling.replay and reply.key:
+            found = await self.find_in(
+                where.channel_id, where.thread_id if threaded else None, reply.key
+            )
+            if found is not None:
+                log.info("Slack: %s was posted before the crash; not posted again", reply.key)
+                landed = ConversationRef(
+                    PLATFORM,
+                    where.channel_id,
+                    where.thread_id if threaded else found,
+                    where.channel_name,
+                )
+                if reply.anchor and self._posted is not None:
+                    await self._posted(reply.anchor, landed)
+                return landed
         await self.pacer.wait(where.channel_id)
         args: dict[str, Any] = {"channel": where.channel_id, "blocks": blocks, "text": text}
-        if where.thread_id and not reply.anchor:
+        if threaded:
             args["thread_ts"] = where.thread_id
-        if reply.key:  # a reminder: `find` recognises it by its metadata after an unknown outcome
+        if reply.key:  # `find` recognises it by its metadata after an unknown outcome
             args["metadata"] = {"event_type": METADATA_EVENT, "event_payload": {"key": reply.key}}
         response = await self.client.chat_postMessage(**args)
         ts = str(response.get("ts", ""))

@@ -14,7 +14,9 @@ request acts with its own workspace's token (`bot.slack.workspaces`).
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import Any
@@ -37,10 +39,12 @@ from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncServerErrorRetryHandler,
 )
 from slack_sdk.signature import SignatureVerifier
-from slack_sdk.web.async_client import AsyncWebClient
 
+from bot import inbox
+from bot.inbox import Handling, Keeper
 from bot.settings import Settings
 from bot.slack import oauth, shapes
+from bot.slack.client import SlackClient
 from bot.slack.errors import SlackStartupError
 from bot.slack.installations import Installations, OAuthStates, Sightings, Workspace
 from bot.slack.listeners import Listeners, People
@@ -48,11 +52,14 @@ from bot.slack.notifier import SlackNotifier
 from bot.slack.workspaces import WorkspaceClient, WorkspaceNotifier, act_as, stop_acting
 from handlers import router
 from handlers.chat import ConversationRef
+from knowledge.inbox import Entry
 from knowledge.storage import Store
 
 log = logging.getLogger(__name__)
 
 PATH = "/slack/events"
+PLATFORM = "slack"
+START_WAITS = 20  # loop turns a listener's task gets to start (it starts on the first)
 MAX_BODY = 512 * 1024
 KEEP_EVENTS = timedelta(days=2)
 
@@ -60,7 +67,7 @@ KEEP_EVENTS = timedelta(days=2)
 class SlackSurface:
     """Everything Slack: the Bolt app, its client and listeners, and the HTTP routes."""
 
-    def __init__(self, settings: Settings, store: Store) -> None:
+    def __init__(self, settings: Settings, store: Store, keeper: Keeper | None = None) -> None:
         if settings.slack_oauth:
             oauth.check(settings)
         else:
@@ -71,7 +78,7 @@ class SlackSurface:
         self.sightings: Sightings | None = None
         self.oauth_settings: AsyncOAuthSettings | None = None
         self.revocations: AsyncTokenRevocationListeners | None = None
-        self.client = (WorkspaceClient if settings.slack_oauth else AsyncWebClient)(
+        self.client = (WorkspaceClient if settings.slack_oauth else SlackClient)(
             token=settings.slack_bot_token,
             base_url=settings.slack_api_url,
             timeout=10,
@@ -96,6 +103,9 @@ class SlackSurface:
             else None
         )
         self.socket: AsyncSocketModeHandler | None = None
+        self.keeper = keeper
+        if keeper is not None:
+            keeper.register(PLATFORM, self.replay)
 
     def _single(self) -> tuple[AsyncApp, SlackNotifier]:
         """The app and notifier for one workspace and its SLACK_BOT_TOKEN."""
@@ -265,18 +275,70 @@ class SlackSurface:
         if isinstance(bolt_request, str):
             log.info("Slack: refused a malformed request: %s", bolt_request)
             return web.json_response({"error": bolt_request}, status=400)
+        key = self.keeper and shapes.inbox_key(text, bolt_request.content_type)
+        if not key or self.keeper is None:
+            return await to_aiohttp_response(await self._dispatch(bolt_request, None))
+        meta = {
+            "content_type": request.headers.get("Content-Type", ""),
+            "query": request.query_string,
+        }
+        try:  # kept before the ack: what Slack hears "got it" for is never lost
+            receipt = await self.keeper.inbox.receive(PLATFORM, key, text, meta)
+        except Exception:
+            log.warning("Slack: could not record %s; Slack will send it again", key, exc_info=True)
+            return web.json_response({"error": "busy, send again"}, status=503)
+        if receipt.entry is None:
+            log.info("Slack: skipped redelivered %s (%s)", key, receipt.state)
+            return web.Response(status=200)
+        handling = self.keeper.begin(receipt.entry)
+        return await to_aiohttp_response(await self._dispatch(bolt_request, handling))
+
+    async def _dispatch(
+        self, bolt_request: AsyncBoltRequest, handling: Handling | None
+    ) -> BoltResponse:
+        """Hand a request to Bolt; its listeners finish the inbox row (else it is done here)."""
         # Requests on one connection share a task: no workspace acts before this one's does.
         previous = act_as(None)
+        kept = inbox.CURRENT.set(handling)
         try:
-            bolt_response = await self.app.async_dispatch(bolt_request)
+            response = await self.app.async_dispatch(bolt_request)
         finally:
+            inbox.CURRENT.reset(kept)
             stop_acting(previous)
-        return await to_aiohttp_response(bolt_response)
+        if handling is not None:
+            # Bolt acks events before their listener's task first runs: let it start.
+            for _ in range(START_WAITS):
+                if handling.started:
+                    break
+                await asyncio.sleep(0)
+            if not handling.started:  # no listener of ours took it: nothing more to do
+                await handling.finish()
+        return response
+
+    async def replay(self, entry: Entry) -> None:
+        """Handle again an event a killed process had acknowledged but not finished."""
+        assert self.keeper is not None
+        headers: dict[str, str | Sequence[str]] = {
+            "Content-Type": str(entry.meta.get("content_type") or "application/json")
+        }
+        if self.settings.slack_signing_secret:  # signed afresh: Bolt checks the signature's age
+            timestamp = str(int(time.time()))
+            signer = SignatureVerifier(self.settings.slack_signing_secret)
+            headers["X-Slack-Request-Timestamp"] = timestamp
+            headers["X-Slack-Signature"] = str(
+                signer.generate_signature(timestamp=timestamp, body=entry.body)
+            )
+        request = AsyncBoltRequest(
+            body=entry.body, query=str(entry.meta.get("query") or ""), headers=headers
+        )
+        await self._dispatch(request, self.keeper.begin(entry))
 
     async def _dedupe(
         self, body: dict[str, Any], next: Callable[[], Awaitable[BoltResponse]]
     ) -> BoltResponse:
         """A middleware for both modes: an event seen before is acked and not run again."""
+        if inbox.current() is not None:
+            return await next()  # the inbox recognised redeliveries already
         event_id = body.get("event_id") if isinstance(body, dict) else None
         if event_id and not await self.store.first_time("slack", str(event_id)):
             log.info("Slack: skipped redelivered event %s", event_id)

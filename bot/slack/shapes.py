@@ -11,6 +11,7 @@ headers (401), `malformed` for the body (400), parsed as Bolt will parse it.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -208,3 +209,32 @@ def _wrong_fields(body: dict[str, Any], depth: int = 0) -> list[str]:
             if isinstance(item, dict):
                 wrong += [f"authorizations.{k}" for k in _wrong_fields(item, depth + 1)]
     return wrong
+
+
+def inbox_key(text: str, content_type: str | None) -> str | None:
+    """Return the key a checked request is kept under in the inbox (None: nothing to keep).
+
+    Slack's own id for it: an event's `event_id` (the same on every redelivery), a slash
+    command's or interaction's `trigger_id` (the same when the same request is sent again);
+    an interaction without one is known by its body's digest.
+    """
+    try:
+        body = parse_body(text, content_type)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(body, dict):
+        return None
+    kind = body.get("type")
+    if kind == "event_callback":
+        event_id = body.get("event_id")
+        return f"ev:{event_id}" if isinstance(event_id, str) and event_id else _digest(text)
+    if kind in JSON_TYPES or "ssl_check" in body:
+        return None  # url_verification and the like: answered at once, nothing to do after
+    trigger = body.get("trigger_id")
+    if isinstance(trigger, str) and trigger:
+        return f"tr:{trigger}"
+    return _digest(text)
+
+
+def _digest(text: str) -> str:
+    return "sha:" + hashlib.sha256(text.encode()).hexdigest()

@@ -25,6 +25,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
+from bot.slack.client import SlackClient
 from bot.slack.installations import Installations, Sightings, Workspace
 from bot.slack.notifier import SlackNotifier
 from handlers.chat import ConversationRef, Reply, UserRef
@@ -67,7 +68,7 @@ def acting_token() -> str | None:
     return _ACTING.get()
 
 
-class WorkspaceClient(AsyncWebClient):
+class WorkspaceClient(SlackClient):
     """An AsyncWebClient with no token of its own: each call uses the acting workspace's.
 
     Calls that bring their own credentials (`token=` or the client id and secret of

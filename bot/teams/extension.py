@@ -11,8 +11,9 @@ from typing import Any
 
 from bot.teams import render
 from bot.teams.incoming import Query
+from handlers import unfurl
 from handlers.ask import lesson_card
-from handlers.chat import Reply
+from handlers.chat import ConversationRef, Reply, UserRef
 from handlers.router import Deps
 from knowledge.search.answer import Viewer
 
@@ -40,6 +41,26 @@ async def search_response(query: Query, deps: Deps) -> dict[str, Any]:
                 "preview": {"contentType": THUMBNAIL, "content": preview},
             }
         )
+    return _result(attachments)
+
+
+async def link_response(
+    url: str, who: UserRef, where: ConversationRef, deps: Deps
+) -> dict[str, Any]:
+    """Return the `composeExtension` answer to a pasted link: the lesson's card as the
+    conversation may see it ("restricted" for a lesson outside its audience), or no card."""
+    reply = await unfurl.unfurl(url, who, where, deps) if url else None
+    if reply is None:
+        return _result([])
+    content = render.card(reply)
+    preview = {"title": _plain(render.fallback(reply), 120)}
+    attachments = [
+        {
+            "contentType": render.CONTENT_TYPE,
+            "content": content,
+            "preview": {"contentType": THUMBNAIL, "content": preview},
+        }
+    ]
     return _result(attachments)
 
 

@@ -150,7 +150,8 @@ def card_action(
         return None
     match data.get(KIND):
         case "button":
-            return ButtonPress(who, here, clean(action), clean(_str(data.get(VALUE))))
+            # The value as sent: the router refuses one with control characters outright.
+            return ButtonPress(who, here, clean(action), _str(data.get(VALUE))[:MAX_TEXT])
         case "form":
             values = {
                 str(k): clean(_str(v))[:MAX_TEXT]

@@ -110,6 +110,9 @@ def manifest(app_id: str, *, domain: str) -> dict[str, Any]:
                         ],
                     }
                 ],
+                # A link to a lesson page on the bot's host unfurls into the lesson's card
+                # (`composeExtension/queryLink`).
+                "messageHandlers": [{"type": "link", "value": {"domains": [domain]}}],
             }
         ],
         "permissions": ["identity", "messageTeamMembers"],

@@ -23,9 +23,12 @@ from microsoft_agents.activity import Activity
 from microsoft_agents.hosting.aiohttp import CloudAdapter
 from microsoft_agents.hosting.core import ClaimsIdentity, OutboundHostValidator, Storage, StoreItem
 from microsoft_agents.hosting.core.app import AgentApplication, ApplicationOptions
+from microsoft_agents.hosting.core.app.proactive import Conversation
 from microsoft_agents.hosting.core.app.state import TurnState
 from microsoft_agents.hosting.core.authorization import AuthTypes
 
+from bot import inbox
+from bot.inbox import Handling, Keeper
 from bot.settings import Settings
 from bot.teams import sdk
 from bot.teams.clients import Clients
@@ -36,6 +39,7 @@ from bot.teams.turns import Turns
 from handlers import router
 from handlers.chat import ConversationRef
 from knowledge import jsonstream
+from knowledge.inbox import Entry
 from knowledge.storage import Store
 
 log = logging.getLogger(__name__)
@@ -44,14 +48,16 @@ PATH = "/api/messages"
 MAX_BODY = 512 * 1024
 KEEP_EVENTS = timedelta(days=2)
 DEDUPED = frozenset({"message", "invoke"})
+PLATFORM = "teams"
 
 
 class TeamsSurface:
     """Everything Teams: the SDK's adapter and application, our handlers, the route."""
 
-    def __init__(self, settings: Settings, store: Store) -> None:
+    def __init__(self, settings: Settings, store: Store, keeper: Keeper | None = None) -> None:
         sdk.check_version()
         self.store = store
+        self.keeper = keeper
         self.connections = sdk.connections(dict(settings.teams_sdk))
         self.configuration = self.connections.get_default_connection_configuration()
         _check(self.configuration)
@@ -79,6 +85,8 @@ class TeamsSurface:
         )
         self.turns = Turns(store, self.notifier, self.references)
         self.turns.register(self.app)
+        if keeper is not None:
+            keeper.register(PLATFORM, self.replay)
 
     async def _posted(self, anchor: str, where: ConversationRef) -> None:
         await router.posted(anchor, where, router.Deps(store=self.store, notifier=self.notifier))
@@ -118,13 +126,26 @@ class TeamsSurface:
         if parsed is None:
             log.info("Teams: refused a malformed activity: %s", problem)
             return web.json_response({"error": problem}, status=400)
-        if not await self._first_time(activity):
+        invoke = activity.get("type") == "invoke"
+        handling: Handling | None = None
+        key = _inbox_key(activity)
+        if key and self.keeper is not None:
+            meta = {"claims": Conversation.claims_from_identity(claims)}
+            try:  # kept before the turn runs and Teams hears back: a crash loses nothing
+                receipt = await self.keeper.inbox.receive(PLATFORM, key, body.decode(), meta)
+            except Exception:
+                log.warning("Teams: could not record %s; Teams will send it again", key)
+                return web.json_response({"error": "busy, send again"}, status=503)
+            if receipt.entry is None:
+                log.info("Teams: skipped redelivered activity %s (%s)", key, receipt.state)
+                return web.json_response({}) if invoke else web.Response(status=202)
+            handling = self.keeper.begin(receipt.entry)
+        elif not await self._first_time(activity):
             log.info("Teams: skipped redelivered activity %s", activity.get("id"))
-            invoke = activity.get("type") == "invoke"
             return web.json_response({}) if invoke else web.Response(status=202)
         try:
-            answer = await self.adapter.process_request(
-                _Request(request.method, request.headers, parsed, claims), self.app
+            answer = await self._turn(
+                _Request(request.method, request.headers, parsed, claims), handling
             )
         except Exception:
             reference = uuid.uuid4().hex[:8]
@@ -133,6 +154,39 @@ class TeamsSurface:
         if answer.body is not None:
             return web.json_response(answer.body, status=answer.status_code, headers=answer.headers)
         return web.Response(status=answer.status_code, headers=answer.headers)
+
+    async def _turn(self, request: _Request, handling: Handling | None) -> Any:
+        """Run one turn; its inbox row is done once the turn is, else released for a retry."""
+        kept = inbox.CURRENT.set(handling)
+        try:
+            answer = await self.adapter.process_request(request, self.app)
+        except BaseException:
+            if handling is not None:  # Teams hears a 502 and sends it again: let that one in
+                await self.keeper_release(handling)
+            raise
+        finally:
+            inbox.CURRENT.reset(kept)
+        if handling is not None:
+            await handling.finish()
+        return answer
+
+    async def keeper_release(self, handling: Handling) -> None:
+        """Give up an inbox row's lease (a redelivery, or the next sweep, handles it)."""
+        handling.finished = True
+        if self.keeper is not None:
+            await self.keeper.release(handling.entry.id)
+
+    async def replay(self, entry: Entry) -> None:
+        """Run again a turn a killed process had taken but not finished."""
+        assert self.keeper is not None
+        claims = entry.meta.get("claims")
+        _, parsed, problem = _activity(entry.body.encode())
+        if parsed is None or not isinstance(claims, dict):
+            log.warning("Teams: cannot replay %s (%s)", entry.key, problem or "no claims")
+            await self.keeper.finish(entry.id)
+            return
+        identity = Conversation.identity_from_claims(claims)
+        await self._turn(_Request("POST", {}, parsed, identity), self.keeper.begin(entry))
 
     async def _first_time(self, activity: dict[str, Any]) -> bool:
         """Return False for a message or invoke seen before (Teams redelivers on timeouts).
@@ -146,6 +200,19 @@ class TeamsSurface:
         conversation = str(activity["conversation"]["id"])
         key = f"{activity['type']}|{conversation}|{activity_id}"
         return await self.store.first_time("teams", key[-200:])
+
+
+def _inbox_key(activity: dict[str, Any]) -> str | None:
+    """The inbox key of a message or invoke (None for the rest: applying them twice is moot).
+
+    Edits and deletions carry the id of the message they change, so they are never
+    redeliveries of it (and applying one twice changes nothing).
+    """
+    activity_id = activity.get("id")
+    if activity.get("type") not in DEDUPED or not isinstance(activity_id, str):
+        return None
+    conversation = str(activity["conversation"]["id"])
+    return f"{activity['type']}|{conversation}|{activity_id}"[-200:]
 
 
 class NoStorage(Storage):

@@ -105,6 +105,7 @@ class Turns:
         app.activity([ActivityTypes.message_update, ActivityTypes.message_delete])(self.on_change)
         app.invoke("adaptiveCard/action")(self.on_execute)
         app.invoke("composeExtension/query")(self.on_search)
+        app.invoke("composeExtension/queryLink")(self.on_link)
         app.invoke()(self.on_other_invoke)
         app.error(self.on_error)
 
@@ -252,6 +253,14 @@ class Turns:
         query = incoming.query(activity)
         await self.people.ensure(context, query.who, activity)
         await _invoke(context, await extension.search_response(query, self.deps))
+
+    async def on_link(self, context: TurnContext, _state: TurnState) -> None:
+        """A lesson's address pasted in the compose box (link unfurling): its card."""
+        activity = _wire(context)
+        url = _str(_dict(activity.get("value")).get("url"))
+        who, where = incoming.user(activity), incoming.where(activity)
+        await self.people.ensure(context, who, activity)
+        await _invoke(context, await extension.link_response(url, who, where, self.deps))
 
     async def on_other_invoke(self, context: TurnContext, _state: TurnState) -> None:
         """An invoke the bot does not handle: a polite 200, never a 501."""

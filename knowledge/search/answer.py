@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
+from rapidfuzz.distance import DamerauLevenshtein
 from sqlalchemy import Connection, bindparam, select, text
 
 from knowledge.evidence import Evidence, levels
@@ -30,6 +31,12 @@ STATUS_BOOST = {LessonStatus.VALIDATED: 1.05, LessonStatus.APPLIED: 1.05}
 # A PBPO's curation (`knowledge.curation`): boosted lessons outrank close matches, down-ranked
 # ones fall below them; hidden ones are out of answers (`_HIDDEN_SQL`). Few lessons are curated.
 CURATION_BOOST = {SearchRanking.BOOST: 1.5, SearchRanking.DOWN: 0.5}
+# An answer is "answered" when one of its first JUDGED lessons holds at least this share of the
+# question's words, weighed by idf (calibrated on the abstention sets: docs/benchmarks.md).
+ANSWERED_COVERAGE = 0.65
+JUDGED = 3
+COVERAGE_POWER = 1.0  # words weigh idf ** COVERAGE_POWER
+CORRECTION_CREDIT = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +96,10 @@ class Answer:
     expansions: tuple[str, ...] = ()
     related_themes: tuple[str, ...] = ()
     contacts: tuple[str, ...] = ()
+    # Whether something good was found (see `judge`): the best hit covers enough of the
+    # question's words, weighed by how rare they are. False: the hits are only the nearest.
+    answered: bool = True
+    coverage: float | None = None
 
     @property
     def did_you_mean(self) -> str | None:
@@ -109,6 +120,7 @@ class Searcher:
         self._vocabulary: Vocabulary | None = None
         self._missions: tuple[str, ...] = ()
         self._themes: tuple[str, ...] = ()
+        self._docs = 0
 
     def forget(self) -> None:
         """Drop cached vocabulary and missions (after this process changed the index)."""
@@ -122,7 +134,7 @@ class Searcher:
         self._refresh(conn)
         limit = max(1, min(limit, 100))
         query = parse(question, today=today, missions=self._missions, themes=self._themes)
-        hidden = _hidden(conn, viewer)
+        hidden = _hidden(conn, viewer, query.statuses)
         answer = self._search(conn, question, query, hidden, limit)
         if answer.hits:
             return answer
@@ -131,19 +143,33 @@ class Searcher:
         )
         if loose.terms and loose != replace(query, relaxed=True):
             # "in 2010", "only AARs", "in MINUSCA" found nothing: drop them (the reply says so).
-            relaxed = self._search(conn, question, loose, hidden, limit)
+            # Words such as "2010" that were a filter do not count against the answer.
+            relaxed = self._search(conn, question, loose, hidden, limit, subject=query.terms)
             if relaxed.hits:
                 return relaxed
         return _with_help(conn, answer, viewer)
 
     def _search(
-        self, conn: Connection, question: str, query: Query, hidden: frozenset[int], limit: int
+        self,
+        conn: Connection,
+        question: str,
+        query: Query,
+        hidden: frozenset[int],
+        limit: int,
+        subject: tuple[str, ...] | None = None,
     ) -> Answer:
+        """Search; `subject` names the words the answer must cover (default: the query's)."""
         restriction = _restriction(query, hidden)
         if not query.terms:
             browsed = _browse(conn, restriction, limit * 3) if query.has_filters else []
             ranked = _one_per_product(conn, browsed, limit)
-            return Answer(query, _hits(conn, ranked, {}))
+            # A question of filters only ("AARs in UNMISS") is answered by whatever they keep.
+            return Answer(
+                query,
+                _hits(conn, ranked, {}),
+                answered=bool(ranked),
+                coverage=1.0 if ranked else 0.0,
+            )
         expansions = self.glossary.expand(list(query.terms), question)
         found = self.index.terms(conn, [*query.terms, *expansions])
         corrections = self._corrections(conn, {t: found[t] for t in query.terms})
@@ -162,12 +188,71 @@ class Searcher:
                     unique[t.term] = replace(t, expansion=word in extra)
         candidates = self.index.rank(conn, list(unique.values()), restriction, limit * 3)
         ranked = _one_per_product(conn, candidates, limit)
+        words = subject if subject is not None else query.terms
+        needs: dict[str, list[tuple[set[str], float]]] = {}
+        for word in words:
+            # A word is covered by its own stems or its glossary expansions'; by its correction's
+            # fully for one slip of the keyboard ("electoin"), half for a guess further off
+            # ("electoral" → "electrical").
+            ways = [(word, 1.0)]
+            if word in corrections:
+                fix = corrections[word]
+                slip = DamerauLevenshtein.distance(word, fix) <= 1
+                ways.append((fix, 1.0 if slip else CORRECTION_CREDIT))
+            needs[word] = [
+                (
+                    {
+                        t.term
+                        for w in (said, *self.glossary.expand([said], question))
+                        for t in found.get(w, ())
+                    },
+                    credit,
+                )
+                for said, credit in ways
+            ]
+        coverage = self._coverage(conn, [lid for lid, _ in ranked[:JUDGED]], needs, found)
+        best = max(coverage.values(), default=0.0)
         return Answer(
             query,
             _hits(conn, ranked, _weights(unique.values())),
             corrections=corrections,
             expansions=tuple(expansions),
+            answered=bool(ranked) and best >= ANSWERED_COVERAGE,
+            coverage=round(best, 4),
         )
+
+    def _coverage(
+        self,
+        conn: Connection,
+        lesson_ids: list[int],
+        needs: dict[str, list[tuple[set[str], float]]],
+        found: dict[str, list[Term]],
+    ) -> dict[int, float]:
+        """Return, for each lesson, the share of the question's words it holds, weighed by idf.
+
+        A word the index does not know at all weighs most (it is rarer than any known one): a
+        question about cholera against lessons that never say it is not answered by "camps".
+        """
+        n = max(self._docs, 1)
+        weight: dict[str, float] = {}
+        for word in needs:
+            dfs = [t.df for t in found.get(word, ())]
+            df = min(dfs) if dfs else 0
+            weight[word] = math.log(1 + (n - df + 0.5) / (df + 0.5)) ** COVERAGE_POWER
+        total = sum(weight.values())
+        if not lesson_ids or total <= 0:
+            return {i: 1.0 for i in lesson_ids} if not needs else {i: 0.0 for i in lesson_ids}
+        wanted = sorted({t for ways in needs.values() for terms, _ in ways for t in terms})
+        held = self.index.matched(conn, lesson_ids, wanted)
+
+        def credit(word: str, lesson_id: int) -> float:
+            has = held.get(lesson_id, set())
+            return max((c for terms, c in needs[word] if terms & has), default=0.0)
+
+        return {
+            lid: sum(w * credit(word, lid) for word, w in weight.items()) / total
+            for lid in lesson_ids
+        }
 
     def parser(self, conn: Connection, *, today: date) -> Callable[[str], Query]:
         """Return a question parser that knows the index's missions and themes."""
@@ -190,9 +275,10 @@ class Searcher:
         themes = tuple(
             t for (t,) in conn.execute(text("SELECT DISTINCT theme FROM product_themes"))
         )
+        docs = int(conn.execute(text("SELECT count(*) FROM lessons")).scalar_one())
         with self._lock:
             self._version, self._vocabulary, self._missions = version, None, missions
-            self._themes, self._loaded = themes, True
+            self._themes, self._loaded, self._docs = themes, True, docs
 
     def _vocab(self, conn: Connection) -> Vocabulary:
         with self._lock:
@@ -219,15 +305,22 @@ _HIDDEN_SQL = text(
     "SELECT l.id FROM lessons l WHERE l.product_id IN (SELECT a.product_id FROM "
     "product_audience a GROUP BY a.product_id "
     "HAVING max(CASE WHEN a.principal IN :principals THEN 1 ELSE 0 END) = 0) "
-    "UNION SELECT l.id FROM lessons l WHERE l.status = 'withdrawn' "
+    "UNION SELECT l.id FROM lessons l WHERE l.status IN :unasked "
     "UNION SELECT c.lesson_id FROM lesson_curation c WHERE c.ranking = 'hidden'"
-).bindparams(bindparam("principals", expanding=True))
+).bindparams(bindparam("principals", expanding=True), bindparam("unasked", expanding=True))
+# Lessons that left the path to being learned: in no answer unless the question asks for them
+# (`status:rejected`, `status:withdrawn`).
+SET_ASIDE = (LessonStatus.REJECTED, LessonStatus.WITHDRAWN)
 
 
-def _hidden(conn: Connection, viewer: Viewer) -> frozenset[int]:
-    """Return the lessons this viewer may not see: restricted, withdrawn and hidden ones."""
+def _hidden(
+    conn: Connection, viewer: Viewer, statuses: frozenset[LessonStatus] = frozenset()
+) -> frozenset[int]:
+    """Return the lessons this viewer may not see: restricted and hidden ones, and rejected and
+    withdrawn ones unless `statuses` asks for them."""
     principals = sorted(viewer.principals) or ["-"]
-    rows = conn.execute(_HIDDEN_SQL, {"principals": principals})
+    unasked = [s.value for s in SET_ASIDE if s not in statuses] or ["-"]
+    rows = conn.execute(_HIDDEN_SQL, {"principals": principals, "unasked": unasked})
     return frozenset(int(i) for (i,) in rows)
 
 
@@ -382,6 +475,14 @@ def _hits(
     return tuple(hits)
 
 
+def lesson_hits(conn: Connection, lesson_ids: Iterable[int]) -> tuple[Hit, ...]:
+    """Return lessons as hits (as an answer shows them), in the order given, without a search.
+
+    The caller decides who may see them (`knowledge.access`).
+    """
+    return _hits(conn, [(int(i), 0.0) for i in lesson_ids], {})
+
+
 def _as_date(value: Any) -> date | None:
     if value is None or isinstance(value, date):
         return value
@@ -443,4 +544,6 @@ def _with_help(conn: Connection, answer: Answer, viewer: Viewer) -> Answer:
         expansions=answer.expansions,
         related_themes=themes,
         contacts=contacts,
+        answered=False,
+        coverage=0.0,
     )

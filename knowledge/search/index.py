@@ -133,6 +133,11 @@ class SearchIndex(Protocol):
     ) -> list[tuple[int, float]]:
         """Return (lesson id, score) of the best lessons for these terms, best first."""
 
+    def matched(
+        self, conn: Connection, lesson_ids: Sequence[int], terms: Sequence[str]
+    ) -> dict[int, set[str]]:
+        """Return which of these index terms each of these (few) lessons holds."""
+
 
 class SqliteIndex:
     """FTS5 with the porter tokenizer; ranking by FTS5's own bm25() with field weights."""
@@ -232,6 +237,35 @@ class SqliteIndex:
         # Words come from text.words(): letters and digits only, so quoted they carry no syntax.
         params = restriction.bind({"match": match, "limit": limit + restriction.overfetch})
         return restriction.keep(conn.execute(_expand(sql, params), params).all(), limit)
+
+    def matched(
+        self, conn: Connection, lesson_ids: Sequence[int], terms: Sequence[str]
+    ) -> dict[int, set[str]]:
+        """Run the lessons' stored text through the index's tokenizer (a few KB: well under a
+        millisecond) and keep the wanted terms."""
+        found: dict[int, set[str]] = {i: set() for i in lesson_ids}
+        if not lesson_ids or not terms:
+            return found
+        rows = conn.execute(
+            text(
+                "SELECT rowid, title, summary, lesson, recommendation, tags FROM lesson_fts "
+                "WHERE rowid IN :ids"
+            ).bindparams(bindparam("ids", expanding=True)),
+            {"ids": list(lesson_ids)},
+        ).all()
+        conn.execute(text("DELETE FROM temp.query_words"))
+        conn.execute(
+            text("INSERT INTO temp.query_words(rowid, word) VALUES (:i, :w)"),
+            [{"i": r[0], "w": " \n ".join(f or "" for f in r[1:])} for r in rows],
+        )
+        for doc, term in conn.execute(
+            text(
+                "SELECT DISTINCT doc, term FROM temp.query_words_v WHERE term IN :terms"
+            ).bindparams(bindparam("terms", expanding=True)),
+            {"terms": sorted(set(terms))},
+        ):
+            found.setdefault(int(doc), set()).add(str(term))
+        return found
 
 
 class PostgresIndex:
@@ -353,6 +387,24 @@ class PostgresIndex:
         )
         rows = conn.execute(_expand(sql, params), params).all()
         return [(int(r[0]), float(r[1])) for r in rows]
+
+    def matched(
+        self, conn: Connection, lesson_ids: Sequence[int], terms: Sequence[str]
+    ) -> dict[int, set[str]]:
+        """Read the lessons' postings of these terms (by the postings' lesson index)."""
+        found: dict[int, set[str]] = {i: set() for i in lesson_ids}
+        if not lesson_ids or not terms:
+            return found
+        for lesson_id, term in conn.execute(
+            text(
+                "SELECT lesson_id, term FROM search_postings "
+                "WHERE lesson_id = ANY(CAST(:ids AS integer[])) "
+                "AND term = ANY(CAST(:terms AS text[]))"
+            ),
+            {"ids": list(lesson_ids), "terms": sorted(set(terms))},
+        ):
+            found.setdefault(int(lesson_id), set()).add(str(term))
+        return found
 
 
 def _count_docs(conn: Connection, change: int) -> None:

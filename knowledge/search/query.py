@@ -189,8 +189,37 @@ _FRAMING = re.compile(
 )
 
 
+# A preposition that ends the framing stays when a filter follows it: "what did we learn in
+# MINUSCA" names a mission, "lessons learned in 2022" a year.
+_KEPT_PREPOSITION = re.compile(r"\b(in|at|from|for|within|during|on)\s*$")
+
+
 def _framing(s: _State) -> None:
-    s.text = _FRAMING.sub(" ", s.text, count=1)
+    match = _FRAMING.match(s.text)
+    if match is None:
+        return
+    end = match.end()
+    kept = _KEPT_PREPOSITION.search(match.group(0))
+    if kept is not None and _filter_follows(s, s.text[end:]):
+        end = match.start() + kept.start()
+    s.text = " " + s.text[end:]
+
+
+def _filter_follows(s: _State, rest: str) -> bool:
+    """Return True when rest starts with a year, a month and year, or a known mission."""
+    rest = rest.lstrip()
+    if re.match(rf"(?:(?:{_MONTH_RE})\s+)?\d{{4}}\b", rest):
+        return True
+    rest = re.sub(r"^the\s+", "", rest)
+    return any(
+        rest.startswith(m) and not rest[len(m) : len(m) + 1].isalnum() for m in s.known_missions
+    )
+
+
+def framed(question: str) -> bool:
+    """Return True when a question opens with framing ("what did we learn about", "any lessons
+    on"): it is a question of its own, never a follow-up."""
+    return _FRAMING.match(fold(question[:MAX_QUESTION_CHARS])) is not None
 
 
 def _keyed(s: _State) -> None:
@@ -346,3 +375,7 @@ def _missions(s: _State) -> None:
         s.missions.add(s.known_missions[m.group(1)])
 
     s.take(rf"\b(?:in|at|from|for|within)\s+(?:the\s+)?({names})\b", use)
+    if not s.missions:
+        # A mission named alone ("what did we learn about MINUSCA?", "MINUSCA lessons") is the
+        # question's filter, not a word to search for.
+        s.take(rf"^\W*(?:the\s+)?({names})(?=(?:\W+(?:lessons?|learn(?:ed|t)))*\W*$)", use)

@@ -156,6 +156,20 @@ def test_ask_json_prints_one_object_with_results(seeded: Path) -> None:
     assert any("elect" in str(r["title"]).lower() for r in results)
 
 
+def test_ask_json_says_whether_the_question_was_answered(seeded: Path) -> None:
+    """Every line gains "answered"; an abstained answer keeps its ranked results (issue 20)."""
+    stdin = f"{ELECTIONS}\nlessons about cholera outbreaks in camps\nrocket engine turbopumps\n\n"
+    done = lessons("ask", "--json", "-", db=seeded, stdin=stdin)
+
+    assert done.returncode == 0, done.stderr
+    answers = json_lines(done.stdout)
+    assert [a["answered"] for a in answers] == [True, False, False, False]
+    cholera = answers[1]["results"]
+    assert isinstance(cholera, list) and len(cholera) == 5  # the nearest, still ranked
+    scores = [r["score"] for r in cholera]
+    assert scores == sorted(scores, reverse=True)
+
+
 def test_ask_prints_the_same_lessons_as_text(seeded: Path) -> None:
     as_json = lessons("ask", "--json", ELECTIONS, db=seeded)
     as_text = lessons("ask", "what", "did", "we", "learn", "about", "elections?", db=seeded)

@@ -273,7 +273,15 @@ async def test_an_anonymous_answer_keeps_no_name(deps: Deps, notifier: FakeNotif
     assert shown is not None and shown.private
     form = form_in(shown)
     review_id = review_row(deps.store).id
-    assert form.form == f"{AarForm.ANONYMOUS}:{review_id}:0"
+    assert form.form.startswith(f"{AarForm.ANONYMOUS}:{review_id}:0:")
+    # The form is sealed for Tomás: written by hand, or sent by anyone else, it adds nothing.
+    for forged in (
+        FormSubmit(TOMAS, thread, f"{AarForm.ANONYMOUS}:{review_id}:0", {"answer": secret}),
+        FormSubmit(PRIYA, thread, form.form, {"answer": secret}),
+    ):
+        refused = await dispatch(forged, deps)
+        assert refused is not None and text_of(refused).startswith("⚠️")
+    assert answers(deps.store) == []
     saved = await dispatch(FormSubmit(TOMAS, thread, form.form, {"answer": secret}), deps)
 
     assert saved is not None and saved.private and "Saved anonymously" in text_of(saved)

@@ -17,6 +17,7 @@ from handlers.chat import (
     ButtonPress,
     Command,
     ConversationRef,
+    Form,
     FormSubmit,
     Message,
     Reply,
@@ -238,7 +239,7 @@ async def test_quiet_participants_are_reminded_once(deps: Deps, now: datetime) -
     thread = await start(deps, "Election day with @Tomás Herrera, @Priya Raman and @Nyibol Deng")
     assert review_row(store).event == "Election day"
     await say(deps, TOMAS, thread, "Kits arrived at six.")
-    form = f"{AarForm.ANONYMOUS}:{review_row(store).id}:0"
+    form = await anonymous_form(deps, PRIYA, thread)
     await dispatch(FormSubmit(PRIYA, thread, form, {"answer": "Nobody tested radios."}), deps)
     await say(deps, RAFAEL, thread, "👀")  # spoke in the thread, gave no answer
 
@@ -275,7 +276,7 @@ async def test_the_reminder_names_nobody_and_hides_who_answered_anonymously(
     store = deps.store
     thread = await start(deps, "Election day with @Priya Raman @Nyibol Deng @Rafael Souza")
     secret = "The checklist was never handed over."
-    form = f"{AarForm.ANONYMOUS}:{review_row(store).id}:0"
+    form = await anonymous_form(deps, PRIYA, thread)
     await dispatch(FormSubmit(PRIYA, thread, form, {"answer": secret}), deps)
 
     await tick(deps, now + BOX / 2, time_box=BOX)
@@ -411,3 +412,14 @@ async def test_tick_without_a_notifier_does_nothing(demo_store: Store, now: date
     assert await aar.tick(Deps(store=demo_store), now + 10 * BOX) == []
     assert review_row(demo_store).step == 0
     assert kinds(await aar.tick(deps, now + BOX)) == [TockKind.ADVANCED]  # the re-export
+
+
+async def anonymous_form(deps: Deps, who: UserRef, thread: ConversationRef) -> str:
+    """Press *Answer anonymously* in the review's thread; return the form's id."""
+    review = review_row(deps.store)
+    press = ButtonPress(who, thread, AarButton.ANONYMOUS, f"{review.id}:{review.step}")
+    shown = await dispatch(press, deps)
+    assert shown is not None
+    (form,) = (e for e in shown.elements if isinstance(e, Form))
+    assert form.form.startswith(f"{AarForm.ANONYMOUS}:{review.id}:{review.step}:")
+    return form.form

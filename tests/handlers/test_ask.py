@@ -22,8 +22,9 @@ from handlers.chat import (
     UserRef,
 )
 from handlers.router import Deps, dispatch
-from knowledge.models import Feedback
+from knowledge.models import Feedback, Question
 from knowledge.records import ProductRecord
+from knowledge.reports import Reports
 from knowledge.storage import Store
 
 GUEST = UserRef("local", "guest")
@@ -125,14 +126,16 @@ async def test_answer_has_a_heading_dividers_and_show_more(demo_store: Store) ->
 
 
 async def test_no_result_mentions_themes_and_pbpo_contacts(demo_store: Store) -> None:
-    said = only_text(await ask(demo_store, "what did we learn about zxqwvy?"))
+    reply = await ask(demo_store, "what did we learn about zxqwvy?")
+    said = "\n".join(e.markdown for e in reply.elements if isinstance(e, Text))
 
     assert said.startswith("I found no lessons on that yet.")
     assert "Themes with many lessons: #" in said
     assert "#elections" in said
-    assert "Policy and Best Practices Officers who may know: " in said
-    assert "Farida Rahimi <farida.rahimi@un.example>" in said
+    assert "*Who might know:*" in said
+    assert "*Farida Rahimi* (MINUSCA) [farida.rahimi@un.example]" in said
     assert "Kwame Asante" not in said  # a mission leader, not a PBPO
+    assert reply.elements[-1] == Button("Ask a colleague", "colleague.ask", "1")
 
 
 async def test_typo_is_corrected_and_said(demo_store: Store) -> None:
@@ -178,7 +181,8 @@ async def test_relaxed_date_filter(demo_store: Store) -> None:
 async def test_filter_with_no_match_and_no_relaxing_says_filters_may_be_narrow(
     demo_store: Store,
 ) -> None:
-    said = only_text(await ask(demo_store, "status:rejected elections"))
+    reply = await ask(demo_store, "status:rejected elections")
+    said = reply.elements[0].markdown if isinstance(reply.elements[0], Text) else ""
 
     assert said.startswith("I found no lessons on that yet.")
     assert "Your filters may be too narrow" in said
@@ -309,7 +313,8 @@ async def test_show_more_of_a_private_answer_stays_private(demo_store: Store) ->
 async def test_no_share_button_without_lessons(demo_store: Store) -> None:
     reply = await command(demo_store, "what did we learn about zxqwvy?")
 
-    assert not any(isinstance(e, Button) for e in reply.elements)
+    buttons = [e for e in reply.elements if isinstance(e, Button)]
+    assert [b.label for b in buttons] == ["Ask a colleague"]  # nothing to share
 
 
 async def test_sharing_posts_the_same_cards_publicly(demo_store: Store) -> None:
@@ -394,3 +399,58 @@ async def test_only_the_asker_may_share_their_question(demo_store: Store) -> Non
 
     assert reply.private
     assert only_text(reply) == "⚠️ Only the person who asked this question can share its answer."
+
+
+# Nothing fits (issue 20) ------------------------------------------------------------------------
+
+NYIBOL = UserRef("local", "nyibol.deng@un.example", "Nyibol Deng")  # UNMISS staff
+CHOLERA = "lessons about cholera outbreaks in camps"
+
+
+async def test_nothing_fits_says_so_shows_two_nearest_and_who_might_know(
+    demo_store: Store,
+) -> None:
+    reply = await ask(demo_store, CHOLERA, NYIBOL)
+    texts = [e.markdown for e in reply.elements if isinstance(e, Text)]
+
+    assert texts[0] == "I found nothing in the lessons that answers *cholera outbreaks in camps*."
+    assert "Here are" not in "\n".join(texts)
+    assert texts[1] == "*Not quite what you asked?* The nearest lessons:"
+    assert len(cards(reply)) == 2  # at most the two nearest, with their vote buttons
+    who = next(t for t in texts if t.startswith("*Who might know:*"))
+    lines = who.splitlines()[1:]
+    assert 1 <= len(lines) <= 3
+    # The authors of the nearest lessons, and the PBPO of the asker's mission (UNMISS): here
+    # Grace Achieng is both, named once.
+    assert all("wrote _" in line or "applied _" in line for line in lines)
+    (grace,) = [line for line in lines if line.startswith("• *Grace Achieng* (UNMISS)")]
+    assert grace.endswith("; PBPO of UNMISS")
+    colleague = reply.elements[-1]
+    assert isinstance(colleague, Button) and colleague.label == "Ask a colleague"
+    (question,) = [q for q in await demo_store_questions(demo_store)]
+    assert colleague.value == str(question.id)
+    assert (question.answered, question.hits) == (False, 5)
+
+
+async def test_a_good_answer_is_logged_as_answered(demo_store: Store) -> None:
+    reply = await ask(demo_store, "what did we learn about elections?", NYIBOL)
+    assert len(cards(reply)) == 5
+    (question,) = await demo_store_questions(demo_store)
+    assert question.answered is True
+
+
+async def test_an_abstained_question_reaches_the_unanswered_list_without_votes(
+    demo_store: Store,
+) -> None:
+    await ask(demo_store, CHOLERA, NYIBOL)
+    await ask(demo_store, "what did we learn about elections?", NYIBOL)
+
+    found = await Reports(demo_store).unanswered_questions()
+
+    assert [q.text for q in found] == [CHOLERA]
+    assert (found[0].no_answer, found[0].helpful, found[0].not_helpful) == (1, 0, 0)
+
+
+async def demo_store_questions(store: Store) -> list[Question]:
+    with store.session() as s:
+        return list(s.scalars(select(Question).order_by(Question.id)))

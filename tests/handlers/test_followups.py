@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import date, timedelta
 
@@ -21,7 +22,7 @@ from handlers.chat import (
     Text,
     UserRef,
 )
-from handlers.followups import WINDOW
+from handlers.followups import WINDOW, whole_question
 from handlers.router import Deps, dispatch
 from knowledge.models import Question, ReviewAnswer
 from knowledge.storage import Store
@@ -124,9 +125,18 @@ async def test_follow_ups_chain_and_a_new_date_replaces_the_old_one(demo_store: 
     assert {dict(f.pairs)["Mission"] for f in _cards(mission)} == {"MINUSCA"}
     assert "Nothing matched" not in text_of(mission)
 
-    earlier = await say(demo_store, SLACK_USER, SLACK_THREAD, "and in 2019?")
-    assert questions(demo_store)[-1].text == f"{ELECTIONS} in MINUSCA since 2019 before 2020"
+    earlier = await say(demo_store, SLACK_USER, SLACK_THREAD, "since 2025")
+    assert questions(demo_store)[-1].text == f"{ELECTIONS} in MINUSCA since 2025"
     assert "Following up on" in text_of(earlier)
+
+    # Nothing on elections in MINUSCA in 2019: the new message is answered alone, its filter
+    # kept (not every filter of both dropped).
+    alone = await say(demo_store, SLACK_USER, SLACK_THREAD, "and in 2019?")
+    assert questions(demo_store)[-1].text == "and in 2019?"
+    assert text_of(alone).startswith("Nothing matched *")
+    assert "so this answers *and in 2019?* alone" in text_of(alone)
+    years = {dict(f.pairs)["Date"][:4] for f in _cards(alone)}
+    assert years == {"2019"}
 
 
 @pytest.mark.parametrize(
@@ -237,3 +247,80 @@ async def test_a_mention_in_the_thread_narrows_it_too(demo_store: Store) -> None
     statuses = {dict(f.pairs)["Status"] for f in _cards(reply)}
     assert statuses == {"● applied"}
     assert questions(demo_store)[-1].thread_id == thread.thread_id
+
+
+# The DM sequences of issue 20 -------------------------------------------------------------------
+
+
+async def test_a_whole_question_in_a_dm_is_not_glued_onto_the_last_one(demo_store: Store) -> None:
+    """ "elections in 2010", then "#gender lessons last 3 years": a new question, not elections."""
+    await say(demo_store, AMINA, DM, "elections in 2010", direct=True)
+
+    reply = await say(demo_store, AMINA, DM, "#gender lessons last 3 years", direct=True)
+
+    assert "Following up" not in text_of(reply) and "Nothing matched" not in text_of(reply)
+    assert questions(demo_store)[-1].text == "#gender lessons last 3 years"
+    since = demo_store.today().replace(day=1, year=demo_store.today().year - 3)
+    dates = [date.fromisoformat(dict(f.pairs)["Date"]) for f in _cards(reply)]
+    assert dates and min(dates) >= since
+
+
+async def test_the_issue_dm_sequence_ends_with_minusca_lessons(demo_store: Store) -> None:
+    """ "only AARs since 2023 about elections", "theme: gender", "what did we learn in MINUSCA"."""
+    first = await say(demo_store, AMINA, DM, "only AARs since 2023 about elections", direct=True)
+    assert set(types(first)) == {"After-Action Review"}
+
+    gender = await say(demo_store, AMINA, DM, "theme: gender", direct=True)
+    # A bare filter narrows; if the combination leaves nothing it is answered alone, saying so.
+    said = text_of(gender)
+    assert said.startswith(("Following up on *only AARs", "Nothing matched *only AARs"))
+    assert _cards(gender)
+
+    minusca = await say(demo_store, AMINA, DM, "what did we learn in MINUSCA", direct=True)
+    assert "Following up" not in text_of(minusca) and "Nothing matched" not in text_of(minusca)
+    missions = {dict(f.pairs)["Mission"] for f in _cards(minusca)}
+    assert missions == {"MINUSCA"}
+    assert questions(demo_store)[-1].text == "what did we learn in MINUSCA"
+
+
+@pytest.mark.parametrize(
+    ("follow_up", "check"),
+    [
+        ("what about UNMISS?", lambda f: f["Mission"] == "UNMISS"),
+        ("only AARs", lambda f: f["Type"] == "After-Action Review"),
+        ("since 2022", lambda f: f["Date"] >= "2022-01-01"),
+        ("#gender", lambda f: True),
+    ],
+)
+async def test_refinements_in_a_dm_narrow_and_say_what_they_combined(
+    demo_store: Store, follow_up: str, check: Callable[[dict[str, str]], bool]
+) -> None:
+    await say(demo_store, AMINA, DM, ELECTIONS, direct=True)
+
+    reply = await say(demo_store, AMINA, DM, follow_up, direct=True)
+
+    assert text_of(reply).startswith(f"Following up on *{ELECTIONS}* with *{follow_up}*.")
+    fields = [dict(f.pairs) for f in _cards(reply)]
+    assert fields and all(check(f) for f in fields)
+    assert questions(demo_store)[-1].text.startswith(ELECTIONS)
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "what did we learn in MINUSCA",
+        "any lessons on gender since 2022",
+        "#gender lessons last 3 years",
+        "lessons from UNMISS",
+    ],
+)
+def test_whole_questions_are_told_from_refinements(message: str) -> None:
+    assert whole_question(message)
+
+
+@pytest.mark.parametrize(
+    "message",
+    ["only AARs", "what about UNMISS?", "since 2022", "theme: gender", "just applied lessons"],
+)
+def test_refinements_are_not_whole_questions(message: str) -> None:
+    assert not whole_question(message)

@@ -10,12 +10,14 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy import text as sql
 
 from handlers.chat import Command, ConversationRef, Fields, Incoming, Message, Reply, Text, UserRef
 from handlers.router import Deps, dispatch
 from knowledge.models import Action, ActionStatus, Lesson, Product, ProductAudience, Role
 from knowledge.records import ProductRecord
 from knowledge.roles import Roles
+from knowledge.search.answer import Viewer
 from knowledge.storage import Store
 
 DEMO = Path(__file__).resolve().parents[2] / "knowledge" / "demo" / "corpus.json"
@@ -78,8 +80,9 @@ async def use_restricted(store: Store, today: date) -> list[str]:
     """Vote on, and add overdue actions to, every restricted lesson; return what must not leak."""
     ids, titles = restricted(store)
     voter = await store.person_for("local", CHEN.user_id)
+    insider = Viewer(voter, insiders(store))  # someone in every audience used them
     for lid in ids:
-        await store.record_feedback(lid, person_id=voter, question_id=None, helpful=True)
+        await store.record_feedback(lid, viewer=insider, question_id=None, helpful=True)
     with store.session() as s:
         for lid in ids:
             s.add(
@@ -202,7 +205,9 @@ async def test_usefulness_shows_what_helps_and_what_needs_work(demo_store: Store
         (AMINA.user_id, second, False),
     ):
         voter = await demo_store.person_for("local", email)
-        await demo_store.record_feedback(lid, person_id=voter, question_id=None, helpful=helpful)
+        await demo_store.record_feedback(
+            lid, viewer=await demo_store.viewer_for(voter), question_id=None, helpful=helpful
+        )
     reply = await say(demo_store, CHEN, "usefulness MINUSCA")
     body = text(reply)
     helps = body.partition("*Most reused*")[0]
@@ -218,3 +223,9 @@ async def test_a_question_starting_with_report_is_still_answered(
 ) -> None:
     reply = await say(demo_store, AMINA, words)
     assert "Learning report" not in text(reply)
+
+
+def insiders(store: Store) -> frozenset[str]:
+    """Return every principal some restricted product names."""
+    with store.connection() as conn:
+        return frozenset(conn.execute(sql("SELECT principal FROM product_audience")).scalars())

@@ -119,6 +119,29 @@ def test_known_missions(question: str, missions: set[str], terms: tuple[str, ...
     assert query.terms == terms
 
 
+@pytest.mark.parametrize(
+    ("question", "missions", "terms", "since"),
+    [
+        ("what did we learn in MINUSCA", {"MINUSCA"}, (), None),
+        ("what did we learn in MINUSCA about elections?", {"MINUSCA"}, ("elections",), None),
+        ("any lessons from UNMISS", {"UNMISS"}, (), None),
+        ("lessons learned in the DPO HQ New York", {"DPO HQ New York"}, (), None),
+        ("what did we learn about MINUSCA?", {"MINUSCA"}, (), None),
+        ("MONUSCO lessons", {"MONUSCO"}, (), None),
+        ("what did we learn in 2022", set(), (), date(2022, 1, 1)),
+        ("what did we learn in elections", set(), ("elections",), None),
+        ("what did we learn about MINUSCA elections", set(), ("minusca", "elections"), None),
+    ],
+)
+def test_a_filter_right_after_the_framing_is_a_filter(
+    question: str, missions: set[str], terms: tuple[str, ...], since: date | None
+) -> None:
+    """The framing's last preposition ("what did we learn in") stays when a filter follows it,
+    and a mission named alone is the question's filter (issue 20)."""
+    query = ask(question)
+    assert (query.missions, query.terms, query.since) == (missions, terms, since)
+
+
 def test_unknown_mission_stays_a_word() -> None:
     query = ask("elections in MINUSMA")
     assert query.missions == frozenset()

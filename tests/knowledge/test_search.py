@@ -13,6 +13,7 @@ from sqlalchemy import text
 
 from knowledge.models import LessonStatus, ProductType, Role
 from knowledge.records import LessonRecord, PersonRecord, ProductRecord
+from knowledge.search import answer as search_answer
 from knowledge.search import index as search_index
 from knowledge.search.answer import Answer, Hit, Viewer
 from knowledge.storage import Counts, Store
@@ -184,7 +185,79 @@ async def test_filters(demo_store: Store, question: str, keep: Callable[[Hit], b
     assert all(keep(h) for h in answer.hits), [h.as_json() for h in answer.hits]
 
 
-async def test_filters_alone_browse_newest_first(demo_store: Store) -> None:
+async def test_a_mission_alone_filters_by_mission(demo_store: Store) -> None:
+    """ "what did we learn in MINUSCA" used to give lessons of UNSOM, DPPA HQ and UNTMIS."""
+    for question in ("what did we learn in MINUSCA", "what did we learn about MINUSCA?"):
+        answer = await ask(demo_store, question)
+        assert answer.query.missions == {"MINUSCA"} and not answer.query.relaxed
+        assert len(answer.hits) == 5
+        assert {h.mission for h in answer.hits} == {"MINUSCA"}, question
+
+
+async def test_rejected_and_withdrawn_lessons_only_when_asked_for(demo_store: Store) -> None:
+    with demo_store.connection() as conn:
+        withdrawn = conn.execute(
+            text(
+                "SELECT min(id) FROM lessons WHERE status = 'applied' AND product_id NOT IN "
+                "(SELECT product_id FROM product_audience)"
+            )
+        ).scalar_one()
+        conn.execute(
+            text("UPDATE lessons SET status = 'withdrawn' WHERE id = :i"), {"i": withdrawn}
+        )
+    rejected = await ask(demo_store, "status:rejected QIPs")
+    assert rejected.hits and {h.status for h in rejected.hits} == {LessonStatus.REJECTED}
+    for question in ("QIPs", "quick impact projects", "elections", "what did we learn in MINUSCA"):
+        answer = await ask(demo_store, question, limit=20)
+        assert answer.hits
+        statuses = {h.status for h in answer.hits}
+        assert not statuses & {LessonStatus.REJECTED, LessonStatus.WITHDRAWN}, question
+        assert withdrawn not in {h.lesson_id for h in answer.hits}
+    asked = await ask(demo_store, "status:withdrawn", limit=20)
+    assert [h.lesson_id for h in asked.hits] == [withdrawn]
+
+
+@pytest.mark.parametrize(
+    ("question", "answered"),
+    [
+        ("what did we learn about elections?", True),
+        ("PoC early warning", True),
+        ("electoin secruity", True),  # typos corrected: one slip of the keyboard each
+        ("DDR", True),  # covered by its glossary expansions
+        ("elections in 2010", True),  # relaxed: "2010" was a filter, not a topic
+        ("AARs in UNMISS", True),  # filters only: whatever they keep
+        ("lessons about cholera outbreaks in camps", False),
+        ("rocket engine combustion instability", False),
+        ("turbopump cavitation in liquid oxygen engines", False),
+        ("zorblax quuxian", False),
+    ],
+)
+async def test_an_answer_knows_whether_it_found_something_good(
+    demo_store: Store, question: str, answered: bool
+) -> None:
+    answer = await ask(demo_store, question)
+    assert answer.answered is answered, (question, answer.coverage)
+    assert answer.coverage is not None and 0.0 <= answer.coverage <= 1.0
+
+
+async def test_an_abstained_answer_keeps_the_nearest_lessons_ranked(demo_store: Store) -> None:
+    answer = await ask(demo_store, "lessons about cholera outbreaks in camps")
+    assert not answer.answered and len(answer.hits) == 5
+    assert [h.score for h in answer.hits] == sorted((h.score for h in answer.hits), reverse=True)
+    assert answer.coverage is not None and answer.coverage < search_answer.ANSWERED_COVERAGE
+
+
+async def test_the_lessons_terms_are_read_back_the_same_on_both_backends(
+    demo_store: Store,
+) -> None:
+    answer = await ask(demo_store, "quick impact projects")
+    top = answer.hits[0].lesson_id
+    with demo_store.engine.connect() as conn:
+        found = demo_store.index.terms(conn, ["quick", "impact", "projects", "zorblax"])
+        terms = [t.term for w in found.values() for t in w]
+        held = demo_store.index.matched(conn, [top], terms)
+    assert held[top] == {t.term for w in ("quick", "impact", "projects") for t in found[w]}
+
     answer = await ask(demo_store, "AARs in UNMISS")
     assert answer.query.terms == ()
     assert ids(answer) == [

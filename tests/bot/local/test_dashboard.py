@@ -19,6 +19,8 @@ from yarl import URL
 
 from bot.keys import STORE
 from bot.local.dashboard import AS_COOKIE, MAX_QUERY, add_routes
+from handlers.chat import ConversationRef, Message, UserRef
+from handlers.router import Deps, dispatch
 from knowledge.models import Lesson, LessonStatus, Product, ProductType, Question
 from knowledge.records import LessonRecord, ProductRecord
 from knowledge.storage import Store
@@ -141,6 +143,22 @@ async def test_overview_shows_figures_charts_and_unanswered_questions(
     assert [c["class"] for c in charts] == ["chart chart-funnel", "chart chart-line"]
     assert f"{HOSTILE} 2" in doc.text  # the question, escaped, asked twice
     assert doc.links("/dashboard/lessons?q=%3Cscript%3E")
+
+
+async def test_a_question_the_search_could_not_answer_is_listed_without_votes(
+    client: Client, demo_store: Store
+) -> None:
+    """Issue 20: an abstained answer reaches "questions without a good answer" at once."""
+    nyibol = UserRef("local", "nyibol.deng@un.example")
+    for question in ("lessons about cholera outbreaks in camps", "elections"):
+        await dispatch(
+            Message(nyibol, ConversationRef("local", "dm:9"), question), Deps(demo_store)
+        )
+
+    doc = await page(client, "/dashboard")
+
+    assert "lessons about cholera outbreaks in camps 1" in doc.text
+    assert "elections 1" not in doc.text
 
 
 async def test_overview_of_an_empty_index_shows_empty_states(store: Store) -> None:

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from bot.app import build_app
 from bot.local.auth import COOKIE, Guard
 from bot.settings import Settings
-from knowledge.models import Feedback, Lesson, LessonStatus, Product, Question
+from knowledge.models import Feedback, Lesson, LessonStatus, Product, Question, Referral
 from knowledge.storage import Store
 
 Client = TestClient[web.Request, web.Application]
@@ -306,3 +306,68 @@ async def test_a_pbpo_promotes_a_practice_and_the_channel_sees_its_card(
     card = await reader.until("message", lambda f: "Good practice" in f["message"]["html"])
     assert card["message"]["bot"] and "cut reprisals by half" in card["message"]["html"]
     assert card["message"]["channel"] == "mission-hq"
+
+
+def _value(html: str, action: str) -> str:
+    return html.split(f'data-action="{action}" data-value="')[1].split('"')[0]
+
+
+async def test_ask_a_colleague_round_trips_and_the_answer_is_saved_as_a_lesson_note(
+    client: Client, demo_store: Store
+) -> None:
+    """Issue 20: nothing fits → Ask a colleague → the colleague answers on their card → the
+    answer comes back in the asker's conversation → saved as an identified lesson note."""
+    asker = await tab(client, "nyibol.deng@un.example")  # UNMISS staff
+    pbpo = await tab(client, "grace.achieng@un.example")  # UNMISS PBPO
+    await asker.send(
+        type="say", channel=asker.dm, thread=None, text="lessons about cholera outbreaks in camps"
+    )
+    answer = await asker.until("message", lambda f: f["message"]["bot"])
+    html = answer["message"]["html"]
+    assert "I found nothing in the lessons that answers" in html and "Who might know" in html
+
+    await asker.send(
+        type="press",
+        message=answer["message"]["id"],
+        action="colleague.ask",
+        value=_value(html, "colleague.ask"),
+    )
+    told = await asker.until("message", lambda f: "I asked" in f["message"]["html"])
+    assert told["message"]["private"] and "Grace Achieng" in told["message"]["html"]
+
+    card = await pbpo.until("message", lambda f: "colleague.answer" in f["message"]["html"])
+    assert "Nyibol Deng asks:" in card["message"]["html"]
+    referral = _value(card["message"]["html"], "colleague.answer")
+    await pbpo.send(
+        type="press", message=card["message"]["id"], action="colleague.answer", value=referral
+    )
+    form = await pbpo.until("message", lambda f: "Answer a colleague" in f["message"]["html"])
+    assert form["message"]["private"]
+    line = "Chlorinate water points first; the WASH cluster keeps the stocks."
+    await pbpo.send(
+        type="submit",
+        message=card["message"]["id"],
+        form=f"colleague.reply:{referral}",
+        values={"answer": line, "lesson": ""},
+    )
+    thanks = await pbpo.until("message", lambda f: "passed your answer" in f["message"]["html"])
+    assert thanks["message"]["private"]
+
+    back = await asker.until("message", lambda f: "colleague.save" in f["message"]["html"])
+    assert back["message"]["channel"] == asker.dm
+    assert "Grace Achieng" in back["message"]["html"] and line in back["message"]["html"]
+    await asker.send(
+        type="press",
+        message=back["message"]["id"],
+        action="colleague.save",
+        value=_value(back["message"]["html"], "colleague.save"),
+    )
+    saved = await asker.until("message", lambda f: "lesson note" in f["message"]["html"])
+    assert saved["message"]["private"] and "identified" in saved["message"]["html"]
+
+    with demo_store.session() as s:
+        note = s.scalars(select(Lesson).where(Lesson.lesson == line)).one()
+        assert note.status == LessonStatus.IDENTIFIED
+        referral_row = s.get(Referral, int(referral))
+        assert referral_row is not None
+        assert referral_row.note_id == note.id and referral_row.answer == line

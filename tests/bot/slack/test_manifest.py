@@ -33,6 +33,8 @@ SCOPES_FOR = {
     # conversations.info: a channel's name decides which restricted lessons answers there show
     "conversations.info public": "channels:read",
     "conversations.info private": "groups:read",
+    "link_shared": "links:read",  # a link to a lesson page was posted
+    "chat.unfurl": "links:write",  # …and unfurls into the lesson's card
 }
 
 
@@ -82,7 +84,9 @@ def test_scopes_are_exactly_what_the_bot_uses() -> None:
     events = data["settings"]["event_subscriptions"]["bot_events"]
     no_scope = {"app_home_opened", "app_uninstalled", "tokens_revoked"}
     needed = {SCOPES_FOR[e] for e in events if e not in no_scope}
-    needed |= {SCOPES_FOR[m] for m in ("commands", "chat.postMessage", "conversations.open")}
+    needed |= {
+        SCOPES_FOR[m] for m in ("commands", "chat.postMessage", "conversations.open", "chat.unfurl")
+    }
     needed |= {SCOPES_FOR["users.info"], SCOPES_FOR["users.info email"]}
     needed |= {SCOPES_FOR["conversations.info public"], SCOPES_FOR["conversations.info private"]}
     assert set(data["oauth_config"]["scopes"]["bot"]) == needed
@@ -95,3 +99,5 @@ def test_every_url_is_the_one_slack_route() -> None:
     urls |= {data["settings"]["interactivity"]["request_url"]}
     assert {u.split("/", 3)[3] for u in urls} == {"slack/events"}
     assert data["features"]["app_home"]["home_tab_enabled"] is True
+    # Lesson pages unfurl only on the bot's own host (the one its URLs name).
+    assert data["features"]["unfurl_domains"] == ["lessons.example.org"]

@@ -21,6 +21,7 @@ from fake_slack import (
     block_actions,
     event_callback,
     form_body,
+    link_shared,
     message_channel,
     message_im,
     message_shortcut,
@@ -605,3 +606,132 @@ async def test_native_feedback_under_an_answer_records_the_vote(
 def _votes(store: Store) -> list[bool]:
     with store.session() as s:
         return list(s.scalars(select(Feedback.helpful).order_by(Feedback.id)))
+
+
+async def test_ask_a_colleague_round_trips_on_slack(
+    bot: Client, slack: FakeSlack, demo_store: Store
+) -> None:
+    """Issue 20 on Slack: nothing fits in a DM → Ask a colleague → the PBPO answers in a modal
+    from the card in their DM → the answer lands in the asker's DM → saved as a lesson note."""
+    slack.add_user("UNYIBOL1", email="nyibol.deng@un.example", name="Nyibol Deng")
+    slack.add_user("UGRACE01", email="grace.achieng@un.example", name="Grace Achieng")
+    asker_dm = slack.dm_channel("UNYIBOL1")
+    said = message_im("lessons about cholera outbreaks in camps", "UNYIBOL1", ts="1700000300.0001")
+    assert await event(bot, event_callback(said)) == 200
+    answer = await eventually_call(
+        slack,
+        lambda c: c.args["channel"] == asker_dm and "colleague.ask" in text_of(c.args["blocks"]),
+    )
+    assert "I found nothing in the lessons that answers" in text_of(answer.args["blocks"])
+    ask = button_in(answer, "colleague.ask")
+    press = block_actions(
+        ask["action_id"],
+        ask["value"],
+        user="UNYIBOL1",
+        channel=asker_dm,
+        message_ts=answer.response["ts"],
+    )
+    assert await interact(bot, press) == 200
+    # Something only for the asker, in a DM, arrives in the DM.
+    await eventually_call(
+        slack, lambda c: c.args["channel"] == asker_dm and "I asked" in text_of(c.args["blocks"])
+    )
+
+    card = await eventually_call(
+        slack,
+        lambda c: (
+            c.args["channel"] == slack.dm_channel("UGRACE01")
+            and "colleague.answer" in text_of(c.args["blocks"])
+        ),
+    )
+    assert "Nyibol Deng asks:" in text_of(card.args["blocks"])
+    open_form = button_in(card, "colleague.answer")
+    press = block_actions(
+        open_form["action_id"],
+        open_form["value"],
+        user="UGRACE01",
+        channel=slack.dm_channel("UGRACE01"),
+        message_ts=card.response["ts"],
+        trigger_id="13345224609.738474920.8088930838d88f008e0",
+    )
+    assert await interact(bot, press) == 200
+    (opened,) = await slack.wait_for("views.open")
+    view = opened.args["view"]
+    line = "Chlorinate water points first; the WASH cluster keeps the stocks."
+    submitted = view_submission(
+        view["callback_id"],
+        {"answer": line, "lesson": ""},
+        user="UGRACE01",
+        private_metadata=view.get("private_metadata", ""),
+        blocks=view["blocks"],
+    )
+    assert await interact(bot, submitted) == 200
+
+    back = await eventually_call(
+        slack,
+        lambda c: c.args["channel"] == asker_dm and "colleague.save" in text_of(c.args["blocks"]),
+    )
+    assert line in text_of(back.args["blocks"]) and "Grace Achieng" in text_of(back.args["blocks"])
+    save = button_in(back, "colleague.save")
+    press = block_actions(
+        save["action_id"],
+        save["value"],
+        user="UNYIBOL1",
+        channel=asker_dm,
+        message_ts=back.response["ts"],
+    )
+    assert await interact(bot, press) == 200
+    await eventually_call(
+        slack,
+        lambda c: (
+            c.args["channel"] == asker_dm and "answer as a lesson note" in text_of(c.args["blocks"])
+        ),
+    )
+    with demo_store.session() as s:
+        note = s.scalars(select(Lesson).where(Lesson.lesson == line)).one()
+        assert note.status == LessonStatus.IDENTIFIED
+
+
+def _lesson_titled(store: Store, words: str) -> int:
+    with store.session() as s:
+        return int(
+            s.scalars(
+                select(Lesson.id)
+                .join(Product, Product.id == Lesson.product_id)
+                .where(Product.title.contains(words))
+                .order_by(Lesson.id)
+            ).first()
+            or 0
+        )
+
+
+@pytest.mark.parametrize(
+    ("channel", "name", "shown"),
+    [
+        ("C0MEDSUP", "mediation-support", True),  # the restricted lesson's own channel
+        ("C0GENERAL", "general", False),  # anyone else: "restricted", nothing of the lesson
+    ],
+)
+async def test_a_lesson_link_unfurls_into_its_card_as_the_channel_may_see_it(
+    bot: Client, slack: FakeSlack, demo_store: Store, channel: str, name: str, shown: bool
+) -> None:
+    slack.add_channel(channel, name)
+    restricted = _lesson_titled(demo_store, BACK_CHANNEL)
+    public = _lesson_titled(demo_store, "Air retrieval of results")
+    assert restricted and public
+    links = [
+        f"https://lessons.example.org/dashboard/lessons/{public}",
+        f"https://lessons.example.org/dashboard/lessons/{restricted}",
+        "https://lessons.example.org/dashboard/lessons/999999",  # no such lesson: no unfurl
+        "https://lessons.example.org/dashboard/lessons/١٢",  # not our id: no unfurl
+    ]
+    assert await event(bot, event_callback(link_shared(links, AMINA, channel))) == 200
+    (call,) = await slack.wait_for("chat.unfurl")
+    unfurls = call.args["unfurls"]
+    assert set(unfurls) == set(links[:2])
+    assert "Air retrieval of results" in text_of(unfurls[links[0]]["blocks"])
+    secret = text_of(unfurls[links[1]]["blocks"])
+    assert (BACK_CHANNEL in secret) is shown
+    if not shown:
+        assert "restricted lesson" in secret and "armed group" not in secret
+    slack.assert_clean()

@@ -564,3 +564,101 @@ async def test_a_pbpo_promotes_a_practice_in_a_teams_channel(
     with demo_store.session() as s:
         promoted = s.scalars(select(Promotion)).one()
     assert (promoted.lesson_id, promoted.channels) == (lesson, [f"teams:{CHANNEL}"])
+
+
+NYIBOL = Member("aad-nyibol", "29:nyibol", "Nyibol Deng", "nyibol.deng@un.example")
+GRACE = Member("aad-grace", "29:grace", "Grace Achieng", "grace.achieng@un.example")
+
+
+async def test_ask_a_colleague_round_trips_on_teams(
+    bot: Client, teams: FakeTeams, demo_store: Store
+) -> None:
+    """Issue 20 on Teams: nothing fits → Ask a colleague → the PBPO answers from the card in
+    their personal chat → the answer reaches the asker's chat → saved as a lesson note."""
+    for member in (NYIBOL, GRACE):
+        teams.add_member(member)
+    await post(bot, teams, personal_message(teams, GRACE, "hi"))  # the bot knows her chat
+    teams.reset()
+    asked = personal_message(teams, NYIBOL, "lessons about cholera outbreaks in camps")
+    assert (await post(bot, teams, asked))[0] == 202
+    (answer,) = cards_to(teams, "a:personal-aad-nyibol")
+    assert "I found nothing in the lessons that answers" in text_of(answer)
+    ask = find_action(answer, "colleague.ask")
+    _, told = await post(
+        bot, teams, execute(teams, NYIBOL, ask, conversation=personal(NYIBOL), card_id="1")
+    )
+    assert "I asked" in json.dumps(told) and "Grace Achieng" in json.dumps(told)
+
+    (card,) = [c for c in cards_to(teams, "a:personal-aad-grace") if "asks:" in text_of(c)]
+    assert "Nyibol Deng asks:" in text_of(card)
+    opened = find_action(card, "colleague.answer")
+    _, form = await post(
+        bot, teams, execute(teams, GRACE, opened, conversation=personal(GRACE), card_id="2")
+    )
+    assert form["type"] == CARD
+    send = find_action(form["value"], "colleague.reply:")
+    line = "Chlorinate water points first; the WASH cluster keeps the stocks."
+    _, thanks = await post(
+        bot,
+        teams,
+        execute(
+            teams, GRACE, send, conversation=personal(GRACE), card_id="2",
+            inputs={"answer": line, "lesson": ""},
+        ),
+    )  # fmt: skip
+    assert "passed your answer to Nyibol Deng" in json.dumps(thanks)
+
+    back = [c for c in cards_to(teams, "a:personal-aad-nyibol") if line in text_of(c)]
+    assert len(back) == 1 and "Grace Achieng" in text_of(back[0])
+    save = find_action(back[0], "colleague.save")
+    _, saved = await post(
+        bot, teams, execute(teams, NYIBOL, save, conversation=personal(NYIBOL), card_id="3")
+    )
+    assert "answer as a lesson note" in json.dumps(saved)
+    with demo_store.session() as s:
+        note = s.scalars(select(Lesson).where(Lesson.lesson == line)).one()
+        assert note.status == LessonStatus.IDENTIFIED
+
+
+def _query_link(teams: FakeTeams, member: Member, url: str) -> dict[str, Any]:
+    """A link pasted in the compose box (`composeExtension/queryLink`, link unfurling)."""
+    activity = compose_query(teams, member, "", conversation=personal(member))
+    activity["name"] = "composeExtension/queryLink"
+    activity["value"] = {"url": url}
+    return activity
+
+
+def _lesson_titled(store: Store, words: str) -> int:
+    with store.session() as s:
+        found = s.scalars(
+            select(Lesson.id)
+            .join(Product, Product.id == Lesson.product_id)
+            .where(Product.title.contains(words))
+            .order_by(Lesson.id)
+        ).first()
+        assert found is not None, words
+        return int(found)
+
+
+@SQLITE_ONLY
+async def test_a_pasted_lesson_link_unfurls_into_its_card_or_restricted(
+    bot: Client, teams: FakeTeams, demo_store: Store
+) -> None:
+    public = _lesson_titled(demo_store, "Air retrieval of results")
+    secret = _lesson_titled(demo_store, "A discreet back-channel")  # channel:mediation-support
+    page = "https://lessons.example.org/dashboard/lessons/{}"
+
+    status, body = await post(bot, teams, _query_link(teams, AMINA, page.format(public)))
+    assert status == 200
+    (attachment,) = body["composeExtension"]["attachments"]
+    assert "Air retrieval of results" in text_of(attachment["content"])
+    assert "Helpful" not in text_of(attachment["content"])  # no votes on an unfurl
+
+    status, body = await post(bot, teams, _query_link(teams, AMINA, page.format(secret)))
+    (attachment,) = body["composeExtension"]["attachments"]
+    shown = text_of(attachment)
+    assert "restricted lesson" in shown and "back-channel" not in shown.lower()
+
+    for other in (page.format(999999), "https://example.org/elsewhere", ""):
+        status, body = await post(bot, teams, _query_link(teams, AMINA, other))
+        assert status == 200 and body["composeExtension"]["attachments"] == []

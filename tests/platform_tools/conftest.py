@@ -30,7 +30,7 @@ def _missing(reason: str) -> None:
 
 @pytest.fixture(scope="session")
 def node_tools() -> Path:
-    """Return tests/platform/node_modules, or skip (fail in CI) when it was not installed."""
+    """Return tests/platform_tools/node_modules, or skip (fail in CI) when it was not installed."""
     if shutil.which("node") is None:
         _missing("Node.js is not installed (the platform tools run on it)")
     if not (NODE_MODULES / ".package-lock.json").exists():
