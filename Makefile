@@ -75,7 +75,7 @@ run: $(STAMP)
 chat: $(STAMP)
 	$(BIN)/lessons db upgrade $(FORGET_ON_FAILURE)
 	$(BIN)/lessons seed-demo --if-empty $(FORGET_ON_FAILURE)
-	$(BIN)/lessons chat $(FORGET_ON_FAILURE)
+	$(BIN)/lessons chat $(if $(AS),--as $(AS)) $(FORGET_ON_FAILURE)
 
 # Refresh the locks from pyproject.toml's ranges (uv, installed into .venv for this only).
 UV_VERSION := 0.13.10

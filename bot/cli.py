@@ -24,7 +24,7 @@ from bot import action_cli, admin, audience_cli, logs, practices_cli, report_cli
 from bot.progress import progress_bar
 from bot.settings import MAX_WORKERS, Settings
 from bot.terminal.render import render
-from handlers.chat import ConversationRef, Message, UserRef
+from handlers.chat import Button, ButtonPress, ConversationRef, Incoming, Message, UserRef
 from handlers.router import Deps, dispatch
 from knowledge import database
 from knowledge.errors import DomainError, database_trouble
@@ -87,11 +87,17 @@ def _parser() -> argparse.ArgumentParser:
     ask = sub.add_parser("ask", help="answer one question ('-' reads one per line from stdin)")
     ask.add_argument("question", nargs="+")
     ask.add_argument("--json", action="store_true", help="print JSON (one object per question)")
-    ask.add_argument("--limit", type=int, default=5)
+    ask.add_argument("--limit", type=_limit, default=5, help="lessons per answer (1-100)")
     ask.add_argument("--as", dest="who", metavar="EMAIL", help="ask as this person")
     ask.set_defaults(func=_ask)
     imp = sub.add_parser("import", help="import lessons from CSV, JSON/JSONL, Markdown or LLIS")
     imp.add_argument("file", type=Path)
+    imp.add_argument(
+        "--new-missions", action="store_true", help="allow missions the index does not know yet"
+    )
+    imp.add_argument(
+        "--new-themes", action="store_true", help="allow themes the index does not know yet"
+    )
     imp.set_defaults(func=_import)
     db = sub.add_parser("db", help="database maintenance").add_subparsers(required=True)
     db.add_parser("upgrade", help="create or upgrade the schema").set_defaults(func=_upgrade)
@@ -153,12 +159,31 @@ def _workers(text: str) -> int:
     return int(text)
 
 
+def _limit(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 100:
+        raise argparse.ArgumentTypeError("must be a number from 1 to 100")
+    return int(text)
+
+
+async def _known(store: Store, email: str | None) -> int | None:
+    """Return the person `--as EMAIL` names, or stop: acting as a guest by a typo is no answer."""
+    if not email:
+        return None
+    person = await store.person_for("local", email.strip().lower())
+    if person is None:
+        raise DomainError(
+            f"--as: nobody with the email {email} is in the staff directory. Check the "
+            "address, or leave --as out to act as a guest."
+        )
+    return person
+
+
 def _teams_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     package = sub.add_parser("teams-package", help="build the Teams app package (manifest, icons)")
     package.add_argument("--out", type=Path, default=Path("lessons-bot.zip"))
     package.add_argument("--app-id", help="the bot's app id (default: …SETTINGS__CLIENTID)")
     package.add_argument(
-        "--domain", default="lessons.example.org", help="the bot's public host name"
+        "--domain", required=True, help="the bot's public host name (e.g. lessons.un.example)"
     )
     package.add_argument(
         "--schemas", type=Path, help="folder of Microsoft's Teams manifest schemas"
@@ -231,22 +256,44 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 def _chat(args: argparse.Namespace, settings: Settings) -> int:
     store = _store(settings)
     _require_schema(store)
+    try:
+        asyncio.run(_known(store, args.who))
+    except DomainError:
+        store.close()
+        raise
     who = UserRef("local", (args.who or "").lower() or "guest")
     where = ConversationRef("local", "terminal", channel_name="terminal")
     print("Lessons Bot — ask me what we learned about something. 'help' for help, Ctrl-D to leave.")
+    if not args.who:
+        print(
+            "You are a guest: your actions, validations and home need you to be someone. Start "
+            "with `lessons chat --as you@un.example` (make chat AS=you@un.example)."
+        )
 
     async def loop() -> None:
+        buttons: dict[str, Button] = {}  # the last reply's [buttons]: typing a label presses it
         while True:
             try:
                 line = await asyncio.to_thread(input, "you> ")
             except EOFError:
                 return
             if line.strip():
-                reply = await dispatch(Message(who, where, line), Deps(store=store))
+                pressed = buttons.get(" ".join(line.split()).casefold().strip("[]"))
+                event: Incoming = (
+                    ButtonPress(who, where, pressed.action, pressed.value)
+                    if pressed is not None
+                    else Message(who, where, line)
+                )
+                reply = await dispatch(event, Deps(store=store))
                 if reply is not None:
                     print(render(reply) + "\n")
+                    found = [e for e in reply.elements if isinstance(e, Button) and not e.url]
+                    buttons = {b.label.casefold(): b for b in reversed(found)}
 
-    asyncio.run(loop())
+    try:
+        asyncio.run(loop())
+    finally:
+        store.close()
     return 0
 
 
@@ -260,7 +307,7 @@ def _ask(args: argparse.Namespace, settings: Settings) -> int:
     )
 
     async def answer_all() -> None:
-        person = await store.person_for("local", args.who) if args.who else None
+        person = await _known(store, args.who)
         viewer = await store.viewer_for(person)
         for question in questions:
             if args.json:
@@ -302,6 +349,13 @@ IMPORT_TRIES = 3
 
 def _import(args: argparse.Namespace, settings: Settings) -> int:
     store = _store(settings)
+    try:
+        return _import_into(store, args)
+    finally:
+        store.close()  # a refused import too: no connection is left open
+
+
+def _import_into(store: Store, args: argparse.Namespace) -> int:
     _require_schema(store)
     source = open_source(args.file)
     total = source.estimate()
@@ -312,6 +366,8 @@ def _import(args: argparse.Namespace, settings: Settings) -> int:
                     source.records(today=store.today()),
                     source=str(args.file),
                     progress=progress_bar(total, sys.stderr),
+                    new_missions=args.new_missions,
+                    new_themes=args.new_themes,
                 )
             )
             break

@@ -153,7 +153,8 @@ def report_lines(report: TickReport, *, preview: PreviewNotifier | None = None) 
             lines.append(f"  {d.outcome:<10} {d.name}: {kinds} {d.detail}".rstrip())
     counts: dict[str, int] = {}
     for d in report.deliveries:
-        counts[d.outcome] = counts.get(d.outcome, 0) + 1
+        outcome = verb if d.outcome == "sent" else d.outcome  # a dry run sends nothing
+        counts[outcome] = counts.get(outcome, 0) + 1
     summary = ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items())) or "nothing"
     if report.practices:
         lines.append(f"  {verb:<10} {report.practices} practices of the week and priority lists")

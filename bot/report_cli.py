@@ -80,6 +80,8 @@ def _who(args: argparse.Namespace, settings: Settings) -> int:
         person = await _person(store, args.who) if args.who else None
         viewer = await store.viewer_for(person) if person is not None else Viewer(None)
         found = await Experts(store).who_knows(topic, viewer=viewer)
+        if not found:
+            return [await nobody_named(store, topic, viewer)]
         return [
             f"{e.name} ({e.mission or 'no mission'}) <{e.email or '-'}>: "
             + "; ".join(
@@ -100,6 +102,18 @@ def _who(args: argparse.Namespace, settings: Settings) -> int:
         store.close()
     print("\n".join(lines) if lines else f"Nobody has written or applied a lesson on {topic} yet.")
     return 0
+
+
+async def nobody_named(store: Store, topic: str, viewer: Viewer) -> str:
+    """Say why nobody is named: no lesson on the topic, or lessons that name nobody."""
+    hits = len((await store.ask(topic, viewer=viewer, limit=5)).hits)
+    if not hits:
+        return f"Nobody has written or applied a lesson on {topic} yet."
+    lessons = "1 lesson" if hits == 1 else f"{hits} lessons"
+    return (
+        f"Found {lessons} on {topic}, but none names its author or someone who applied it: "
+        f"`lessons ask {topic}` shows them."
+    )
 
 
 def _open(settings: Settings) -> Store:

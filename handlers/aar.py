@@ -256,15 +256,17 @@ async def button(press: ButtonPress, deps: Deps) -> Reply | None:
                 raise UserError(ELSEWHERE)
             seal = await deps.store.seal(_anonymous_key(review.id, step, press.who))
             return _anonymous_form(review, step, seal)
-        return await _steer(review, _CONTROLS[action], person, step, deps)
+        reply = await _steer(review, _CONTROLS[action], person, step, deps)
+        return replace(reply, retire=await _retired(review, action, step, person, deps))
     proposal = await reviews.proposal(button_ids(press.value, 1)[0])
     if action == AarButton.ACCEPT:
         accepted = await reviews.accept(proposal.id, actor_id=person)
         due = f", due {accepted.due_date.isoformat()}" if accepted.due_date else ""
         return Reply.of(
             Text(
-                f"✅ Accepted: *{accepted.description}*{due}. It is now one of your open "
-                "actions: type `actions` to see them. I will remind you before it is due."
+                f"✅ Accepted: *{accepted.description.rstrip(' .;:')}*{due}. It is now one of "
+                "your open actions: type `actions` to see them. I will remind you before it is "
+                "due."
             ),
             private=True,
             replace=True,
@@ -663,6 +665,30 @@ async def _answer(review: ReviewView, msg: Message, person: int | None, deps: De
     return _private("\n".join(notes)) if notes else None
 
 
+_DONE_BY = {
+    AarButton.NEXT: "Moved on",
+    AarButton.BACK: "Went back",
+    AarButton.SKIP: "Skipped",
+    AarButton.PAUSE: "Paused",
+    AarButton.RESUME: "Resumed",
+    AarButton.CLOSE: "Closed and saved",
+    AarButton.CANCEL: "Cancelled",
+}
+
+
+async def _retired(
+    review: ReviewView, action: AarButton, step: int, person: int | None, deps: Deps
+) -> tuple[Element, ...]:
+    """Return what a question card becomes once a facilitator's button moved the review on."""
+    member = await Reviews(deps.store).member(person) if person is not None else None
+    who = member.name if member else review.facilitator_name
+    done = f"_{_DONE_BY.get(action, 'Done')} by {who}._"
+    if action == AarButton.RESUME or not 0 <= step < len(review.questions):
+        return (Text(f"{done}"),)
+    question = review.questions[step].text
+    return (Text(f"*Question {step + 1} of {len(review.questions)}:* {question}\n{done}"),)
+
+
 def _anonymous_key(review_id: int, step: int, who: UserRef) -> str:
     return f"aar.anonymous:{review_id}:{step}:{who.platform}:{who.user_id}"
 
@@ -703,7 +729,7 @@ async def _anonymous(review_id: int, step: int, text: str, person: int | None, d
     )
     notifier = deps.notifier
     if notifier is not None and review.thread_id and notifier.platform == review.platform:
-        quoted = "\n".join(f"> {line}" for line in clip(text, 2500).splitlines())
+        quoted = f"“{unlinked(clip(text, 2500).strip())}”"  # no "> ": not every surface quotes
         thread = ConversationRef(
             review.platform, review.channel_id, review.thread_id, review.channel_name
         )

@@ -207,6 +207,11 @@ class Reply:
       posting a new one (a card updating in place).
     - `anchor`: the adapter posts the reply as a new message in the channel and reports where it
       landed through `router.posted(anchor, where)`: an AAR learns the thread it runs in this way.
+    - `retire`: after a button press whose answer is posted as a new message, the card that
+      carried the button is updated in place to these elements (the outcome and who decided,
+      no live buttons that could only answer "already done").
+    - `field`: a refusal of a submitted form names the input it is about, so the form can show
+      it beside that input (Slack's `response_action: errors`, the local chat's open form).
     - `key`: a reminder's delivery key. The platform keeps it with the message (Slack message
       metadata, the local chat log), so `Notifier.find` can tell whether a send whose outcome
       was unknown (a timeout, a 5xx, a crash mid-send) arrived after all.
@@ -222,6 +227,8 @@ class Reply:
     anchor: str | None = None
     key: str | None = None
     undo: str | None = None
+    field: str | None = None  # a refused form: the input the refusal is about
+    retire: tuple[Element, ...] | None = None  # what the pressed card becomes (no buttons)
 
     @classmethod
     def of(cls, *elements: Element, private: bool = False, replace: bool = False) -> Reply:

@@ -35,6 +35,7 @@ from handlers.chat import (
     Reply,
     Text,
     UserRef,
+    unlinked,
 )
 from handlers.errors import UserError
 from handlers.ids import is_id
@@ -395,8 +396,7 @@ def _closed_notice(review: ReviewView, text: str) -> Reply:
     when = f" at {review.closed_at:%H:%M} UTC" if review.closed_at else ""
     kept = ""
     if text:
-        quoted = "\n".join(f"> {line}" for line in clip(text, 2500).splitlines())
-        kept = f" Here it is, so you can keep it:\n{quoted}\n"
+        kept = f" Here it is, so you can keep it:\n“{unlinked(clip(text, 2500).strip())}”\n"
     return _private(
         f"Your End of Assignment interview was {review.status.value}{when}, so this message was "
         f"not added to it.{kept} Start a new one with `/lessons eoar`, or ask me something with "

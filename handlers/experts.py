@@ -41,13 +41,19 @@ async def who_knows(incoming: Command | Message, topic: str, deps: Deps) -> Repl
     found = await Experts(deps.store).who_knows(topic, viewer=viewer)
     private = isinstance(incoming, Command)
     if not found:
-        return Reply.of(
-            Text(
+        hits = len((await deps.store.ask(topic, viewer=viewer, limit=5)).hits)
+        if hits:
+            lessons = "1 lesson" if hits == 1 else f"{hits} lessons"
+            said = (
+                f"I found {lessons} on *{topic}*, but none names its author or someone who "
+                f"applied it. Ask: *what did we learn about {topic}?* to read them."
+            )
+        else:
+            said = (
                 f"I found nobody who wrote or applied a lesson on *{topic}* yet. "
                 f"Try other words, or ask: *what did we learn about {topic}?*"
-            ),
-            private=private,
-        )
+            )
+        return Reply.of(Text(said), private=private)
     lines = [f"*Who knows about {topic}*"] + [_line(e) for e in found]
     lines.append("_People who wrote or applied the closest lessons; contact them directly._")
     return Reply.of(Text("\n".join(lines)), private=private)

@@ -128,7 +128,7 @@ async def dispatch(incoming: Incoming, deps: Deps) -> Reply | None:
     try:
         return await _route(cleaned(incoming), deps)
     except DomainError as exc:
-        return Reply.of(Text(f"⚠️ {exc.message}"), private=True)
+        return Reply((Text(f"⚠️ {exc.message}"),), private=True, field=exc.field)
     except Exception as exc:
         if trouble := database_trouble(exc):  # not a bug: no stack trace, no SQL in the log
             log.warning("database %s on %s", trouble, type(incoming).__name__)

@@ -25,7 +25,7 @@ import asyncio
 import hashlib
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -115,6 +115,14 @@ class AppliedLesson:
     applied_on: date | None
     kind: str
     source_url: str | None
+
+
+def _input[T](name: str, check: Callable[[], T]) -> T:
+    """Run a check of one form input; its error names the input (shown beside it)."""
+    try:
+        return check()
+    except DomainError as exc:
+        raise DomainError(exc.message, field=name) from None
 
 
 def clean_text(value: str, *, field: str, limit: int, required: bool = False) -> str:
@@ -211,15 +219,28 @@ class Notes:
         `clean_url`, `clean_themes`) or the author saved this very note already.
         """
         fields: dict[str, Any] = {
-            "title": clean_line(title, field="a title", limit=MAX_TITLE, required=True),
-            "lesson": clean_text(lesson, field="what was learned", limit=MAX_TEXT, required=True),
-            "observation": clean_text(observation, field="the observation", limit=MAX_TEXT),
-            "recommendation": clean_text(
-                recommendation, field="the recommendation", limit=MAX_TEXT
+            "title": _input(
+                "title",
+                lambda: clean_line(title, field="a title", limit=MAX_TITLE, required=True),
             ),
-            "mission": clean_line(mission or "", field="the mission", limit=MAX_MISSION),
-            "themes": clean_themes(themes),
-            "source_url": clean_url(source_url or ""),
+            "lesson": _input(
+                "lesson",
+                lambda: clean_text(lesson, field="what was learned", limit=MAX_TEXT, required=True),
+            ),
+            "observation": _input(
+                "observation",
+                lambda: clean_text(observation, field="the observation", limit=MAX_TEXT),
+            ),
+            "recommendation": _input(
+                "recommendation",
+                lambda: clean_text(recommendation, field="the recommendation", limit=MAX_TEXT),
+            ),
+            "mission": _input(
+                "mission",
+                lambda: clean_line(mission or "", field="the mission", limit=MAX_MISSION),
+            ),
+            "themes": _input("themes", lambda: clean_themes(themes)),
+            "source_url": _input("source", lambda: clean_url(source_url or "")),
         }
         author, record = await asyncio.to_thread(self._draft, author_id, fields, platform)
         await self.store.import_records(

@@ -4,11 +4,16 @@ from sqlalchemy import exc as sa_exc
 
 
 class DomainError(Exception):
-    """A rule of the lessons index was broken; the message says what and how to fix it."""
+    """A rule of the lessons index was broken; the message says what and how to fix it.
 
-    def __init__(self, message: str) -> None:
+    `field` names the form input the message is about, when it is about one (a form then shows
+    the message beside that input).
+    """
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.field = field
 
 
 class LifecycleError(DomainError):
@@ -33,9 +38,8 @@ class ImportFailed(DomainError):
         if field is not None:
             where.append(f"field '{field}'")
         prefix = f"{', '.join(where)}: " if where else ""
-        super().__init__(prefix + message)
+        super().__init__(prefix + message, field=field)
         self.row = row
-        self.field = field
 
 
 def database_trouble(exc: BaseException) -> str | None:

@@ -290,10 +290,41 @@ def _read_csv(path: Path, today: date) -> Iterator[tuple[int, Record]]:
         if row is None:
             return
         # the row began as many lines back as its quoted values hold line breaks
-        start = reader.line_num - sum(str(v).count("\n") for k, v in row.items() if k)
+        start = reader.line_num - sum(
+            str(v).rstrip("\n").count("\n") for k, v in row.items() if k and v
+        )
+        _check_shape(row, len(reader.fieldnames), start)
         with _at_row(start):
             record = build(row, today)
         yield start, record
+
+
+# Columns that hold a line or two, never rows of the file: a line in one that reads like a row
+# (commas for half the columns) means a quote was left open and the rows after it read into it.
+_ONE_LINE = ("external_id", "type", "title", "date", "mission", "authors", "themes", "status")
+
+
+def _check_shape(row: Mapping[str | None, Any], columns: int, start: int) -> None:
+    """Stop at a row swallowed by an open quote, or with too many or too few values."""
+    for key in _ONE_LINE:
+        value = row.get(key)
+        lines = value.strip().split("\n")[1:] if isinstance(value, str) else []
+        if any(line.count(",") >= max(2, columns // 2) for line in lines):
+            raise ImportFailed(
+                "holds a line break: is a quote left open on this row? The rows after it were "
+                "read into this field",
+                row=start,
+                field=key,
+            )
+    extra = row.get(None)
+    missing = [k for k, v in row.items() if k is not None and v is None]
+    if extra or missing:
+        count = columns + len(extra or ()) - len(missing)
+        raise ImportFailed(
+            f"has {count} values for {columns} columns (a comma too many or too few?)",
+            row=start,
+            field=missing[0] if missing else None,
+        )
 
 
 def _csv_builder(

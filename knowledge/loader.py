@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime
 from datetime import time as dtime
 from typing import Any, Protocol
 
+from rapidfuzz import fuzz, process
 from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -69,13 +70,40 @@ class _Batch:
     keys: set[str] = field(default_factory=set)
 
 
+def _unknown(kind: str, said: str, known: dict[str, str], flag: str) -> str:
+    """Say that a mission or theme is unknown, what it may have meant, and how to add it."""
+    close = process.extract(said.casefold(), list(known), scorer=fuzz.ratio, score_cutoff=70)
+    best = max((score for _, score, _ in close), default=0)
+    meant = sorted(known[name] for name, score, _ in close if score == best)
+    hint = f" (did you mean {' or '.join(meant)}?)" if meant else ""
+    return f"'{said}' is not a {kind} the lessons index knows{hint}; pass {flag} to add it"
+
+
 class Loader:
     """Load people and products into the index within one transaction."""
 
     def __init__(
-        self, conn: Connection, *, index: SearchIndex, now: datetime, progress: Progress | None
+        self,
+        conn: Connection,
+        *,
+        index: SearchIndex,
+        now: datetime,
+        progress: Progress | None,
+        new_missions: bool = True,
+        new_themes: bool = True,
     ) -> None:
         self.conn, self.index, self.now, self.progress = conn, index, now, progress
+        # Missions and themes the index knows: an import may only name these unless told
+        # (--new-missions, --new-themes). An empty index knows none, so its first import may.
+        self.missions: dict[str, str] | None = None
+        self.themes: dict[str, str] | None = None
+        if not new_missions:
+            found = list(conn.execute(select(Product.mission).distinct()).scalars())
+            found += conn.execute(select(Person.mission).distinct()).scalars()
+            self.missions = {m.casefold(): m for m in found if m} or None
+        if not new_themes:
+            themes = conn.execute(select(ProductTheme.theme).distinct()).scalars().all()
+            self.themes = {t.casefold(): t for t in themes if t} or None
         self.stats = ImportStats()
         self.people: dict[str, int] = {
             (email or "").lower(): pid
@@ -99,7 +127,10 @@ class Loader:
             seen += 1
             if isinstance(record, PersonRecord):
                 self._person(row, record)
+                if self.missions is not None and record.mission:
+                    self.missions.setdefault(record.mission.casefold(), record.mission)
                 continue
+            self._check_known(row, record)
             if record.external_id in batch.keys or len(batch.rows) >= BATCH:
                 self._products(batch.rows)
                 batch = _Batch()
@@ -114,6 +145,24 @@ class Loader:
         self._finish(source)
         self.stats.seconds = time.perf_counter() - started
         return self.stats
+
+    def _check_known(self, row: int, record: ProductRecord) -> None:
+        """Stop at a mission or theme the index does not know (a typo, most often)."""
+        missions, mission = self.missions, record.mission
+        if missions is not None and mission and mission.casefold() not in missions:
+            raise ImportFailed(
+                _unknown("mission", mission, missions, "--new-missions"),
+                row=row,
+                field="mission",
+            )
+        if self.themes is not None:
+            for theme in record.themes:
+                if theme.casefold() not in self.themes:
+                    raise ImportFailed(
+                        _unknown("theme", theme, self.themes, "--new-themes"),
+                        row=row,
+                        field="themes",
+                    )
 
     # People ------------------------------------------------------------------------------
 
@@ -350,8 +399,10 @@ class Loader:
             "recommendation": lesson.recommendation,
             "status": lesson.status,
             "identified_at": identified,
+            # Validated when the source says so, else on its date (an LLIS lesson was published
+            # validated on its date, not today); only an undated one is validated "now".
             "validated_at": validated
-            or (self.now if lesson.status.value in ("validated", "applied") else None),
+            or (identified if lesson.status.value in ("validated", "applied") else None),
             "applied_at": (_at(lesson.applied_on) or self.now)
             if lesson.status.value == "applied"
             else None,

@@ -354,6 +354,11 @@ _EMAIL = re.compile(r"@?([\w.+-]+@[\w-]+(?:\.[\w-]+)+)")
 _BULLET = re.compile(r"^\s*(?:[-*•·]|\d{1,2}[.)])\s*")
 # A sentence ends before a capital, a digit or a mention: "… by 15 Jan. @Bob to buy batteries."
 _ACTION_END = re.compile(r"(?<=[.!?;])\s+(?=[\"'“(A-Z0-9@<])")
+_OWNER_NAMED = re.compile(
+    r"\b(?:owner|owned by|assigned to|responsible|lead|led by)\s*:?\s+"
+    r"([^\W\d_][\w'\u2019.-]*(?:\s+[^\W\d_][\w'\u2019.-]*){0,2})",
+    re.IGNORECASE,
+)
 _AT_NAME = re.compile(r"@([^\W\d_][\w'\u2019.-]*(?:\s+[^\W\d_][\w'\u2019.-]*){0,2})")
 
 
@@ -376,6 +381,11 @@ def find_owner(text: str, members: Sequence[Member]) -> Owner:
             continue  # the "@un.example" of an email address
         found.append((m.start(), _by_name(m.group(1).split(), members)))
         break
+    if not found and (m := _OWNER_NAMED.search(text)):
+        # "…, owner Amina Diallo, by 15 January": a name after "owner", without an @.
+        named = _by_name(m.group(1).split(), members)
+        if named.member is not None:
+            found.append((m.start(), named))
     if not found:
         return Owner(None, None)
     return min(found, key=lambda pair: pair[0])[1]

@@ -226,10 +226,23 @@ class Store:
         *,
         source: str,
         progress: Progress | None = None,
+        new_missions: bool = True,
+        new_themes: bool = True,
     ) -> ImportStats:
-        """Write records in one transaction: all of them, or nothing."""
+        """Write records in one transaction: all of them, or nothing.
+
+        `new_missions` / `new_themes` False: a mission or theme the index does not know yet
+        stops the import (the `lessons import` default).
+        """
         with self.connection() as conn:
-            loader = Loader(conn, index=self.index, now=self.clock(), progress=progress)
+            loader = Loader(
+                conn,
+                index=self.index,
+                now=self.clock(),
+                progress=progress,
+                new_missions=new_missions,
+                new_themes=new_themes,
+            )
             stats = loader.load(records, source=source)
         self.searcher.forget()
         self.index.maintain(self.engine)

@@ -25,7 +25,7 @@ from aiohttp import web
 
 COOKIE = "lessons_session"
 FORM = "application/x-www-form-urlencoded"
-OPEN_PATHS = ("/healthz", "/slack/", "/api/messages", "/login", "/static/")
+OPEN_PATHS = ("/healthz", "/slack/", "/api/messages", "/login", "/static/", "/favicon.ico")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 

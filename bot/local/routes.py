@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import secrets
 import weakref
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -331,10 +331,19 @@ class Hub:
                     "type": "form-error",
                     "message": carrier.id,
                     "form": incoming.form,
+                    "field": reply.field,
                     "text": reply.fallback.removeprefix("⚠️ "),
                 },
             )
             return
+        if reply.retire is not None and not reply.replace and carrier.author_id is None:
+            # The pressed card shows what was done and by whom; the answer is posted after it.
+            retired = Reply(reply.retire)
+            updated = await self.log.update(
+                carrier.id, text=retired.fallback, body=_bot_body(retired)
+            )
+            await self.fan_out(updated, "update")
+            reply = replace(reply, retire=None)
         done_form = isinstance(incoming, FormSubmit)  # a sent form shows its outcome in place
         if (
             (reply.replace or done_form)
@@ -446,7 +455,17 @@ def add_routes(app: web.Application, store: Store) -> Hub:
     app.router.add_get("/", page)
     app.router.add_get("/ws", socket)
     app.router.add_static("/static", STATIC, append_version=True)
+    app.router.add_get("/favicon.ico", favicon)
     return hub
+
+
+async def favicon(_request: web.Request) -> web.Response:
+    """The bot's icon, where browsers look for it first."""
+    return web.Response(
+        body=(STATIC / "favicon.svg").read_bytes(),
+        content_type="image/svg+xml",
+        headers={"Cache-Control": "public, max-age=86400"},
+    )
 
 
 async def page(request: web.Request) -> web.Response:

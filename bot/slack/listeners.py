@@ -385,6 +385,11 @@ class Listeners:
         press = incoming.button(body, action)
         reply = await self._dispatch(press, context)
         from_home = (body.get("container") or {}).get("type") == "view"
+        if reply is not None and reply.retire is not None and not reply.replace and not from_home:
+            # The pressed card shows what was done and by whom; the answer is posted after it.
+            blocks, text = render.message(Reply(reply.retire))
+            await respond(blocks=blocks, text=text, replace_original=True)
+            reply = replace(reply, retire=None)
         if reply is not None:
             if _form(reply) is not None and body.get("trigger_id"):
                 await self._modal(
@@ -402,11 +407,24 @@ class Listeners:
             await self.refresh_home(press.who)
 
     async def on_view(self, ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
-        """A submitted modal."""
-        await ack()
+        """A submitted modal: a refusal keeps the modal open, the reason beside its input.
+
+        The answer is awaited (briefly) before the ack, so a refused form answers with
+        `response_action: errors` and nothing typed is lost; a slow one is acked at once and
+        answered as a message when it is done.
+        """
         view = body.get("view") or {}
         submit = incoming.view_submission(body, render.values(view.get("state") or {}))
-        reply = await self._dispatch(submit, context)
+        task = asyncio.ensure_future(self._dispatch(submit, context))
+        done, _ = await asyncio.wait({task}, timeout=VIEW_ANSWER_SECONDS)
+        reply = task.result() if done else None
+        errors = render.form_errors(reply, view) if reply is not None else None
+        if errors:
+            await ack(response_action="errors", errors=errors)
+            return
+        await ack()
+        if not done:
+            reply = await task
         if reply is not None:
             if submit.where.channel_id:
                 await self._deliver(replace(reply, replace=False), submit.who, submit.where)
@@ -447,6 +465,9 @@ class Listeners:
     async def _modal(self, trigger_id: str, reply: Reply, channel: str, thread: str | None) -> None:
         context = json.dumps({"channel": channel, "thread": thread or ""})
         await self.notifier.open_modal(trigger_id, reply, context)
+
+
+VIEW_ANSWER_SECONDS = 2.0  # Slack waits 3 s for a modal's ack
 
 
 def _form(reply: Reply) -> Form | None:

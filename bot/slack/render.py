@@ -31,7 +31,7 @@ within Slack's limits whichever way Slack counts.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from functools import lru_cache
 from itertools import count
 from typing import Any, assert_never
@@ -49,6 +49,7 @@ MAX_FIELDS = 10
 MAX_BUTTONS = 25
 MAX_LABEL = 75
 MAX_VALUE = 2000
+MAX_ERROR = 300  # a modal input's error (response_action: errors)
 MAX_URL = 3000
 MAX_ID = 255
 MAX_TITLE = 24
@@ -574,3 +575,31 @@ def _unbroken(head: str) -> str:
     if bracket >= 0 and ">" not in head[bracket:]:
         head = head[:bracket]
     return head
+
+
+def form_errors(reply: Reply, view: Mapping[str, Any]) -> dict[str, str] | None:
+    """Return `response_action: errors` for a modal the reply refuses, else None.
+
+    A refusal (one private "⚠️" text) goes beside the input it names (`Reply.field`), else the
+    first input; a form sent back with errors beside its inputs keeps them there. Slack keeps
+    the modal open with everything typed.
+    """
+    inputs = [
+        str(block.get("block_id"))
+        for block in view.get("blocks") or []
+        if isinstance(block, dict) and block.get("type") == "input" and block.get("block_id")
+    ]
+    if not inputs:
+        return None
+    forms = [e for e in reply.elements if isinstance(e, Form)]
+    if forms and forms[0].form == view.get("callback_id"):
+        found = {i.name: _flat(i.error or "", MAX_ERROR) for i in forms[0].inputs if i.error}
+        return {k: v for k, v in found.items() if k in inputs} or None
+    texts = [e for e in reply.elements if isinstance(e, Text)]
+    if not (reply.private and len(texts) == len(reply.elements) == 1):
+        return None
+    said = texts[0].markdown
+    if not said.startswith("⚠️"):
+        return None
+    where = reply.field if reply.field in inputs else inputs[0]
+    return {where: _flat(said.removeprefix("⚠️").strip().replace("*", ""), MAX_ERROR)}

@@ -181,7 +181,7 @@ class Turns:
         answer = await self._card_answer(context, event, reply)
         card_id = context.activity.reply_to_id
         if answer.get("type") == CARD and card_id:
-            updated = message(reply)
+            updated = message(Reply(reply.retire) if reply.retire is not None else reply)
             updated.id = card_id
             await context.update_activity(updated)
         elif answer.get("type") == CARD:
@@ -199,6 +199,10 @@ class Turns:
         if reply is None:
             return _toast("Done.")
         personal = incoming.kind(_wire(context)) == "personal"
+        if reply.retire is not None and not reply.replace:
+            # The pressed card shows what was done and by whom; the answer is posted after it.
+            await self._deliver(context, event.who, event.where, replace(reply, retire=None))
+            return {"statusCode": 200, "type": CARD, "value": render.card(Reply(reply.retire))}
         if reply.replace and (personal or not reply.private):  # the card shows the outcome
             return {"statusCode": 200, "type": CARD, "value": render.card(reply)}
         if reply.private and _short(reply):

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Page, async_playwright, expect
+from playwright.async_api import Locator, Page, async_playwright, expect
 from sqlalchemy import create_engine, text
 
 CHROMIUM = Path(os.environ.get("LESSONS_CHROMIUM", "/usr/bin/chromium"))
@@ -396,3 +396,27 @@ async def test_a_pbpo_links_a_channel_to_an_audience_from_inside_it(
     after = page.locator(".msg.bot").filter(has_text=secret).last
     await expect(after).to_be_visible()
     assert count(server, "SELECT count(*) FROM audience_links") == 1
+
+
+async def test_a_refused_form_stays_open_with_what_was_typed(page: Page, server: Server) -> None:
+    await act_as(page, server, STAFF)
+    await open_dm(page, STAFF)
+    await say_in_dm(page, "/lessons new")
+    form = page.locator('form.reply-form[data-form="lesson.new"]').last
+    await form.locator("[name=title]").fill("Radio checks before patrols")
+    await form.locator("[name=lesson]").fill("Patrols without radio checks lost contact.")
+    await form.locator("[name=source]").fill("not a link")
+    await form.locator("button[type=submit]").click()
+    error = form.locator("[name=source] + .form-error")
+    await expect(error).to_contain_text("https://")
+    await expect(form.locator("[name=title]")).to_have_value("Radio checks before patrols")
+    await expect(form.locator("[name=title]")).to_be_enabled()
+    await form.locator("[name=source]").fill("")
+    await form.locator("button[type=submit]").click()
+    await expect(
+        bot_messages(page).filter(has_text="Radio checks before patrols").last
+    ).to_contain_text("Saved as a lesson note")
+
+
+def bot_messages(page: Page) -> Locator:
+    return page.locator("#messages .msg.bot")

@@ -155,6 +155,11 @@ async def test_a_review_runs_from_start_to_accepted_actions(
     assert "Question 2 of 5" in text_of(question)
     await say(deps, PRIYA, thread, "Twelve stations opened late because radios failed.")
     question = await press(deps, AMINA, thread, question, AarButton.NEXT)
+    assert question is not None and question.retire is not None  # the pressed card retires
+    retired = Reply(question.retire)
+    assert not buttons(retired)  # no button left that could only say "moved on already"
+    assert "Question 2 of 5" in text_of(retired) and "Moved on by Amina Diallo" in text_of(retired)
+    assert "Question 3 of 5" in text_of(question)
     await say(deps, TOMAS, thread, "Observers were briefed the day before and knew the routes.")
     question = await say(deps, AMINA, thread, "Next!")
     await say(deps, PRIYA, thread, "Test every radio with the polling staff a week ahead.")
@@ -204,6 +209,7 @@ async def test_a_review_runs_from_start_to_accepted_actions(
     accepted = await press(deps, TOMAS, dm, card, AarButton.ACCEPT)
 
     assert "Accepted" in text_of(accepted) and accepted is not None and accepted.private
+    assert ".*, due" not in text_of(accepted) and "weeks*, due 2026-12-09." in text_of(accepted)
     with store.session() as s:
         [action] = s.scalars(select(Action).where(Action.description.contains("radio check")))
         assert action.status == ActionStatus.OPEN
@@ -287,6 +293,7 @@ async def test_an_anonymous_answer_keeps_no_name(deps: Deps, notifier: FakeNotif
     [(where, post)] = notifier.posted
     assert where.thread_id == thread.thread_id
     assert secret in text_of(post) and "Tomás" not in text_of(post)
+    assert f"“{secret}”" in text_of(post) and "> " not in text_of(post)  # no literal quote mark
 
     summary = await say(deps, AMINA, thread, "close")
 

@@ -15,6 +15,7 @@ from sqlalchemy import text as sql
 from handlers.chat import Command, ConversationRef, Fields, Incoming, Message, Reply, Text, UserRef
 from handlers.router import Deps, dispatch
 from knowledge.models import Action, ActionStatus, Lesson, Product, ProductAudience, Role
+from knowledge.records import ProductRecord
 from knowledge.roles import Roles
 from knowledge.search.answer import Viewer
 from knowledge.storage import Store
@@ -174,6 +175,18 @@ async def test_bad_input_gets_a_friendly_message(demo_store: Store) -> None:
     assert text(empty) == "⚠️ Name a topic: `/lessons who election security`."
     nobody = await say(demo_store, CHEN, "who zzzzqqq")
     assert text(nobody).startswith("I found nobody who wrote or applied a lesson on *zzzzqqq*")
+    authorless = ProductRecord.from_mapping(
+        {
+            "external_id": "llis:battery-1",
+            "type": "lessons_learned_study",
+            "title": "Xylophone calibration drift",
+            "lessons": [{"lesson": "Xylophone calibration drifted in humid storage."}],
+        },
+        today=demo_store.today(),
+    )
+    await demo_store.import_records([(1, authorless)], source="test")
+    unnamed = text(await say(demo_store, CHEN, "who xylophone calibration"))
+    assert unnamed.startswith("I found 1 lesson on *xylophone calibration*, but none names")
     assert "`/lessons usefulness`" in text(await say(demo_store, CHEN, "report help"))
     typo = text(await say(demo_store, CHEN, "report MINUSKA"))
     assert typo.startswith("⚠️ I know no mission or office called 'MINUSKA'. Try one of: ")

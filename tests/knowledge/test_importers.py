@@ -394,3 +394,24 @@ def test_records_can_stop_early(tmp_path: Path) -> None:
     path = write(tmp_path / "many.jsonl", "\n".join(json.dumps(PRODUCT) for _ in range(50)))
     source = Source(path, "jsonl")
     assert len(list(islice(source.records(today=TODAY), 2))) == 2
+
+
+@pytest.mark.parametrize(
+    ("row", "says"),
+    [
+        (
+            'aar-9,AAR,"Fuel convoy,Short,2024-03-01,,,,,,\npn-9,practice_note,Next row,,,,,,,,\n',
+            "row 2, field 'title': holds a line break: is a quote left open on this row?",
+        ),
+        ("aar-9,AAR,Fuel convoy\n", "row 2, field 'summary': has 3 values for 10 columns"),
+        ("aar-9,AAR,Fuel convoy,,,,,,,,,,\n", "row 2: has 13 values for 10 columns"),
+    ],
+)
+def test_a_malformed_csv_row_stops_the_import_naming_row_and_field(
+    tmp_path: Path, row: str, says: str
+) -> None:
+    path = tmp_path / "products.csv"
+    path.write_text(CSV_HEADER + row, encoding="utf-8")
+    with pytest.raises(ImportFailed) as failed:
+        list(open_source(path).records(today=TODAY))
+    assert str(failed.value).startswith(says)

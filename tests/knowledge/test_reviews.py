@@ -166,6 +166,10 @@ def test_moves_that_are_refused(
         ("bob@example.org should fix it", None, "bob@example.org"),
         ("Someone should stock spare batteries", None, None),
         ("@Ngozi and @Amina Diallo together", 2, None),
+        ("Brief the drivers, owner Amina Diallo, by 15 January.", 1, None),
+        ("Sign the SOP off (owner: Ngozi Okafor) within 2 weeks", 2, None),
+        ("Print the checklist, assigned to Tomás Herrera.", 3, None),
+        ("Brief the owner of the depot by Friday", None, None),  # not a person's name
     ],
 )
 def test_owners_from_mentions(sentence: str, owner: int | None, hint: str | None) -> None:

@@ -86,14 +86,18 @@
     const form = item && [...item.querySelectorAll("form.reply-form")].find((f) => f.dataset.form === msg.form);
     if (!form) return toast(msg.text);
     for (const el of form.elements) el.disabled = false;
-    let note = form.querySelector(".form-error");
-    if (!note) {
-      note = document.createElement("p");
-      note.className = "form-error";
-      note.setAttribute("role", "alert");
+    for (const old of form.querySelectorAll(".form-error")) old.remove();
+    const note = document.createElement("p");
+    note.className = "form-error";
+    note.setAttribute("role", "alert");
+    note.textContent = msg.text;
+    const input = msg.field ? form.querySelector(`[name="${CSS.escape(msg.field)}"]`) : null;
+    if (input) {
+      input.after(note);
+      input.focus();
+    } else {
       form.querySelector("button[type=submit]").before(note);
     }
-    note.textContent = msg.text;
   }
 
   function onState(msg) {

@@ -1,7 +1,7 @@
 """lesson proposals: actions proposed on any validated lesson, not only by a review
 
 Revision ID: 0040
-Revises: 0013
+Revises: 0030
 Create Date: 2026-12-07
 
 A validated lesson of any kind (a note logged in chat, an EoAR, an imported product) gets

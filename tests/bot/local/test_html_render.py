@@ -198,6 +198,24 @@ def test_form_has_its_id_title_inputs_and_submit() -> None:
     )
 
 
+def test_a_label_that_says_optional_is_not_told_twice_and_errors_sit_beside_inputs() -> None:
+    form = Form(
+        "f",
+        "T",
+        (
+            Input("why", "Why it moves (optional)", optional=True),
+            Input("due", "Due", initial="someday", error="I couldn't read 'someday' as a date."),
+        ),
+    )
+    html = render(Reply.of(form))
+    assert html.count("optional") == 1
+    assert (
+        '<input type="text" name="due" value="someday" required>'
+        '<span class="input-error" role="alert">I couldn&#x27;t read &#x27;someday&#x27; as a '
+        "date.</span>"
+    ) in html
+
+
 def test_textarea_keeps_a_leading_newline_of_its_initial_value() -> None:
     form = Form("f", "T", (Input("n", "N", multiline=True, initial="\nsecond line"),))
 

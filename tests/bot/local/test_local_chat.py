@@ -87,6 +87,8 @@ async def test_page_and_script_are_served(client: Client) -> None:
     script = await client.get("/static/chat.js")
     assert script.status == 200
     assert "new WebSocket" in await script.text()
+    icon = await client.get("/favicon.ico")  # where browsers look first: not a 404
+    assert icon.status == 200 and icon.content_type == "image/svg+xml"
 
 
 async def test_a_question_in_a_dm_gets_lesson_cards_and_a_vote_is_recorded(

@@ -282,3 +282,63 @@ async def test_a_lesson_logged_on_slack_reaches_applied(
     report = capsys.readouterr().out
     recent = report.split("### Recently applied", 1)[1].split("##", 1)[0]
     assert f"#{lesson} {TITLE}" in recent
+
+
+async def test_a_refused_modal_stays_open_with_the_reason_beside_its_field(
+    bot: Client, slack: FakeSlack, demo_store: Store
+) -> None:
+    await command(bot, "new", AMINA, url=slack.response_url("new"))
+    [opened] = await slack.wait_for("views.open")
+    view = opened.args["view"]
+    typed = {"title": TITLE, "lesson": "Night convoys stalled.", "source": "not a link"}
+    submitted = view_submission(
+        view["callback_id"],
+        {
+            b["block_id"]: typed.get(b["block_id"], "")
+            for b in view["blocks"]
+            if b["type"] == "input"
+        },
+        user=AMINA,
+        private_metadata=view.get("private_metadata", ""),
+        blocks=view["blocks"],
+    )
+    body = form_body(submitted)
+    headers = {**signed_headers(body, SECRET), "Content-Type": "application/x-www-form-urlencoded"}
+    response = await bot.post("/slack/events", data=body, headers=headers)
+    assert response.status == 200
+    answer = await response.json()
+    assert answer["response_action"] == "errors"
+    assert list(answer["errors"]) == ["source"]
+    assert "https://" in answer["errors"]["source"]
+    assert lesson_status(demo_store) is None  # nothing saved, and the modal keeps the rest
+
+
+async def test_a_pressed_question_card_retires_in_place(
+    bot: Client, slack: FakeSlack, demo_store: Store
+) -> None:
+    fields = slash_command("start Polling day", user_id=AMINA, channel_id=CHANNEL, command="/aar")
+    assert await post(bot, urlencode(fields).encode(), "application/x-www-form-urlencoded") == 200
+    [opening] = await slack.wait_for("chat.postMessage")
+    assert opening.response is not None
+    [nxt] = buttons(opening.args["blocks"], "aar.next")
+    payload = block_actions(
+        nxt["action_id"],
+        nxt["value"],
+        user=AMINA,
+        channel=CHANNEL,
+        message_ts=opening.response["ts"],
+        response_url=slack.response_url("next"),
+    )
+    await interact(bot, payload)
+    [retired] = await slack.wait_for("response_url", name="next")
+    assert retired.args["replace_original"] is True
+    assert "Moved on by Amina Diallo" in blocks_text(retired.args["blocks"])
+    assert not [b for b in retired.args["blocks"] if b.get("type") == "actions"]
+    await eventually(
+        lambda: [
+            c
+            for c in slack.calls_to("chat.postMessage")
+            if "Question 2 of" in blocks_text(c.args.get("blocks", []))
+        ],
+        "question 2 posted",
+    )

@@ -254,6 +254,18 @@ async def test_an_aar_runs_in_a_channel_thread(
     await post(bot, teams, edited)
     assert answers(demo_store) == ["Ballots at all 40 stations by 06:30."]
 
+    # Next on the card: the card retires in place (who moved on, no buttons), and question 2
+    # is posted in the thread.
+    nxt = find_action(opening, "aar.next")
+    where = channel(CHANNEL, thread)
+    status, body = await post(
+        bot, teams, execute(teams, AMINA, nxt, conversation=where, card_id=thread)
+    )
+    assert status == 200 and body["type"] == CARD
+    assert "Moved on by Amina Diallo" in text_of(body["value"])
+    assert "Action.Execute" not in text_of(body["value"])
+    assert "Question 2 of" in text_of(cards_to(teams, f"{CHANNEL};messageid={thread}")[-1])
+
 
 @SQLITE_ONLY
 async def test_an_anchored_post_starts_a_new_thread_at_the_top_of_the_channel(

@@ -93,11 +93,15 @@ def test_the_command_builds_the_package_with_the_sdk_app_id(
     monkeypatch.setenv("CONNECTIONS__SERVICE_CONNECTION__SETTINGS__CLIENTID", APP_ID)
     monkeypatch.setenv("LESSONS_SHARED_DIR", str(shared_dir()))
     out = tmp_path / "lessons-bot.zip"
-    assert main(["teams-package", "--out", str(out)]) == 0
+    with pytest.raises(SystemExit):  # no made-up host: --domain is required
+        main(["teams-package", "--out", str(out)])
+    assert "--domain" in capsys.readouterr().err
+    assert main(["teams-package", "--out", str(out), "--domain", "lessons.un.example"]) == 0
     assert "validated against Microsoft's schema" in capsys.readouterr().out
     with zipfile.ZipFile(out) as archive:
         assert json.loads(archive.read("manifest.json"))["id"] == APP_ID
-    assert main(["teams-package", "--out", str(out), "--app-id", "nope"]) == 2
+    args = ["teams-package", "--out", str(out), "--app-id", "nope", "--domain", "x.example"]
+    assert main(args) == 2
     assert "GUID" in capsys.readouterr().err
 
 
