@@ -67,7 +67,7 @@ async def test_answers_an_import_and_a_scheduler_run_share_one_sqlite_file(
     sent: list[str] = []
     replies: list[Reply | None] = []
     with (
-        start("import", str(path), url=url) as importer,
+        start("import", str(path), "--new-themes", "--new-missions", url=url) as importer,
         start("scheduler", "run-once", "--now", "2026-11-25T09:05:00Z", url=url) as scheduler,
     ):
         while (importer.poll() is None or scheduler.poll() is None) and len(sent) < MAX_ANSWERS:
