@@ -84,8 +84,9 @@ def bare_terms(text: str) -> list[str]:
     return words(text)
 
 
-def analysed(language: str) -> Callable[[str], list[str]]:
-    return lambda text: analysis.terms(text, analysis.detect(text) if language == "" else language)
+def analysed_terms(text: str) -> list[str]:
+    """The terms of a text analysed in the language detected for it."""
+    return analysis.terms(text, analysis.detect(text))
 
 
 def run(folder: Path | None = None) -> dict[str, Any]:
@@ -99,11 +100,10 @@ def run(folder: Path | None = None) -> dict[str, Any]:
     for lang in LANGS:
         report["same_language"][lang] = {
             "bare_fts5": _scores(Index(paragraphs[lang], bare_terms), questions[lang]),
-            # Each paragraph and question is analysed in the language detected for it.
-            "analysed": _scores(Index(paragraphs[lang], analysed("")), questions[lang]),
+            "analysed": _scores(Index(paragraphs[lang], analysed_terms), questions[lang]),
         }
     english_bare = Index(paragraphs["en"], bare_terms)
-    english = Index(paragraphs["en"], analysed(""))
+    english = Index(paragraphs["en"], analysed_terms)
     for lang in CROSS:
         report["cross_language"][lang] = {
             "bare_fts5": _scores(english_bare, questions[lang]),

@@ -1,7 +1,8 @@
 """Unfurls: a lesson's address pasted in a conversation shows as the lesson's card.
 
-Two kinds of address are lessons: the bot's own lesson page (`…/dashboard/lessons/<id>`, on
-the host the bot is served from) and a product's source address (its `source_url`, as imported).
+A lesson's address is the bot's own lesson page (`…/dashboard/lessons/<id>`): the platforms
+only send links on the hosts the app declares (Slack's `unfurl_domains`, the Teams package's
+link handler), which are the bot's own.
 
 What a conversation sees is what everyone in it may see: an unfurl is for the conversation,
 not for the person who pasted the link (`ask.public_viewer`, the rule public answers use).
@@ -43,17 +44,9 @@ def lesson_of_page(url: str) -> int | None:
     return int(found.group(1))
 
 
-async def lesson_of(url: str, deps: Deps) -> int | None:
-    """Return the lesson a link names (our lesson page, or a product's source), or None."""
-    page = lesson_of_page(url)
-    if page is not None:
-        return page
-    return await deps.store.lesson_with_source(url.strip())
-
-
 async def unfurl(url: str, who: UserRef, where: ConversationRef, deps: Deps) -> Reply | None:
     """Return the card a link unfurls into in this conversation, or None for no unfurl."""
-    lesson_id = await lesson_of(url, deps)
+    lesson_id = lesson_of_page(url)
     if lesson_id is None:
         return None
     viewer = await public_viewer(who, where, deps)

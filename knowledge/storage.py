@@ -501,20 +501,6 @@ class Store:
 
     lesson_hits = _blocking(_lesson_hits)
 
-    def _lesson_with_source(self, url: str) -> int | None:
-        """Return the first lesson of the product whose source address is `url`, if any."""
-        with self.engine.connect() as conn:
-            found = conn.execute(
-                select(Lesson.id)
-                .join(Product, Product.id == Lesson.product_id)
-                .where(Product.source_url == url)
-                .order_by(Lesson.id)
-                .limit(1)
-            ).scalar()
-            return int(found) if found is not None else None
-
-    lesson_with_source = _blocking(_lesson_with_source)
-
     def _seal(self, message: str) -> str:
         """Return a short keyed digest of message, made with this database's own secret.
 

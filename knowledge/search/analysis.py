@@ -29,14 +29,6 @@ from typing import Any, Final
 from knowledge.search.text import MAX_WORD_LENGTH, fold, words
 
 LANGUAGES: Final = ("en", "fr", "es", "ru", "ar", "zh")
-NAMES: Final = {
-    "en": "English",
-    "fr": "French",
-    "es": "Spanish",
-    "ru": "Russian",
-    "ar": "Arabic",
-    "zh": "Chinese",
-}
 _SNOWBALL: Final = {
     "en": "english",
     "fr": "french",
@@ -94,11 +86,6 @@ def terms(text: str, language: str) -> list[str]:
         else:
             out.append(stem(word))
     return out
-
-
-def question_terms(text: str, language: str) -> list[str]:
-    """Return a question's terms without repeats (the order of first use)."""
-    return list(dict.fromkeys(terms(text, language)))
 
 
 def normalise_arabic(text: str) -> str:
