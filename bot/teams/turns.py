@@ -218,7 +218,7 @@ class Turns:
         ):
             return {"statusCode": 200, "type": CARD, "value": render.card(reply)}
         await self._deliver(context, event.who, event.where, reply)
-        return _toast(_headline(reply))
+        return _toast(f"Posted below: {_headline(reply)}")  # the card pressed stays as it was
 
     # Conversations ------------------------------------------------------------------------
 
@@ -349,7 +349,7 @@ def _toast(text: str) -> dict[str, Any]:
 def _headline(reply: Reply) -> str:
     """Return a reply's first line as plain text, for the toast of a reply posted instead."""
     first = render.fallback(reply).strip().split("\n", 1)[0]
-    return first[:MAX_TOAST] or "Done."
+    return first[: MAX_TOAST - len("Posted below: ")] or "Done."
 
 
 def _short(reply: Reply) -> bool:
