@@ -4,7 +4,7 @@
 its thread is the review. Answers are stored as they arrive (anonymous ones through a private
 form), the facilitator moves the review on with buttons or plain words, and closing posts a
 summary, saves an AAR product in the lessons index and sends each proposed owner a card.
-The state lives in the database (knowledge/reviews.py): a restart loses nothing.
+The state lives in the database (knowledge/reviews/): a restart loses nothing.
 """
 
 from __future__ import annotations
@@ -44,7 +44,6 @@ from handlers.ids import is_id, parse_ids
 from handlers.validation import request as request_validation
 from knowledge.dates import DUE_HINT, DateError, PastDate, parse_moment, read_day, zone
 from knowledge.models import ProposalStatus, ReviewStatus
-from knowledge.participants import Participants
 from knowledge.reviews import (
     DEFAULT_QUESTIONS,
     MAX_ANSWER,
@@ -60,6 +59,7 @@ from knowledge.reviews import (
     find_mentions,
     load_questions,
 )
+from knowledge.reviews.participants import Participants
 from knowledge.search.answer import Answer
 from knowledge.search.text import clip, words
 

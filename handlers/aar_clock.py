@@ -8,8 +8,8 @@ One `tick(deps, now)` does, for the reviews of the platform `deps.notifier` spea
    After the last question the review stays open: the thread and the facilitator are told it is
    ready to close, and the clock stops until someone goes `back` or resumes a pause;
 3. halfway through a question, reminds once per review, privately, the participants who have not
-   answered yet (see knowledge/participants.py). The reminder names nobody and says nothing about
-   who answered, openly or anonymously.
+   answered yet (see knowledge/reviews/participants.py). The reminder names nobody and says
+   nothing about who answered, openly or anonymously.
 
 Paused reviews are left alone. Every step is claimed in the database first (a conditional
 write), so replicas ticking at once, or a tick after a restart, never do anything twice. A post
@@ -29,9 +29,9 @@ from handlers import aar, reach
 from handlers.aar import AarButton
 from handlers.chat import Button, ConversationRef, Element, Reply, Text
 from knowledge.errors import DomainError
-from knowledge.participants import Participants
-from knowledge.review_clock import Move, ReviewClock
 from knowledge.reviews import Reviews, ReviewView
+from knowledge.reviews.clock import Move, ReviewClock
+from knowledge.reviews.participants import Participants
 
 if TYPE_CHECKING:
     from handlers.router import Deps

@@ -39,9 +39,9 @@ from handlers.chat import (
 )
 from handlers.errors import UserError
 from handlers.ids import is_id
-from knowledge.interviews import DEFAULT_EOAR_QUESTIONS, KIND, Interviews, Opened
 from knowledge.models import ReviewStatus
 from knowledge.reviews import (
+    DEFAULT_EOAR_QUESTIONS,
     MAX_ANSWER,
     Closing,
     Control,
@@ -50,6 +50,7 @@ from knowledge.reviews import (
     ReviewView,
     load_questions,
 )
+from knowledge.reviews.interviews import KIND, Interviews, Opened
 from knowledge.search.text import clip, words
 
 if TYPE_CHECKING:

@@ -26,8 +26,8 @@ from handlers.chat import (
 )
 from handlers.router import Deps, dispatch
 from knowledge.models import Person, Review, ReviewParticipant, ReviewStatus
-from knowledge.review_clock import ReviewClock
 from knowledge.reviews import Reviews
+from knowledge.reviews.clock import ReviewClock
 from knowledge.storage import Store
 
 AMINA = UserRef("local", "amina.diallo@un.example", "Amina Diallo")  # the facilitator

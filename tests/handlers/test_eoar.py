@@ -24,7 +24,6 @@ from handlers.chat import (
 )
 from handlers.eoar import EoarButton, question_set, start_eoar
 from handlers.router import Deps, dispatch
-from knowledge.interviews import DEFAULT_EOAR_QUESTIONS
 from knowledge.models import (
     Action,
     LessonStatus,
@@ -35,6 +34,7 @@ from knowledge.models import (
     ReviewAnswer,
     ReviewStatus,
 )
+from knowledge.reviews import DEFAULT_EOAR_QUESTIONS
 from knowledge.storage import Store
 
 AMINA = UserRef("local", "amina.diallo@un.example", "Amina Diallo")  # MINUSCA, manager Ngozi
