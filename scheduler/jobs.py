@@ -3,8 +3,8 @@
 Every tick does only what is due, from indexed reads: the organisation's periodic jobs (timer
 sync hourly, follow-up checks hourly, clean-up daily, each claimed by one replica), the people
 whose `daily` timer is due (planned in batches), the recipients whose `deliver` timer is due
-(delivered in batches), and `handlers.aar.tick` for reviews on each platform. A tick with
-nothing due reads three small index ranges and returns.
+(delivered in batches), and `handlers.reviews.clock.tick` for reviews on each platform. A tick
+with nothing due reads three small index ranges and returns.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from typing import Any
 
 from sqlalchemy import Connection, exists, func, literal, select, update
 
-from handlers import aar
 from handlers.chat import Notifier
+from handlers.reviews import clock as review_clock
 from handlers.router import Deps
 from knowledge.models import (
     Notification,
@@ -210,7 +210,7 @@ class Scheduler:
         done = 0
         for notifier in self.notifiers:
             try:
-                done += len(await aar.tick(Deps(store=self.store, notifier=notifier), now))
+                done += len(await review_clock.tick(Deps(store=self.store, notifier=notifier), now))
             except Exception:  # reviews must never stop reminders
                 log.exception("scheduler: the AAR clock failed on %s", notifier.platform)
         return done

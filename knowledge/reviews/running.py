@@ -18,7 +18,7 @@ from knowledge.models import (
     ReviewStatus,
 )
 from knowledge.reviews.questions import Question
-from knowledge.reviews.rows import MAX_ANSWER, MAX_EVENT, ReviewRows
+from knowledge.reviews.rows import ACTIVE, MAX_ANSWER, MAX_EVENT, ReviewRows
 from knowledge.reviews.steps import CONTROL_WHAT, Control, steer
 from knowledge.reviews.views import (
     AnswerView,
@@ -195,7 +195,7 @@ class Running(ReviewRows):
 
     def _add_answer(
         self,
-        review_id: int,
+        review: ReviewView,
         *,
         step: int,
         text: str,
@@ -203,36 +203,30 @@ class Running(ReviewRows):
         anonymous: bool = False,
         message_id: str | None = None,
     ) -> Saved:
-        """Store an answer at once; an anonymous one keeps no author, only a contributor row."""
+        """Store an answer at once; an anonymous one keeps no author, only a contributor row.
+
+        `review` is the review as the caller found it (a thread's message looks it up once):
+        it is not read again. One conditional write claims it still active, before the answer
+        is added, so a close that committed meanwhile refuses the answer, and a close that
+        comes later waits for it and saves it in the record.
+        """
         text = text.replace("\x00", "").strip()
         if not text:
             raise DomainError("That answer was empty, so there was nothing to add.")
+        if not review.status.is_active:
+            raise DomainError(f"The review of '{review.event}' is {review.status.value}.")
+        if not 0 <= step < len(review.questions):
+            raise DomainError("That question is not part of this review.")
         now = self.store.clock()
         with self.store.session() as s:
-            review = self._review(s, review_id)
-            if not review.status.is_active:
-                raise DomainError(f"The review of '{review.event}' is {review.status.value}.")
-            if not 0 <= step < len(review.questions):
-                raise DomainError("That question is not part of this review.")
+            self._still_active(s, review, now)
             if message_id and not anonymous:
-                # The same message handled again (a platform's event replayed after a crash):
-                # its answer is there already.
-                kept = s.scalars(
-                    select(ReviewAnswer).where(
-                        ReviewAnswer.review_id == review_id, ReviewAnswer.message_id == message_id
-                    )
-                ).first()
+                kept = self._replayed(s, review, message_id, clipped=len(text) > MAX_ANSWER)
                 if kept is not None:
-                    author = None if kept.person_id is None else name_of(s, kept.person_id)
-                    return Saved(
-                        answer=answer_view(kept, author),
-                        review=self._view(s, review),
-                        clipped=len(text) > MAX_ANSWER,
-                        first_guest=False,
-                    )
-            first_guest = person_id is None and not anonymous and not self._has_guest(s, review_id)
+                    return kept
+            first_guest = person_id is None and not anonymous and not self._has_guest(s, review.id)
             answer = ReviewAnswer(
-                review_id=review_id,
+                review_id=review.id,
                 step=step,
                 person_id=None if anonymous else person_id,
                 anonymous=anonymous,
@@ -242,18 +236,44 @@ class Running(ReviewRows):
                 updated_at=now,
             )
             s.add(answer)
-            if person_id is not None and s.get(ReviewContributor, (review_id, person_id)) is None:
-                s.add(ReviewContributor(review_id=review_id, person_id=person_id))
+            if person_id is not None and s.get(ReviewContributor, (review.id, person_id)) is None:
+                s.add(ReviewContributor(review_id=review.id, person_id=person_id))
             s.flush()
             author = None if anonymous or person_id is None else name_of(s, person_id)
             return Saved(
                 answer=answer_view(answer, author),
-                review=self._view(s, review),
+                review=review,
                 clipped=len(text) > MAX_ANSWER,
                 first_guest=first_guest,
             )
 
     add_answer = blocking(_add_answer)
+
+    def _still_active(self, s: Session, review: ReviewView, now: datetime) -> None:
+        """Claim a review for a write while it is active (locking its row), or raise."""
+        claimed = s.connection().execute(
+            update(Review)
+            .where(Review.id == review.id, Review.status.in_(ACTIVE))
+            .values(updated_at=now)
+        )
+        if claimed.rowcount != 1:
+            raise DomainError(f"The review of '{review.event}' has ended meanwhile.")
+
+    def _replayed(
+        self, s: Session, review: ReviewView, message_id: str, *, clipped: bool
+    ) -> Saved | None:
+        """Return the answer a message gave already (an event replayed after a crash)."""
+        kept = s.scalars(
+            select(ReviewAnswer).where(
+                ReviewAnswer.review_id == review.id, ReviewAnswer.message_id == message_id
+            )
+        ).first()
+        if kept is None:
+            return None
+        author = None if kept.person_id is None else name_of(s, kept.person_id)
+        return Saved(
+            answer=answer_view(kept, author), review=review, clipped=clipped, first_guest=False
+        )
 
     def _edit_answer(
         self, platform: str, channel_id: str, message_id: str, text: str | None

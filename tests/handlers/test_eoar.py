@@ -10,7 +10,6 @@ import pytest
 from sqlalchemy import event, select
 
 from handlers import router
-from handlers.aar import AarButton
 from handlers.chat import (
     Button,
     ButtonPress,
@@ -22,7 +21,9 @@ from handlers.chat import (
     Text,
     UserRef,
 )
-from handlers.eoar import EoarButton, question_set, start_eoar
+from handlers.reviews.cards import AarButton, EoarButton
+from handlers.reviews.config import eoar_question_set as question_set
+from handlers.reviews.eoar import start_eoar
 from handlers.router import Deps, dispatch
 from knowledge.models import (
     Action,

@@ -25,9 +25,11 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from handlers import aar, reach
-from handlers.aar import AarButton
+from handlers import reach
 from handlers.chat import Button, ConversationRef, Element, Reply, Text
+from handlers.reviews.aar_start import opening_for
+from handlers.reviews.cards import AarButton, duration_text, question_elements
+from handlers.reviews.config import question_time
 from knowledge.errors import DomainError
 from knowledge.reviews import Reviews, ReviewView
 from knowledge.reviews.clock import Move, ReviewClock
@@ -72,7 +74,7 @@ async def tick(deps: Deps, now: datetime, *, time_box: timedelta | None = None) 
     """
     if deps.notifier is None:
         return []
-    box = aar.question_time() if time_box is None else time_box
+    box = question_time() if time_box is None else time_box
     done = await _start_due(deps, now)
     done += [
         Tock(TockKind.ORPHANED, review_id, 0)
@@ -101,7 +103,7 @@ async def _start_due(deps: Deps, now: datetime) -> list[Tock]:
         except DomainError:
             continue  # another replica started it
         try:
-            await deps.notifier.post(_thread(review), aar.opening_for(review))
+            await deps.notifier.post(_thread(review), opening_for(review))
         except Exception:
             log.exception("could not post the opening of review %s; will retry", review.id)
             await ReviewClock(deps.store).unbegin(review, now)
@@ -147,10 +149,10 @@ def moved_reply(move: Move, box: timedelta) -> Reply:
             *_closing_buttons(after),
         )
     lead = Text(
-        f"⏱ Time is up for question {before.step + 1} ({aar.duration_text(box)}), so here is "
+        f"⏱ Time is up for question {before.step + 1} ({duration_text(box)}), so here is "
         f"the next one. {before.facilitator_name} can say `back` to return to it."
     )
-    return Reply.of(lead, *aar.question_elements(after))
+    return Reply.of(lead, *question_elements(after))
 
 
 def ready_reply(review: ReviewView) -> Reply:
