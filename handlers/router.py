@@ -165,7 +165,7 @@ async def _route(incoming: Incoming, deps: Deps) -> Reply | None:
         case Message(direct=False):
             return await followups.follow_up(incoming, deps)  # None unless it narrows a question
         case Command(name="aar"):
-            return await aar.command(incoming, deps)
+            return await aar.CONVERSATION.entry_points(incoming, deps)
         case Command(name="practice"):
             return await practices.command(incoming.who, incoming.where, incoming.text, deps)
         case Message(text=text) if _LESSONS_PREFIX.match(text):
@@ -178,7 +178,7 @@ async def _route(incoming: Incoming, deps: Deps) -> Reply | None:
             word, _, rest = text.strip().partition(" ")
             match word.lower().lstrip("/"):
                 case "aar":
-                    return await aar.command(_as_command(incoming, "aar", rest), deps)
+                    return await _enter(aar.CONVERSATION, incoming, "aar", rest, deps)
                 case "actions" | "action" | "plan" if lesson := plan.requested(text):
                     return await plan.command(incoming.who, lesson, deps)
                 case "actions" | "todo" | "my-actions":
@@ -198,7 +198,7 @@ async def _route(incoming: Incoming, deps: Deps) -> Reply | None:
                 case "withdraw" if validation.requested(text):
                     return await validation.withdraw_command(incoming.who, text, deps)
                 case _ if eoar.requested(text):
-                    return await eoar.command(incoming.who, incoming.where, deps)
+                    return await _enter(eoar.CONVERSATION, incoming, "lessons", text, deps)
                 case "home" if home.requested(incoming):
                     return await home.home(incoming.who, deps)
                 case _ if (title := capture.requested(incoming)) is not None:
@@ -237,6 +237,13 @@ async def _review_turn(message: Message, deps: Deps) -> tuple[Conversation, Turn
         if (turn := await conversation.check(message, deps)) is not None:
             return conversation, turn
     return None
+
+
+async def _enter(
+    conversation: Conversation, incoming: Command | Message, name: str, text: str, deps: Deps
+) -> Reply | None:
+    """Start or steer a review through its conversation's entry points (`/aar …`, `eoar`)."""
+    return await conversation.entry_points(_as_command(incoming, name, text), deps)
 
 
 def _as_command(incoming: Command | Message, name: str, text: str) -> Command:

@@ -126,7 +126,7 @@ def opens_thread(message: Message) -> bool:
 
 
 def _typed_command(turn: Turn) -> bool:
-    """ "aar pause" typed in the thread: a command, not an answer."""
+    """Match "aar pause" typed in the thread: a command, not an answer."""
     return turn.text.partition(" ")[0].lower().lstrip("/") == "aar"
 
 

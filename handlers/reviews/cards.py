@@ -282,5 +282,6 @@ def text_chunks(lines: list[str]) -> list[Text]:
     return [Text("\n".join(chunk)) for chunk in chunks if chunk]
 
 
-def _owner(proposal: ProposalView) -> str:
+def owner_name(proposal: ProposalView) -> str:
+    """Name a proposal's owner ("its owner" when nobody is named yet)."""
     return proposal.owner_name or "its owner"

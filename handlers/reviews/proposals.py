@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from handlers import reach
 from handlers.chat import ButtonPress, Form, FormSubmit, Input, Reply, Text
 from handlers.errors import UserError
-from handlers.reviews.cards import AarButton, AarForm, _owner, owner_card
+from handlers.reviews.cards import AarButton, AarForm, owner_card, owner_name
 from handlers.reviews.conversation import button_ids, private
 from knowledge.dates import DUE_HINT, read_day
 from knowledge.models import ProposalStatus
@@ -56,7 +56,7 @@ async def form(submit: FormSubmit, kind: str, key: str, deps: Deps) -> Reply:
         due = _day(values.get("due", ""), deps)
         proposal = await reviews.redate(proposal_id, actor_id=person, due=due)
         await _tell_facilitator(
-            proposal, f"{_owner(proposal)} proposes {due.isoformat()} instead.", deps
+            proposal, f"{owner_name(proposal)} proposes {due.isoformat()} instead.", deps
         )
         return Reply.of(
             Text(
@@ -69,7 +69,7 @@ async def form(submit: FormSubmit, kind: str, key: str, deps: Deps) -> Reply:
     if kind == AarForm.DECLINE:
         reason = values.get("reason", "")
         proposal = await reviews.decline(proposal_id, actor_id=person, reason=reason)
-        await _tell_facilitator(proposal, f"{_owner(proposal)} declined it: {reason}", deps)
+        await _tell_facilitator(proposal, f"{owner_name(proposal)} declined it: {reason}", deps)
         return private(f"Declined. I told {proposal.facilitator_name}, with your reason.")
     raise UserError("That form is out of date.")
 
@@ -84,7 +84,7 @@ def _proposal_form(action: AarButton, proposal: ProposalView, person: int | None
     if person is None or person not in allowed:
         who = f"the facilitator ({proposal.facilitator_name})"
         if action not in (AarButton.REASSIGN, AarButton.COMPLETE):
-            who = _owner(proposal)
+            who = owner_name(proposal)
         raise UserError(f"Only {who} can do that for this action.")
     key, due = proposal.id, proposal.due_date.isoformat() if proposal.due_date else ""
     inputs: tuple[Input, ...]
