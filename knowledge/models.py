@@ -685,6 +685,32 @@ class InboxItem(Base):
     )
 
 
+class PendingNotice(Base):
+    """A message the bot owed someone and could not post: their platform was not answering.
+
+    Written when an answer and the apology for it both failed (issue 21, finding 5); the
+    scheduler posts it once the platform answers again (`scheduler.notices`), and the PBPO
+    digest lists those still undelivered. `lease_until` says until when a replica is on it.
+    """
+
+    __tablename__ = "pending_notices"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    user_key: Mapped[str] = mapped_column(String(100))
+    name: Mapped[str] = mapped_column(String(200), default="")
+    text: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    claimed_by: Mapped[str | None] = mapped_column(String(100))
+    delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+    __table_args__ = (Index("ix_pending_notices_due", "delivered_at", "next_attempt_at"),)
+
+
 class ChatMessage(Base):
     """A message of the local web chat: kept so a reload or restart shows the conversation."""
 

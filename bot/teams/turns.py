@@ -28,6 +28,7 @@ from microsoft_agents.hosting.core.app.state import TurnState
 from microsoft_agents.hosting.core.connector import ConnectorClientBase
 from microsoft_agents.hosting.core.connector.teams import TeamsConnectorClient
 
+from bot.owed import owe
 from bot.teams import extension, incoming, render
 from bot.teams.notifier import TeamsNotifier, message, reply_in
 from bot.teams.references import References, Seen
@@ -282,6 +283,10 @@ class Turns:
                 await context.send_activity(message(Reply.of(Text(text))))
         except Exception:
             log.exception("Teams: could not tell the user about error %s", reference)
+            if context.activity.type != ActivityTypes.invoke:
+                who = incoming.user(_wire(context))
+                await owe(self.store, who.platform, who.user_id, who.display_name or "", "Teams",
+                          reference)  # fmt: skip
 
     # Delivery -----------------------------------------------------------------------------
 
