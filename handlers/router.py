@@ -41,7 +41,7 @@ from handlers.chat import (
 from handlers.errors import UnknownCommand
 from handlers.help import help_reply
 from handlers.reviews import aar, eoar
-from handlers.reviews.conversation import Conversation, Turn
+from handlers.reviews.conversation import Conversation, Turn, change
 from knowledge.errors import DomainError, database_trouble
 from knowledge.search.answer import Viewer
 from knowledge.storage import Store
@@ -158,7 +158,7 @@ async def _route(incoming: Incoming, deps: Deps) -> Reply | None:
         case Message(who=UserRef(bot=True)) | Edit(who=UserRef(bot=True)):
             return None  # our own posts (and other bots') coming back are never answers
         case Edit() | Deletion():
-            return await aar.change(incoming, deps)
+            return await change(incoming, REVIEWS, deps)
         case Message() if (found := await _review_turn(incoming, deps)) is not None:
             conversation, turn = found
             return await conversation.handle(turn, deps)

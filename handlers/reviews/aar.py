@@ -21,8 +21,6 @@ from handlers.chat import (
     ButtonPress,
     Command,
     ConversationRef,
-    Deletion,
-    Edit,
     Element,
     FormSubmit,
     Message,
@@ -219,6 +217,26 @@ async def _closing_viewer(review: ReviewView, person: int | None, deps: Deps) ->
     return await deps.store.viewer_for(None, channel=review.space)
 
 
+async def edited(msg: Message, deps: Deps) -> Reply | None:
+    """A thread message edited from no words into some: it becomes an answer, if in a review."""
+    if msg.where.thread_id is None:
+        return None
+    review = await thread_review(msg.where, deps)
+    if review is None or not review.status.is_active or control_word(msg.text) is not None:
+        return None
+    person = await deps.store.person_for(msg.who.platform, msg.who.user_id)
+    return await _answer(Turn(msg, review, person), deps)
+
+
+def kept_notice(review: ReviewView) -> Reply:
+    """Build the note on an answer edited after closing: the saved record keeps it as it was."""
+    return _closed_notice(
+        review,
+        "its saved record keeps your message as it was. Ask the facilitator"
+        f" ({review.facilitator_name}) if it must change",
+    )
+
+
 CONVERSATION = Conversation(
     kind="aar",
     entry_points=command,
@@ -242,8 +260,10 @@ CONVERSATION = Conversation(
         ),
         validation_card=validation_card,
         closing_viewer=_closing_viewer,
+        kept=kept_notice,
     ),
     undoable=True,
+    edited=edited,
 )
 
 
@@ -271,40 +291,6 @@ async def form(submit: FormSubmit, deps: Deps) -> Reply | None:
     if kind == AarForm.ANONYMOUS:
         return await anonymous.submitted(submit, key, deps)
     return await proposals.form(submit, kind, key, deps)
-
-
-async def change(event: Edit | Deletion, deps: Deps) -> Reply | None:
-    """An edited or deleted message: update or remove a stored answer."""
-    where = event.where
-    text = event.text.strip() if isinstance(event, Edit) else ""
-    usable = bool(text) and has_words(text)
-    reviews = Reviews(deps.store)
-    changed = await reviews.edit_answer(
-        where.platform, where.channel_id, event.message_id, text if usable else None
-    )
-    if changed is None:
-        if isinstance(event, Edit) and usable and where.thread_id is not None:
-            # A message that was not an answer (emoji only, say) became one.
-            review = await thread_review(where, deps)
-            if review is not None and review.status.is_active and control_word(text) is None:
-                msg = Message(event.who, where, text, direct=False, message_id=event.message_id)
-                person = await deps.store.person_for(event.who.platform, event.who.user_id)
-                return await _answer(Turn(msg, review, person), deps)
-        return None
-    if not changed.applied and changed.review.kind == "eoar":
-        return private(
-            "Your End of Assignment Report was saved already, so it keeps your message as it "
-            "was. Ask your validator to correct it if it must change."
-        )
-    if not changed.applied:
-        return _closed_notice(
-            changed.review,
-            "its saved record keeps your message as it was. Ask the facilitator"
-            f" ({changed.review.facilitator_name}) if it must change",
-        )
-    if isinstance(event, Edit) and not usable:
-        return private("Your message has no words in it now, so I took it out of the review.")
-    return None
 
 
 async def posted(key: str, where: ConversationRef, deps: Deps) -> None:

@@ -24,7 +24,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from handlers import reach
-from handlers.chat import ButtonPress, Command, Element, Message, Reply, Text
+from handlers.chat import ButtonPress, Command, Deletion, Edit, Element, Message, Reply, Text
 from handlers.errors import UserError
 from handlers.ids import parse_ids
 from handlers.reviews.cards import CONTROLS, owner_card
@@ -95,6 +95,7 @@ class Look:
     summary: Callable[[Closing, dict[int, bool], bool | None], Reply]  # after closing
     validation_card: Callable[[Closing], Reply]  # what the validator is asked
     closing_viewer: Callable[[ReviewView, int | None, Deps], Awaitable[Viewer]]
+    kept: Callable[[ReviewView], Reply]  # an answer edited after closing: the record keeps it
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +120,8 @@ class Conversation:
     look: Look
     undoable: bool = False  # a move whose question could not be posted is rolled back
     ended_button: Callable[[ReviewView], str] | None = None  # refuse buttons of ended ones
+    # A message edited into an answer (it had no words before): the step that adds it, if any.
+    edited: Callable[[Message, Deps], Awaitable[Reply | None]] | None = None
 
     async def check(self, msg: Message, deps: Deps) -> Turn | None:
         """Return the turn of a message that belongs to a review of this kind, else None."""
@@ -182,6 +185,33 @@ class Conversation:
         closing = await Reviews(deps.store).close(review.id, actor_id=person, viewer=viewer)
         sent, validation = await send_closing(closing, self.look.validation_card, deps)
         return self.look.summary(closing, sent, validation)
+
+
+async def change(
+    event: Edit | Deletion, conversations: Sequence[Conversation], deps: Deps
+) -> Reply | None:
+    """An edited or deleted message: update or remove the answer it holds, in any review."""
+    where = event.where
+    text = event.text.strip() if isinstance(event, Edit) else ""
+    usable = bool(text) and has_words(text)
+    changed = await Reviews(deps.store).edit_answer(
+        where.platform, where.channel_id, event.message_id, text if usable else None
+    )
+    if changed is None:
+        if not (isinstance(event, Edit) and usable):
+            return None
+        # A message that was not an answer (emoji only, say) may have become one.
+        msg = Message(event.who, where, text, direct=False, message_id=event.message_id)
+        for conversation in conversations:
+            if conversation.edited is not None:
+                return await conversation.edited(msg, deps)  # kinds whose edits may answer
+        return None
+    if not changed.applied:
+        kind = next(c for c in conversations if c.kind == changed.review.kind)
+        return kind.look.kept(changed.review)
+    if isinstance(event, Edit) and not usable:
+        return private("Your message has no words in it now, so I took it out of the review.")
+    return None
 
 
 async def send_closing(

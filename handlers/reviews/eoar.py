@@ -372,6 +372,14 @@ def validation_card(closing: Closing) -> Reply:
     )
 
 
+def kept_notice(review: ReviewView) -> Reply:
+    """Build the note on an answer edited after the report was saved: it keeps it as it was."""
+    return private(
+        "Your End of Assignment Report was saved already, so it keeps your message as it "
+        "was. Ask your validator to correct it if it must change."
+    )
+
+
 def _closed_notice(review: ReviewView, text: str) -> Reply:
     when = f" at {review.closed_at:%H:%M} UTC" if review.closed_at else ""
     kept = ""
@@ -406,6 +414,7 @@ CONVERSATION = Conversation(
         ),
         validation_card=validation_card,
         closing_viewer=_closing_viewer,
+        kept=kept_notice,
     ),
     ended_button=_ended_button,
 )
