@@ -11,9 +11,9 @@ through two steps:
    the review's state that matches it; every step reads the review from the turn, never again
    from the database.
 
-The moves (`steer`), closing (`close`) and the facilitator's buttons (`press`) are the same for
-both kinds; `Look` holds the replies in which they differ. AAR and EoAR keep only what is
-theirs: handlers/reviews/aar.py and handlers/reviews/eoar.py.
+The moves (`steer`), closing (`close`), the facilitator's buttons (`press`) and edits of
+answers (`change`) are the same for both kinds; `Look` holds the replies in which they differ.
+AAR and EoAR keep only what is theirs: handlers/reviews/aar.py and handlers/reviews/eoar.py.
 """
 
 from __future__ import annotations
