@@ -3,9 +3,9 @@
 Every tick does only what is due, from indexed reads: the organisation's periodic jobs (timer
 sync hourly, follow-up checks hourly, clean-up daily, each claimed by one replica), the people
 whose `daily` timer is due (planned in batches), the recipients whose `deliver` timer is due
-(delivered in batches), `handlers.aar.tick` for reviews on each platform, and the notices owed
-while a platform was down (`scheduler.notices`). A tick with nothing due reads four small index
-ranges (in one statement) and returns.
+(delivered in batches), `handlers.reviews.clock.tick` for reviews on each platform, and the
+notices owed while a platform was down (`scheduler.notices`). A tick with nothing due reads four
+small index ranges (in one statement) and returns.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from typing import Any
 
 from sqlalchemy import Connection, exists, func, literal, select, update
 
-from handlers import aar
 from handlers.chat import Notifier
+from handlers.reviews import clock as review_clock
 from handlers.router import Deps
 from knowledge.models import (
     Notification,
@@ -220,7 +220,7 @@ class Scheduler:
         done = 0
         for notifier in self.notifiers:
             try:
-                done += len(await aar.tick(Deps(store=self.store, notifier=notifier), now))
+                done += len(await review_clock.tick(Deps(store=self.store, notifier=notifier), now))
             except Exception:  # reviews must never stop reminders
                 log.exception("scheduler: the AAR clock failed on %s", notifier.platform)
         return done
