@@ -8,7 +8,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from handlers import reach
-from handlers.aar import AarButton, owner_card
+from handlers.reviews.cards import AarButton, owner_card
 from handlers.chat import (
     Button,
     ButtonPress,
