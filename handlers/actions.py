@@ -8,7 +8,6 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from handlers import reach
-from handlers.reviews.cards import AarButton, owner_card
 from handlers.chat import (
     Button,
     ButtonPress,
@@ -25,6 +24,7 @@ from handlers.chat import (
 )
 from handlers.errors import UserError
 from handlers.ids import parse_id
+from handlers.reviews.cards import AarButton, owner_card
 from knowledge import access
 from knowledge.dates import DUE_HINT, read_day
 from knowledge.lesson_actions import LessonActions
