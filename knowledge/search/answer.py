@@ -202,12 +202,8 @@ class Searcher:
                 if known is None or (known.expansion and word not in extra):
                     unique[t.term] = replace(t, expansion=word in extra)
         candidates = self.index.rank(conn, list(unique.values()), restriction, limit * 3)
-        votes = (
-            effects(conn, [lid for lid, _ in candidates], _kind(query, found, corrections), now)
-            if now
-            else {}
-        )
-        ranked = _one_per_product(conn, candidates, limit, votes)
+        kind = _kind(query, found, corrections) if now else ""
+        ranked = _one_per_product(conn, candidates, limit, kind, now)
         words = subject if subject is not None else query.terms
         needs: dict[str, list[tuple[set[str], float]]] = {}
         for word in words:
@@ -402,28 +398,25 @@ def _one_per_product(
     conn: Connection,
     ranked: list[tuple[int, float]],
     limit: int,
-    votes: dict[int, float] | None = None,
+    kind: str = "",
+    now: datetime | None = None,
 ) -> list[tuple[int, float]]:
     """Keep the best lesson of each product, so one study does not fill the answer.
 
     Validated and applied lessons are boosted first (STATUS_BOOST), curated ones
-    (CURATION_BOOST) and those askers' votes move for this kind of question (`votes`: factors
-    in [0.8, 1.2], `knowledge.search.votes`); equal weights keep their order.
+    (CURATION_BOOST) and those askers' votes move for this `kind` of question, by the clock's
+    `now` (factors in [0.8, 1.2], `knowledge.search.votes`); equal weights keep their order.
     """
     if not ranked:
         return []
-    rows = conn.execute(
-        text("SELECT id, product_id, status FROM lessons WHERE id IN :ids").bindparams(
-            bindparam("ids", expanding=True)
-        ),
-        {"ids": [lid for lid, _ in ranked]},
-    ).all()
+    rows = conn.execute(_LESSONS_SQL, {"ids": [lid for lid, _ in ranked]}).all()
     product_of: dict[int, int] = {int(r[0]): int(r[1]) for r in rows}
     boost = {int(r[0]): STATUS_BOOST.get(LessonStatus(r[2]), 1.0) for r in rows}
     for lesson_id, ranking in conn.execute(_CURATED_SQL, {"ids": list(boost)}):
         boost[int(lesson_id)] *= CURATION_BOOST.get(SearchRanking(ranking), 1.0)
-    for lesson_id, moved in (votes or {}).items():
-        if lesson_id in boost:
+    voted = [int(r[0]) for r in rows if r[3]]
+    if voted and kind and now is not None:
+        for lesson_id, moved in effects(conn, voted, kind, now).items():
             boost[lesson_id] *= moved
     if any(b != 1.0 for b in boost.values()):
         boosted = [(lid, score * boost.get(lid, 1.0)) for lid, score in ranked]
@@ -438,6 +431,12 @@ def _one_per_product(
     return kept[:limit]
 
 
+# Which lessons have analysed votes rides along (one probe of ix_feedback_lesson each): the
+# votes themselves are read only when some candidate has any.
+_LESSONS_SQL = text(
+    "SELECT l.id, l.product_id, l.status, EXISTS (SELECT 1 FROM feedback f "
+    "WHERE f.lesson_id = l.id AND f.kind <> '') FROM lessons l WHERE l.id IN :ids"
+).bindparams(bindparam("ids", expanding=True))
 _CURATED_SQL = text(
     "SELECT lesson_id, ranking FROM lesson_curation WHERE lesson_id IN :ids "
     "AND ranking IN ('boost', 'down')"
