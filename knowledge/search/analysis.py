@@ -29,6 +29,15 @@ from typing import Any, Final
 from knowledge.search.text import MAX_WORD_LENGTH, fold, words
 
 LANGUAGES: Final = ("en", "fr", "es", "ru", "ar", "zh")
+# What cards and filters call them (the bot's own text is in English).
+LANGUAGE_NAMES: Final = {
+    "en": "English",
+    "fr": "French",
+    "es": "Spanish",
+    "ru": "Russian",
+    "ar": "Arabic",
+    "zh": "Chinese",
+}
 _SNOWBALL: Final = {
     "en": "english",
     "fr": "french",

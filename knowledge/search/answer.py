@@ -65,6 +65,7 @@ class Hit:
     source_url: str | None
     themes: tuple[str, ...]
     evidence: Evidence | None = None
+    language: str = "en"  # ISO 639-1 code of the lesson's language
 
     def as_json(self) -> dict[str, Any]:
         """Return the hit as plain JSON values."""
@@ -83,6 +84,7 @@ class Hit:
             "link": self.source_url,
             "themes": list(self.themes),
             "evidence": self.evidence.level.value if self.evidence else None,
+            "language": self.language,
         }
 
 
@@ -331,6 +333,7 @@ def _restriction(query: Query, hidden: frozenset[int]) -> Restriction:
         ("types", query.types, "p.type"),
         ("missions", query.missions, "p.mission"),
         ("statuses", query.statuses, "l.status"),
+        ("languages", query.languages, "l.language"),
     ):
         if values:
             conditions.append(f"{column} IN :{name}")
@@ -411,7 +414,7 @@ def _browse(conn: Connection, restriction: Restriction, limit: int) -> list[tupl
 
 _HIT_SQL = text(
     "SELECT l.id, p.id, p.external_id, p.title, l.title, p.type, p.mission, p.date, l.status, "
-    "p.source_url, l.lesson, l.recommendation, l.observation, p.summary "
+    "p.source_url, l.lesson, l.recommendation, l.observation, p.summary, l.language "
     "FROM lessons l JOIN products p ON p.id = l.product_id WHERE l.id IN :ids"
 ).bindparams(bindparam("ids", expanding=True))
 
@@ -470,6 +473,7 @@ def _hits(
                 source_url=r[9],
                 themes=tuple(themes.get(r[1], ())),
                 evidence=evidence.get(lesson_id),
+                language=r[14],
             )
         )
     return tuple(hits)
