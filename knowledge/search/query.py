@@ -12,8 +12,8 @@ from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 
 from knowledge.models import LessonStatus, ProductType
-from knowledge.search.analysis import LANGUAGES, detect
-from knowledge.search.text import content_words, fold
+from knowledge.search.analysis import LANGUAGES, detect, question_words
+from knowledge.search.text import fold
 
 MAX_QUESTION_CHARS = 2000
 MAX_TERMS = 24
@@ -162,7 +162,8 @@ def parse(
     )
     for step in steps:
         step(state)
-    terms = tuple(content_words(state.text)[:MAX_TERMS])
+    language = detect(question[:MAX_QUESTION_CHARS])
+    terms = tuple(question_words(state.text, language)[:MAX_TERMS])
     return Query(
         text=" ".join(question[:MAX_QUESTION_CHARS].split()),
         terms=terms,
@@ -175,7 +176,7 @@ def parse(
         notes=tuple(state.notes),
         relaxed=not phrases,
         languages=frozenset(state.languages),
-        language=detect(question[:MAX_QUESTION_CHARS]),
+        language=language,
     )
 
 

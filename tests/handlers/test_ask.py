@@ -170,7 +170,9 @@ async def test_relaxed_answer_says_the_filters_were_dropped(
     assert heading.markdown.startswith(
         "Nothing matched your type, mission, status or date, so without them: Here are"
     )
-    assert first_title in cards(reply)[0][0].markdown
+    # Among the first two: for "elections in UNIFIL" (relaxed: "unifil" is a word again) the
+    # UNIFIL Civil Affairs EoAR ties with it within 0.2% on PostgreSQL's BM25.
+    assert first_title in " ".join(card[0].markdown for card in cards(reply)[:2])
 
 
 async def test_relaxed_date_filter(demo_store: Store) -> None:
