@@ -320,6 +320,8 @@ class Lesson(Base):
     observation: Mapped[str] = mapped_column(Text, default="")
     lesson: Mapped[str] = mapped_column(Text, default="")
     recommendation: Mapped[str] = mapped_column(Text, default="")
+    # ISO 639-1 code of one of the six UN languages: given at import, else detected.
+    language: Mapped[str] = mapped_column(String(8), default="en", server_default="en")
     status: Mapped[LessonStatus] = mapped_column(
         _enum(LessonStatus, "lesson_status"), default=LessonStatus.IDENTIFIED
     )

@@ -16,6 +16,7 @@ from sqlalchemy import Connection, bindparam, select, text
 
 from knowledge.evidence import Evidence, levels
 from knowledge.models import LessonStatus, Meta, ProductType, SearchRanking, SearchWord
+from knowledge.search import analysis
 from knowledge.search.glossary import Glossary
 from knowledge.search.index import Restriction, SearchIndex, Term
 from knowledge.search.query import Query, parse
@@ -66,6 +67,7 @@ class Hit:
     source_url: str | None
     themes: tuple[str, ...]
     evidence: Evidence | None = None
+    language: str = "en"  # ISO 639-1 code of the lesson's language
 
     def as_json(self) -> dict[str, Any]:
         """Return the hit as plain JSON values."""
@@ -84,6 +86,7 @@ class Hit:
             "link": self.source_url,
             "themes": list(self.themes),
             "evidence": self.evidence.level.value if self.evidence else None,
+            "language": self.language,
         }
 
 
@@ -185,14 +188,29 @@ class Searcher:
                 answered=bool(ranked),
                 coverage=1.0 if ranked else 0.0,
             )
-        expansions = self.glossary.expand(list(query.terms), question)
-        found = self.index.terms(conn, [*query.terms, *expansions])
+        # The question's words in its own language and in English (issue 22); the glossary's
+        # words each in the language it gives them in.
+        languages = tuple(dict.fromkeys((query.language, "en")))
+        concepts = self.glossary.concepts(list(query.terms), question)
+        expansions = list(concepts)
+        typed = analysis.acronyms(question)
+        found = _stems_first(
+            self.index.terms(conn, _analysed(query.terms, languages, concepts)), typed
+        )
         corrections = self._corrections(conn, {t: found[t] for t in query.terms})
         if corrections:
             fixed = [corrections.get(t, t) for t in query.terms]
-            more = [w for w in self.glossary.expand(fixed, question) if w not in found]
-            found.update(self.index.terms(conn, [*corrections.values(), *more]))
-            expansions += more
+            more = {
+                w: language
+                for w, language in self.glossary.concepts(fixed, question).items()
+                if w not in found
+            }
+            found.update(
+                _stems_first(
+                    self.index.terms(conn, _analysed(corrections.values(), languages, more)), typed
+                )
+            )
+            expansions += list(more)
         extra = set(expansions) - set(query.terms) - set(corrections.values())
         unique: dict[str, Term] = {}
         for word, terms in found.items():
@@ -277,10 +295,15 @@ class Searcher:
         query = parse(question, today=today, missions=self._missions, themes=self._themes)
         if not query.terms:
             return ""
-        found = self.index.terms(conn, list(query.terms))
-        corrections = self._corrections(conn, found)
+        # As `_search` reads the words (its own language and English, stems first), so a
+        # vote's kind and a question's kind agree.
+        languages = tuple(dict.fromkeys((query.language, "en")))
+        typed = analysis.acronyms(question)
+        found = _stems_first(self.index.terms(conn, _analysed(query.terms, languages, {})), typed)
+        corrections = self._corrections(conn, {t: found[t] for t in query.terms})
         if corrections:
-            found.update(self.index.terms(conn, list(corrections.values())))
+            analysed = _analysed(corrections.values(), languages, {})
+            found.update(_stems_first(self.index.terms(conn, analysed), typed))
         return _kind(query, found, corrections)
 
     def parser(self, conn: Connection, *, today: date) -> Callable[[str], Query]:
@@ -319,12 +342,45 @@ class Searcher:
         return vocabulary
 
     def _corrections(self, conn: Connection, found: dict[str, list[Term]]) -> dict[str, str]:
-        unknown = [w for w, terms in found.items() if terms and all(t.df == 0 for t in terms)]
+        # Chinese words are not corrected: one character off is another word, not a typo.
+        unknown = [
+            w
+            for w, terms in found.items()
+            if terms and all(t.df == 0 for t in terms) and not _HAN.search(w)
+        ]
         if not unknown:
             return {}
         vocabulary = self._vocab(conn)
         fixes = {w: vocabulary.correct(w) for w in unknown}
         return {w: fix for w, fix in fixes.items() if fix}
+
+
+_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+
+
+def _analysed(
+    words: Iterable[str], languages: tuple[str, ...], concepts: dict[str, str]
+) -> dict[str, list[str]]:
+    """Return the index terms each word may be: a question's words in the question's languages,
+    the glossary's words in their own."""
+    found = {w: analysis.forms(w, languages) for w in words}
+    found.update((w, analysis.forms(w, (language,))) for w, language in concepts.items())
+    return found
+
+
+def _stems_first(found: dict[str, list[Term]], typed: frozenset[str]) -> dict[str, list[Term]]:
+    """Keep a word's unstemmed form only when it was typed as an acronym (DDR) or none of its
+    stems is in the index ("unmas", indexed as the acronym UNMAS, stems to "unma"): an extra
+    form of a known word would count it twice (SciFact nDCG@10 0.688 → 0.683 on PostgreSQL)."""
+    kept = {}
+    for word, terms in found.items():
+        if word in typed:
+            kept[word] = terms
+            continue
+        raw = set(analysis.unstemmed(word))
+        stems = [t for t in terms if t.term not in raw]
+        kept[word] = stems if any(t.df > 0 for t in stems) else terms
+    return kept
 
 
 # Driven from the (small) audience table: a plan that starts from lessons scans all of them
@@ -360,6 +416,7 @@ def _restriction(query: Query, hidden: frozenset[int]) -> Restriction:
         ("types", query.types, "p.type"),
         ("missions", query.missions, "p.mission"),
         ("statuses", query.statuses, "l.status"),
+        ("languages", query.languages, "l.language"),
     ):
         if values:
             conditions.append(f"{column} IN :{name}")
@@ -459,7 +516,7 @@ def _browse(conn: Connection, restriction: Restriction, limit: int) -> list[tupl
 
 _HIT_SQL = text(
     "SELECT l.id, p.id, p.external_id, p.title, l.title, p.type, p.mission, p.date, l.status, "
-    "p.source_url, l.lesson, l.recommendation, l.observation, p.summary "
+    "p.source_url, l.lesson, l.recommendation, l.observation, p.summary, l.language "
     "FROM lessons l JOIN products p ON p.id = l.product_id WHERE l.id IN :ids"
 ).bindparams(bindparam("ids", expanding=True))
 
@@ -518,6 +575,7 @@ def _hits(
                 source_url=r[9],
                 themes=tuple(themes.get(r[1], ())),
                 evidence=evidence.get(lesson_id),
+                language=r[14],
             )
         )
     return tuple(hits)
