@@ -1044,7 +1044,7 @@ def test_an_answer_renders_one_card_per_lesson() -> None:
     details = [b["elements"][0]["text"] for b in blocks if b["type"] == "context"]
     assert details[0] == (
         "Type: After-Action Review · Mission: MINUSCA · Date: 2024-03-01 · "
-        "Author: Amina Diallo, Jo Smith · Status: ◑ validated"
+        "Author: Amina Diallo, Jo Smith · Status: ◑ validated · Language: English"
     )
     assert not [b for b in blocks if b.get("fields")]  # no two-column fields: too wide
     assert text.startswith("Here are the 5 closest lessons:\n*[1] <https://lessons.example/aar/0|")
