@@ -141,8 +141,11 @@ class WriteWatch:
             self.generation += 1
             if self.announces:  # inside the transaction, just before its COMMIT
                 try:
+                    # Which schema wrote rides along: deployments (or test runs) sharing one
+                    # database in several schemas hear only their own writes.
                     conn.connection.driver_connection.execute(
-                        "SELECT pg_notify(%s, %s)", (CHANNEL, self.token)
+                        "SELECT pg_notify(%s, current_schema() || ' ' || %s)",
+                        (CHANNEL, self.token),
                     )
                 except Exception:  # the commit that follows reports what went wrong
                     log.debug("could not announce a write", exc_info=True)
@@ -190,12 +193,14 @@ class WriteListener:
         try:
             conn.rollback()  # out of the transaction the pool's ping opened
             conn.autocommit = True
+            schema = str(conn.execute("SELECT current_schema()").fetchone()[0])
             conn.execute(f"LISTEN {CHANNEL}")
             self.watch.bump()  # whatever was written while nobody listened
             self.listening.set()
+            mine, own = f"{schema} ", f"{schema} {self.watch.token}"
             while not self.stopped.is_set():
                 for note in conn.notifies(timeout=self.wait):
-                    if note.payload != self.watch.token:
+                    if note.payload.startswith(mine) and note.payload != own:
                         self.heard += 1
                         self.watch.bump()
         finally:

@@ -280,3 +280,30 @@ async def test_another_process_hears_a_committed_write_at_once_and_a_rolled_back
         assert store._listener is not None and store._listener.heard == 0
     finally:
         other.close()
+
+
+@pytest.mark.parametrize("store", ["postgres"], indirect=True)
+async def test_a_write_in_another_schema_of_the_database_is_not_heard(store: Store) -> None:
+    """Announcements name their schema: deployments (and parallel test runs) sharing one
+    database in several schemas do not empty each other's caches."""
+    from conftest import private_schema, schema_url
+
+    from knowledge.database import make_engine, upgrade
+
+    store.listen()
+    with private_schema("lessons_elsewhere") as schema:
+        engine = make_engine(schema_url(schema))
+        upgrade(engine)
+        engine.dispose()
+        elsewhere = Store.open(schema_url(schema))
+        try:
+            assert store._listener is not None
+            assert await _until(store._listener.listening.is_set)
+            cached = store.writes.generation
+            await elsewhere.import_records(
+                [(1, _product("n1", "Night convoys", "Fuel reserves."))], source="t"
+            )
+            await asyncio.sleep(1.2)
+            assert store.writes.generation == cached and store._listener.heard == 0
+        finally:
+            elsewhere.close()
