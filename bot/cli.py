@@ -25,7 +25,8 @@ from bot.progress import progress_bar
 from bot.settings import MAX_WORKERS, Settings
 from bot.terminal.render import render
 from handlers.chat import Button, ButtonPress, ConversationRef, Incoming, Message, UserRef
-from handlers.router import Deps, dispatch
+from handlers.deps import Deps
+from handlers.router import dispatch
 from knowledge import database
 from knowledge.errors import DomainError, database_trouble
 from knowledge.evaluation import corpus_records, evaluate, load_benchmark

@@ -23,18 +23,15 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING
 
 from handlers import aar, reach
 from handlers.aar import AarButton
 from handlers.chat import Button, ConversationRef, Element, Reply, Text
+from handlers.deps import Deps
 from knowledge.errors import DomainError
 from knowledge.participants import Participants
 from knowledge.review_clock import Move, ReviewClock
 from knowledge.reviews import Reviews, ReviewView
-
-if TYPE_CHECKING:
-    from handlers.router import Deps
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING
 
 from handlers import reach
 from handlers.chat import (
@@ -21,6 +20,7 @@ from handlers.chat import (
     UserRef,
     unlinked,
 )
+from handlers.deps import Deps
 from handlers.errors import UserError
 from handlers.ids import parse_id
 from knowledge import access
@@ -29,10 +29,8 @@ from knowledge.models import ActionStatus
 from knowledge.permissions import Operation
 from knowledge.reviews import Reviews
 from knowledge.roles import Roles
-from knowledge.storage import ActionView, Store
-
-if TYPE_CHECKING:
-    from handlers.router import Deps
+from knowledge.storage import Store
+from knowledge.views import ActionView
 
 MAX_LISTED = 20
 SNOOZE_DAYS = 7

@@ -53,7 +53,7 @@ from knowledge.reviews import (
 from knowledge.search.text import clip, words
 
 if TYPE_CHECKING:
-    from handlers.router import Deps
+    from handlers.deps import Deps
 
 log = logging.getLogger(__name__)
 

@@ -11,16 +11,13 @@ from __future__ import annotations
 import re
 from datetime import date, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING
 
 from handlers.chat import ButtonPress, Reply, Text, UserRef
+from handlers.deps import Deps
 from handlers.errors import UserError
 from handlers.ids import parse_id
 from knowledge.dates import read_day
 from knowledge.reminders import PreferenceView, Reminders
-
-if TYPE_CHECKING:
-    from handlers.router import Deps
 
 _SPAN = re.compile(r"^(\d{1,3})\s*([dw])$")
 USAGE = (

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from handlers import (
     aar,
@@ -34,17 +34,15 @@ from handlers.chat import (
     FormSubmit,
     Incoming,
     Message,
-    Notifier,
     Reply,
     Text,
     UserRef,
     cleaned,
 )
+from handlers.deps import Deps
 from handlers.errors import UnknownCommand
 from handlers.help import help_reply
 from knowledge.errors import DomainError, database_trouble
-from knowledge.search.answer import Viewer
-from knowledge.storage import Store
 
 log = logging.getLogger(__name__)
 
@@ -71,14 +69,6 @@ def not_saved(exc: BaseException) -> str | None:
     """Return what to tell a user when exc means the database could not take part, else None."""
     trouble = database_trouble(exc)
     return NOT_SAVED[trouble] if trouble else None
-
-
-@dataclass(frozen=True, slots=True)
-class Deps:
-    """What handlers need, handed in by the platform wiring."""
-
-    store: Store
-    notifier: Notifier | None = None
 
 
 # Buttons and forms are routed by the prefix of their action or form id: "aar.next" → aar.
@@ -239,9 +229,3 @@ def _opens_thread(message: Message) -> bool:
 
 def _as_command(incoming: Command | Message, name: str, text: str) -> Command:
     return Command(incoming.who, incoming.where, name, text)
-
-
-async def viewer_of(who: UserRef, channel: str | None, deps: Deps) -> Viewer:
-    """Return the viewer for a platform user (unknown users see only internal lessons)."""
-    person = await deps.store.person_for(who.platform, who.user_id)
-    return await deps.store.viewer_for(person, channel=channel)

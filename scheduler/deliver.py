@@ -20,10 +20,11 @@ from sqlalchemy import Connection, delete
 
 from handlers import reach
 from handlers.chat import Notifier, UserRef
-from handlers.router import Deps
+from handlers.deps import Deps
 from knowledge import access
 from knowledge.models import DeliveryMode, UnreachablePerson
-from knowledge.storage import ActionView, Store
+from knowledge.storage import Store
+from knowledge.views import ActionView
 from scheduler import ledger
 from scheduler.config import SchedulerSettings
 from scheduler.digests import mission_week, team_week

@@ -23,7 +23,7 @@ from sqlalchemy import Connection, exists, func, literal, select, update
 
 from handlers import aar
 from handlers.chat import Notifier
-from handlers.router import Deps
+from handlers.deps import Deps
 from knowledge.models import (
     Notification,
     Person,

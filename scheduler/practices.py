@@ -31,8 +31,8 @@ from sqlalchemy import select, update
 from handlers import reach
 from handlers.chat import ConversationRef, Notifier, Reply, Text
 from handlers.curation import priority_elements
+from handlers.deps import Deps
 from handlers.practices import practice_card
-from handlers.router import Deps
 from knowledge.curation import Curation
 from knowledge.models import (
     Notification,

@@ -36,6 +36,7 @@ from handlers.chat import (
     UserRef,
     clean_text,
 )
+from handlers.deps import Deps
 from knowledge import jsonstream
 from knowledge.chatlog import ChatLog, Posted
 from knowledge.errors import DomainError
@@ -79,9 +80,9 @@ class Hub:
         self._by_email: dict[str, PersonView] = {}
 
     @property
-    def deps(self) -> router.Deps:
+    def deps(self) -> Deps:
         """What handlers need."""
-        return router.Deps(store=self.store, notifier=self.notifier)
+        return Deps(store=self.store, notifier=self.notifier)
 
     async def people(self, *, refresh: bool = False) -> list[PersonView]:
         """Return the directory (cached; refreshed when someone unknown turns up)."""

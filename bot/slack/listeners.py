@@ -39,6 +39,7 @@ from handlers import home as home_handler
 from handlers import router
 from handlers import unfurl as unfurl_handler
 from handlers.chat import Form, Incoming, Reply, Text, UserRef
+from handlers.deps import Deps
 from knowledge.caching import Expiring
 from knowledge.storage import Store
 
@@ -156,9 +157,9 @@ class Listeners:
         self.running: set[asyncio.Task[Any]] = set()
 
     @property
-    def deps(self) -> router.Deps:
+    def deps(self) -> Deps:
         """What handlers need."""
-        return router.Deps(store=self.store, notifier=self.notifier)
+        return Deps(store=self.store, notifier=self.notifier)
 
     def register(self, app: AsyncApp) -> None:
         """Attach every listener to the Bolt app (the manifest lists the same ones)."""

@@ -52,6 +52,7 @@ from bot.slack.notifier import SlackNotifier
 from bot.slack.workspaces import WorkspaceClient, WorkspaceNotifier, act_as, stop_acting
 from handlers import router
 from handlers.chat import ConversationRef
+from handlers.deps import Deps
 from knowledge.inbox import Entry
 from knowledge.storage import Store
 
@@ -147,7 +148,7 @@ class SlackSurface:
         return app, notifier
 
     async def _posted(self, anchor: str, where: ConversationRef) -> None:
-        await router.posted(anchor, where, router.Deps(store=self.store, notifier=self.notifier))
+        await router.posted(anchor, where, Deps(store=self.store, notifier=self.notifier))
 
     # Start and stop ------------------------------------------------------------------------
 

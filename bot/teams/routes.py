@@ -38,6 +38,7 @@ from bot.teams.references import References
 from bot.teams.turns import Turns
 from handlers import router
 from handlers.chat import ConversationRef
+from handlers.deps import Deps
 from knowledge import jsonstream
 from knowledge.inbox import Entry
 from knowledge.storage import Store
@@ -89,7 +90,7 @@ class TeamsSurface:
             keeper.register(PLATFORM, self.replay)
 
     async def _posted(self, anchor: str, where: ConversationRef) -> None:
-        await router.posted(anchor, where, router.Deps(store=self.store, notifier=self.notifier))
+        await router.posted(anchor, where, Deps(store=self.store, notifier=self.notifier))
 
     def add_routes(self, app: web.Application) -> None:
         """Serve Teams at POST /api/messages; check the credentials at start-up."""

@@ -42,6 +42,7 @@ from handlers.chat import (
     Text,
     UserRef,
 )
+from handlers.deps import Deps
 from handlers.help import help_reply
 from knowledge.storage import Store
 
@@ -92,9 +93,9 @@ class Turns:
         self.people = People(store)
 
     @property
-    def deps(self) -> router.Deps:
+    def deps(self) -> Deps:
         """What handlers need."""
-        return router.Deps(store=self.store, notifier=self.notifier)
+        return Deps(store=self.store, notifier=self.notifier)
 
     def register(self, app: AgentApplication[TurnState]) -> None:
         """Attach every handler to the SDK's application."""

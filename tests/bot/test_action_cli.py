@@ -12,8 +12,8 @@ from test_validation_cli import AIR, FARIDA, identified
 
 from handlers.aar import AarButton
 from handlers.chat import Button, UserRef
+from handlers.deps import Deps
 from handlers.home import home
-from handlers.router import Deps
 from knowledge.audit import Audit
 from knowledge.storage import Store
 

@@ -24,7 +24,8 @@ from handlers.chat import (
     Text,
     UserRef,
 )
-from handlers.router import Deps, dispatch
+from handlers.deps import Deps
+from handlers.router import dispatch
 from knowledge.models import Person, Review, ReviewParticipant, ReviewStatus
 from knowledge.review_clock import ReviewClock
 from knowledge.reviews import Reviews

@@ -22,8 +22,9 @@ from handlers.chat import (
     Text,
     UserRef,
 )
+from handlers.deps import Deps
 from handlers.eoar import EoarButton, question_set, start_eoar
-from handlers.router import Deps, dispatch
+from handlers.router import dispatch
 from knowledge.interviews import DEFAULT_EOAR_QUESTIONS
 from knowledge.models import (
     Action,

@@ -47,7 +47,7 @@ from handlers.chat import (
     Text,
     UserRef,
 )
-from handlers.router import Deps
+from handlers.deps import Deps
 from handlers.validation import ValidationButton, ValidationForm
 from knowledge.models import (
     Action,

@@ -7,7 +7,8 @@ from datetime import date, timedelta
 from scheduler_world import Recorder, add_action, add_lesson, add_person, at_local, scheduler
 
 from handlers.chat import ConversationRef, Message, UserRef
-from handlers.router import Deps, dispatch
+from handlers.deps import Deps
+from handlers.router import dispatch
 from knowledge.models import ReminderPreference
 from knowledge.storage import Store
 from scheduler.clock import ManualClock

@@ -31,7 +31,7 @@ from knowledge.reviews import (
 )
 from knowledge.search.answer import Answer, Hit
 from knowledge.search.query import Query
-from knowledge.storage import ActionView
+from knowledge.views import ActionView
 
 Block = dict[str, Any]
 
