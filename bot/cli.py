@@ -476,41 +476,47 @@ def _bench(args: argparse.Namespace, settings: Settings) -> int:
         print(json.dumps(found, indent=None if args.json else 2))
         return 0
     if args.what == "scheduler":
-        from bot.slack.sink import deliver_through_sink  # only this benchmark needs them
-        from scheduler import bench as scheduler_bench
-
-        sched_report = scheduler_bench.run(
-            backend=args.backend,
-            stores=lambda b: temporary_store(b, settings),
-            people=args.people,
-            actions=args.actions,
-            deliver=deliver_through_sink,
-        )
-        print(json.dumps(sched_report, indent=None if args.json else 2))
-        return 0
+        return _bench_scheduler(args, settings)
     if args.what == "slack":
-        from bot.slack import bench as slack_bench  # imported here: only this benchmark needs it
-
-        slack_report = slack_bench.run(
-            seconds=args.seconds,
-            concurrency=args.concurrency,
-            backend=args.backend,
-            stores=lambda b: temporary_store(b, settings),
-            glossary=settings.glossary,
-        )
-        print(slack_bench.table(slack_report), file=sys.stderr if args.json else sys.stdout)
-        print(json.dumps(slack_report, indent=None if args.json else 2))
-        return 0
-    from knowledge import bench  # imported here: only benchmarks need it
-
-    report = bench.run(
+        return _bench_slack(args, settings)
+    search_bench = _checkout_module("bench.search")
+    report = search_bench.run(
         args.what,
         copies=args.copies,
         backend=args.backend,
         stores=lambda b: temporary_store(b, settings),
     )
     if args.what == "abstain":
-        print(bench.abstain_table(report["abstain"]), file=sys.stderr if args.json else sys.stdout)
+        abstain = search_bench.abstain_table(report["abstain"])
+        print(abstain, file=sys.stderr if args.json else sys.stdout)
+    print(json.dumps(report, indent=None if args.json else 2))
+    return 0
+
+
+def _bench_scheduler(args: argparse.Namespace, settings: Settings) -> int:
+    scheduler_bench = _checkout_module("bench.scheduler")
+    sink = _checkout_module("bench.slack_sink")
+    report = scheduler_bench.run(
+        backend=args.backend,
+        stores=lambda b: temporary_store(b, settings),
+        people=args.people,
+        actions=args.actions,
+        deliver=sink.deliver_through_sink,
+    )
+    print(json.dumps(report, indent=None if args.json else 2))
+    return 0
+
+
+def _bench_slack(args: argparse.Namespace, settings: Settings) -> int:
+    slack_bench = _checkout_module("bench.slack")
+    report = slack_bench.run(
+        seconds=args.seconds,
+        concurrency=args.concurrency,
+        backend=args.backend,
+        stores=lambda b: temporary_store(b, settings),
+        glossary=settings.glossary,
+    )
+    print(slack_bench.table(report), file=sys.stderr if args.json else sys.stdout)
     print(json.dumps(report, indent=None if args.json else 2))
     return 0
 
