@@ -51,7 +51,7 @@ def run(
     deliver: Deliver | None = None,
 ) -> dict[str, Any]:
     """Run the scheduler benchmark on one backend and return its figures."""
-    tuning = SchedulerSettings.from_env()
+    tuning = SchedulerSettings.from_env(os.environ)
     report: dict[str, Any] = {
         "backend": backend,
         "people": people,
@@ -70,7 +70,8 @@ def run(
 
 async def _measure(store: Store, deliver: Deliver | None) -> dict[str, Any]:
     clock = ManualClock(START)
-    settings = replace(SchedulerSettings.from_env(), platform_rate=0)  # LESSONS_PLAN_* apply
+    # LESSONS_PLAN_* apply
+    settings = replace(SchedulerSettings.from_env(os.environ), platform_rate=0)
     s = Scheduler(store=store, notifiers=[], settings=settings, clock=clock, reviews=False)
     figures: dict[str, Any] = {}
     started = time.perf_counter()

@@ -53,7 +53,9 @@ async def button(press: ButtonPress, deps: Deps) -> Reply | None:
 async def command(who: UserRef, text: str, deps: Deps) -> Reply:
     """Show or change how I am reminded (`reminders …`)."""
     person = await _person(who, deps)
-    reminders = Reminders(deps.store)
+    reminders = Reminders(
+        deps.store, work_hours=deps.settings.work_hours, work_days=deps.settings.work_days
+    )
     words = text.lower().split()
     today = deps.store.today()
     match words:

@@ -166,45 +166,7 @@ async def _route(incoming: Incoming, deps: Deps) -> Reply | None:
         case Message(text=text) | Command(text=text) if text.strip().lower() in HELP_WORDS:
             return help_reply(incoming.who.platform)
         case Command(text=text) | Message(text=text):
-            word, _, rest = text.strip().partition(" ")
-            match word.lower().lstrip("/"):
-                case "aar":
-                    return await aar.command(_as_command(incoming, "aar", rest), deps)
-                case "actions" | "action" | "plan" if lesson := plan.requested(text):
-                    return await plan.command(incoming.who, lesson, deps)
-                case "actions" | "todo" | "my-actions":
-                    return await actions.mine(incoming.who, deps)
-                case "reminders":
-                    return await reminders.command(incoming.who, rest, deps)
-                case "audience" | "audiences" if audiences.requested(text):
-                    return await audiences.command(incoming.who, incoming.where, text, deps)
-                case "role" | "roles" if roles.requested(text):
-                    return await roles.command(incoming.who, text, deps)
-                case "practice" | "practices" if practices.requested(text):
-                    return await practices.command(incoming.who, incoming.where, rest, deps)
-                case "report" | "usefulness" if reports.requested(text):
-                    return await reports.command(incoming.who, text, deps)
-                case _ if (topic := experts.topic_of(incoming)) is not None:
-                    return await experts.who_knows(incoming, topic, deps)
-                case "withdraw" if validation.requested(text):
-                    return await validation.withdraw_command(incoming.who, text, deps)
-                case _ if eoar.requested(text):
-                    return await eoar.command(incoming.who, incoming.where, deps)
-                case "home" if home.requested(incoming):
-                    return await home.home(incoming.who, deps)
-                case _ if (title := capture.requested(incoming)) is not None:
-                    return await capture.start(incoming.who, deps, title=title)
-            if (narrowed := await followups.follow_up(incoming, deps)) is not None:
-                return narrowed
-            viewer = await ask.answering_viewer(incoming, deps)
-            return await ask.ask(
-                text,
-                store=deps.store,
-                viewer=viewer,
-                who=incoming.who,
-                where=ask.conversation(incoming),
-                shareable=isinstance(incoming, Command),  # slash commands are answered privately
-            )
+            return await _words(incoming, text, deps)
         case ButtonPress(action=action):
             on_button = BUTTONS.get(action.partition(".")[0])
             if on_button is None:
@@ -216,6 +178,49 @@ async def _route(incoming: Incoming, deps: Deps) -> Reply | None:
                 raise UnknownCommand(form)
             return await on_form(incoming, deps)
     return Reply.of(Text("I didn't understand that. Try `help`."))
+
+
+async def _words(incoming: Command | Message, text: str, deps: Deps) -> Reply | None:
+    """Answer a command or message by its first word; else narrow or answer it as a question."""
+    word, _, rest = text.strip().partition(" ")
+    match word.lower().lstrip("/"):
+        case "aar":
+            return await aar.command(_as_command(incoming, "aar", rest), deps)
+        case "actions" | "action" | "plan" if lesson := plan.requested(text):
+            return await plan.command(incoming.who, lesson, deps)
+        case "actions" | "todo" | "my-actions":
+            return await actions.mine(incoming.who, deps)
+        case "reminders":
+            return await reminders.command(incoming.who, rest, deps)
+        case "audience" | "audiences" if audiences.requested(text):
+            return await audiences.command(incoming.who, incoming.where, text, deps)
+        case "role" | "roles" if roles.requested(text):
+            return await roles.command(incoming.who, text, deps)
+        case "practice" | "practices" if practices.requested(text):
+            return await practices.command(incoming.who, incoming.where, rest, deps)
+        case "report" | "usefulness" if reports.requested(text):
+            return await reports.command(incoming.who, text, deps)
+        case _ if (topic := experts.topic_of(incoming)) is not None:
+            return await experts.who_knows(incoming, topic, deps)
+        case "withdraw" if validation.requested(text):
+            return await validation.withdraw_command(incoming.who, text, deps)
+        case _ if eoar.requested(text):
+            return await eoar.command(incoming.who, incoming.where, deps)
+        case "home" if home.requested(incoming):
+            return await home.home(incoming.who, deps)
+        case _ if (title := capture.requested(incoming)) is not None:
+            return await capture.start(incoming.who, deps, title=title)
+    if (narrowed := await followups.follow_up(incoming, deps)) is not None:
+        return narrowed
+    viewer = await ask.answering_viewer(incoming, deps)
+    return await ask.ask(
+        text,
+        store=deps.store,
+        viewer=viewer,
+        who=incoming.who,
+        where=ask.conversation(incoming),
+        shareable=isinstance(incoming, Command),  # slash commands are answered privately
+    )
 
 
 def _opens_thread(message: Message) -> bool:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import time, timedelta
@@ -112,9 +111,11 @@ class SchedulerSettings:
     keep_days: int = 90  # sent and skipped ledger rows are forgotten after this
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> SchedulerSettings:
-        """Read LESSONS_WORK_HOURS, LESSONS_WORK_DAYS, LESSONS_NUDGE_DAYS and friends."""
-        env = os.environ if env is None else env
+    def from_env(cls, env: Mapping[str, str]) -> SchedulerSettings:
+        """Read LESSONS_WORK_HOURS, LESSONS_WORK_DAYS, LESSONS_NUDGE_DAYS and friends.
+
+        bot/settings.py hands in the environment, once, at start-up.
+        """
         nudges = _ints(env, "LESSONS_NUDGE_DAYS", "1,3,7")
         cadence = Cadence(
             due_soon_days=_int(env, "LESSONS_DUE_SOON_DAYS", 3),
@@ -137,9 +138,8 @@ class SchedulerSettings:
         )
 
 
-def enabled(env: Mapping[str, str] | None = None) -> bool:
+def enabled(env: Mapping[str, str]) -> bool:
     """Return False when LESSONS_SCHEDULER=off (the bot then sends no reminders)."""
-    env = os.environ if env is None else env
     return env.get("LESSONS_SCHEDULER", "on").strip().lower() not in ("off", "0", "false", "no")
 
 

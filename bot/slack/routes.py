@@ -52,7 +52,6 @@ from bot.slack.notifier import SlackNotifier
 from bot.slack.workspaces import WorkspaceClient, WorkspaceNotifier, act_as, stop_acting
 from handlers import router
 from handlers.chat import ConversationRef
-from handlers.deps import Deps
 from knowledge.inbox import Entry
 from knowledge.storage import Store
 
@@ -91,7 +90,9 @@ class SlackSurface:
             ],
         )
         self.app, self.notifier = self._many() if settings.slack_oauth else self._single()
-        self.listeners = Listeners(store, self.notifier, People(store, self.client))
+        self.listeners = Listeners(
+            store, self.notifier, People(store, self.client), settings=settings.handlers
+        )
         self.app.middleware(self._dedupe)
         if settings.slack_oauth:
             self.app.middleware(self._act)
@@ -148,7 +149,7 @@ class SlackSurface:
         return app, notifier
 
     async def _posted(self, anchor: str, where: ConversationRef) -> None:
-        await router.posted(anchor, where, Deps(store=self.store, notifier=self.notifier))
+        await router.posted(anchor, where, self.listeners.deps)
 
     # Start and stop ------------------------------------------------------------------------
 

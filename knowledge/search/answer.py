@@ -189,6 +189,26 @@ class Searcher:
         candidates = self.index.rank(conn, list(unique.values()), restriction, limit * 3)
         ranked = _one_per_product(conn, candidates, limit)
         words = subject if subject is not None else query.terms
+        needs = self._needs(words, question, corrections, found)
+        coverage = self._coverage(conn, [lid for lid, _ in ranked[:JUDGED]], needs, found)
+        best = max(coverage.values(), default=0.0)
+        return Answer(
+            query,
+            _hits(conn, ranked, _weights(unique.values())),
+            corrections=corrections,
+            expansions=tuple(expansions),
+            answered=bool(ranked) and best >= ANSWERED_COVERAGE,
+            coverage=round(best, 4),
+        )
+
+    def _needs(
+        self,
+        words: tuple[str, ...],
+        question: str,
+        corrections: dict[str, str],
+        found: dict[str, list[Term]],
+    ) -> dict[str, list[tuple[set[str], float]]]:
+        """Return, for each word, the sets of terms that cover it and the credit each gives."""
         needs: dict[str, list[tuple[set[str], float]]] = {}
         for word in words:
             # A word is covered by its own stems or its glossary expansions'; by its correction's
@@ -210,16 +230,7 @@ class Searcher:
                 )
                 for said, credit in ways
             ]
-        coverage = self._coverage(conn, [lid for lid, _ in ranked[:JUDGED]], needs, found)
-        best = max(coverage.values(), default=0.0)
-        return Answer(
-            query,
-            _hits(conn, ranked, _weights(unique.values())),
-            corrections=corrections,
-            expansions=tuple(expansions),
-            answered=bool(ranked) and best >= ANSWERED_COVERAGE,
-            coverage=round(best, 4),
-        )
+        return needs
 
     def _coverage(
         self,
