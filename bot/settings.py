@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from handlers.deps import HandlerSettings
@@ -74,6 +74,7 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Read settings from the environment (or the mapping given)."""
         env = os.environ if env is None else env
+        handlers = _handler_settings(env)
         port = env.get("LESSONS_PORT", "3000")
         if not port.isdigit() or not 0 < int(port) < 65536:
             raise ValueError(f"LESSONS_PORT must be a port number, not '{port}'")
@@ -115,8 +116,9 @@ class Settings:
                 for host in (env.get("LESSONS_TEAMS_SERVICE_HOSTS") or "").split(",")
                 if host.strip()
             ),
-            handlers=_handler_settings(env),
-            scheduler=SchedulerSettings.from_env(env),  # bad values stop the start, named
+            handlers=handlers,
+            # A bad scheduler setting stops the start here, named.
+            scheduler=replace(SchedulerSettings.from_env(env), handlers=handlers),
             scheduler_on=scheduler_config.enabled(env),
         )
 

@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import time, timedelta
 
+from handlers.deps import HandlerSettings
+
 MAX_AHEAD_HOURS = 20.0  # under a day: a plan never reaches a person's next slot but one
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -109,6 +111,8 @@ class SchedulerSettings:
     concurrency: int = 16
     platform_rate: float = 10.0  # messages per second per platform (a Slack workspace); 0: off
     keep_days: int = 90  # sent and skipped ledger rows are forgotten after this
+    # What the handlers the scheduler calls are handed on Deps (bot/settings.py fills it).
+    handlers: HandlerSettings = field(default_factory=HandlerSettings)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> SchedulerSettings:

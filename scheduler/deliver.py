@@ -291,7 +291,7 @@ class Deliverer:
         if checked is not None and self.clock() - checked < RECHECK_UNREACHABLE:
             return None  # looked up lately and not found: spare the platform's rate limit
         for notifier in self.notifiers:
-            to = await reach.user_for(member, Deps(store=self.store, notifier=notifier))
+            to = await reach.user_for(member, Deps(self.store, notifier, self.settings.handlers))
             if to is not None:
                 return notifier, to
         return None

@@ -210,7 +210,7 @@ class Scheduler:
         done = 0
         for notifier in self.notifiers:
             try:
-                done += len(await aar.tick(Deps(store=self.store, notifier=notifier), now))
+                done += len(await aar.tick(Deps(self.store, notifier, self.settings.handlers), now))
             except Exception:  # reviews must never stop reminders
                 log.exception("scheduler: the AAR clock failed on %s", notifier.platform)
         return done

@@ -123,6 +123,7 @@ def test_the_scheduler_settings_are_read_once_at_start_up() -> None:
     hours = Settings.from_env({"LESSONS_WORK_HOURS": "10:00-18:00"})
     assert hours.scheduler.work.start.hour == 10
     assert hours.handlers.work_hours == "10:00-18:00"  # what a person's preferences show
+    assert hours.scheduler.handlers is hours.handlers  # what its handlers are handed
     with pytest.raises(ValueError, match="LESSONS_WORK_HOURS"):
         Settings.from_env({"LESSONS_WORK_HOURS": "late"})  # bad settings stop the start
 
