@@ -24,6 +24,7 @@ from bot import (
     practices_cli,
     report_cli,
     validation_cli,
+    votes_cli,
 )
 from bot.progress import progress_bar
 from bot.settings import Settings
@@ -113,6 +114,7 @@ def _parser() -> argparse.ArgumentParser:
     admin.add_parsers(sub)
     report_cli.add_parsers(sub)
     practices_cli.add_parsers(sub)
+    votes_cli.add_parsers(sub)
     validation_cli.add_parsers(sub)
     action_cli.add_parsers(sub)
     audience_cli.add_parsers(sub)

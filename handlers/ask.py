@@ -29,6 +29,7 @@ from knowledge.lesson_actions import LessonActions, Progress
 from knowledge.models import EvidenceLevel
 from knowledge.referrals import Contact, Referrals
 from knowledge.reviews import Reviews
+from knowledge.search.analysis import LANGUAGE_NAMES
 from knowledge.search.answer import Answer, Hit, Viewer
 from knowledge.search.text import clip, content_words
 from knowledge.storage import Store
@@ -393,6 +394,7 @@ def lesson_card(
         ("Date", hit.date.isoformat() if hit.date else "—"),
         ("Author", ", ".join(hit.authors) or "—"),
         ("Status", _BADGES[hit.status.value]),
+        ("Language", LANGUAGE_NAMES.get(hit.language, hit.language)),
     ]
     if hit.evidence is not None:
         pairs.append(("Evidence", hit.evidence.badge))
@@ -401,7 +403,10 @@ def lesson_card(
     # Compact: title, mission, date and status badge on one line, the takeaway, and the rest
     # behind *Details* (fits a 360-pixel thread panel).
     when = hit.date.isoformat() if hit.date else "—"
-    line = " · ".join((f"*{title}*", hit.mission or "—", when, _BADGES[hit.status.value]))
+    parts = [f"*{title}*", hit.mission or "—", when, _BADGES[hit.status.value]]
+    if hit.language != "en":  # most lessons are in English: only another language is news
+        parts.append(LANGUAGE_NAMES.get(hit.language, hit.language))
+    line = " · ".join(parts)
     card: list[Element] = [
         Text(f"{line}\n{hit.takeaway}"),
         Fields(tuple(pairs), folded=True),

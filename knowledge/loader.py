@@ -37,6 +37,7 @@ from knowledge.models import (
     SearchWord,
 )
 from knowledge.records import LessonRecord, PersonRecord, ProductRecord
+from knowledge.search import analysis
 from knowledge.search.index import IndexDoc, SearchIndex
 from knowledge.search.text import words
 
@@ -333,6 +334,7 @@ class Loader:
                         observation=lesson.observation,
                         lesson=lesson.lesson,
                         recommendation=lesson.recommendation,
+                        language=lesson_language(record, lesson),
                         updated_at=self.now,
                     )
                 )
@@ -397,6 +399,7 @@ class Loader:
             "observation": lesson.observation,
             "lesson": lesson.lesson,
             "recommendation": lesson.recommendation,
+            "language": lesson_language(record, lesson),
             "status": lesson.status,
             "identified_at": identified,
             # Validated when the source says so, else on its date (an LLIS lesson was published
@@ -501,6 +504,19 @@ class Loader:
         for i in range(0, len(entries), 5000):
             self.conn.execute(statement, entries[i : i + 5000])
         self.words.clear()
+
+
+def lesson_language(record: ProductRecord, lesson: LessonRecord) -> str:
+    """Return the lesson's language: its own, else its product's, else detected from its text."""
+    given = lesson.language or record.language
+    if given:
+        return given
+    text_ = "\n".join(
+        (lesson.title or "", lesson.observation, lesson.lesson, lesson.recommendation)
+    )
+    if len(text_) < 80:  # a line or two: the product's title and summary help tell
+        text_ += "\n" + record.title + "\n" + record.summary
+    return analysis.detect(text_)
 
 
 def index_doc(lesson_id: int, record: ProductRecord, lesson: LessonRecord) -> IndexDoc:

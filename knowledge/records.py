@@ -16,6 +16,7 @@ from zoneinfo import available_timezones
 
 from knowledge.errors import ImportFailed
 from knowledge.models import ActionStatus, LessonStatus, ProductStatus, ProductType, Role
+from knowledge.search.analysis import LANGUAGES
 
 Day = date  # ProductRecord has a field named `date`
 
@@ -124,6 +125,7 @@ class LessonRecord:
     applied_on: date | None = None
     rejection_reason: str | None = None
     actions: tuple[ActionRecord, ...] = ()
+    language: str | None = None  # ISO 639-1; None: the product's, else detected at import
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], *, today: date) -> LessonRecord:
@@ -143,6 +145,7 @@ class LessonRecord:
             applied_on=_date(data, "applied_on"),
             rejection_reason=_text(data, "reason") or None,
             actions=actions,
+            language=_language(data),
         )
         if not (record.lesson or record.observation or record.recommendation):
             raise ImportFailed("a lesson needs some text", field="lesson")
@@ -174,6 +177,7 @@ class ProductRecord:
     source_url: str | None = None
     status: ProductStatus = ProductStatus.PUBLISHED
     lessons: tuple[LessonRecord, ...] = ()
+    language: str | None = None  # ISO 639-1 of its lessons; None: detected per lesson
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], *, today: Day) -> ProductRecord:
@@ -200,7 +204,22 @@ class ProductRecord:
             source_url=_text(data, "source_url", limit=1000) or None,
             status=_enum(data, "status", ProductStatus, ProductStatus.PUBLISHED),
             lessons=lessons,
+            language=_language(data),
         )
+
+
+def _language(data: Mapping[str, Any]) -> str | None:
+    """Return the optional `language` as an ISO 639-1 code of a UN language ("fr-FR" → "fr")."""
+    said = _text(data, "language", limit=20)
+    if not said:
+        return None
+    code = re.split(r"[-_]", said.strip().lower())[0]
+    if code not in LANGUAGES:
+        raise ImportFailed(
+            f"{_said(said)} is not one of the languages the index knows ({', '.join(LANGUAGES)})",
+            field="language",
+        )
+    return code
 
 
 def _short(value: Any, field: str, limit: int) -> str:

@@ -21,14 +21,25 @@ from __future__ import annotations
 
 import re
 import threading
+import tomllib
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from functools import cache, lru_cache
+from pathlib import Path
 from typing import Any, Final
 
-from knowledge.search.text import MAX_WORD_LENGTH, fold, words
+from knowledge.search.text import MAX_WORD_LENGTH, STOP_WORDS, fold, words
 
 LANGUAGES: Final = ("en", "fr", "es", "ru", "ar", "zh")
+# What cards and filters call them (the bot's own text is in English).
+LANGUAGE_NAMES: Final = {
+    "en": "English",
+    "fr": "French",
+    "es": "Spanish",
+    "ru": "Russian",
+    "ar": "Arabic",
+    "zh": "Chinese",
+}
 _SNOWBALL: Final = {
     "en": "english",
     "fr": "french",
@@ -55,6 +66,7 @@ _ARABIC_LETTERS = str.maketrans(
         "\u0629": "\u0647",  # taa marbuta → haa
     }
 )
+_STOP_FILE = Path(__file__).with_name("stopwords.toml")
 _MIN_LETTERS = 12  # below this many letters langid is guessing: the script decides, or English
 
 _lock = threading.Lock()
@@ -77,15 +89,84 @@ def detect(text: str) -> str:
 
 def terms(text: str, language: str) -> list[str]:
     """Return the index terms of a text in a language, in order (repeats kept for counting)."""
+    return [term for _word, term in pairs(text, language)]
+
+
+def pairs(text: str, language: str) -> Iterator[tuple[str, str]]:
+    """Yield (word, term) for each word of a text in a language: the folded word, and its
+    index term (its stem; the word itself for acronyms, numbers and unstemmed languages)."""
     acronyms = {a.lower() for a in _ACRONYM.findall(text)}
-    out: list[str] = []
     stem = _stemmer(language)
     for word in _words(text, language):
         if stem is None or word in acronyms or word.isdigit():
-            out.append(word)
+            yield word, word
         else:
-            out.append(stem(word))
-    return out
+            yield word, stem(word)
+
+
+def index_text(text: str, language: str) -> str:
+    """Return a text's index terms joined by spaces, as the SQLite index stores them."""
+    return " ".join(terms(text, language))
+
+
+def question_words(text: str, language: str) -> list[str]:
+    """Return the words of a (folded) question that carry its topic, in order, without repeats.
+
+    Han runs are segmented into words (jieba's precise mode); the stop words of the question's
+    language go, and always the English ones (`text.STOP_WORDS`), so an English question keeps
+    exactly the words it always had.
+    """
+    stop = stop_words(language)
+    return list(dict.fromkeys(w for w in _words(text, language, search=False) if w not in stop))
+
+
+def forms(word: str, languages: Sequence[str]) -> list[str]:
+    """Return the index terms a question's word may be indexed as: its stem in each language,
+    then the word itself unstemmed (acronyms are indexed as they are written: `unstemmed`)."""
+    found: dict[str, None] = {}
+    for language in languages:
+        found.update(dict.fromkeys(terms(word, language)))
+    found.update(dict.fromkeys(unstemmed(word)))
+    return [t for t in found if t]
+
+
+def unstemmed(word: str) -> list[str]:
+    """Return a word's terms as an acronym is indexed: normalised, not stemmed."""
+    return terms(word, "")
+
+
+def acronyms(text: str) -> frozenset[str]:
+    """Return the acronyms of a text as it was typed (DDR, MINUSCA), lower-cased."""
+    return frozenset(a.lower() for a in _ACRONYM.findall(text))
+
+
+def stop_words(language: str) -> frozenset[str]:
+    """Return the words a question in this language is searched without."""
+    if language == "en":
+        return STOP_WORDS
+    lists = _stop_lists()
+    return (
+        STOP_WORDS
+        | lists["index"].get(language, frozenset())
+        | lists["question"].get(language, frozenset())
+    )
+
+
+def index_stop_words(language: str) -> frozenset[str]:
+    """Return the words PostgreSQL's postings leave out of a text in this language."""
+    return _stop_lists()["index"].get(language, frozenset())
+
+
+@cache
+def _stop_lists() -> dict[str, dict[str, frozenset[str]]]:
+    data = tomllib.loads(_STOP_FILE.read_text(encoding="utf-8"))
+    return {
+        part: {
+            language: frozenset(w for raw in text.split() for w in _words(raw, language))
+            for language, text in lists.items()
+        }
+        for part, lists in data.items()
+    }
 
 
 def normalise_arabic(text: str) -> str:
@@ -93,32 +174,33 @@ def normalise_arabic(text: str) -> str:
     return _ARABIC_MARKS.sub("", text).translate(_ARABIC_LETTERS)
 
 
-def _words(text: str, language: str) -> Iterable[str]:
+def _words(text: str, language: str, *, search: bool = True) -> Iterable[str]:
     if language == "ar" or _ARABIC.search(text):
         text = normalise_arabic(unicodedata.normalize("NFKC", text))
     if _HAN.search(text):
-        yield from _han_words(text)
+        yield from _han_words(text, search=search)
         return
     yield from words(text)
 
 
-def _han_words(text: str) -> Iterable[str]:
+def _han_words(text: str, *, search: bool = True) -> Iterable[str]:
     """Yield the words of text with runs of Han characters segmented by jieba's dictionary."""
     position = 0
     for run in _HAN_RUN.finditer(text):
         yield from words(text[position : run.start()])
-        for word in _segment(run.group()):
+        for word in _segment(run.group(), search=search):
             if word.strip() and len(word) <= MAX_WORD_LENGTH:
                 yield fold(word)
         position = run.end()
     yield from words(text[position:])
 
 
-def _segment(run: str) -> list[str]:
+def _segment(run: str, *, search: bool = True) -> list[str]:
     segmenter = _jieba()
     # Search mode also yields the shorter words inside a long one (中华人民共和国 → 中华, 华人,
     # 人民, 共和, 共和国, …), so a question's shorter word still meets the indexed long one.
-    found: list[str] = segmenter.cut_for_search(run)
+    # A question's words are cut in precise mode: each is then looked up in search mode.
+    found: list[str] = segmenter.cut_for_search(run) if search else segmenter.cut(run)
     return found
 
 

@@ -1,28 +1,41 @@
-"""Acronym and synonym expansion from the glossary (and a PBPO's own file, if set)."""
+"""Acronym, synonym and concept expansion from the glossary (and a PBPO's own file, if set).
+
+An entry's `name` (an acronym, or a word) expands to its `expansions` and `synonyms`, as it
+always has. An entry may also name its concept in the six UN languages (`en`, `fr`, `es`, `ar`,
+`ru`, `zh`: terms and acronyms, issue 22): any of those, found in a question, expands to the
+whole concept in every language, so "protection des civils" finds lessons that say "protection
+of civilians" or "PoC", and the reverse. Each word added carries the language it is in, so it
+is analysed (stemmed) as a word of that language.
+"""
 
 from __future__ import annotations
 
 import re
 import tomllib
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from knowledge.errors import DomainError
+from knowledge.search.analysis import LANGUAGES, normalise_arabic, stop_words
 from knowledge.search.text import STOP_WORDS, fold, words
 
 DEFAULT_GLOSSARY = Path(__file__).with_name("glossary.toml")
 # Acronyms that are also everyday English words expand only when typed in capitals.
 _EVERYDAY = frozenset({"can", "sea", "au", "car", "us", "it", "who", "aid", "act", "care"})
+_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 
 
 @dataclass(frozen=True, slots=True)
 class Entry:
-    """One glossary entry: a name, what it stands for, and other words for it."""
+    """One glossary entry: a name, what it stands for, other words for it, and its concept's
+    terms by language ((language, (term, …)), …)."""
 
     name: str
     expansions: tuple[str, ...]
     synonyms: tuple[str, ...]
+    terms: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 class Glossary:
@@ -30,8 +43,16 @@ class Glossary:
 
     def __init__(self, entries: Iterable[Entry]) -> None:
         self._by_key: dict[str, list[Entry]] = {}
+        # A concept's terms as they are matched in a question: " word word " (spaces around),
+        # or a Han string matched as it is; with the words of it a question's terms may be.
+        self._phrases: list[tuple[str, frozenset[str], Entry]] = []
         for entry in entries:
             self._by_key.setdefault(" ".join(words(entry.name)), []).append(entry)
+            for _language, terms in entry.terms:
+                for term in terms:
+                    key = _phrase(term)
+                    if key.strip():
+                        self._phrases.append((key, frozenset(key.split()), entry))
 
     @classmethod
     def load(cls, *paths: Path) -> Glossary:
@@ -45,15 +66,80 @@ class Glossary:
         return sum(len(v) for v in self._by_key.values())
 
     def expand(self, terms: Sequence[str], question: str) -> list[str]:
-        """Return extra words for the terms' acronyms and synonyms, without the terms."""
-        extra: dict[str, None] = {}
+        """Return extra words for the terms' acronyms, synonyms and concepts, without the terms."""
+        return list(self.concepts(terms, question))
+
+    def concepts(self, terms: Sequence[str], question: str) -> dict[str, str]:
+        """Return the extra words (word → its language) for the terms' entries: those named by
+        a term, and those whose concept's terms the question holds, one of them among `terms`."""
+        extra: dict[str, str] = {}
+        for entry, named in self._matched(terms, question):
+            # Synonyms and expansions come with a concept named by its name or acronym ("DDR",
+            # "elections"); one found through its terms in the six languages ("élection" is the
+            # French word, and folds to the English "election") brings those terms only, so an
+            # English word does not pull in every synonym of a broad topic.
+            for phrase in (*entry.expansions, *entry.synonyms) if named else ():
+                for word in words(phrase):
+                    extra.setdefault(word, "en")
+            for language, found in entry.terms:
+                for term in found:
+                    for word in _words(term):
+                        extra.setdefault(word, language)
+            if entry.terms:  # a concept named in another language brings its acronym too
+                for word in words(entry.name):
+                    extra.setdefault(word, "en")
+        return {
+            w: language
+            for w, language in extra.items()
+            if (len(w) > 2 or _HAN.search(w))
+            and w not in terms
+            and w not in STOP_WORDS
+            and w not in stop_words(language)
+        }
+
+    def _matched(self, terms: Sequence[str], question: str) -> list[tuple[Entry, bool]]:
+        """Return the entries the question names, each with whether by its name (else by one
+        of its terms)."""
+        found: dict[int, tuple[Entry, bool]] = {}
         for term in terms:
             for entry in self._by_key.get(term, ()):
                 if term in _EVERYDAY and not re.search(rf"\b{re.escape(entry.name)}\b", question):
                     continue
-                for phrase in (*entry.expansions, *entry.synonyms):
-                    extra.update(dict.fromkeys(words(phrase)))
-        return [w for w in extra if len(w) > 2 and w not in terms and w not in STOP_WORDS]
+                found[id(entry)] = (entry, True)
+        if not self._phrases or not terms:
+            return list(found.values())
+        said = _said(question)
+        typed = set(terms)
+        for key, key_words, entry in self._phrases:
+            if id(entry) in found or key not in said:
+                continue
+            # Only the question's terms that are words of the concept's term expand to it (so
+            # the coverage of an answer credits the concept to those words, not to every word).
+            if key_words & typed or (_HAN.search(key) and any(t in key for t in typed)):
+                found[id(entry)] = (entry, False)
+        return list(found.values())
+
+
+def _phrase(text: str) -> str:
+    """Return text as " word word " (folded, Arabic normalised), or for a Han term its Han
+    characters alone (no spaces in Chinese: "保护平民" is found inside "在保护平民方面")."""
+    folded = fold(normalise_arabic(unicodedata.normalize("NFKC", text)))
+    if _HAN.search(folded):
+        return "".join(_HAN.findall(folded))
+    return " " + " ".join(words(folded)) + " "
+
+
+def _said(question: str) -> str:
+    """Return a question as its phrases are matched: " word word " then its Han characters."""
+    folded = fold(normalise_arabic(unicodedata.normalize("NFKC", question)))
+    return " " + " ".join(words(folded)) + " \n" + "".join(_HAN.findall(folded))
+
+
+def _words(term: str) -> list[str]:
+    """Return a concept term's words; a Han term stays whole (the analysis segments it)."""
+    if _HAN.search(term):
+        return ["".join(_HAN.findall(term))]
+    return words(normalise_arabic(unicodedata.normalize("NFKC", term)))
 
 
 def _read(path: Path) -> list[Entry]:
@@ -71,6 +157,11 @@ def _read(path: Path) -> list[Entry]:
                 name=name.strip(),
                 expansions=tuple(fold(str(x)) for x in item.get("expansions", [])),
                 synonyms=tuple(fold(str(x)) for x in item.get("synonyms", [])),
+                terms=tuple(
+                    (language, tuple(str(x) for x in item[language]))
+                    for language in LANGUAGES
+                    if isinstance(item.get(language), list)
+                ),
             )
         )
     return entries

@@ -1,5 +1,9 @@
 """The full-text index inside the database: FTS5 on SQLite, BM25 postings on PostgreSQL.
 
+Both index the terms of `knowledge.search.analysis` (issue 22): each lesson analysed in its
+own language, a question in its language and in English. SQLite's FTS5 stores the analysed
+terms (its tokenizer only splits them on spaces); PostgreSQL's postings are counted from them.
+
 Both backends rank with BM25 over five weighted fields (title, summary, lesson, recommendation,
 tags) and share one query plan: the query's terms are taken rarest first until a budget of
 postings is spent, so the work per question stays bounded however large the index grows. On a
@@ -9,14 +13,14 @@ small index every term fits in the budget and the ranking is exact BM25.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
 from sqlalchemy import Connection, Engine, bindparam, event, text
 from sqlalchemy.sql.elements import BindParameter
 
-from knowledge.search import postings
+from knowledge.search import analysis, postings
 
 # Field weights (title, summary, lesson, recommendation, tags), tuned on SciFact train.
 FIELD_WEIGHTS = (2.0, 1.0, 1.0, 1.0, 2.0)
@@ -27,6 +31,9 @@ POSTINGS_PER_TERM = 1_000
 MAX_TERMS = 12
 MAX_OVERFETCH = 500
 K1, B = 1.2, 0.75
+# SQLite's FTS5 tokenizer for the analysed terms: they only need splitting on spaces, and are
+# folded already (diacritics stay: "é" has become "e" where the analysis wants it to).
+TOKENIZER = "unicode61 remove_diacritics 0"
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +46,7 @@ class IndexDoc:
     lesson: str
     recommendation: str
     tags: str
+    language: str = "en"  # tags (themes, mission, type) are analysed as English
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,8 +133,10 @@ class SearchIndex(Protocol):
     def maintain(self, engine: Engine) -> None:
         """Tidy the index after a bulk import has committed."""
 
-    def terms(self, conn: Connection, words: Sequence[str]) -> dict[str, list[Term]]:
-        """Return each word's index terms (stems) with their document frequencies."""
+    def terms(
+        self, conn: Connection, analysed: Mapping[str, Sequence[str]]
+    ) -> dict[str, list[Term]]:
+        """Return each word's index terms (`analysed`: word → terms) with their frequencies."""
 
     def rank(
         self, conn: Connection, terms: Sequence[Term], restriction: Restriction, limit: int
@@ -140,18 +150,19 @@ class SearchIndex(Protocol):
 
 
 class SqliteIndex:
-    """FTS5 with the porter tokenizer; ranking by FTS5's own bm25() with field weights."""
+    """FTS5 over analysed terms; ranking by FTS5's own bm25() with field weights."""
 
     _TOKENIZER_TABLES = (
         "CREATE VIRTUAL TABLE IF NOT EXISTS temp.query_words USING fts5("
-        "word, tokenize='porter unicode61 remove_diacritics 2')",
+        f"word, tokenize='{TOKENIZER}')",
         "CREATE VIRTUAL TABLE IF NOT EXISTS temp.query_words_v "
         "USING fts5vocab(temp, query_words, instance)",
     )
 
-    def __init__(self, engine: Engine) -> None:
-        # Every connection gets two temporary tables that run FTS5's tokenizer on query words.
-        event.listen(engine, "connect", self._prepare)
+    def __init__(self, engine: Engine | None = None) -> None:
+        # Every connection gets two temporary tables that run FTS5's tokenizer on stored terms.
+        if engine is not None:
+            event.listen(engine, "connect", self._prepare)
 
     def maintain(self, engine: Engine) -> None:
         """Let SQLite refresh its planner statistics after a bulk import."""
@@ -166,14 +177,14 @@ class SqliteIndex:
         cursor.close()
 
     def add(self, conn: Connection, docs: Sequence[IndexDoc]) -> None:
-        """Insert the documents into the FTS5 table."""
+        """Insert the documents' analysed terms into the FTS5 table."""
         if docs:
             conn.execute(
                 text(
                     "INSERT INTO lesson_fts(rowid, title, summary, lesson, recommendation, tags) "
                     "VALUES (:lesson_id, :title, :summary, :lesson, :recommendation, :tags)"
                 ),
-                [_doc_params(d) for d in docs],
+                [_analysed_params(d) for d in docs],
             )
 
     def remove(self, conn: Connection, lesson_ids: Sequence[int]) -> None:
@@ -199,25 +210,11 @@ class SqliteIndex:
             text("INSERT INTO search_terms(term, df) SELECT term, doc FROM temp.lesson_fts_rows")
         )
 
-    def terms(self, conn: Connection, words: Sequence[str]) -> dict[str, list[Term]]:
-        """Tokenize words with the index's own tokenizer and look up their frequencies."""
-        if not words:
-            return {}
-        conn.execute(text("DELETE FROM temp.query_words"))
-        conn.execute(
-            text("INSERT INTO temp.query_words(rowid, word) VALUES (:i, :w)"),
-            [{"i": i, "w": w} for i, w in enumerate(words)],
-        )
-        rows = conn.execute(
-            text(
-                "SELECT v.doc, v.term, coalesce(t.df, 0) FROM temp.query_words_v v "
-                "LEFT JOIN search_terms t ON t.term = v.term ORDER BY v.doc, v.offset"
-            )
-        ).all()
-        found: dict[str, list[Term]] = {w: [] for w in words}
-        for doc, term, df in rows:
-            found[words[doc]].append(Term(term, int(df), words[doc]))
-        return found
+    def terms(
+        self, conn: Connection, analysed: Mapping[str, Sequence[str]]
+    ) -> dict[str, list[Term]]:
+        """Look up the frequencies of the words' analysed terms."""
+        return lookup(conn, analysed)
 
     def rank(
         self, conn: Connection, terms: Sequence[Term], restriction: Restriction, limit: int
@@ -226,22 +223,21 @@ class SqliteIndex:
         terms = plan(terms)
         if not terms:
             return []
-        # FTS5 stems the words itself (its stems are not always stable when stemmed again).
-        match = " OR ".join(f'"{t.word or t.term}"' for t in terms)
+        # Terms are letters and digits (analysis splits on anything else): quoted, no syntax.
+        match = " OR ".join('"' + t.term.replace('"', '""') + '"' for t in terms)
         weights = ", ".join(str(w) for w in FIELD_WEIGHTS)
         sql = (
             f"SELECT rowid, -bm25(lesson_fts, {weights}) AS score FROM lesson_fts "
             f"WHERE lesson_fts MATCH :match{restriction.sql('+rowid')} "
             "ORDER BY bm25(lesson_fts, " + weights + ") LIMIT :limit"
         )
-        # Words come from text.words(): letters and digits only, so quoted they carry no syntax.
         params = restriction.bind({"match": match, "limit": limit + restriction.overfetch})
         return restriction.keep(conn.execute(_expand(sql, params), params).all(), limit)
 
     def matched(
         self, conn: Connection, lesson_ids: Sequence[int], terms: Sequence[str]
     ) -> dict[int, set[str]]:
-        """Run the lessons' stored text through the index's tokenizer (a few KB: well under a
+        """Run the lessons' stored terms through the index's tokenizer (a few KB: well under a
         millisecond) and keep the wanted terms."""
         found: dict[int, set[str]] = {i: set() for i in lesson_ids}
         if not lesson_ids or not terms:
@@ -269,7 +265,7 @@ class SqliteIndex:
 
 
 class PostgresIndex:
-    """BM25 of our own over a postings table; PostgreSQL's english parser and stemmer."""
+    """BM25 of our own over a postings table of analysed terms."""
 
     _FIELDS: ClassVar[tuple[tuple[str, str], ...]] = (
         ("title", "A"),
@@ -287,10 +283,26 @@ class PostgresIndex:
 
     def add(self, conn: Connection, docs: Sequence[IndexDoc]) -> None:
         """Stage documents in the transaction; `refresh` writes their postings, all at once."""
-        postings.stage(
-            conn,
-            [(d.lesson_id, d.title, d.summary, d.lesson, d.recommendation, d.tags) for d in docs],
-        )
+        postings.stage(conn, [(d.lesson_id, *self._counts(d)) for d in docs])
+
+    @classmethod
+    def _counts(cls, doc: IndexDoc) -> tuple[int, dict[str, tuple[float, int]]]:
+        """Return the document's length in terms, and each term's weighted frequency (field
+        weights summed) and count. Stop words count in the length (as FTS5 counts them) but
+        get no postings: no question searches them, and they would be a third of the table."""
+        counts: dict[str, tuple[float, int]] = {}
+        length = 0
+        for name, label in cls._FIELDS:
+            language = "en" if name == "tags" else doc.language
+            weight = cls._WEIGHT_OF[label]
+            stop = analysis.index_stop_words(language)
+            for word, term in analysis.pairs(getattr(doc, name), language):
+                length += 1
+                if word in stop:
+                    continue
+                tf, n = counts.get(term, (0.0, 0))
+                counts[term] = (tf + weight, n + 1)
+        return length, counts
 
     def remove(self, conn: Connection, lesson_ids: Sequence[int]) -> None:
         """Delete the lessons' postings and lower the frequencies of their terms."""
@@ -316,7 +328,7 @@ class PostgresIndex:
 
     def refresh(self, conn: Connection) -> None:
         """Index what was staged; drop terms no lesson uses any more (their df is exact)."""
-        postings.flush(conn, weights=self._WEIGHT_OF, k1=K1, b=B)
+        postings.flush(conn, k1=K1, b=B)
         conn.execute(text("DELETE FROM search_terms WHERE df <= 0"))
 
     def maintain(self, engine: Engine) -> None:
@@ -330,23 +342,11 @@ class PostgresIndex:
             conn.execute(text("VACUUM (ANALYZE) search_postings, search_docs, search_terms"))
             conn.execute(text("ANALYZE lessons, products"))
 
-    def terms(self, conn: Connection, words: Sequence[str]) -> dict[str, list[Term]]:
-        """Run the words through the english parser and look up their frequencies."""
-        if not words:
-            return {}
-        rows = conn.execute(
-            text(
-                "SELECT w.ord, u.lexeme, coalesce(t.df, 0) FROM unnest(CAST(:words AS text[])) "
-                "WITH ORDINALITY AS w(word, ord), unnest(to_tsvector('english', w.word)) u "
-                "LEFT JOIN search_terms t ON t.term = u.lexeme ORDER BY w.ord"
-            ),
-            {"words": list(words)},
-        ).all()
-        found: dict[str, list[Term]] = {w: [] for w in words}
-        for ordinal, lexeme, df in rows:
-            word = words[int(ordinal) - 1]
-            found[word].append(Term(lexeme, int(df), word))
-        return found
+    def terms(
+        self, conn: Connection, analysed: Mapping[str, Sequence[str]]
+    ) -> dict[str, list[Term]]:
+        """Look up the frequencies of the words' analysed terms."""
+        return lookup(conn, analysed)
 
     def rank(
         self, conn: Connection, terms: Sequence[Term], restriction: Restriction, limit: int
@@ -418,14 +418,33 @@ def _count_docs(conn: Connection, change: int) -> None:
     )
 
 
-def _doc_params(doc: IndexDoc) -> dict[str, Any]:
+def lookup(conn: Connection, analysed: Mapping[str, Sequence[str]]) -> dict[str, list[Term]]:
+    """Return each word's terms with their document frequencies (0: not in the index)."""
+    wanted = sorted({t for terms in analysed.values() for t in terms})
+    df: dict[str, int] = {}
+    for i in range(0, len(wanted), 500):
+        rows = conn.execute(
+            text("SELECT term, df FROM search_terms WHERE term IN :terms").bindparams(
+                bindparam("terms", expanding=True)
+            ),
+            {"terms": wanted[i : i + 500]},
+        )
+        df.update((str(term), int(n)) for term, n in rows)
+    return {
+        word: [Term(t, df.get(t, 0), word) for t in dict.fromkeys(terms)]
+        for word, terms in analysed.items()
+    }
+
+
+def _analysed_params(doc: IndexDoc) -> dict[str, Any]:
+    """Return the FTS5 row of a document: each field's terms in the document's language."""
     return {
         "lesson_id": doc.lesson_id,
-        "title": doc.title,
-        "summary": doc.summary,
-        "lesson": doc.lesson,
-        "recommendation": doc.recommendation,
-        "tags": doc.tags,
+        "title": analysis.index_text(doc.title, doc.language),
+        "summary": analysis.index_text(doc.summary, doc.language),
+        "lesson": analysis.index_text(doc.lesson, doc.language),
+        "recommendation": analysis.index_text(doc.recommendation, doc.language),
+        "tags": analysis.index_text(doc.tags, "en"),
     }
 
 

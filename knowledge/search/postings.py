@@ -1,15 +1,15 @@
-"""PostgreSQL's postings, built once per import from text copied in, in the import's transaction.
+"""PostgreSQL's postings, built once per import from term frequencies copied in, in the import's
+transaction.
 
-An import used to tokenize and write the postings of each batch of 1,000 lessons as it came:
-~160 postings a lesson, each inserted into two indexes, and `to_tsvector` over five fields in
-one backend. Now each batch only copies its lessons' text into a staging table (COPY), and at
-the end of the import (`flush`):
+The terms come from `knowledge.search.analysis`, in Python, the same analysis as SQLite's
+index (issue 22): each lesson in its own language (Snowball stems, Arabic normalisation,
+Chinese segmentation, acronyms unstemmed), less the stop words PostgreSQL's configuration of
+that language would drop. Each batch of an import copies its lessons' (term, weighted tf,
+count) rows into a staging table (COPY), and at the end of the import (`flush`):
 
-1. the term frequencies of every staged lesson are computed by one `CREATE TABLE AS`, which
-   PostgreSQL may run in parallel workers (tokenizing is most of an import's time);
-2. documents, postings and term frequencies are written in one statement each, with the
+1. documents, postings and term frequencies are written in one statement each, with the
    average document length of the whole index (BM25's avgdl) known before the first posting;
-3. when the import brings at least as many postings as the index held (a first import, a
+2. when the import brings at least as many postings as the index held (a first import, a
    rebuild), the postings' two indexes are dropped before and built after: a sorted build is
    two to three times faster than inserting into them. The lock this takes makes searches of
    other processes wait until the import commits.
@@ -21,7 +21,7 @@ them, and an import that fails leaves none behind. It stays all-or-nothing.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, text
@@ -34,61 +34,64 @@ INDEXES = (
     "CREATE INDEX ix_search_postings_lesson ON search_postings (lesson_id)",
 )
 REBUILD_MIN_POSTINGS = 500_000  # below this, inserting into the indexes is cheap enough
-PARALLEL_MIN_DOCS = 2_000  # below this, parallel workers cost more than they save
-_PARALLEL = ("parallel_setup_cost", "parallel_tuple_cost", "min_parallel_table_scan_size")
 _STAGE = "lessons.search_stage"  # the connection's staging table, in Connection.info
-_COLUMNS = ("lesson_id", "title", "summary", "lesson", "recommendation", "tags")
 
 
-def stage(conn: Connection, rows: Sequence[tuple[int, str, str, str, str, str]]) -> None:
-    """Copy lessons' text (id, title, summary, lesson, recommendation, tags) for `flush`."""
-    if not rows:
+def stage(
+    conn: Connection, docs: Sequence[tuple[int, int, Mapping[str, tuple[float, int]]]]
+) -> None:
+    """Copy lessons' lengths and term frequencies for `flush`: (lesson id, length in terms,
+    {term: (weighted tf, count)})."""
+    if not docs:
         return
     transaction = conn.get_transaction()
     kept = conn.info.get(_STAGE)
     if kept is not None and kept[0] is transaction:
-        table = kept[1]
+        table, staged = kept[1], kept[2]
     else:  # the first batch of this transaction (one that rolled back took its table along)
-        table = f"search_stage_{uuid.uuid4().hex[:12]}"
+        table, staged = f"search_stage_{uuid.uuid4().hex[:12]}", 0
         conn.execute(
             text(
-                f"CREATE UNLOGGED TABLE {table} (lesson_id integer, title text, summary text, "
-                "lesson text, recommendation text, tags text)"
+                f"CREATE UNLOGGED TABLE {table}_tf (lesson_id integer, term text, tf real, "
+                "n integer)"
             )
         )
-        conn.info[_STAGE] = (transaction, table)
+        conn.execute(
+            text(f"CREATE UNLOGGED TABLE {table}_docs (lesson_id integer, length integer)")
+        )
+    conn.info[_STAGE] = (transaction, table, staged + len(docs))
     raw: Any = conn.connection.driver_connection
-    with (
-        raw.cursor() as cursor,
-        cursor.copy(f"COPY {table} ({', '.join(_COLUMNS)}) FROM STDIN") as copy,
-    ):
-        for row in rows:
-            copy.write_row(row)
+    with raw.cursor() as cursor:
+        with cursor.copy(f"COPY {table}_docs (lesson_id, length) FROM STDIN") as copy:
+            for lesson_id, length, counts in docs:
+                if counts:  # a lesson without terms has no postings, and no length either
+                    copy.write_row((lesson_id, length))
+        with cursor.copy(f"COPY {table}_tf (lesson_id, term, tf, n) FROM STDIN") as copy:
+            for lesson_id, _length, counts in docs:
+                for term, (tf, n) in counts.items():
+                    copy.write_row((lesson_id, term, tf, n))
 
 
-def flush(conn: Connection, *, weights: dict[str, float], k1: float, b: float) -> int:
+def flush(conn: Connection, *, k1: float, b: float) -> int:
     """Write the postings of every staged lesson; return how many lessons were indexed."""
     kept = conn.info.pop(_STAGE, None)
     if kept is None or kept[0] is not conn.get_transaction():
         return 0
-    table = kept[1]
+    table, docs = kept[1], kept[2]
     try:
-        return _flush(conn, table, weights=weights, k1=k1, b=b)
+        return _flush(conn, table, docs, k1=k1, b=b)
     finally:
-        conn.execute(text(f"DROP TABLE IF EXISTS {table}_tf"))
-        conn.execute(text(f"DROP TABLE IF EXISTS {table}"))
+        conn.execute(text(f"DROP TABLE IF EXISTS {table}_tf, {table}_docs"))
 
 
-def _flush(conn: Connection, table: str, *, weights: dict[str, float], k1: float, b: float) -> int:
-    docs = int(conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one())
+def _flush(conn: Connection, table: str, docs: int, *, k1: float, b: float) -> int:
     if not docs:
         return 0
-    _term_frequencies(conn, table, weights, parallel=docs >= PARALLEL_MIN_DOCS)
     tf = f"{table}_tf"
+    conn.execute(text(f"ANALYZE {tf}"))  # the planner knows nothing of a table made just now
     conn.execute(
         text(
-            f"INSERT INTO search_docs(lesson_id, length) SELECT lesson_id, sum(n) FROM {tf} "
-            "GROUP BY lesson_id"
+            f"INSERT INTO search_docs(lesson_id, length) SELECT lesson_id, length FROM {table}_docs"
         )
     )
     conn.execute(
@@ -127,46 +130,6 @@ def _flush(conn: Connection, table: str, *, weights: dict[str, float], k1: float
         )
     )
     return docs
-
-
-def _term_frequencies(
-    conn: Connection, table: str, weights: dict[str, float], *, parallel: bool
-) -> None:
-    """Tokenize the staged text into (lesson, term, weighted tf, positions): the slow part.
-
-    Fields of equal weight are tokenized as one text (joined by newlines, so no two words
-    merge): the same lexemes and counts, with fewer calls and vectors to concatenate.
-    """
-    if parallel:  # the planner would not use workers for a table it has no statistics of
-        for setting in _PARALLEL:
-            conn.execute(text(f"SET LOCAL {setting} = 0"))
-    vector, labels = _vector(weights)
-    weight = " ".join(f"WHEN '{label}' THEN {w}" for label, w in labels.items())
-    # One pass over the vectors gives each lexeme's weighted tf and its number of positions.
-    conn.execute(
-        text(
-            f"CREATE UNLOGGED TABLE {table}_tf AS SELECT v.lesson_id, u.lexeme AS term, x.tf, "
-            f"coalesce(array_length(u.positions, 1), 1) AS n FROM (SELECT s.lesson_id, {vector} "
-            f"AS tsv FROM {table} s) v, unnest(v.tsv) u, LATERAL (SELECT sum(CASE w {weight} "
-            "ELSE 1 END) AS tf FROM unnest(u.weights) w) x"
-        )
-    )
-    if parallel:
-        for setting in _PARALLEL:
-            conn.execute(text(f"RESET {setting}"))
-
-
-def _vector(weights: dict[str, float]) -> tuple[str, dict[str, str]]:
-    """Return the SQL of a lesson's weighted tsvector, and each weight label's weight."""
-    by_weight: dict[float, list[str]] = {}
-    for name, label in FIELDS:
-        by_weight.setdefault(weights[label], []).append(f"s.{name}")
-    parts, labels = [], {}
-    for label, (weight, names) in zip("ABCD", by_weight.items(), strict=False):
-        joined = f"concat_ws(chr(10), {', '.join(names)})"
-        parts.append(f"setweight(to_tsvector('english', {joined}), '{label}')")
-        labels[label] = str(weight)
-    return " || ".join(parts), labels
 
 
 def _postings(conn: Connection) -> int:

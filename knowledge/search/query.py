@@ -12,7 +12,8 @@ from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 
 from knowledge.models import LessonStatus, ProductType
-from knowledge.search.text import content_words, fold
+from knowledge.search.analysis import LANGUAGES, detect, question_words
+from knowledge.search.text import fold
 
 MAX_QUESTION_CHARS = 2000
 MAX_TERMS = 24
@@ -33,12 +34,20 @@ class Query:
     until: date | None = None
     notes: tuple[str, ...] = field(default=())
     relaxed: bool = False
+    languages: frozenset[str] = frozenset()  # only lessons in these languages (`lang:fr`)
+    language: str = "en"  # the language the question is written in (detected)
 
     @property
     def has_filters(self) -> bool:
         """Return True when any filter narrows the answer."""
         return bool(
-            self.types or self.missions or self.themes or self.statuses or self.since or self.until
+            self.types
+            or self.missions
+            or self.themes
+            or self.statuses
+            or self.since
+            or self.until
+            or self.languages
         )
 
     def refine(self, other: Query) -> Query:
@@ -52,6 +61,7 @@ class Query:
             statuses=other.statuses or self.statuses,
             since=other.since or self.since,
             until=other.until or self.until,
+            languages=other.languages or self.languages,
         )
 
 
@@ -103,6 +113,25 @@ _THEME_ALIASES = {
     "hr": "human-rights",
 }
 _MONTH_RE = "|".join(sorted(_MONTHS, key=len, reverse=True))
+# Language names as a question says them (folded: no accents), in English, French and Spanish,
+# and each language's own name for itself.
+_LANGUAGE_NAMES = {
+    "en": "english anglais ingles",
+    "fr": "french francais frances",
+    "es": "spanish espagnol espanol castellano",
+    "ru": "russian russe ruso",
+    "ar": "arabic arabe",
+    "zh": "chinese chinois chino mandarin",
+}
+_NAMED = {name: code for code, names in _LANGUAGE_NAMES.items() for name in names.split()}
+_LANGUAGE_OF = _NAMED | {code: code for code in LANGUAGES}  # `lang:` takes codes too
+_LANGUAGE_RE = "|".join(sorted(_NAMED, key=len, reverse=True))
+# A language's own name for itself, unfolded scripts: "на русском", "بالعربية", "中文".
+_NATIVE_FILTERS = (
+    ("ru", r"на\s+русском(?:\s+языке)?"),
+    ("ar", r"باللغة\s+العربية|بالعربية"),
+    ("zh", r"用?中文的?|以中文"),
+)
 
 
 def parse(
@@ -127,13 +156,14 @@ def parse(
         known_themes=tuple(fold(t) for t in themes),
     )
     steps = (
-        (_framing, _keyed, _hashtags, _types, _statuses, _dates, _missions)
+        (_framing, _keyed, _hashtags, _types, _statuses, _languages, _dates, _missions)
         if phrases
         else (_framing, _keyed, _hashtags)
     )
     for step in steps:
         step(state)
-    terms = tuple(content_words(state.text)[:MAX_TERMS])
+    language = detect(question[:MAX_QUESTION_CHARS])
+    terms = tuple(question_words(state.text, language)[:MAX_TERMS])
     return Query(
         text=" ".join(question[:MAX_QUESTION_CHARS].split()),
         terms=terms,
@@ -145,6 +175,8 @@ def parse(
         until=state.until,
         notes=tuple(state.notes),
         relaxed=not phrases,
+        languages=frozenset(state.languages),
+        language=language,
     )
 
 
@@ -161,6 +193,7 @@ class _State:
     since: date | None = None
     until: date | None = None
     notes: list[str] = field(default_factory=list)
+    languages: set[str] = field(default_factory=set)
 
     def take(self, pattern: str, use: Callable[[re.Match[str]], bool | None]) -> None:
         """Apply use to every match of pattern and cut the matches it accepts out of the text."""
@@ -243,13 +276,19 @@ def _keyed(s: _State) -> None:
                 s.notes.append(f"unknown status '{value}'")
         elif key == "mission":
             s.missions.add(s.known_missions.get(value, value.upper()))
+        elif key in ("lang", "language"):
+            code = _LANGUAGE_OF.get(value.split("-")[0])
+            if code is None:
+                s.notes.append(f"unknown language '{value}'")
+            else:
+                s.languages.add(code)
         else:
             _year_filter(s, key, value)
         return True
 
     quoted = r"\"[^\"]{0,100}\"|'[^']{0,100}'"
     s.take(rf"\b(theme|tag|topic)\s*:\s*({quoted}|{_theme_phrases(s.known_themes)}[\w-]+)", use)
-    keys = "type|status|mission|since|before|after|year"
+    keys = "type|status|mission|since|before|after|year|lang|language"
     s.take(rf"\b({keys})\s*:\s*({quoted}|[\w-]+)", use)
 
 
@@ -272,6 +311,24 @@ def _theme(value: str) -> str:
 def _types(s: _State) -> None:
     for product_type, pattern in _TYPE_PATTERNS:
         s.take(rf"\b(?:only\s+|just\s+)?(?:{pattern})\b", _adder(s.types, product_type))
+
+
+def _languages(s: _State) -> None:
+    """Take "in French", "en français", "(only) in Arabic", "на русском", "中文" as a filter."""
+
+    def use(m: re.Match[str]) -> None:
+        s.languages.add(_LANGUAGE_OF[m.group(1)])
+
+    s.take(rf"\b(?:only\s+|just\s+|written\s+)?(?:in|en)\s+({_LANGUAGE_RE})\b", use)
+    for code, pattern in _NATIVE_FILTERS:
+        s.take(pattern, _language_adder(s.languages, code))
+
+
+def _language_adder(found: set[str], code: str) -> Callable[[re.Match[str]], None]:
+    def add(_match: re.Match[str]) -> None:
+        found.add(code)
+
+    return add
 
 
 def _adder(found: set[ProductType], product_type: ProductType) -> Callable[[re.Match[str]], None]:

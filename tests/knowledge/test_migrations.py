@@ -14,11 +14,12 @@ from sqlalchemy.exc import IntegrityError
 from bot.slack.installations import METADATA as SLACK_METADATA
 from knowledge.database import alembic_config, is_current, make_engine, upgrade
 from knowledge.models import Base
+from knowledge.search import analysis
 
 # Slack's OAuth installations (migration 0005) are slack_sdk's tables, plus one of ours; they
 # are described in bot.slack.installations, not in the models, and checked against it here.
 MODEL_TABLES = set(Base.metadata.tables) | set(SLACK_METADATA.tables)
-HEAD = "0040"  # the chain: 0013 → 0014 → 0020 → 0030 → 0015 → 0040
+HEAD = "0071"  # the chain: 0013 → 0014 → 0020 → 0030 → 0015 → 0040 → 0090 → 0080 → 0070 → 0071
 # FTS5 keeps its data in shadow tables named after the virtual table.
 FTS5 = {"lesson_fts", *(f"lesson_fts_{s}" for s in ("data", "idx", "content", "docsize", "config"))}
 SEARCH_TABLES = {"sqlite": FTS5, "postgresql": {"search_docs", "search_postings"}}
@@ -147,8 +148,10 @@ def test_search_index_works_after_a_fresh_upgrade(empty: Engine) -> None:
             conn.execute(
                 text(
                     "INSERT INTO lesson_fts(rowid, title, summary, lesson, recommendation, tags) "
-                    "VALUES (1, 'Convoys', '', 'Escort fuel convoys', '', '')"
-                )
+                    "VALUES (1, 'convoy', '', :lesson, '', '')"
+                ),
+                # The index holds analysed terms (0071): the analysis stems, not FTS5.
+                {"lesson": analysis.index_text("Escort fuel convoys", "en")},
             )
             found = conn.execute(
                 text("SELECT rowid FROM lesson_fts WHERE lesson_fts MATCH 'convoy'")
@@ -222,3 +225,34 @@ def test_question_threads_keep_the_question_log_and_its_votes(empty: Engine) -> 
         assert conn.execute(text("SELECT question_id FROM feedback")).scalar_one() == 9
     columns = {c["name"] for c in inspect(empty).get_columns("questions")}
     assert not columns & {"channel_id", "thread_id"}
+
+
+def test_the_analysed_index_is_built_from_lessons_already_there(empty: Engine) -> None:
+    """0070 detects the language of lessons already imported; 0071 indexes them analysed, and
+    downgrading indexes their raw text again, the old way."""
+    command.upgrade(alembic_config(empty), "0040")
+    with empty.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO products (id, type, title, summary, body, status, created_at, "
+                "updated_at) VALUES (3, 'aar', 'Convois', '', '', 'published', "
+                "'2026-01-01 00:00:00+00', '2026-01-01 00:00:00+00')"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO lessons (id, product_id, position, observation, lesson, "
+                "recommendation, status, identified_at, updated_at) VALUES (5, 3, 0, '', "
+                "'Les convois de carburant doivent être escortés par les casques bleus.', '', "
+                "'identified', '2026-01-01 00:00:00+00', '2026-01-01 00:00:00+00')"
+            )
+        )
+    upgrade(empty)
+    with empty.connect() as conn:
+        assert conn.execute(text("SELECT language FROM lessons WHERE id = 5")).scalar_one() == "fr"
+        terms = set(conn.execute(text("SELECT term FROM search_terms")).scalars())
+    assert {"convois", "carbur", "escort", "casqu"} <= terms  # French Snowball stems
+    command.downgrade(alembic_config(empty), "0040")
+    with empty.connect() as conn:
+        terms = set(conn.execute(text("SELECT term FROM search_terms")).scalars())
+    assert "convoi" in terms and "convois" not in terms  # English stems of before

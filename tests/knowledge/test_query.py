@@ -367,7 +367,7 @@ LONG = "election " * 1250  # 10,000 characters
         ("", ()),
         ("   \t\n  ", ()),
         ("😀🔥🗳️", ()),
-        ("الانتخابات في بانغي", ("الانتخابات", "في", "بانغي")),
+        ("الانتخابات في بانغي", ("الانتخابات", "بانغي")),  # "في" (in) is a stop word
         ("בחירות ביטחון", ("בחירות", "ביטחון")),
         ("elections выборы 选举 الانتخابات", ("elections", "выборы", "选举", "الانتخابات")),
         ("elec\x00tions\x01\x7f convoys", ("elec", "tions", "convoys")),
@@ -440,3 +440,72 @@ def test_parse_never_raises_on_random_nasty_strings() -> None:
         for day in (query.since, query.until):
             assert day is None or date(1899, 12, 31) <= day <= date(2101, 1, 1), question
         assert len(query.text) <= MAX_QUESTION_CHARS, question
+
+
+# --- languages (issue 22) ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("question", "languages", "terms"),
+    [
+        ("elections lang:fr", {"fr"}, ("elections",)),
+        ("elections language:Spanish", {"es"}, ("elections",)),
+        ("convoy security in French", {"fr"}, ("convoy", "security")),
+        ("convoy security, only in Arabic", {"ar"}, ("convoy", "security")),
+        ("sécurité des convois en français", {"fr"}, ("securite", "convois")),
+        ("elecciones en español", {"es"}, ("elecciones",)),
+        ("elections", set(), ("elections",)),
+        ("lessons on language training", set(), ("language", "training")),
+    ],
+)
+def test_a_language_is_a_filter(question: str, languages: set[str], terms: tuple[str, ...]) -> None:
+    query = ask(question)
+    assert query.languages == languages
+    assert query.has_filters is bool(languages)
+    assert query.terms[: len(terms)] == terms
+
+
+def test_an_unknown_language_is_noted_not_searched() -> None:
+    query = ask("elections lang:klingon")
+    assert query.languages == frozenset()
+    assert query.notes == ("unknown language 'klingon'",)
+    assert query.terms == ("elections",)
+
+
+@pytest.mark.parametrize(
+    ("question", "language"),
+    [
+        ("what did we learn about elections?", "en"),
+        ("Quelles leçons avons-nous tirées sur la protection des civils ?", "fr"),
+        ("¿Qué lecciones aprendimos sobre la protección de civiles?", "es"),
+        ("Какие уроки мы извлекли о защите гражданского населения?", "ru"),  # noqa: RUF001
+        ("ما الدروس المستفادة بشأن حماية المدنيين؟", "ar"),
+        ("我们在保护平民方面吸取了哪些教训？", "zh"),  # noqa: RUF001
+        ("DDR", "en"),
+    ],
+)
+def test_the_question_language_is_detected(question: str, language: str) -> None:
+    assert ask(question).language == language
+
+
+def test_a_follow_up_keeps_the_language_filter() -> None:
+    first = ask("elections in French")
+    assert first.refine(ask("since 2024")).languages == {"fr"}
+
+
+@pytest.mark.parametrize(
+    ("question", "terms"),
+    [
+        (
+            "Quelles leçons avons-nous tirées sur la protection des civils ?",
+            ("protection", "civils"),
+        ),
+        ("¿Qué lecciones aprendimos sobre la protección de civiles?", ("proteccion", "civiles")),
+        ("ما الدروس المستفادة بشأن حماية المدنيين؟", ("حمايه", "المدنيين")),
+        ("我们在保护平民方面吸取了哪些教训？", ("保护", "平民")),  # noqa: RUF001
+    ],
+)
+def test_a_question_loses_the_stop_words_of_its_language(
+    question: str, terms: tuple[str, ...]
+) -> None:
+    assert ask(question).terms == terms

@@ -1,0 +1,118 @@
+"""Languages (issue 22): a language per lesson, given or detected, shown and filtered on."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from sqlalchemy import select
+
+from knowledge.capture import Notes
+from knowledge.errors import ImportFailed
+from knowledge.models import Lesson, Product, ProductType
+from knowledge.records import PersonRecord, ProductRecord
+from knowledge.search.answer import Viewer
+from knowledge.storage import Store
+
+TODAY = date(2026, 11, 25)
+ANYONE = Viewer(None)
+FRENCH = (
+    "Les patrouilles de nuit autour des sites de déplacés ont réduit les attaques contre les "
+    "civils lorsque les comités locaux donnaient l'alerte par radio."
+)
+SPANISH = (
+    "Las patrullas nocturnas alrededor de los sitios de desplazados redujeron los ataques "
+    "contra civiles cuando los comités locales daban la alerta por radio."
+)
+ENGLISH = (
+    "Night patrols around displacement sites reduced attacks on civilians when local "
+    "committees raised the alert by radio."
+)
+
+
+def product(key: str, text: str, **fields: object) -> ProductRecord:
+    values: dict[str, object] = {"type": "practice_note", "title": f"Patrols {key}"} | fields
+    lesson = {"lesson": text} | (
+        {"language": fields["lesson_language"]} if "lesson_language" in fields else {}
+    )
+    data = {k: v for k, v in values.items() if k != "lesson_language"}
+    return ProductRecord.from_mapping(
+        {"external_id": f"t:{key}", "date": "2025-05-05", **data, "lessons": [lesson]},
+        today=TODAY,
+    )
+
+
+def languages(store: Store) -> dict[str, str]:
+    with store.session() as s:
+        rows = s.execute(
+            select(Product.external_id, Lesson.language).join(
+                Lesson, Lesson.product_id == Product.id
+            )
+        ).all()
+    return {str(ext): lang for ext, lang in rows}
+
+
+@pytest.mark.parametrize(
+    ("said", "code"), [("fr", "fr"), ("FR", "fr"), ("fr-FR", "fr"), ("zh_CN", "zh")]
+)
+def test_import_takes_a_language_code(said: str, code: str) -> None:
+    record = product("x", FRENCH, language=said)
+    assert record.language == code
+
+
+def test_import_refuses_a_language_it_does_not_know() -> None:
+    with pytest.raises(ImportFailed) as failed:
+        product("x", FRENCH, language="de")
+    assert failed.value.field == "language"
+    assert "en, fr, es, ru, ar, zh" in str(failed.value)
+
+
+async def test_a_lesson_language_is_given_or_detected(store: Store) -> None:
+    records: list[tuple[int, PersonRecord | ProductRecord]] = [
+        (1, product("fr", FRENCH)),
+        (2, product("es", SPANISH)),
+        (3, product("en", ENGLISH)),
+        # Given wins over detected: the product's for its lessons, a lesson's own above it.
+        (4, product("given", ENGLISH, language="fr")),
+        (5, product("own", ENGLISH, language="fr", lesson_language="es")),
+    ]
+    await store.import_records(records, source="t")
+    assert languages(store) == {
+        "t:fr": "fr",
+        "t:es": "es",
+        "t:en": "en",
+        "t:given": "fr",
+        "t:own": "es",
+    }
+
+
+async def test_a_chat_note_gets_its_language_detected(store: Store) -> None:
+    await store.import_records(
+        [(1, PersonRecord(name="Awa", email="awa@x.org", mission="ALPHA"))], source="t"
+    )
+    author = await store.person_for("local", "awa@x.org")
+    assert author is not None
+    note = await Notes(store).capture(
+        author_id=author,
+        title="Patrouilles de nuit",
+        lesson=FRENCH,
+        platform="local",
+    )
+    with store.session() as s:
+        lesson = s.get(Lesson, note.lesson_id)
+        assert lesson is not None and lesson.language == "fr"
+
+
+async def test_hits_carry_their_language_and_the_filter_keeps_one(store: Store) -> None:
+    await store.import_records(
+        [(1, product("fr", FRENCH)), (2, product("es", SPANISH)), (3, product("en", ENGLISH))],
+        source="t",
+    )
+    everything = await store.ask("patrols radio", viewer=ANYONE, limit=10)
+    assert {h.external_id: h.language for h in everything.hits}["t:en"] == "en"
+    assert all(h.as_json()["language"] == h.language for h in everything.hits)
+    for question, wanted in (("patrols lang:fr", "fr"), ("patrols in Spanish", "es")):
+        answer = await store.ask(question, viewer=ANYONE, limit=10)
+        assert answer.hits, question
+        assert {h.language for h in answer.hits} == {wanted}, question
+        assert all(h.product_type == ProductType.PRACTICE_NOTE for h in answer.hits)
