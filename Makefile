@@ -20,7 +20,7 @@ help:
 	@echo "make run    install into .venv and run the bot on SQLite with the demo lessons:"
 	@echo "            local web chat on http://localhost:3000, dashboard on /dashboard"
 	@echo "make chat   the same, as a chat in this terminal"
-	@echo "make test   install dev tools and run ruff, mypy and pytest (SQLite and PostgreSQL)"
+	@echo "make test   install dev tools and run ruff, mypy, lint-imports and pytest (SQLite, PostgreSQL)"
 	@echo "make smoke  a new user's first minute: a clean copy, runtime-only venv, make run, one question"
 	@echo "make lock   refresh the dependency locks in requirements/ from pyproject.toml"
 	@echo "make bench  run the benchmarks (search quality and latency, import, Slack, Teams,"
@@ -105,10 +105,13 @@ browser:
 		else echo "No $(CHROMIUM) and no root apt-get: the browser tests will skip"; fi; \
 	fi
 
+# lint-imports: the floors bot → scheduler → handlers → knowledge import only downwards, and no
+# package imports itself back (pyproject.toml, [tool.importlinter]).
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 # Two workers (the machine's two cores); a test file stays on one worker. TEST_WORKERS=0 runs
 # everything in this process (for a debugger or -x).

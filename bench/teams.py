@@ -44,11 +44,12 @@ from microsoft_agents.hosting.core.authorization.jwt.jwt_token_validator import 
 )
 
 from bench import certs
+from bench import slack as slack_bench
+from bench.slack import StoreFactory, cpu_time, sampling_rss
+from bench.slack_side import JSON, RATE, SlackSide
 from bench.teams_side import MEMBERS, TeamsSide
 from bot.app import build_app
 from bot.settings import Settings
-from bot.slack import bench as slack_bench
-from bot.slack.bench import JSON, RATE, StoreFactory, cpu_time, sampling_rss
 from bot.teams import sdk
 from knowledge.importers import open_source
 
@@ -112,7 +113,7 @@ async def run_async(
                 async with serving(sdk_floor_app(teams.env())) as url:
                     report["paths"]["sdk_floor"] = await phases.floor(url)
     if "slack_bot" in paths:
-        async with slack_bench.SlackSide.start() as side:
+        async with SlackSide.start() as side:
             report["paths"]["slack_bot"] = await slack_bench._bench_bot(
                 side,
                 seconds=seconds,

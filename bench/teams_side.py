@@ -11,7 +11,7 @@ It serves, on 127.0.0.1, what the bot talks to:
 and it sends the load: personal-chat messages from `MEMBERS` people (Teams paces a bot at 60
 messages in 30 s per conversation, so a load on a few chats would measure the pacing), each with
 a unique activity id and a bearer token, over keep-alive connections (the load phases are those
-of `bot.slack.bench`). The parent talks to it over stdin/stdout, one JSON line per command.
+of `bench.slack_side`). The parent talks to it over stdin/stdout, one JSON line per command.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from bench import certs
-from bot.slack.bench import PREFIX, Phase, SlackSide
+from bench.slack_side import PREFIX, Phase, SlackSide
 
 log = logging.getLogger(__name__)
 

@@ -27,9 +27,10 @@ from typing import Any
 import aiohttp
 
 from bench import certs
+from bench import slack as slack_bench
+from bench.slack import StoreFactory
+from bench.slack_side import JSON, PATH, RATE, SECRET, TOKEN, SlackSide
 from bench.teams_side import MEMBERS, TeamsSide
-from bot.slack import bench as slack_bench
-from bot.slack.bench import JSON, RATE, SlackSide, StoreFactory
 from knowledge.importers import open_source
 
 MODES = ("rate", "max", "paced")
@@ -142,8 +143,8 @@ def _platform_env(platform: str, side: Any) -> dict[str, str]:
     if platform == "teams":
         return dict(side.env())
     return {
-        "SLACK_BOT_TOKEN": slack_bench.TOKEN,
-        "SLACK_SIGNING_SECRET": slack_bench.SECRET,
+        "SLACK_BOT_TOKEN": TOKEN,
+        "SLACK_SIGNING_SECRET": SECRET,
         "SLACK_API_URL": side.api_url,
         "LESSONS_SLACK_PACE_SECONDS": "0",
     }
@@ -209,7 +210,7 @@ async def serving(env: dict[str, str], workers: int) -> AsyncIterator[tuple[str,
     )
     try:
         await _healthy(process, port)
-        path = "/api/messages" if "LESSONS_TEAMS_JWKS_URL" in env else slack_bench.PATH
+        path = "/api/messages" if "LESSONS_TEAMS_JWKS_URL" in env else PATH
         yield f"http://127.0.0.1:{port}{path}", Tree(process.pid)
     finally:
         if process.returncode is None:

@@ -59,7 +59,7 @@ def build_app(
     app[STORE] = store or Store.open(settings.database_url, glossary_path=settings.glossary)
     app.router.add_get("/healthz", healthz)
     auth.install(app, guard or auth.Guard.for_bind(settings.host, token=settings.login_token))
-    hub = routes.add_routes(app, app[STORE])
+    hub = routes.add_routes(app, app[STORE], settings.handlers)
     dashboard.add_routes(app)
     keeper = Keeper(Inbox(app[STORE].engine, clock=app[STORE].clock))
     if settings.slack_enabled:

@@ -4,19 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
 import json
 import logging
 import os
 import sys
-import tempfile
-import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy.exc import OperationalError
 
@@ -24,6 +19,7 @@ from bot import (
     action_cli,
     admin,
     audience_cli,
+    bench_cli,
     logs,
     practices_cli,
     report_cli,
@@ -31,15 +27,14 @@ from bot import (
     votes_cli,
 )
 from bot.progress import progress_bar
-from bot.settings import MAX_WORKERS, Settings
+from bot.settings import Settings
 from bot.terminal.render import render
 from handlers.chat import Button, ButtonPress, ConversationRef, Incoming, Message, UserRef
-from handlers.router import Deps, dispatch
+from handlers.deps import Deps
+from handlers.router import dispatch
 from knowledge import database
 from knowledge.errors import DomainError, database_trouble
-from knowledge.evaluation import corpus_records, evaluate, load_benchmark
 from knowledge.importers import open_source
-from knowledge.search.answer import Viewer
 from knowledge.storage import Store
 
 log = logging.getLogger("lessons")
@@ -86,7 +81,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--port", type=int, help="port (LESSONS_PORT, default 3000)")
     run.add_argument(
         "--workers",
-        type=_workers,
+        type=bench_cli.workers,
         help="processes serving the port (LESSONS_WORKERS, default 1; more needs PostgreSQL)",
     )
     run.set_defaults(func=_run)
@@ -113,46 +108,9 @@ def _parser() -> argparse.ArgumentParser:
     seed = sub.add_parser("seed-demo", help="load the demo lessons, people and actions")
     seed.add_argument("--if-empty", action="store_true", help="only when there are no lessons")
     seed.set_defaults(func=_seed)
-    ev = sub.add_parser("eval", help="measure retrieval quality").add_subparsers(required=True)
-    beir = ev.add_parser("beir", help="nDCG@10 and recall@100 on a BEIR folder")
-    beir.add_argument("dir", type=Path)
-    beir.add_argument("--split", default="test")
-    beir.add_argument("--backend", choices=["sqlite", "postgres"], default="sqlite")
-    beir.add_argument("--json", action="store_true")
-    beir.set_defaults(func=_eval_beir)
-    bench = sub.add_parser("bench", help="latency, memory and import benchmarks")
-    bench.add_argument(
-        "what",
-        choices=[
-            "latency",
-            "import",
-            "quality",
-            "abstain",
-            "all",
-            "slack",
-            "teams",
-            "scheduler",
-            "multilingual",
-        ],
-    )
-    bench.add_argument("--copies", type=int, default=50, help="LLIS copies (default 50 ≈ 105k)")
-    bench.add_argument("--backend", choices=["sqlite", "postgres"], default="sqlite")
-    bench.add_argument("--json", action="store_true")
-    bench.add_argument(
-        "--seconds", type=float, default=20.0, help="slack, teams: seconds per phase"
-    )
-    bench.add_argument("--concurrency", type=int, default=32, help="slack, teams: connections")
-    bench.add_argument("--no-slack", action="store_true", help="teams: skip the Slack bot's phases")
-    bench.add_argument(
-        "--workers",
-        type=_workers,
-        help="slack, teams: the bot as `lessons run --workers K`, K = 1 then N, on PostgreSQL",
-    )
-    bench.add_argument("--people", type=int, default=100_000, help="scheduler: people")
-    bench.add_argument("--actions", type=int, default=1_000_000, help="scheduler: actions")
-    bench.set_defaults(func=_bench)
     _scheduler_parser(sub)
     _teams_parser(sub)
+    bench_cli.add_parsers(sub)
     admin.add_parsers(sub)
     report_cli.add_parsers(sub)
     practices_cli.add_parsers(sub)
@@ -161,12 +119,6 @@ def _parser() -> argparse.ArgumentParser:
     action_cli.add_parsers(sub)
     audience_cli.add_parsers(sub)
     return parser
-
-
-def _workers(text: str) -> int:
-    if not text.isdigit() or not 1 <= int(text) <= MAX_WORKERS:
-        raise argparse.ArgumentTypeError(f"must be a number from 1 to {MAX_WORKERS}")
-    return int(text)
 
 
 def _limit(text: str) -> int:
@@ -294,7 +246,7 @@ def _chat(args: argparse.Namespace, settings: Settings) -> int:
                     if pressed is not None
                     else Message(who, where, line)
                 )
-                reply = await dispatch(event, Deps(store=store))
+                reply = await dispatch(event, Deps(store=store, settings=settings.handlers))
                 if reply is not None:
                     print(render(reply) + "\n")
                     found = [e for e in reply.elements if isinstance(e, Button) and not e.url]
@@ -340,7 +292,7 @@ def _ask(args: argparse.Namespace, settings: Settings) -> int:
                         ConversationRef("local", "cli"),
                         question,
                     ),
-                    Deps(store=store),
+                    Deps(store=store, settings=settings.handlers),
                 )
                 if reply is not None:
                     print(render(reply))
@@ -418,156 +370,6 @@ def _seed(args: argparse.Namespace, settings: Settings) -> int:
         f"{stats.lessons} lessons, {stats.actions} actions, {stats.people} people."
     )
     return 0
-
-
-def _eval_beir(args: argparse.Namespace, settings: Settings) -> int:
-    benchmark = load_benchmark(args.dir, args.split)
-    with temporary_store(args.backend, settings) as store:
-        asyncio.run(store.import_records(corpus_records(args.dir), source=str(args.dir)))
-        viewer = Viewer(None)
-
-        async def search(question: str, depth: int) -> list[str]:
-            answer = await store.ask(question, viewer=viewer, limit=depth)
-            return [h.external_id.removeprefix("beir:") for h in answer.hits if h.external_id]
-
-        result = asyncio.run(evaluate(benchmark, search))
-    result_json = {**result, "backend": args.backend, "split": args.split}
-    if args.json:
-        print(json.dumps(result_json))
-    else:
-        print(
-            f"{args.dir.name} {args.split} on {args.backend}: nDCG@10 {result['ndcg@10']:.4f}, "
-            f"recall@100 {result['recall@100']:.4f} ({int(result['queries'])} queries)"
-        )
-    return 0
-
-
-@contextmanager
-def temporary_store(backend: str, settings: Settings) -> Iterator[Store]:
-    """Yield a migrated, empty store that is deleted afterwards (a file or a schema)."""
-    if backend == "sqlite":
-        with tempfile.TemporaryDirectory(prefix="lessons-") as folder:
-            store = Store.open(f"sqlite:///{folder}/eval.db", glossary_path=settings.glossary)
-            database.upgrade(store.engine)
-            try:
-                yield store
-            finally:
-                store.close()
-        return
-    url = database.normalise_url(settings.postgres_eval_url)
-    schema = f"lessons_eval_{uuid.uuid4().hex[:8]}"
-    admin = database.make_engine(url)
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    joiner = "&" if "?" in url else "?"
-    store = Store.open(
-        f"{url}{joiner}options=-csearch_path%3D{schema}", glossary_path=settings.glossary
-    )
-    try:
-        database.upgrade(store.engine)
-        yield store
-    finally:
-        store.close()
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-        admin.dispose()
-
-
-def _bench(args: argparse.Namespace, settings: Settings) -> int:
-    if args.what in ("slack", "teams") and args.workers:
-        return _bench_workers(args, settings)
-    if args.what == "teams":
-        return _bench_teams(args, settings)
-    if args.what == "multilingual":
-        multilingual = _checkout_module("bench.multilingual")
-        found = multilingual.run()
-        print(multilingual.table(found), file=sys.stderr if args.json else sys.stdout)
-        print(json.dumps(found, indent=None if args.json else 2))
-        return 0
-    if args.what == "scheduler":
-        from bot.slack.sink import deliver_through_sink  # only this benchmark needs them
-        from scheduler import bench as scheduler_bench
-
-        sched_report = scheduler_bench.run(
-            backend=args.backend,
-            stores=lambda b: temporary_store(b, settings),
-            people=args.people,
-            actions=args.actions,
-            deliver=deliver_through_sink,
-        )
-        print(json.dumps(sched_report, indent=None if args.json else 2))
-        return 0
-    if args.what == "slack":
-        from bot.slack import bench as slack_bench  # imported here: only this benchmark needs it
-
-        slack_report = slack_bench.run(
-            seconds=args.seconds,
-            concurrency=args.concurrency,
-            backend=args.backend,
-            stores=lambda b: temporary_store(b, settings),
-            glossary=settings.glossary,
-        )
-        print(slack_bench.table(slack_report), file=sys.stderr if args.json else sys.stdout)
-        print(json.dumps(slack_report, indent=None if args.json else 2))
-        return 0
-    from knowledge import bench  # imported here: only benchmarks need it
-
-    report = bench.run(
-        args.what,
-        copies=args.copies,
-        backend=args.backend,
-        stores=lambda b: temporary_store(b, settings),
-    )
-    if args.what == "abstain":
-        print(bench.abstain_table(report["abstain"]), file=sys.stderr if args.json else sys.stdout)
-    print(json.dumps(report, indent=None if args.json else 2))
-    return 0
-
-
-def _bench_teams(args: argparse.Namespace, settings: Settings) -> int:
-    teams_bench = _checkout_module("bench.teams")
-    report = teams_bench.run(
-        seconds=args.seconds,
-        concurrency=args.concurrency,
-        backend=args.backend,
-        stores=lambda b: temporary_store(b, settings),
-        glossary=settings.glossary,
-        paths=tuple(p for p in teams_bench.PATHS if p != "slack_bot" or not args.no_slack),
-    )
-    print(teams_bench.table(report), file=sys.stderr if args.json else sys.stdout)
-    print(json.dumps(report, indent=None if args.json else 2))
-    return 0
-
-
-def _bench_workers(args: argparse.Namespace, settings: Settings) -> int:
-    workers_bench = _checkout_module("bench.workers")
-    report = workers_bench.run(
-        platform=args.what,
-        workers=args.workers,
-        stores=lambda b: temporary_store(b, settings),
-        seconds=args.seconds,
-        concurrency=args.concurrency,
-    )
-    print(workers_bench.table(report), file=sys.stderr if args.json else sys.stdout)
-    print(json.dumps(report, indent=None if args.json else 2))
-    return 0
-
-
-def _checkout_module(name: str, roots: tuple[Path, ...] | None = None) -> Any:
-    """Import a module of the repository's `bench/` package (it is not installed).
-
-    The benchmarks live beside `tests/` in the checkout: with an editable install the checkout
-    is found from this file; else the current directory is tried.
-    """
-    for root in roots or (Path(__file__).resolve().parents[1], Path.cwd()):
-        if (root / "bench" / "__init__.py").exists():
-            if str(root) not in sys.path:
-                sys.path.insert(0, str(root))
-            return importlib.import_module(name)
-    raise DomainError(
-        "This benchmark lives in the repository's bench/ folder, which is not installed: run "
-        "it from a checkout of Lessons Bot (`pip install -e .` there, or cd into it)."
-    )
 
 
 def _scheduler_forever(_args: argparse.Namespace, settings: Settings) -> int:

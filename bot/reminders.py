@@ -18,9 +18,7 @@ from bot.settings import Settings
 from bot.slack.reminders import reminder_notifier
 from handlers.chat import ConversationRef, Notifier, Reply, UserRef
 from knowledge.storage import Store
-from scheduler import config
 from scheduler.clock import system
-from scheduler.config import SchedulerSettings
 from scheduler.jobs import Scheduler, TickReport
 from scheduler.runner import Runner
 
@@ -80,7 +78,7 @@ def scheduler(
     preview: Notifier | None = None,
 ) -> Scheduler:
     """Return the scheduler of this process (a dry run sends to `preview` and keeps nothing)."""
-    options = SchedulerSettings.from_env()
+    options = settings.scheduler
     if dry_run:
         assert preview is not None
         return Scheduler.dry(store=store, notifiers=[preview], settings=options, clock=clock)
@@ -90,7 +88,7 @@ def scheduler(
 
 def install(app: web.Application, settings: Settings, store: Store, hub: Hub) -> None:
     """Tick the scheduler inside the bot's server (unless LESSONS_SCHEDULER=off)."""
-    if not config.enabled():
+    if not settings.scheduler_on:
         log.info("scheduler: off (LESSONS_SCHEDULER=off)")
         return
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from handlers.deps import HandlerSettings
 from knowledge.database import DEFAULT_URL
+from scheduler import config as scheduler_config
+from scheduler.config import SchedulerSettings
 
 DEFAULT_EVAL_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 MAX_WORKERS = 64
@@ -38,6 +41,11 @@ class Settings:
     teams_sdk: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     teams_jwks_url: str | None = None
     teams_service_hosts: tuple[str, ...] = ()
+    # What the handlers and the scheduler read, carried to them (Deps.settings, the Scheduler):
+    # nothing below bot/ reads the environment.
+    handlers: HandlerSettings = field(default_factory=HandlerSettings)
+    scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
+    scheduler_on: bool = True  # LESSONS_SCHEDULER=off: the bot sends no reminders
 
     @property
     def slack_enabled(self) -> bool:
@@ -66,6 +74,7 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Read settings from the environment (or the mapping given)."""
         env = os.environ if env is None else env
+        handlers = _handler_settings(env)
         port = env.get("LESSONS_PORT", "3000")
         if not port.isdigit() or not 0 < int(port) < 65536:
             raise ValueError(f"LESSONS_PORT must be a port number, not '{port}'")
@@ -107,7 +116,22 @@ class Settings:
                 for host in (env.get("LESSONS_TEAMS_SERVICE_HOSTS") or "").split(",")
                 if host.strip()
             ),
+            handlers=handlers,
+            # A bad scheduler setting stops the start here, named.
+            scheduler=replace(SchedulerSettings.from_env(env), handlers=handlers),
+            scheduler_on=scheduler_config.enabled(env),
         )
+
+
+def _handler_settings(env: Mapping[str, str]) -> HandlerSettings:
+    questions = (env.get("LESSONS_AAR_QUESTIONS") or "").strip()
+    return HandlerSettings(
+        work_hours=env.get("LESSONS_WORK_HOURS") or "09:00-17:00",
+        work_days=env.get("LESSONS_WORK_DAYS") or "mon-fri",
+        aar_questions=Path(questions) if questions else None,
+        aar_delay_hours=(env.get("LESSONS_AAR_DELAY_HOURS") or "").strip(),
+        aar_question_minutes=(env.get("LESSONS_AAR_QUESTION_MINUTES") or "").strip(),
+    )
 
 
 def _api_url(url: str) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import date, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING
 
 from handlers import reach
 from handlers.chat import (
@@ -22,6 +21,7 @@ from handlers.chat import (
     UserRef,
     unlinked,
 )
+from handlers.deps import Deps
 from handlers.errors import UserError
 from handlers.ids import parse_id
 from handlers.reviews.cards import AarButton, owner_card
@@ -32,10 +32,8 @@ from knowledge.models import ActionStatus
 from knowledge.permissions import Operation
 from knowledge.reviews import Reviews
 from knowledge.roles import Roles
-from knowledge.storage import ActionView, Store
-
-if TYPE_CHECKING:
-    from handlers.router import Deps
+from knowledge.storage import Store
+from knowledge.views import ActionView
 
 MAX_LISTED = 20
 SNOOZE_DAYS = 7

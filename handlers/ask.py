@@ -6,7 +6,6 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from enum import StrEnum
-from typing import TYPE_CHECKING
 
 from handlers.chat import (
     Button,
@@ -22,6 +21,7 @@ from handlers.chat import (
     UserRef,
     unlinked,
 )
+from handlers.deps import Deps, viewer_of
 from handlers.errors import UserError
 from handlers.ids import parse_id, parse_ids
 from handlers.practices import PracticeAction
@@ -33,9 +33,6 @@ from knowledge.search.analysis import LANGUAGE_NAMES
 from knowledge.search.answer import Answer, Hit, Viewer
 from knowledge.search.text import clip, content_words
 from knowledge.storage import Store
-
-if TYPE_CHECKING:
-    from handlers.router import Deps
 
 MAX_QUESTION = 2000
 PAGE = 5
@@ -132,8 +129,6 @@ async def answering_viewer(incoming: Command | Message, deps: Deps) -> Viewer:
     only what the channel's audience may see (never the asker's restricted lessons); a DM or a
     private (slash command) answer uses everything the asker may see.
     """
-    from handlers.router import viewer_of  # the router imports this module
-
     where = incoming.where
     if isinstance(incoming, Message) and where.channel_name:
         return await public_viewer(incoming.who, where, deps)
@@ -169,8 +164,6 @@ def conversation(incoming: Command | Message) -> ConversationRef:
 
 async def button(press: ButtonPress, deps: Deps) -> Reply | None:
     """Helpful / not helpful votes, "show more" and "share in channel"."""
-    from handlers.router import viewer_of  # the router imports this module
-
     store = deps.store
     match press.action:
         case AskAction.HELPFUL | AskAction.NOT_HELPFUL:
@@ -218,8 +211,6 @@ async def button(press: ButtonPress, deps: Deps) -> Reply | None:
 
 async def share(press: ButtonPress, deps: Deps) -> Reply:
     """Share a private answer in its channel: only the lessons everyone there may see."""
-    from handlers.router import viewer_of  # the router imports this module
-
     store = deps.store
     question = await store.question(parse_id(press.value, stale=STALE))
     person = await store.person_for(press.who.platform, press.who.user_id)

@@ -8,14 +8,10 @@ chat. `audience unlink <name>` undoes it; `audience` lists what this conversatio
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from handlers.chat import ConversationRef, Reply, Text, UserRef
+from handlers.deps import Deps
 from handlers.errors import UserError
 from knowledge.audiences import Audiences
-
-if TYPE_CHECKING:
-    from handlers.router import Deps
 
 USAGE = (
     "In the channel to link: `audience link <name>` (lessons restricted to `channel:<name>` "

@@ -12,7 +12,6 @@ import json
 import logging
 import re
 from enum import StrEnum
-from typing import TYPE_CHECKING
 
 from handlers import reach
 from handlers.chat import (
@@ -28,15 +27,13 @@ from handlers.chat import (
     Text,
     UserRef,
 )
+from handlers.deps import Deps
 from handlers.errors import UserError
 from handlers.validation import decision_buttons
 from knowledge.capture import MAX_TITLE, CapturedNote, Notes, clean_url
 from knowledge.errors import DomainError
 from knowledge.reviews import Reviews
 from knowledge.search.text import clip
-
-if TYPE_CHECKING:
-    from handlers.router import Deps
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import re
 from enum import StrEnum
-from typing import TYPE_CHECKING
 
 from handlers import reach
 from handlers.ask import COLLEAGUE_ACTION, quote
@@ -29,13 +28,11 @@ from handlers.chat import (
     Text,
     unlinked,
 )
+from handlers.deps import Deps
 from handlers.errors import UserError
 from knowledge.capture import MAX_TITLE, Notes
 from knowledge.referrals import MAX_ANSWER, Referrals, ReferralView
 from knowledge.search.text import clip
-
-if TYPE_CHECKING:
-    from handlers.router import Deps
 
 log = logging.getLogger(__name__)
 STALE = "That button is out of date. Ask your question again."

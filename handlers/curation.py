@@ -9,16 +9,14 @@ the week on or off in a channel. The rules are `knowledge.curation` and `knowled
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
 
 from handlers.chat import ConversationRef, Element, Reply, Text, UserRef
+from handlers.deps import Deps, viewer_of
 from handlers.errors import UserError
+from handlers.practice_words import lesson_and_rest
 from knowledge.curation import Curation, PriorityLesson, ranking_named
 from knowledge.models import SearchRanking
 from knowledge.weekly import Weekly
-
-if TYPE_CHECKING:
-    from handlers.router import Deps
 
 Verb = Callable[[UserRef, ConversationRef, str, "Deps"], Awaitable[Reply]]
 LISTED = 25
@@ -31,8 +29,6 @@ _DONE = {
 
 
 async def _rank(who: UserRef, where: ConversationRef, word: str, text: str, deps: Deps) -> Reply:
-    from handlers.practices import lesson_and_rest  # practices imports this module
-
     lesson_id, why = lesson_and_rest(text)
     ranking = ranking_named(word)
     person = await deps.store.person_for(who.platform, who.user_id)
@@ -46,8 +42,6 @@ async def _rank(who: UserRef, where: ConversationRef, word: str, text: str, deps
 
 
 async def _flag(who: UserRef, where: ConversationRef, on: bool, text: str, deps: Deps) -> Reply:
-    from handlers.practices import lesson_and_rest  # practices imports this module
-
     lesson_id, why = lesson_and_rest(text)
     person = await deps.store.person_for(who.platform, who.user_id)
     done = await Curation(deps.store).flag(
@@ -64,8 +58,6 @@ async def _flag(who: UserRef, where: ConversationRef, on: bool, text: str, deps:
 
 
 async def _priorities(who: UserRef, where: ConversationRef, text: str, deps: Deps) -> Reply:
-    from handlers.router import viewer_of  # the router imports this module
-
     viewer = await viewer_of(who, where.space, deps)
     missions = frozenset({text.strip()}) if text.strip() else None
     listed = await Curation(deps.store).priority_list(

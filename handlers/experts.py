@@ -7,15 +7,11 @@ titles are named. A slash command is answered privately.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from handlers import ask
 from handlers.chat import Command, Message, Reply, Text
+from handlers.deps import Deps
 from handlers.errors import UserError
 from knowledge.experts import Expert, Experts, asked_topic
-
-if TYPE_CHECKING:
-    from handlers.router import Deps
 
 WORDS = frozenset({"who", "experts", "expert"})
 TITLES = 2  # lessons named per person

@@ -15,17 +15,14 @@ import re
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import date, timedelta
-from typing import TYPE_CHECKING
 
 from handlers import ask
 from handlers.ask import MAX_QUESTION, quote
 from handlers.chat import Command, Message, Reply, Text
+from handlers.deps import Deps
 from knowledge.models import ProductType
 from knowledge.search.query import Query, framed
 from knowledge.search.text import STOP_WORDS, fold, words
-
-if TYPE_CHECKING:
-    from handlers.router import Deps
 
 # Outside a thread (a DM, a slash command) a follow-up narrows only the asker's own question,
 # and only this soon after it; in a thread it narrows the thread's last question, whoever asks.

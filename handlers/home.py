@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 from enum import StrEnum
-from typing import TYPE_CHECKING
 
 from handlers import ask, plan
 from handlers.actions import ActionButton
@@ -30,6 +29,7 @@ from handlers.chat import (
     Text,
     UserRef,
 )
+from handlers.deps import Deps, viewer_of
 from handlers.errors import UserError
 from handlers.help import help_text
 from handlers.reviews.cards import owner_card
@@ -38,10 +38,7 @@ from knowledge.capture import AppliedLesson, Awaiting, Notes, PendingLesson
 from knowledge.lesson_actions import LessonActions, LessonPlan
 from knowledge.reviews import ProposalView, Reviews
 from knowledge.search.text import clip
-from knowledge.storage import ActionView
-
-if TYPE_CHECKING:
-    from handlers.router import Deps
+from knowledge.views import ActionView
 
 SHOWN = 5
 SHOWN_TITLE = 120
@@ -110,8 +107,6 @@ async def button(press: ButtonPress, deps: Deps) -> Reply | None:
 
 async def form(submit: FormSubmit, deps: Deps) -> Reply | None:
     """Answer the question asked from the home, privately."""
-    from handlers.router import viewer_of  # the router imports this module
-
     if submit.form != HomeForm.ASK:
         raise UserError("That form is out of date. Type `home` to see your home again.")
     question = submit.values.get("question", "").strip()

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import TYPE_CHECKING
 
 from handlers import reach
 from handlers.chat import (
@@ -28,15 +27,13 @@ from handlers.chat import (
     UserRef,
     unlinked,
 )
+from handlers.deps import Deps
 from handlers.errors import UserError
 from handlers.reviews.cards import owner_card
 from knowledge.dates import DUE_HINT, read_day
 from knowledge.errors import DomainError
 from knowledge.lesson_actions import ActionLine, LessonActions, LessonPlan
 from knowledge.search.text import clip
-
-if TYPE_CHECKING:
-    from handlers.router import Deps
 
 STALE = "That button is out of date. Type `home` to see the lessons waiting for actions."
 SHOWN_LINES = 10

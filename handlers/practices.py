@@ -14,7 +14,6 @@ import logging
 import re
 from datetime import date
 from enum import StrEnum
-from typing import TYPE_CHECKING
 
 from handlers import curation
 from handlers.chat import (
@@ -29,36 +28,22 @@ from handlers.chat import (
     Text,
     UserRef,
 )
+from handlers.deps import Deps, viewer_of
 from handlers.errors import UserError
-from handlers.ids import ID_PATTERN, is_id, parse_id
+from handlers.ids import is_id, parse_id
+from handlers.practice_words import USAGE, lesson_and_rest
 from knowledge.dates import DUE_HINT, read_day
 from knowledge.evidence import BADGES
 from knowledge.models import EvidenceLevel
 from knowledge.practices import Practice, Practices, Target
 from knowledge.search.text import clip
 
-if TYPE_CHECKING:
-    from handlers.router import Deps
-
 log = logging.getLogger(__name__)
 WORDS = frozenset({"practice", "practices"})
 SHOWN = 400
 LISTED = 20
 STALE = "That button is out of date. Type `practice list` to see the good practices."
-USAGE = """*Good practices* (PBPOs)
-• `/practice promote <lesson>`: a form asks why it matters, where to post it, for whom, \
-its scope and review date; `/practice promote <lesson> <why>` promotes it to this channel at once
-• `/practice unpromote <lesson> <why>` · `/practice list`: the good practices you may see
-• `/practice boost|down|hide|normal <lesson> <why>`: where a lesson ranks in search
-• `/practice priority <lesson> <why>` · `/practice unpriority <lesson>` · \
-`/practice priorities`: mission leaders get the list weekly, with the actions' status
-• `/practice weekly on` (or `off`) in a channel: a practice of the week there
-• `/practice votes`: lessons askers' votes move in search · \
-`/practice votes undo|restore <lesson> [kind of question]`: set their effect aside, or back"""
 _CHANNEL = re.compile(r"<#(\w+)(?:\|([^>]*))?>|(?<![\w<])#([\w-]{1,80})")
-_LESSON = re.compile(
-    rf"\s*(?:lesson\s+)?#?({ID_PATTERN})(?![0-9])\s*[:,-]?\s*(.*)", re.I | re.S | re.ASCII
-)
 
 
 class PracticeAction(StrEnum):
@@ -164,8 +149,6 @@ async def _unpromote(who: UserRef, where: ConversationRef, text: str, deps: Deps
 
 
 async def _list(who: UserRef, where: ConversationRef, text: str, deps: Deps) -> Reply:
-    from handlers.router import viewer_of  # the router imports this module
-
     viewer = await viewer_of(who, where.space, deps)
     practices = await Practices(deps.store).standing(viewer, limit=LISTED + 1)
     if not practices:
@@ -234,14 +217,6 @@ async def form(submit: FormSubmit, deps: Deps) -> Reply | None:
         review_on=_date(values.get("review", ""), deps.store.today()),
         guidance="guid" in values.get("level", "").lower(),
     )  # fmt: skip
-
-
-def lesson_and_rest(text: str) -> tuple[int, str]:
-    """Split "42 why it matters" into the lesson number and the rest, or say how."""
-    match = _LESSON.fullmatch(text)
-    if match is None:
-        raise UserError("Name the lesson by its number: `/practice promote 42`. " + USAGE)
-    return int(match.group(1)), match.group(2).strip()
 
 
 def targets_in(text: str) -> tuple[list[str], str]:

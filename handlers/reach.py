@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 
 from handlers.chat import Reply, UserRef
+from handlers.deps import Deps
 from handlers.errors import UserError
 from knowledge.people import resolve
 from knowledge.reviews import Member, Reviews
-
-if TYPE_CHECKING:
-    from handlers.router import Deps
 
 log = logging.getLogger(__name__)
 

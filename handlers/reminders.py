@@ -11,16 +11,13 @@ from __future__ import annotations
 import re
 from datetime import date, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING
 
 from handlers.chat import ButtonPress, Reply, Text, UserRef
+from handlers.deps import Deps
 from handlers.errors import UserError
 from handlers.ids import parse_id
 from knowledge.dates import read_day
 from knowledge.reminders import PreferenceView, Reminders
-
-if TYPE_CHECKING:
-    from handlers.router import Deps
 
 _SPAN = re.compile(r"^(\d{1,3})\s*([dw])$")
 USAGE = (
@@ -56,7 +53,9 @@ async def button(press: ButtonPress, deps: Deps) -> Reply | None:
 async def command(who: UserRef, text: str, deps: Deps) -> Reply:
     """Show or change how I am reminded (`reminders …`)."""
     person = await _person(who, deps)
-    reminders = Reminders(deps.store)
+    reminders = Reminders(
+        deps.store, work_hours=deps.settings.work_hours, work_days=deps.settings.work_days
+    )
     words = text.lower().split()
     today = deps.store.today()
     match words:

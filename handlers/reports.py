@@ -9,15 +9,12 @@ else is told who can.
 from __future__ import annotations
 
 from datetime import date
-from typing import TYPE_CHECKING
 
 from handlers.chat import Divider, Element, Fields, Reply, Text, UserRef
+from handlers.deps import Deps
 from knowledge.learning_report import LearningReport, LearningReports, parse_since
 from knowledge.reports import GROUPINGS
 from knowledge.usefulness import LessonUse, Usefulness
-
-if TYPE_CHECKING:
-    from handlers.router import Deps
 
 WORDS = frozenset({"report", "usefulness"})
 SHOWN = 5

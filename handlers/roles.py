@@ -8,16 +8,12 @@ everywhere. People are named as mentions, emails or @Name, as everywhere else.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from handlers import reach
 from handlers.chat import Reply, Text, UserRef
+from handlers.deps import Deps
 from handlers.errors import UserError
 from knowledge.models import Role
 from knowledge.roles import ROLE_WORDS, Holder, RoleChange, Roles, role_named
-
-if TYPE_CHECKING:
-    from handlers.router import Deps
 
 WORDS = frozenset({"role", "roles"})
 GRANT, REVOKE = frozenset({"grant", "give", "add"}), frozenset({"revoke", "remove", "take"})

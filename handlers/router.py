@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from handlers import (
     actions,
@@ -32,19 +32,17 @@ from handlers.chat import (
     FormSubmit,
     Incoming,
     Message,
-    Notifier,
     Reply,
     Text,
     UserRef,
     cleaned,
 )
+from handlers.deps import Deps
 from handlers.errors import UnknownCommand
 from handlers.help import help_reply
 from handlers.reviews import aar, eoar
 from handlers.reviews.conversation import Conversation, Turn, change
 from knowledge.errors import DomainError, database_trouble
-from knowledge.search.answer import Viewer
-from knowledge.storage import Store
 
 log = logging.getLogger(__name__)
 
@@ -71,14 +69,6 @@ def not_saved(exc: BaseException) -> str | None:
     """Return what to tell a user when exc means the database could not take part, else None."""
     trouble = database_trouble(exc)
     return NOT_SAVED[trouble] if trouble else None
-
-
-@dataclass(frozen=True, slots=True)
-class Deps:
-    """What handlers need, handed in by the platform wiring."""
-
-    store: Store
-    notifier: Notifier | None = None
 
 
 # Buttons and forms are routed by the prefix of their action or form id: "aar.next" → aar.
@@ -175,45 +165,7 @@ async def _route(incoming: Incoming, deps: Deps) -> Reply | None:
         case Message(text=text) | Command(text=text) if text.strip().lower() in HELP_WORDS:
             return help_reply(incoming.who.platform)
         case Command(text=text) | Message(text=text):
-            word, _, rest = text.strip().partition(" ")
-            match word.lower().lstrip("/"):
-                case "aar":
-                    return await _enter(aar.CONVERSATION, incoming, "aar", rest, deps)
-                case "actions" | "action" | "plan" if lesson := plan.requested(text):
-                    return await plan.command(incoming.who, lesson, deps)
-                case "actions" | "todo" | "my-actions":
-                    return await actions.mine(incoming.who, deps)
-                case "reminders":
-                    return await reminders.command(incoming.who, rest, deps)
-                case "audience" | "audiences" if audiences.requested(text):
-                    return await audiences.command(incoming.who, incoming.where, text, deps)
-                case "role" | "roles" if roles.requested(text):
-                    return await roles.command(incoming.who, text, deps)
-                case "practice" | "practices" if practices.requested(text):
-                    return await practices.command(incoming.who, incoming.where, rest, deps)
-                case "report" | "usefulness" if reports.requested(text):
-                    return await reports.command(incoming.who, text, deps)
-                case _ if (topic := experts.topic_of(incoming)) is not None:
-                    return await experts.who_knows(incoming, topic, deps)
-                case "withdraw" if validation.requested(text):
-                    return await validation.withdraw_command(incoming.who, text, deps)
-                case _ if eoar.requested(text):
-                    return await _enter(eoar.CONVERSATION, incoming, "lessons", text, deps)
-                case "home" if home.requested(incoming):
-                    return await home.home(incoming.who, deps)
-                case _ if (title := capture.requested(incoming)) is not None:
-                    return await capture.start(incoming.who, deps, title=title)
-            if (narrowed := await followups.follow_up(incoming, deps)) is not None:
-                return narrowed
-            viewer = await ask.answering_viewer(incoming, deps)
-            return await ask.ask(
-                text,
-                store=deps.store,
-                viewer=viewer,
-                who=incoming.who,
-                where=ask.conversation(incoming),
-                shareable=isinstance(incoming, Command),  # slash commands are answered privately
-            )
+            return await _words(incoming, text, deps)
         case ButtonPress(action=action):
             on_button = BUTTONS.get(action.partition(".")[0])
             if on_button is None:
@@ -225,6 +177,49 @@ async def _route(incoming: Incoming, deps: Deps) -> Reply | None:
                 raise UnknownCommand(form)
             return await on_form(incoming, deps)
     return Reply.of(Text("I didn't understand that. Try `help`."))
+
+
+async def _words(incoming: Command | Message, text: str, deps: Deps) -> Reply | None:
+    """Answer a command or message by its first word; else narrow or answer it as a question."""
+    word, _, rest = text.strip().partition(" ")
+    match word.lower().lstrip("/"):
+        case "aar":
+            return await _enter(aar.CONVERSATION, incoming, "aar", rest, deps)
+        case "actions" | "action" | "plan" if lesson := plan.requested(text):
+            return await plan.command(incoming.who, lesson, deps)
+        case "actions" | "todo" | "my-actions":
+            return await actions.mine(incoming.who, deps)
+        case "reminders":
+            return await reminders.command(incoming.who, rest, deps)
+        case "audience" | "audiences" if audiences.requested(text):
+            return await audiences.command(incoming.who, incoming.where, text, deps)
+        case "role" | "roles" if roles.requested(text):
+            return await roles.command(incoming.who, text, deps)
+        case "practice" | "practices" if practices.requested(text):
+            return await practices.command(incoming.who, incoming.where, rest, deps)
+        case "report" | "usefulness" if reports.requested(text):
+            return await reports.command(incoming.who, text, deps)
+        case _ if (topic := experts.topic_of(incoming)) is not None:
+            return await experts.who_knows(incoming, topic, deps)
+        case "withdraw" if validation.requested(text):
+            return await validation.withdraw_command(incoming.who, text, deps)
+        case _ if eoar.requested(text):
+            return await _enter(eoar.CONVERSATION, incoming, "lessons", text, deps)
+        case "home" if home.requested(incoming):
+            return await home.home(incoming.who, deps)
+        case _ if (title := capture.requested(incoming)) is not None:
+            return await capture.start(incoming.who, deps, title=title)
+    if (narrowed := await followups.follow_up(incoming, deps)) is not None:
+        return narrowed
+    viewer = await ask.answering_viewer(incoming, deps)
+    return await ask.ask(
+        text,
+        store=deps.store,
+        viewer=viewer,
+        who=incoming.who,
+        where=ask.conversation(incoming),
+        shareable=isinstance(incoming, Command),  # slash commands are answered privately
+    )
 
 
 # The review conversations a message may belong to: an AAR's thread, an interview's DM.
@@ -248,9 +243,3 @@ async def _enter(
 
 def _as_command(incoming: Command | Message, name: str, text: str) -> Command:
     return Command(incoming.who, incoming.where, name, text)
-
-
-async def viewer_of(who: UserRef, channel: str | None, deps: Deps) -> Viewer:
-    """Return the viewer for a platform user (unknown users see only internal lessons)."""
-    person = await deps.store.person_for(who.platform, who.user_id)
-    return await deps.store.viewer_for(person, channel=channel)

@@ -14,17 +14,14 @@ unfurls as nothing (the platform keeps the plain link).
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from handlers.ask import lesson_card, public_viewer
 from handlers.chat import Button, ConversationRef, Element, Reply, Text, UserRef
+from handlers.deps import Deps
 from handlers.ids import is_id
 from knowledge.access import RESTRICTED
 from knowledge.errors import NotFound
-
-if TYPE_CHECKING:
-    from handlers.router import Deps
 
 _PAGE = re.compile(r"^/dashboard/lessons/([^/]+)/?$")
 MAX_LINKS = 5  # Slack asks an app to unfurl at most a few links per message

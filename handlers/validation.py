@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import TYPE_CHECKING
 
 from handlers import plan, reach
 from handlers.chat import (
@@ -29,6 +28,7 @@ from handlers.chat import (
     Text,
     UserRef,
 )
+from handlers.deps import Deps
 from handlers.errors import UserError
 from handlers.ids import ID_PATTERN, parse_id
 from knowledge.models import LessonStatus
@@ -36,9 +36,6 @@ from knowledge.permissions import Operation
 from knowledge.reviews import Member
 from knowledge.search.text import clip
 from knowledge.validation import LessonCard, Outcome, Validations, Verdict
-
-if TYPE_CHECKING:
-    from handlers.router import Deps
 
 SHOWN_LESSON = 500
 MAX_CARDS = 10  # lessons with buttons in one request; the rest wait on the home and dashboard

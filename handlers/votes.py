@@ -8,14 +8,11 @@ the audit trail. The rules are `knowledge.votes` and `knowledge.search.votes`.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from handlers.chat import ConversationRef, Reply, Text, UserRef
+from handlers.deps import Deps
 from handlers.errors import UserError
+from handlers.practice_words import lesson_and_rest
 from knowledge.votes import Change, Report, VoteEffects
-
-if TYPE_CHECKING:
-    from handlers.router import Deps
 
 LISTED = 20
 USAGE = (
@@ -62,8 +59,6 @@ def said(change: Change, *, restored: bool) -> str:
 
 async def command(who: UserRef, where: ConversationRef, text: str, deps: Deps) -> Reply:
     """Run `/practice votes …` (the text after "votes")."""
-    from handlers.practices import lesson_and_rest  # practices imports this module
-
     verb, _, rest = text.strip().partition(" ")
     person = await deps.store.person_for(who.platform, who.user_id)
     effects = VoteEffects(deps.store)

@@ -12,15 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 from sqlalchemy import ColumnElement, Connection, or_, select
 
 from knowledge.errors import NotFound
 from knowledge.models import Lesson, Product, ProductAudience
-
-if TYPE_CHECKING:
-    from knowledge.storage import ActionView
+from knowledge.views import ActionView
 
 RESTRICTED = "a restricted lesson (ask its PBPO)"
 RESTRICTED_ACTION = "an action on a restricted lesson (ask its PBPO)"

@@ -9,9 +9,10 @@ only ever added.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -19,9 +20,6 @@ from sqlalchemy.orm import Session
 from knowledge.errors import DomainError
 from knowledge.models import AuditEvent, Person
 from knowledge.threads import blocking
-
-if TYPE_CHECKING:
-    from knowledge.storage import Store
 
 SYSTEM = "system"  # the bot's own moves (a lesson applied when its last action closes)
 CLI = "cli"
@@ -106,10 +104,16 @@ def parse_subject(text: str) -> tuple[str, int]:
     return kind, int(number)
 
 
+class Sessions(Protocol):
+    """What reading the trail needs of a Store: its sessions (storage imports this module)."""
+
+    def session(self) -> AbstractContextManager[Session]: ...
+
+
 class Audit:
     """Reading the audit trail, over a Store's sessions."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Sessions) -> None:
         self.store = store
 
     def _events(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -46,11 +45,13 @@ class PreferenceView:
 class Reminders:
     """Reminder preferences and follow-up answers, over a Store's sessions."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(
+        self, store: Store, *, work_hours: str = "09:00-17:00", work_days: str = "mon-fri"
+    ) -> None:
         self.store = store
-        # The organisation's defaults, as the scheduler reads them (scheduler/config.py).
-        self.work_hours = os.environ.get("LESSONS_WORK_HOURS") or "09:00-17:00"
-        self.work_days = os.environ.get("LESSONS_WORK_DAYS") or "mon-fri"
+        # The organisation's defaults (LESSONS_WORK_HOURS/DAYS, read at start-up by bot/).
+        self.work_hours = work_hours
+        self.work_days = work_days
 
     def _preferences(self, person_id: int) -> PreferenceView:
         """Return a person's reminder preferences."""

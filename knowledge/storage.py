@@ -51,6 +51,7 @@ from knowledge.search.index import PostgresIndex, SearchIndex, SqliteIndex
 from knowledge.search.query import Query
 from knowledge.search.text import fold
 from knowledge.threads import blocking
+from knowledge.views import ActionView
 
 log = logging.getLogger(__name__)
 
@@ -68,26 +69,6 @@ _blocking = blocking
 PEOPLE_TTL = 300.0
 VIEWER_TTL = 60.0
 ANSWER_TTL = 30.0
-
-
-@dataclass(frozen=True, slots=True)
-class ActionView:
-    """An action with what its owner needs to act on it."""
-
-    id: int
-    description: str
-    status: ActionStatus
-    due_date: date | None
-    lesson_id: int
-    lesson_title: str
-    mission: str | None
-    owner_id: int | None
-    owner_name: str | None
-    notes: str
-
-    def is_overdue(self, today: date) -> bool:
-        """Return True when the action is open and past its due date."""
-        return not self.status.is_closed and self.due_date is not None and self.due_date < today
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import time, timedelta
+
+from handlers.deps import HandlerSettings
 
 MAX_AHEAD_HOURS = 20.0  # under a day: a plan never reaches a person's next slot but one
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -110,11 +111,15 @@ class SchedulerSettings:
     concurrency: int = 16
     platform_rate: float = 10.0  # messages per second per platform (a Slack workspace); 0: off
     keep_days: int = 90  # sent and skipped ledger rows are forgotten after this
+    # What the handlers the scheduler calls are handed on Deps (bot/settings.py fills it).
+    handlers: HandlerSettings = field(default_factory=HandlerSettings)
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> SchedulerSettings:
-        """Read LESSONS_WORK_HOURS, LESSONS_WORK_DAYS, LESSONS_NUDGE_DAYS and friends."""
-        env = os.environ if env is None else env
+    def from_env(cls, env: Mapping[str, str]) -> SchedulerSettings:
+        """Read LESSONS_WORK_HOURS, LESSONS_WORK_DAYS, LESSONS_NUDGE_DAYS and friends.
+
+        bot/settings.py hands in the environment, once, at start-up.
+        """
         nudges = _ints(env, "LESSONS_NUDGE_DAYS", "1,3,7")
         cadence = Cadence(
             due_soon_days=_int(env, "LESSONS_DUE_SOON_DAYS", 3),
@@ -137,9 +142,8 @@ class SchedulerSettings:
         )
 
 
-def enabled(env: Mapping[str, str] | None = None) -> bool:
+def enabled(env: Mapping[str, str]) -> bool:
     """Return False when LESSONS_SCHEDULER=off (the bot then sends no reminders)."""
-    env = os.environ if env is None else env
     return env.get("LESSONS_SCHEDULER", "on").strip().lower() not in ("off", "0", "false", "no")
 
 

@@ -20,10 +20,11 @@ from sqlalchemy import Connection, delete
 
 from handlers import reach
 from handlers.chat import Notifier, UserRef
-from handlers.router import Deps
+from handlers.deps import Deps
 from knowledge import access
 from knowledge.models import DeliveryMode, UnreachablePerson
-from knowledge.storage import ActionView, Store
+from knowledge.storage import Store
+from knowledge.views import ActionView
 from scheduler import ledger
 from scheduler.config import SchedulerSettings
 from scheduler.digests import mission_week, team_week
@@ -290,7 +291,7 @@ class Deliverer:
         if checked is not None and self.clock() - checked < RECHECK_UNREACHABLE:
             return None  # looked up lately and not found: spare the platform's rate limit
         for notifier in self.notifiers:
-            to = await reach.user_for(member, Deps(store=self.store, notifier=notifier))
+            to = await reach.user_for(member, Deps(self.store, notifier, self.settings.handlers))
             if to is not None:
                 return notifier, to
         return None

@@ -27,7 +27,7 @@ from knowledge.models import (
 )
 from knowledge.reports import lesson_title
 from knowledge.reviews import Member
-from knowledge.storage import ActionView
+from knowledge.views import ActionView
 from scheduler.kinds import ACTION_KINDS, Kind
 from scheduler.ledger import Claim, Item
 from scheduler.people import Prefs

@@ -23,8 +23,8 @@ from typing import Any
 from sqlalchemy import Connection, exists, func, literal, select, update
 
 from handlers.chat import Notifier
+from handlers.deps import Deps
 from handlers.reviews import clock as review_clock
-from handlers.router import Deps
 from knowledge.models import (
     Notification,
     PendingNotice,
@@ -220,7 +220,9 @@ class Scheduler:
         done = 0
         for notifier in self.notifiers:
             try:
-                done += len(await review_clock.tick(Deps(store=self.store, notifier=notifier), now))
+                done += len(
+                    await review_clock.tick(Deps(self.store, notifier, self.settings.handlers), now)
+                )
             except Exception:  # reviews must never stop reminders
                 log.exception("scheduler: the AAR clock failed on %s", notifier.platform)
         return done

@@ -86,6 +86,24 @@ def claim(
 ) -> list[Claim]:
     """Claim up to `limit` recipients whose deliver timer is due, with their due rows."""
     lease_until = now + lease
+    people = _claim_people(
+        conn, now=now, me=me, lease_until=lease_until, limit=limit, postgres=postgres
+    )
+    if not people:
+        return []
+    batch = f"{me[:40]}.{uuid.uuid4().hex[:10]}"
+    by_person = _claim_rows(
+        conn, people, now=now, me=me, lease_until=lease_until, batch=batch, postgres=postgres
+    )
+    return [
+        Claim(p, tuple(by_person.get(p, ())), f"{batch}:{p}", lease_until) for p in sorted(people)
+    ]
+
+
+def _claim_people(
+    conn: Connection, *, now: datetime, me: str, lease_until: datetime, limit: int, postgres: bool
+) -> list[int]:
+    """Move the due deliver timers of up to `limit` people to the lease's end; return them."""
     due = (
         select(T.person_id)
         .where(T.kind == DELIVER, T.next_at <= now)
@@ -94,7 +112,7 @@ def claim(
     )
     if postgres:
         due = due.with_for_update(skip_locked=True)
-    people = list(
+    return list(
         conn.execute(
             update(T)
             .where(T.kind == DELIVER, T.person_id.in_(due.scalar_subquery()))
@@ -102,9 +120,19 @@ def claim(
             .returning(T.person_id)
         ).scalars()
     )
-    if not people:
-        return []
-    batch = f"{me[:40]}.{uuid.uuid4().hex[:10]}"
+
+
+def _claim_rows(
+    conn: Connection,
+    people: list[int],
+    *,
+    now: datetime,
+    me: str,
+    lease_until: datetime,
+    batch: str,
+    postgres: bool,
+) -> dict[int, list[Item]]:
+    """Claim the claimed people's due rows (each keeps its delivery key, or gets the batch's)."""
     rows = conn.execute(
         select(
             N.id, N.kind, N.subject_id, N.recipient_id, N.period,
@@ -140,9 +168,7 @@ def claim(
                 updated_at=now,
             )
         )
-    return [
-        Claim(p, tuple(by_person.get(p, ())), f"{batch}:{p}", lease_until) for p in sorted(people)
-    ]
+    return by_person
 
 
 def renew(conn: Connection, person_id: int, *, me: str, until: datetime) -> bool:

@@ -15,7 +15,7 @@ from handlers.chat import Button, Divider, Element, Reply, Text
 from handlers.home import awaiting_section
 from handlers.reminders import FollowupButton
 from knowledge.search.text import clip
-from knowledge.storage import ActionView
+from knowledge.views import ActionView
 from scheduler.digests import MissionWeek, TeamWeek
 
 MAX_CARDS = 5  # action cards with buttons; the rest are listed (a message holds 50 blocks)

@@ -31,8 +31,8 @@ from sqlalchemy import select, update
 from handlers import reach
 from handlers.chat import ConversationRef, Notifier, Reply, Text
 from handlers.curation import priority_elements
+from handlers.deps import Deps
 from handlers.practices import practice_card
-from handlers.router import Deps
 from knowledge.curation import Curation
 from knowledge.models import (
     Notification,
@@ -142,7 +142,7 @@ async def _priority_list(
     reply = replace(reply, key=f"{PRIORITY}:{person_id}:{period}")
     member = await Reviews(store).member(person_id)
     for notifier in notifiers:
-        deps = Deps(store=store, notifier=notifier)
+        deps = Deps(store, notifier, settings.handlers)
         if attempt > 1 and await _was_sent(member, reply, deps):
             await db.run(_mark_list, db, person_id, period, notifier.platform, now)
             return 0  # it went last time, though the platform did not say so

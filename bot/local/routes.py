@@ -36,6 +36,7 @@ from handlers.chat import (
     UserRef,
     clean_text,
 )
+from handlers.deps import Deps, HandlerSettings
 from knowledge import jsonstream
 from knowledge.chatlog import ChatLog, Posted
 from knowledge.errors import DomainError
@@ -71,6 +72,7 @@ class Hub:
 
     store: Store
     clients: weakref.WeakSet[Client] = field(default_factory=weakref.WeakSet)
+    settings: HandlerSettings = field(default_factory=HandlerSettings)
 
     def __post_init__(self) -> None:
         self.log = ChatLog(self.store)
@@ -79,9 +81,9 @@ class Hub:
         self._by_email: dict[str, PersonView] = {}
 
     @property
-    def deps(self) -> router.Deps:
+    def deps(self) -> Deps:
         """What handlers need."""
-        return router.Deps(store=self.store, notifier=self.notifier)
+        return Deps(store=self.store, notifier=self.notifier, settings=self.settings)
 
     async def people(self, *, refresh: bool = False) -> list[PersonView]:
         """Return the directory (cached; refreshed when someone unknown turns up)."""
@@ -297,28 +299,7 @@ class Hub:
         carrier = await self.log.get(message_id)
         if not self.may_see(client, carrier):
             raise DomainError("That button belongs to a message I can't find. Reload the page.")
-        who, where = _user(client), _where(carrier.channel, carrier.thread_id)
-        incoming: Incoming
-        if data["type"] == "press":
-            # The value as sent: the router refuses one with control characters outright,
-            # where cleaning would read '116\x00' as the id 116.
-            value = data.get("value")
-            incoming = ButtonPress(
-                who,
-                where,
-                _str(data.get("action")) or "",
-                value[: MAX_TEXT * 2] if isinstance(value, str) else "",
-            )
-        else:
-            values = data.get("values")
-            if not isinstance(values, dict):
-                values = {}
-            incoming = FormSubmit(
-                who,
-                where,
-                _str(data.get("form")) or "",
-                {str(k)[:100]: str(v)[:MAX_TEXT] for k, v in list(values.items())[:50]},
-            )
+        incoming = _interaction(data, _user(client), _where(carrier.channel, carrier.thread_id))
         reply = await router.dispatch(incoming, self.deps)
         if reply is None:
             return
@@ -445,12 +426,35 @@ class LocalNotifier:
         return _where(posted.channel, posted.thread_id or posted.id)
 
 
+def _interaction(data: dict[str, Any], who: UserRef, where: ConversationRef) -> Incoming:
+    """Return a button press or a form submission from the page, bounded."""
+    if data["type"] == "press":
+        # The value as sent: the router refuses one with control characters outright,
+        # where cleaning would read '116\x00' as the id 116.
+        value = data.get("value")
+        return ButtonPress(
+            who,
+            where,
+            _str(data.get("action")) or "",
+            value[: MAX_TEXT * 2] if isinstance(value, str) else "",
+        )
+    values = data.get("values")
+    if not isinstance(values, dict):
+        values = {}
+    return FormSubmit(
+        who,
+        where,
+        _str(data.get("form")) or "",
+        {str(k)[:100]: str(v)[:MAX_TEXT] for k, v in list(values.items())[:50]},
+    )
+
+
 HUB: web.AppKey[Hub] = web.AppKey("local_hub", Hub)
 
 
-def add_routes(app: web.Application, store: Store) -> Hub:
+def add_routes(app: web.Application, store: Store, settings: HandlerSettings | None = None) -> Hub:
     """Mount the chat page, its WebSocket and its static files."""
-    hub = Hub(store)
+    hub = Hub(store, settings=settings or HandlerSettings())
     app[HUB] = hub
     app.router.add_get("/", page)
     app.router.add_get("/ws", socket)

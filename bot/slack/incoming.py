@@ -169,3 +169,45 @@ def _thread(event: Mapping[str, Any], *, own: bool = True) -> str | None:
     """The thread a message is in; an unthreaded channel message starts its own (own=True)."""
     thread = event.get("thread_ts") or (event.get("ts") if own else None)
     return str(thread) if thread else None
+
+
+def values(view_state: dict[str, Any]) -> dict[str, str]:
+    """Return `{input name: value}` from a view_submission's `view.state` or `view.state.values`.
+
+    An empty input arrives as a null value and reads as ""; shapes that are not inputs are
+    skipped, so an odd payload gives what can be read.
+    """
+    found: dict[str, str] = {}
+    for actions in _state_values(view_state).values():
+        if not isinstance(actions, dict):
+            continue
+        for action_id, state in actions.items():
+            value = _input_value(state)
+            if isinstance(action_id, str) and value is not None:
+                found[action_id] = value
+    return found
+
+
+def _state_values(view_state: object) -> dict[Any, Any]:
+    """Return `state.values` whether given the state or its values."""
+    if not isinstance(view_state, dict):
+        return {}
+    inner = view_state.get("values")
+    if isinstance(inner, dict) and not any(_is_input_state(state) for state in inner.values()):
+        return inner
+    return view_state
+
+
+def _is_input_state(state: object) -> bool:
+    return isinstance(state, dict) and ("value" in state or isinstance(state.get("type"), str))
+
+
+def _input_value(state: object) -> str | None:
+    if not isinstance(state, dict) or not _is_input_state(state):
+        return None
+    value = state.get("value")
+    if isinstance(value, str):
+        return value
+    if value is None and ("value" in state or state.get("type") == "plain_text_input"):
+        return ""
+    return None

@@ -40,6 +40,7 @@ from handlers import home as home_handler
 from handlers import router
 from handlers import unfurl as unfurl_handler
 from handlers.chat import Form, Incoming, Reply, Text, UserRef
+from handlers.deps import Deps, HandlerSettings
 from knowledge.caching import Expiring
 from knowledge.storage import Store
 
@@ -148,18 +149,20 @@ class Listeners:
         notifier: SlackNotifier,
         people: People,
         channels: Channels | None = None,
+        settings: HandlerSettings | None = None,
     ) -> None:
         self.store = store
         self.notifier = notifier
+        self.settings = settings or HandlerSettings()
         self.people = people
         self.channels = channels or Channels(people.client)
         self.bot_user_id: str | None = None
         self.running: set[asyncio.Task[Any]] = set()
 
     @property
-    def deps(self) -> router.Deps:
+    def deps(self) -> Deps:
         """What handlers need."""
-        return router.Deps(store=self.store, notifier=self.notifier)
+        return Deps(store=self.store, notifier=self.notifier, settings=self.settings)
 
     def register(self, app: AsyncApp) -> None:
         """Attach every listener to the Bolt app (the manifest lists the same ones)."""
@@ -415,7 +418,7 @@ class Listeners:
         answered as a message when it is done.
         """
         view = body.get("view") or {}
-        submit = incoming.view_submission(body, render.values(view.get("state") or {}))
+        submit = incoming.view_submission(body, incoming.values(view.get("state") or {}))
         task = asyncio.ensure_future(self._dispatch(submit, context))
         done, _ = await asyncio.wait({task}, timeout=VIEW_ANSWER_SECONDS)
         reply = task.result() if done else None

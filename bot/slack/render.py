@@ -62,9 +62,8 @@ _JOINER = "\u2060"  # word joiner: invisible, and "@\u2060here" is no mention
 
 # Control characters go (tab and newline stay), and so do the bidi embeddings, overrides and
 # isolates that could make text read differently from what it says; lone surrogates, which
-# cannot be encoded, become U+FFFD.
-# Control characters and bidirectional overrides go; lone surrogates become U+FFFD. A regex
-# finds them (str.translate with a dict costs a Python lookup per character, ~1 ms a card).
+# cannot be encoded, become U+FFFD. A regex finds them (str.translate with a dict costs a
+# Python lookup per character, ~1 ms a card).
 _UNCLEAN = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 _MENTION = re.compile(r"@(?=here|channel|everyone|group)", re.IGNORECASE)
 _BULLET = re.compile(r"^([ \t]*)[-*•][ \t]+")
@@ -107,23 +106,6 @@ def modal(reply: Reply, *, private_metadata: str = "") -> Block:
 def home(reply: Reply) -> Block:
     """Return the reply as an App Home view (at most 100 blocks)."""
     return {"type": "home", "blocks": _numbered(_blocks(reply.elements), limit=MAX_VIEW_BLOCKS)}
-
-
-def values(view_state: dict[str, Any]) -> dict[str, str]:
-    """Return `{input name: value}` from a view_submission's `view.state` or `view.state.values`.
-
-    An empty input arrives as a null value and reads as ""; shapes that are not inputs are
-    skipped, so an odd payload gives what can be read.
-    """
-    found: dict[str, str] = {}
-    for actions in _state_values(view_state).values():
-        if not isinstance(actions, dict):
-            continue
-        for action_id, state in actions.items():
-            value = _input_value(state)
-            if isinstance(action_id, str) and value is not None:
-                found[action_id] = value
-    return found
 
 
 def mrkdwn(markdown: str) -> str:
@@ -380,31 +362,6 @@ def _fallback(reply: Reply) -> str:
         labels = (element.label for element in reply.elements if isinstance(element, Button))
         text = escape(" · ".join(_flat(label, MAX_LABEL) for label in labels))
     return _clip_mrkdwn(text or "…", MAX_TEXT)
-
-
-def _state_values(view_state: object) -> dict[Any, Any]:
-    """Return `state.values` whether given the state or its values."""
-    if not isinstance(view_state, dict):
-        return {}
-    inner = view_state.get("values")
-    if isinstance(inner, dict) and not any(_is_input_state(state) for state in inner.values()):
-        return inner
-    return view_state
-
-
-def _is_input_state(state: object) -> bool:
-    return isinstance(state, dict) and ("value" in state or isinstance(state.get("type"), str))
-
-
-def _input_value(state: object) -> str | None:
-    if not isinstance(state, dict) or not _is_input_state(state):
-        return None
-    value = state.get("value")
-    if isinstance(value, str):
-        return value
-    if value is None and ("value" in state or state.get("type") == "plain_text_input"):
-        return ""
-    return None
 
 
 # Text objects

@@ -91,7 +91,9 @@ class SlackSurface:
             ],
         )
         self.app, self.notifier = self._many() if settings.slack_oauth else self._single()
-        self.listeners = Listeners(store, self.notifier, People(store, self.client))
+        self.listeners = Listeners(
+            store, self.notifier, People(store, self.client), settings=settings.handlers
+        )
         self.app.middleware(self._dedupe)
         if settings.slack_oauth:
             self.app.middleware(self._act)
@@ -148,7 +150,7 @@ class SlackSurface:
         return app, notifier
 
     async def _posted(self, anchor: str, where: ConversationRef) -> None:
-        await router.posted(anchor, where, router.Deps(store=self.store, notifier=self.notifier))
+        await router.posted(anchor, where, self.listeners.deps)
 
     # Start and stop ------------------------------------------------------------------------
 

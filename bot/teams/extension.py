@@ -14,7 +14,7 @@ from bot.teams.incoming import Query
 from handlers import unfurl
 from handlers.ask import lesson_card
 from handlers.chat import ConversationRef, Reply, UserRef
-from handlers.router import Deps
+from handlers.deps import Deps
 from knowledge.search.answer import Viewer
 
 THUMBNAIL = "application/vnd.microsoft.card.thumbnail"

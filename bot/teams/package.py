@@ -52,7 +52,6 @@ def manifest(app_id: str, *, domain: str) -> dict[str, Any]:
     if not GUID.match(app_id):
         raise PackageError(f"the app id must be the bot's Entra app id (a GUID), not {app_id!r}")
     site = f"https://{domain}"
-    scopes = ["personal", "team", "groupChat"]
     return {
         "$schema": "https://developer.microsoft.com/json-schemas/teams/"
         f"v{MANIFEST_VERSION}/MicrosoftTeams.schema.json",
@@ -77,44 +76,8 @@ def manifest(app_id: str, *, domain: str) -> dict[str, Any]:
         },
         "icons": {"color": "color.png", "outline": "outline.png"},
         "accentColor": "#{:02X}{:02X}{:02X}".format(*ACCENT),
-        "bots": [
-            {
-                "botId": app_id,
-                "scopes": scopes,
-                "supportsFiles": False,
-                "isNotificationOnly": False,
-                "commandLists": [
-                    {
-                        "scopes": scopes,
-                        "commands": [{"title": t, "description": d} for t, d in COMMANDS],
-                    }
-                ],
-            }
-        ],
-        "composeExtensions": [
-            {
-                "botId": app_id,
-                "commands": [
-                    {
-                        "id": COMMAND,
-                        "type": "query",
-                        "title": "Search lessons",
-                        "description": "Find a lesson and insert it as a card",
-                        "initialRun": False,
-                        "parameters": [
-                            {
-                                "name": "query",
-                                "title": "Search",
-                                "description": "What did we learn about…",
-                            }
-                        ],
-                    }
-                ],
-                # A link to a lesson page on the bot's host unfurls into the lesson's card
-                # (`composeExtension/queryLink`).
-                "messageHandlers": [{"type": "link", "value": {"domains": [domain]}}],
-            }
-        ],
+        "bots": [_bot(app_id)],
+        "composeExtensions": [_compose_extension(app_id, domain)],
         "permissions": ["identity", "messageTeamMembers"],
         "validDomains": [domain, "token.botframework.com"],
         "webApplicationInfo": {"id": app_id},
@@ -126,6 +89,49 @@ def manifest(app_id: str, *, domain: str) -> dict[str, Any]:
                 ]
             }
         },
+    }
+
+
+def _bot(app_id: str) -> dict[str, Any]:
+    """The bot: in personal chats, teams and group chats, with its command list."""
+    scopes = ["personal", "team", "groupChat"]
+    return {
+        "botId": app_id,
+        "scopes": scopes,
+        "supportsFiles": False,
+        "isNotificationOnly": False,
+        "commandLists": [
+            {
+                "scopes": scopes,
+                "commands": [{"title": t, "description": d} for t, d in COMMANDS],
+            }
+        ],
+    }
+
+
+def _compose_extension(app_id: str, domain: str) -> dict[str, Any]:
+    """The message extension: search lessons from the compose box; unfurl lesson links."""
+    return {
+        "botId": app_id,
+        "commands": [
+            {
+                "id": COMMAND,
+                "type": "query",
+                "title": "Search lessons",
+                "description": "Find a lesson and insert it as a card",
+                "initialRun": False,
+                "parameters": [
+                    {
+                        "name": "query",
+                        "title": "Search",
+                        "description": "What did we learn about…",
+                    }
+                ],
+            }
+        ],
+        # A link to a lesson page on the bot's host unfurls into the lesson's card
+        # (`composeExtension/queryLink`).
+        "messageHandlers": [{"type": "link", "value": {"domains": [domain]}}],
     }
 
 

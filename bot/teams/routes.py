@@ -83,13 +83,13 @@ class TeamsSurface:
             ),
             connection_manager=self.connections,
         )
-        self.turns = Turns(store, self.notifier, self.references)
+        self.turns = Turns(store, self.notifier, self.references, settings.handlers)
         self.turns.register(self.app)
         if keeper is not None:
             keeper.register(PLATFORM, self.replay)
 
     async def _posted(self, anchor: str, where: ConversationRef) -> None:
-        await router.posted(anchor, where, router.Deps(store=self.store, notifier=self.notifier))
+        await router.posted(anchor, where, self.turns.deps)
 
     def add_routes(self, app: web.Application) -> None:
         """Serve Teams at POST /api/messages; check the credentials at start-up."""

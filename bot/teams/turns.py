@@ -43,6 +43,7 @@ from handlers.chat import (
     Text,
     UserRef,
 )
+from handlers.deps import Deps, HandlerSettings
 from handlers.help import help_reply
 from knowledge.storage import Store
 
@@ -86,16 +87,23 @@ class People:
 class Turns:
     """The Teams surface of every handler."""
 
-    def __init__(self, store: Store, notifier: TeamsNotifier, references: References) -> None:
+    def __init__(
+        self,
+        store: Store,
+        notifier: TeamsNotifier,
+        references: References,
+        settings: HandlerSettings | None = None,
+    ) -> None:
         self.store = store
         self.notifier = notifier
+        self.settings = settings or HandlerSettings()
         self.references = references
         self.people = People(store)
 
     @property
-    def deps(self) -> router.Deps:
+    def deps(self) -> Deps:
         """What handlers need."""
-        return router.Deps(store=self.store, notifier=self.notifier)
+        return Deps(store=self.store, notifier=self.notifier, settings=self.settings)
 
     def register(self, app: AgentApplication[TurnState]) -> None:
         """Attach every handler to the SDK's application."""

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 from handlers.chat import (
     Button,
@@ -27,6 +26,7 @@ from handlers.chat import (
     Reply,
     Text,
 )
+from handlers.deps import Deps
 from handlers.errors import UserError
 from handlers.ids import is_id
 from handlers.reviews import aar_start, anonymous, proposals
@@ -56,9 +56,6 @@ from knowledge.reviews import MAX_ANSWER, Reviews, ReviewView
 from knowledge.reviews.participants import Participants
 from knowledge.search.answer import Viewer
 from knowledge.search.text import words
-
-if TYPE_CHECKING:
-    from handlers.router import Deps
 
 log = logging.getLogger(__name__)
 

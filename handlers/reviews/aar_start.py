@@ -9,10 +9,10 @@ or invites people to hear from.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 from handlers import reach
 from handlers.chat import Command, ConversationRef, Divider, Element, Reply, Text, UserRef
+from handlers.deps import Deps
 from handlers.errors import UserError
 from handlers.reviews.cards import opening_reply, question_elements
 from handlers.reviews.config import MINUTES_ENV, question_set, question_time, start_delay
@@ -21,9 +21,6 @@ from knowledge.dates import DateError, PastDate, parse_moment, zone
 from knowledge.reviews import Member, Reviews, ReviewView, find_mentions
 from knowledge.reviews.participants import Participants
 from knowledge.search.answer import Answer
-
-if TYPE_CHECKING:
-    from handlers.router import Deps
 
 CLOSED_GRACE = timedelta(hours=6)  # late messages in a closed review's thread are answered
 MAX_WHEN_WORDS = 12  # the longest "when it ends" phrase split_schedule tries

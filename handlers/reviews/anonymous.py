@@ -9,7 +9,6 @@ and posted in the thread as "Anonymous answer"; only `review_contributors` knows
 from __future__ import annotations
 
 import hmac
-from typing import TYPE_CHECKING
 
 from handlers.chat import (
     ButtonPress,
@@ -22,14 +21,12 @@ from handlers.chat import (
     UserRef,
     unlinked,
 )
+from handlers.deps import Deps
 from handlers.errors import UserError
 from handlers.reviews.cards import AarForm
 from handlers.reviews.conversation import button_ids, has_words, private
 from knowledge.reviews import MAX_ANSWER, Reviews, ReviewView
 from knowledge.search.text import clip
-
-if TYPE_CHECKING:
-    from handlers.router import Deps
 
 ELSEWHERE = (
     "That answer form was not opened by you from that review's conversation, so nothing was "

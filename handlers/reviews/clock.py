@@ -23,10 +23,10 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING
 
 from handlers import reach
 from handlers.chat import Button, ConversationRef, Element, Reply, Text
+from handlers.deps import Deps
 from handlers.reviews.aar_start import opening_for
 from handlers.reviews.cards import AarButton, duration_text, question_elements
 from handlers.reviews.config import question_time
@@ -34,9 +34,6 @@ from knowledge.errors import DomainError
 from knowledge.reviews import Reviews, ReviewView
 from knowledge.reviews.clock import Move, ReviewClock
 from knowledge.reviews.participants import Participants
-
-if TYPE_CHECKING:
-    from handlers.router import Deps
 
 log = logging.getLogger(__name__)
 

@@ -21,10 +21,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from typing import TYPE_CHECKING
 
 from handlers import reach
 from handlers.chat import ButtonPress, Command, Deletion, Edit, Element, Message, Reply, Text
+from handlers.deps import Deps
 from handlers.errors import UserError
 from handlers.ids import parse_ids
 from handlers.reviews.cards import CONTROLS, owner_card
@@ -33,9 +33,6 @@ from knowledge.models import ProposalStatus
 from knowledge.reviews import Closing, Control, Reviews, ReviewView
 from knowledge.search.answer import Viewer
 from knowledge.search.text import clip
-
-if TYPE_CHECKING:
-    from handlers.router import Deps
 
 
 class Phase(StrEnum):

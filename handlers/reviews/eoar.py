@@ -65,7 +65,7 @@ from knowledge.search.answer import Viewer
 from knowledge.search.text import clip, words
 
 if TYPE_CHECKING:
-    from handlers.router import Deps
+    from handlers.deps import Deps
 
 log = logging.getLogger(__name__)
 

@@ -8,10 +8,10 @@ facilitator to complete them. The buttons and forms are "aar.<verb>".
 from __future__ import annotations
 
 from datetime import date
-from typing import TYPE_CHECKING
 
 from handlers import reach
 from handlers.chat import ButtonPress, Form, FormSubmit, Input, Reply, Text
+from handlers.deps import Deps
 from handlers.errors import UserError
 from handlers.reviews.cards import AarButton, AarForm, owner_card, owner_name
 from handlers.reviews.conversation import button_ids, private
@@ -19,9 +19,6 @@ from knowledge.dates import DUE_HINT, read_day
 from knowledge.models import ProposalStatus
 from knowledge.reviews import ProposalView, Reviews
 from knowledge.search.text import clip
-
-if TYPE_CHECKING:
-    from handlers.router import Deps
 
 
 async def button(press: ButtonPress, action: AarButton, deps: Deps) -> Reply:

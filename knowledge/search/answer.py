@@ -179,15 +179,7 @@ class Searcher:
         """Search; `subject` names the words the answer must cover (default: the query's)."""
         restriction = _restriction(query, hidden)
         if not query.terms:
-            browsed = _browse(conn, restriction, limit * 3) if query.has_filters else []
-            ranked = _one_per_product(conn, browsed, limit)
-            # A question of filters only ("AARs in UNMISS") is answered by whatever they keep.
-            return Answer(
-                query,
-                _hits(conn, ranked, {}),
-                answered=bool(ranked),
-                coverage=1.0 if ranked else 0.0,
-            )
+            return _filters_only(conn, query, restriction, limit)
         # The question's words in its own language and in English (issue 22); the glossary's
         # words each in the language it gives them in.
         languages = tuple(dict.fromkeys((query.language, "en")))
@@ -223,6 +215,26 @@ class Searcher:
         kind = _kind(query, found, corrections) if now else ""
         ranked = _one_per_product(conn, candidates, limit, kind, now)
         words = subject if subject is not None else query.terms
+        needs = self._needs(words, question, corrections, found)
+        coverage = self._coverage(conn, [lid for lid, _ in ranked[:JUDGED]], needs, found)
+        best = max(coverage.values(), default=0.0)
+        return Answer(
+            query,
+            _hits(conn, ranked, _weights(unique.values())),
+            corrections=corrections,
+            expansions=tuple(expansions),
+            answered=bool(ranked) and best >= ANSWERED_COVERAGE,
+            coverage=round(best, 4),
+        )
+
+    def _needs(
+        self,
+        words: tuple[str, ...],
+        question: str,
+        corrections: dict[str, str],
+        found: dict[str, list[Term]],
+    ) -> dict[str, list[tuple[set[str], float]]]:
+        """Return, for each word, the sets of terms that cover it and the credit each gives."""
         needs: dict[str, list[tuple[set[str], float]]] = {}
         for word in words:
             # A word is covered by its own stems or its glossary expansions'; by its correction's
@@ -244,16 +256,7 @@ class Searcher:
                 )
                 for said, credit in ways
             ]
-        coverage = self._coverage(conn, [lid for lid, _ in ranked[:JUDGED]], needs, found)
-        best = max(coverage.values(), default=0.0)
-        return Answer(
-            query,
-            _hits(conn, ranked, _weights(unique.values())),
-            corrections=corrections,
-            expansions=tuple(expansions),
-            answered=bool(ranked) and best >= ANSWERED_COVERAGE,
-            coverage=round(best, 4),
-        )
+        return needs
 
     def _coverage(
         self,
@@ -498,6 +501,18 @@ _CURATED_SQL = text(
     "SELECT lesson_id, ranking FROM lesson_curation WHERE lesson_id IN :ids "
     "AND ranking IN ('boost', 'down')"
 ).bindparams(bindparam("ids", expanding=True))
+
+
+def _filters_only(conn: Connection, query: Query, restriction: Restriction, limit: int) -> Answer:
+    """Answer a question of filters only ("AARs in UNMISS") by whatever they keep."""
+    browsed = _browse(conn, restriction, limit * 3) if query.has_filters else []
+    ranked = _one_per_product(conn, browsed, limit)
+    return Answer(
+        query,
+        _hits(conn, ranked, {}),
+        answered=bool(ranked),
+        coverage=1.0 if ranked else 0.0,
+    )
 
 
 def _browse(conn: Connection, restriction: Restriction, limit: int) -> list[tuple[int, float]]:

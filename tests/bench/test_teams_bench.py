@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from bench import teams
-from bot import cli
+from bot import bench_cli
 from knowledge.errors import DomainError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,4 +59,4 @@ def test_the_cli_says_where_the_benchmarks_live_when_they_are_not_there(
     tmp_path: Path,
 ) -> None:
     with pytest.raises(DomainError, match="bench/ folder"):
-        cli._checkout_module("bench.teams", roots=(tmp_path,))
+        bench_cli._checkout_module("bench.teams", roots=(tmp_path,))

@@ -26,10 +26,11 @@ from handlers.chat import (
     Text,
     UserRef,
 )
+from handlers.deps import Deps
 from handlers.reviews.aar_start import thread_review
 from handlers.reviews.cards import AarButton, AarForm
 from handlers.reviews.conversation import control_word
-from handlers.router import Deps, dispatch
+from handlers.router import dispatch
 from knowledge.models import (
     Action,
     ActionStatus,

@@ -22,10 +22,11 @@ from handlers.chat import (
     Text,
     UserRef,
 )
+from handlers.deps import Deps
 from handlers.reviews.cards import AarButton, AarForm
 from handlers.reviews.clock import Tock, TockKind, nudge_reply, tick
 from handlers.reviews.config import question_set, question_time
-from handlers.router import Deps, dispatch
+from handlers.router import dispatch
 from knowledge.models import Person, Review, ReviewParticipant, ReviewStatus
 from knowledge.reviews import Reviews
 from knowledge.reviews.clock import ReviewClock

@@ -21,7 +21,8 @@ from handlers.chat import (
     Text,
     UserRef,
 )
-from handlers.router import Deps, dispatch
+from handlers.deps import Deps
+from handlers.router import dispatch
 from knowledge.lesson_actions import LessonActions
 from knowledge.models import ActionStatus, Lesson, LessonStatus, Product
 from knowledge.storage import Store

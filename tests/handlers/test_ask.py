@@ -21,7 +21,8 @@ from handlers.chat import (
     Text,
     UserRef,
 )
-from handlers.router import Deps, dispatch
+from handlers.deps import Deps
+from handlers.router import dispatch
 from knowledge.models import Feedback, LessonStatus, ProductType, Question
 from knowledge.records import ProductRecord
 from knowledge.reports import Reports

@@ -24,7 +24,8 @@ from handlers.chat import (
     Text,
     UserRef,
 )
-from handlers.router import Deps, dispatch
+from handlers.deps import Deps
+from handlers.router import dispatch
 from knowledge.models import Lesson, LessonStatus, Product, ProductType
 from knowledge.records import PersonRecord, ProductRecord
 from knowledge.search.answer import Viewer

@@ -15,7 +15,8 @@ from handlers.chat import (
     Text,
     UserRef,
 )
-from handlers.router import Deps, dispatch
+from handlers.deps import Deps
+from handlers.router import dispatch
 from knowledge.models import Lesson, ProductAudience
 from knowledge.storage import Store
 

@@ -22,10 +22,11 @@ from handlers.chat import (
     Text,
     UserRef,
 )
+from handlers.deps import Deps
 from handlers.reviews.cards import AarButton, EoarButton
 from handlers.reviews.config import eoar_question_set as question_set
 from handlers.reviews.eoar import start_eoar
-from handlers.router import Deps, dispatch
+from handlers.router import dispatch
 from knowledge.models import (
     Action,
     LessonStatus,

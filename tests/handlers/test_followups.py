@@ -22,8 +22,9 @@ from handlers.chat import (
     Text,
     UserRef,
 )
+from handlers.deps import Deps
 from handlers.followups import WINDOW, whole_question
-from handlers.router import Deps, dispatch
+from handlers.router import dispatch
 from knowledge.models import Question, ReviewAnswer
 from knowledge.storage import Store
 

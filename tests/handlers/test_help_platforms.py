@@ -8,8 +8,9 @@ import re
 import pytest
 
 from handlers.chat import ConversationRef, Message, Text, UserRef
+from handlers.deps import Deps
 from handlers.help import as_typed, help_reply, help_text
-from handlers.router import Deps, dispatch
+from handlers.router import dispatch
 from knowledge.storage import Store
 
 TEAMS = UserRef("teams", "aad-unknown", "Someone")

@@ -22,9 +22,10 @@ from handlers.chat import (
     Text,
     UserRef,
 )
+from handlers.deps import Deps
 from handlers.help import HELP
 from handlers.home import AAR_HINT, SHOWN, HomeAction, HomeForm, home, home_reply
-from handlers.router import Deps, dispatch
+from handlers.router import dispatch
 from knowledge.capture import Awaiting
 from knowledge.records import ProductRecord
 from knowledge.storage import Store

@@ -24,10 +24,10 @@ from test_validation import (
 from handlers.actions import ActionButton
 from handlers.capture import LessonForm
 from handlers.chat import Command, FormSubmit, Message
+from handlers.deps import Deps
 from handlers.home import home
 from handlers.plan import PlanButton, PlanForm
 from handlers.reviews.cards import AarButton
-from handlers.router import Deps
 from handlers.validation import ValidationButton
 from knowledge.models import Lesson, LessonStatus, Product
 from knowledge.storage import Store

@@ -22,8 +22,9 @@ from handlers.chat import (
     Text,
     UserRef,
 )
+from handlers.deps import Deps
 from handlers.practices import PracticeAction, PracticeForm
-from handlers.router import Deps, dispatch
+from handlers.router import dispatch
 from knowledge.audit import Audit
 from knowledge.models import Lesson, PracticeChannel, Product, Promotion
 from knowledge.storage import Store

@@ -13,7 +13,8 @@ from sqlalchemy import select
 from sqlalchemy import text as sql
 
 from handlers.chat import Command, ConversationRef, Fields, Incoming, Message, Reply, Text, UserRef
-from handlers.router import Deps, dispatch
+from handlers.deps import Deps
+from handlers.router import dispatch
 from knowledge.models import Action, ActionStatus, Lesson, Product, ProductAudience, Role
 from knowledge.records import ProductRecord
 from knowledge.roles import Roles

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from handlers.chat import Command, ConversationRef, Incoming, Message, Reply, Text, UserRef
+from handlers.deps import Deps
 from handlers.roles import split_grant
-from handlers.router import Deps, dispatch
+from handlers.router import dispatch
 from knowledge.audit import Audit
 from knowledge.errors import DomainError
 from knowledge.models import Role

@@ -19,8 +19,9 @@ from handlers.chat import (
     Text,
     UserRef,
 )
+from handlers.deps import Deps
 from handlers.help import HELP, help_reply
-from handlers.router import BUTTONS, HELP_WORDS, SORRY, Deps, dispatch
+from handlers.router import BUTTONS, HELP_WORDS, SORRY, dispatch
 from knowledge.storage import Store
 
 DEMO = Path(__file__).resolve().parents[2] / "knowledge" / "demo" / "corpus.json"

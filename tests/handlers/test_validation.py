@@ -25,8 +25,9 @@ from handlers.chat import (
     Text,
     UserRef,
 )
+from handlers.deps import Deps
 from handlers.home import home
-from handlers.router import Deps, dispatch
+from handlers.router import dispatch
 from handlers.validation import ValidationButton, ValidationForm, request
 from knowledge.audit import Audit
 from knowledge.errors import NotFound

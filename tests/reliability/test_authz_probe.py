@@ -46,8 +46,8 @@ from handlers.chat import (
     Text,
     UserRef,
 )
+from handlers.deps import Deps
 from handlers.reviews.cards import AarButton
-from handlers.router import Deps
 from handlers.validation import ValidationButton, ValidationForm
 from knowledge.models import (
     Action,

@@ -30,7 +30,7 @@ from bot.teams import render as teams
 from handlers import router
 from handlers.ask import quote
 from handlers.chat import Command, ConversationRef, Message, Reply, Text, UserRef
-from handlers.router import Deps
+from handlers.deps import Deps
 from knowledge.audit import Audit
 from knowledge.models import LessonStatus, Person, ReviewAnswer
 from knowledge.storage import Store

@@ -11,7 +11,8 @@ from conftest import NOW, demo_records, private_schema, schema_url
 from sqlalchemy import select
 
 from handlers.chat import Command, ConversationRef, Message, Reply, Text, UserRef
-from handlers.router import NOT_SAVED, Deps, dispatch, posted
+from handlers.deps import Deps
+from handlers.router import NOT_SAVED, dispatch, posted
 from knowledge.database import make_engine, upgrade
 from knowledge.models import Question, ReviewAnswer
 from knowledge.storage import Store

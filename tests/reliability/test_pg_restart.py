@@ -23,7 +23,8 @@ from sqlalchemy import event, func, select
 from sqlalchemy.exc import OperationalError
 
 from handlers.chat import Command, ConversationRef, Message, Reply, Text, UserRef
-from handlers.router import NOT_SAVED, Deps, dispatch
+from handlers.deps import Deps
+from handlers.router import NOT_SAVED, dispatch
 from handlers.router import posted as router_posted
 from knowledge.database import make_engine, upgrade
 from knowledge.errors import database_trouble

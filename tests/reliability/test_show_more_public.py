@@ -25,7 +25,8 @@ from bot.app import build_app
 from bot.settings import Settings
 from handlers.ask import PAGE, AskAction
 from handlers.chat import ButtonPress, ConversationRef, UserRef
-from handlers.router import Deps, dispatch
+from handlers.deps import Deps
+from handlers.router import dispatch
 from knowledge.storage import Store
 
 Client = TestClient[web.Request, web.Application]

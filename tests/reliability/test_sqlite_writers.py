@@ -16,7 +16,8 @@ from bot_process import demo_database
 from sqlalchemy import func, select
 
 from handlers.chat import Command, ConversationRef, Message, Reply, UserRef
-from handlers.router import Deps, dispatch, posted
+from handlers.deps import Deps
+from handlers.router import dispatch, posted
 from knowledge.models import Notification, Product, ReviewAnswer
 from knowledge.storage import Store
 

@@ -22,8 +22,9 @@ from scheduler_world import (
 
 from handlers.actions import ActionButton
 from handlers.chat import ButtonPress, UserRef
+from handlers.deps import Deps
 from handlers.reminders import FollowupButton
-from handlers.router import Deps, dispatch
+from handlers.router import dispatch
 from knowledge.models import (
     ActionStatus,
     LessonStatus,

@@ -6,8 +6,10 @@ from datetime import date, timedelta
 
 from scheduler_world import Recorder, add_action, add_lesson, add_person, at_local, scheduler
 
+from bot.settings import Settings
 from handlers.chat import ConversationRef, Message, UserRef
-from handlers.router import Deps, dispatch
+from handlers.deps import Deps
+from handlers.router import dispatch
 from knowledge.models import ReminderPreference
 from knowledge.storage import Store
 from scheduler.clock import ManualClock
@@ -27,6 +29,16 @@ async def test_reminders_show_the_defaults(store: Store) -> None:
     add_person(store, "Amina Diallo")
     text = await say(store, "reminders")
     assert "As soon as something is due" in text and "09:00-17:00, mon-fri" in text
+
+
+async def test_reminders_show_the_working_week_read_at_start_up(store: Store) -> None:
+    add_person(store, "Amina Diallo")
+    settings = Settings.from_env(
+        {"LESSONS_WORK_HOURS": "08:00-16:00", "LESSONS_WORK_DAYS": "sun-thu"}
+    )
+    deps = Deps(store=store, settings=settings.handlers)
+    reply = await dispatch(Message(WHO, DM, "reminders"), deps)
+    assert reply is not None and "08:00-16:00, sun-thu" in reply.fallback
 
 
 async def test_changing_reminders(store: Store) -> None:

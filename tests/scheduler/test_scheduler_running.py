@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
+from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -108,20 +110,30 @@ async def test_lessons_run_ticks_the_scheduler_unless_it_is_off(
     app = build_app(_settings(store), store=store, guard=guard, scheduler=True)
     assert reminders.RUNNER in app
     assert isinstance(app[reminders.RUNNER].scheduler.notifiers[0], LocalNotifier)
-    monkeypatch.setenv("LESSONS_SCHEDULER", "off")
-    quiet = build_app(_settings(store), store=store, guard=guard, scheduler=True)
+    off = replace(_settings(store), scheduler_on=False)  # LESSONS_SCHEDULER=off
+    quiet = build_app(off, store=store, guard=guard, scheduler=True)
     assert reminders.RUNNER not in quiet
     plain = build_app(_settings(store), store=store, guard=guard)
     assert reminders.RUNNER not in plain
 
 
-def test_bad_scheduler_settings_stop_the_bot_at_build(
-    store: Store, monkeypatch: pytest.MonkeyPatch
+def test_the_scheduler_settings_are_read_once_at_start_up() -> None:
+    assert not Settings.from_env({"LESSONS_SCHEDULER": "off"}).scheduler_on
+    assert Settings.from_env({}).scheduler_on
+    hours = Settings.from_env({"LESSONS_WORK_HOURS": "10:00-18:00"})
+    assert hours.scheduler.work.start.hour == 10
+    assert hours.handlers.work_hours == "10:00-18:00"  # what a person's preferences show
+    assert hours.scheduler.handlers is hours.handlers  # what its handlers are handed
+    with pytest.raises(ValueError, match="LESSONS_WORK_HOURS"):
+        Settings.from_env({"LESSONS_WORK_HOURS": "late"})  # bad settings stop the start
+
+
+def test_bad_scheduler_settings_stop_the_command_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("LESSONS_WORK_HOURS", "late")
-    guard = Guard.for_bind("127.0.0.1", token=None)
-    with pytest.raises(ValueError, match="LESSONS_WORK_HOURS"):
-        build_app(_settings(store), store=store, guard=guard, scheduler=True)
+    assert main(["scheduler", "run-once", "--dry-run"]) == 2
+    assert "LESSONS_WORK_HOURS" in capsys.readouterr().err
 
 
 def test_plan_ahead_and_batch_are_read_and_checked() -> None:
@@ -181,7 +193,7 @@ def test_settings_are_read_from_the_environment_for_run_once(
     now = at_local(WED, 9, 30).isoformat()  # before 10:00: nothing planned yet
     assert main(["scheduler", "run-once", "--now", now]) == 0
     assert ledger(cli_db) == []
-    assert SchedulerSettings.from_env().work.start.hour == 10
+    assert SchedulerSettings.from_env(os.environ).work.start.hour == 10
 
 
 def test_run_once_dry_run_previews_the_weekly_priority_list(

@@ -20,7 +20,8 @@ from yarl import URL
 from bot.keys import STORE
 from bot.local.dashboard import AS_COOKIE, MAX_QUERY, add_routes
 from handlers.chat import ConversationRef, Message, UserRef
-from handlers.router import Deps, dispatch
+from handlers.deps import Deps
+from handlers.router import dispatch
 from knowledge.models import Lesson, LessonStatus, Product, ProductType, Question
 from knowledge.records import LessonRecord, ProductRecord
 from knowledge.storage import Store

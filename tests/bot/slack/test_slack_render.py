@@ -15,7 +15,8 @@ from typing import Any, get_args
 import pytest
 from conftest import shared_dir
 
-from bot.slack.render import escape, home, message, modal, mrkdwn, values
+from bot.slack.incoming import values
+from bot.slack.render import escape, home, message, modal, mrkdwn
 from handlers import actions, ask
 from handlers.chat import Button, Divider, Element, Fields, Form, Input, Reply, Text
 from handlers.help import HELP, help_reply
@@ -32,7 +33,7 @@ from knowledge.reviews import (
 )
 from knowledge.search.answer import Answer, Hit
 from knowledge.search.query import Query
-from knowledge.storage import ActionView
+from knowledge.views import ActionView
 
 Block = dict[str, Any]
 

@@ -15,7 +15,8 @@ from bot.cli import main
 from bot.teams import package
 from bot.teams.extension import COMMAND
 from handlers.chat import ConversationRef, Message, UserRef
-from handlers.router import Deps, dispatch
+from handlers.deps import Deps
+from handlers.router import dispatch
 from knowledge.storage import Store
 
 SCHEMAS = shared_dir() / "schemas" / "teams" / "app-manifest"

@@ -9,7 +9,7 @@ moves an hour at a time:
   the first day is cold (every overdue action gets its collapsed nudge), the second is steady;
 * claim latency of a delivery batch, and a tick with nothing due;
 * deliveries per second through `deliver(…)`, given by the caller (the Slack sink with its
-  rate limits, in `bot/slack/sink.py`), unpaced and paced.
+  rate limits, in `bench/slack_sink.py`), unpaced and paced.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, text, update
+from sqlalchemy import Connection, select, text, update
 
 from knowledge.models import Notification, Person, SchedulerJob, SchedulerTimer
 from knowledge.storage import Store
@@ -51,7 +51,7 @@ def run(
     deliver: Deliver | None = None,
 ) -> dict[str, Any]:
     """Run the scheduler benchmark on one backend and return its figures."""
-    tuning = SchedulerSettings.from_env()
+    tuning = SchedulerSettings.from_env(os.environ)
     report: dict[str, Any] = {
         "backend": backend,
         "people": people,
@@ -70,7 +70,8 @@ def run(
 
 async def _measure(store: Store, deliver: Deliver | None) -> dict[str, Any]:
     clock = ManualClock(START)
-    settings = replace(SchedulerSettings.from_env(), platform_rate=0)  # LESSONS_PLAN_* apply
+    # LESSONS_PLAN_* apply
+    settings = replace(SchedulerSettings.from_env(os.environ), platform_rate=0)
     s = Scheduler(store=store, notifiers=[], settings=settings, clock=clock, reviews=False)
     figures: dict[str, Any] = {}
     started = time.perf_counter()
@@ -242,72 +243,78 @@ def generate(store: Store, *, people: int, actions: int) -> None:
     # Everything was last changed three months before the run, as in a long-running office.
     then = START - timedelta(days=90)
     stamp = then.strftime("%Y-%m-%d %H:%M:%S") + ("+00" if postgres else ".000000")
+    with store.connection() as conn:
+        _generate_people(conn, series, people=people, stamp=stamp)
+        _generate_actions(conn, series, postgres, people=people, actions=actions, stamp=stamp)
+    # Statistics, and on PostgreSQL the visibility map, as autovacuum leaves a database whose
+    # rows were written months ago (index-only scans need it); outside a transaction.
+    with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql("VACUUM ANALYZE" if postgres else "ANALYZE")
+
+
+def _generate_people(conn: Connection, series: str, *, people: int, stamp: str) -> None:
+    """Write the people, in the 24 zones, a manager for every ten, and their roles."""
+    conn.execute(text("CREATE TEMPORARY TABLE bench_zones (i INTEGER PRIMARY KEY, name TEXT)"))
+    conn.execute(
+        text("INSERT INTO bench_zones (i, name) VALUES (:i, :name)"),
+        [{"i": i, "name": z} for i, z in enumerate(ZONES)],
+    )
+    conn.execute(
+        text(
+            "INSERT INTO people (id, name, email, slack_user_id, timezone, manager_id, "
+            "mission, created_at) SELECT g, 'Person ' || g, 'p' || g || '@example.org', "
+            "'U' || g, z.name, CASE WHEN g % 10 = 1 THEN NULL ELSE g - ((g - 1) % 10) END, "
+            f"'M' || (g % 20), :stamp FROM ({series}) AS q JOIN bench_zones z ON z.i = g % 24"
+        ),
+        {"n": people, "stamp": stamp},
+    )
+    conn.execute(
+        text(
+            "INSERT INTO person_roles (person_id, role, scope) SELECT id, CASE "
+            "WHEN id % 100 = 1 THEN 'pbpo' WHEN id % 10 = 1 THEN 'manager' ELSE 'staff' END, "
+            "'' FROM people"
+        )
+    )
+    conn.execute(text("DROP TABLE bench_zones"))
+
+
+def _generate_actions(
+    conn: Connection, series: str, postgres: bool, *, people: int, actions: int, stamp: str
+) -> None:
+    """Write one product and lesson per hundred actions, then the actions, due over 90 days."""
     base = (START - timedelta(days=60)).date().isoformat()
     due = (
         "CAST(:base AS date) + CAST(((CAST(g AS BIGINT) * 7919) % 90) AS integer)"
         if postgres
         else "date(:base, '+' || ((CAST(g AS BIGINT) * 7919) % 90) || ' days')"
     )
-    with store.connection() as conn:
-        conn.execute(text("CREATE TEMPORARY TABLE bench_zones (i INTEGER PRIMARY KEY, name TEXT)"))
-        conn.execute(
-            text("INSERT INTO bench_zones (i, name) VALUES (:i, :name)"),
-            [{"i": i, "name": z} for i, z in enumerate(ZONES)],
-        )
-        conn.execute(
-            text(
-                "INSERT INTO people (id, name, email, slack_user_id, timezone, manager_id, "
-                "mission, created_at) SELECT g, 'Person ' || g, 'p' || g || '@example.org', "
-                "'U' || g, z.name, CASE WHEN g % 10 = 1 THEN NULL ELSE g - ((g - 1) % 10) END, "
-                f"'M' || (g % 20), :stamp FROM ({series}) AS q JOIN bench_zones z ON z.i = g % 24"
-            ),
-            {"n": people, "stamp": stamp},
-        )
-        conn.execute(
-            text(
-                "INSERT INTO person_roles (person_id, role, scope) SELECT id, CASE "
-                "WHEN id % 100 = 1 THEN 'pbpo' WHEN id % 10 = 1 THEN 'manager' ELSE 'staff' END, "
-                "'' FROM people"
-            )
-        )
-        lessons = max(1, actions // 100)
-        conn.execute(
-            text(
-                "INSERT INTO products (id, type, title, summary, body, mission, status, "
-                f"created_at, updated_at) SELECT g, 'aar', 'Bench ' || g, '', '', 'M' || (g % 20), "
-                f"'published', :stamp, :stamp FROM ({series}) AS q"
-            ),
-            {"n": lessons, "stamp": stamp},
-        )
-        conn.execute(
-            text(
-                "INSERT INTO lessons (id, product_id, position, observation, lesson, "
-                "recommendation, status, identified_at, updated_at) SELECT id, id, 0, '', "
-                "'Bench lesson', '', 'validated', :stamp, :stamp FROM products"
-            ),
-            {"stamp": stamp},
-        )
-        conn.execute(
-            text(
-                "INSERT INTO actions (lesson_id, description, owner_id, due_date, status, notes, "
-                "created_at, updated_at) SELECT 1 + (g % :lessons), 'Action ' || g, "
-                f"1 + ((CAST(g AS BIGINT) * 104729) % :people), {due}, "
-                "CASE WHEN g % 10 = 0 THEN 'done' ELSE 'open' END, '', :stamp, :stamp "
-                f"FROM ({series}) AS q"
-            ),
-            {
-                "n": actions,
-                "lessons": lessons,
-                "people": people,
-                "base": base,
-                "stamp": stamp,
-            },
-        )
-        conn.execute(text("DROP TABLE bench_zones"))
-    # Statistics, and on PostgreSQL the visibility map, as autovacuum leaves a database whose
-    # rows were written months ago (index-only scans need it); outside a transaction.
-    with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.exec_driver_sql("VACUUM ANALYZE" if postgres else "ANALYZE")
+    lessons = max(1, actions // 100)
+    conn.execute(
+        text(
+            "INSERT INTO products (id, type, title, summary, body, mission, status, "
+            f"created_at, updated_at) SELECT g, 'aar', 'Bench ' || g, '', '', 'M' || (g % 20), "
+            f"'published', :stamp, :stamp FROM ({series}) AS q"
+        ),
+        {"n": lessons, "stamp": stamp},
+    )
+    conn.execute(
+        text(
+            "INSERT INTO lessons (id, product_id, position, observation, lesson, "
+            "recommendation, status, identified_at, updated_at) SELECT id, id, 0, '', "
+            "'Bench lesson', '', 'validated', :stamp, :stamp FROM products"
+        ),
+        {"stamp": stamp},
+    )
+    conn.execute(
+        text(
+            "INSERT INTO actions (lesson_id, description, owner_id, due_date, status, notes, "
+            "created_at, updated_at) SELECT 1 + (g % :lessons), 'Action ' || g, "
+            f"1 + ((CAST(g AS BIGINT) * 104729) % :people), {due}, "
+            "CASE WHEN g % 10 = 0 THEN 'done' ELSE 'open' END, '', :stamp, :stamp "
+            f"FROM ({series}) AS q"
+        ),
+        {"n": actions, "lessons": lessons, "people": people, "base": base, "stamp": stamp},
+    )
 
 
 def _summary(ms: list[float]) -> dict[str, float]:

@@ -16,8 +16,8 @@ from typing import Any
 
 from aiohttp import web
 
+from bench.scheduler import make_due
 from bot.slack.reminders import ReminderNotifier, reminder_client
-from scheduler.bench import make_due
 from scheduler.clock import ManualClock
 from scheduler.jobs import Scheduler
 from scheduler.pace import Pace
@@ -102,7 +102,7 @@ async def deliver_through_sink(
 ) -> dict[str, Any]:
     """Deliver `count` recipients' reminders through a sink, paced at `rate` a second (0: not).
 
-    The recipients are people of the time zone UTC+`offset` (see scheduler.bench.make_due).
+    The recipients are people of the time zone UTC+`offset` (see bench.scheduler.make_due).
 
     The sink's workspace cap is 50 posts a second when paced (the pace should stay under it:
     no 429), none when unpaced (the figure is then what the scheduler and one HTTP session can

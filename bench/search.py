@@ -235,7 +235,7 @@ def peak_rss_mb() -> float:
 # Abstention: does an answer know whether it found something good? -------------------------
 
 ABSTAIN_SETS = Path(__file__).resolve().parents[1] / "bench" / "abstain"
-DEMO = Path(__file__).resolve().parent / "demo" / "corpus.json"
+DEMO = Path(__file__).resolve().parents[1] / "knowledge" / "demo" / "corpus.json"
 # (corpus, set, in scope?): the demo's own questions and LLIS titles reworded should be answered;
 # peace-operations questions against LLIS and rocket engines against the demo should not.
 ABSTAIN_CASES = (

@@ -6,7 +6,7 @@ asserted, only the shape of the report and that nothing was lost.
 
 from __future__ import annotations
 
-from bot.slack import bench
+from bench import slack as bench
 
 
 async def test_the_slack_benchmark_answers_every_mention_it_acks() -> None:
