@@ -67,6 +67,9 @@ _ARABIC_LETTERS = str.maketrans(
     }
 )
 _STOP_FILE = Path(__file__).with_name("stopwords.toml")
+_ELISION = re.compile(
+    r"\b(?:[cdjlmnst]|qu|jusqu|lorsqu|puisqu|quoiqu)['\u2019](?=\w)", re.IGNORECASE
+)
 _MIN_LETTERS = 12  # below this many letters langid is guessing: the script decides, or English
 
 _lock = threading.Lock()
@@ -174,7 +177,15 @@ def normalise_arabic(text: str) -> str:
     return _ARABIC_MARKS.sub("", text).translate(_ARABIC_LETTERS)
 
 
+def elide(text: str) -> str:
+    """Return French text without its elided articles and pronouns: "l'alerte" → "alerte",
+    "qu'avons" → "avons" (else the apostrophe goes and "lalerte" is a word of its own)."""
+    return _ELISION.sub("", text)
+
+
 def _words(text: str, language: str, *, search: bool = True) -> Iterable[str]:
+    if language == "fr":
+        text = elide(text)
     if language == "ar" or _ARABIC.search(text):
         text = normalise_arabic(unicodedata.normalize("NFKC", text))
     if _HAN.search(text):

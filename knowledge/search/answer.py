@@ -176,7 +176,7 @@ class Searcher:
         # The question's words in its own language and in English (issue 22); the glossary's
         # words each in the language it gives them in.
         languages = tuple(dict.fromkeys((query.language, "en")))
-        concepts = self.glossary.concepts(list(query.terms), question)
+        concepts = self.glossary.concepts(list(query.terms), question, query.language)
         expansions = list(concepts)
         typed = analysis.acronyms(question)
         found = _stems_first(
@@ -187,7 +187,7 @@ class Searcher:
             fixed = [corrections.get(t, t) for t in query.terms]
             more = {
                 w: language
-                for w, language in self.glossary.concepts(fixed, question).items()
+                for w, language in self.glossary.concepts(fixed, question, query.language).items()
                 if w not in found
             }
             found.update(
@@ -221,7 +221,7 @@ class Searcher:
                 (
                     {
                         t.term
-                        for w in (said, *self.glossary.expand([said], question))
+                        for w in (said, *self.glossary.expand([said], question, query.language))
                         for t in found.get(w, ())
                     },
                     credit,

@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001  (text in six languages: letters that look Latin are meant)
 """Languages (issue 22): a language per lesson, given or detected, shown and filtered on."""
 
 from __future__ import annotations
@@ -116,3 +117,89 @@ async def test_hits_carry_their_language_and_the_filter_keeps_one(store: Store) 
         assert answer.hits, question
         assert {h.language for h in answer.hits} == {wanted}, question
         assert all(h.product_type == ProductType.PRACTICE_NOTE for h in answer.hits)
+
+
+# --- across languages: the multilingual glossary (demo corpus) ---------------------------------
+
+POC_LESSONS = {
+    "demo:unmiss-poc-training-2016",
+    "demo:minusca-bangassou-poc-2024",
+    "demo:monusco-djugu-2025",
+    "demo:hq-early-warning-survey-2023",
+}
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Quelles leçons avons-nous tirées sur la protection des civils ?",
+        "¿Qué lecciones aprendimos sobre la protección de civiles?",
+        "ما الدروس المستفادة بشأن حماية المدنيين؟",
+        "Какие уроки мы извлекли о защите гражданского населения?",
+        "我们在保护平民方面吸取了哪些教训？",
+    ],
+)
+async def test_a_question_in_another_language_finds_the_english_poc_lessons(
+    demo_store: Store, question: str
+) -> None:
+    answer = await demo_store.ask(question, viewer=ANYONE, limit=5)
+    assert answer.answered
+    found = {h.external_id for h in answer.hits}
+    assert answer.hits[0].external_id == "demo:unmiss-poc-training-2016"
+    assert len(found & POC_LESSONS) >= 3, found
+    if answer.query.language != "fr":  # the glossary brings English words in: "civilians"
+        assert "civilians" in answer.expansions
+
+
+async def test_an_english_question_finds_the_french_poc_lesson(demo_store: Store) -> None:
+    answer = await demo_store.ask("protection of civilians early warning", viewer=ANYONE, limit=10)
+    assert "demo:minusca-comites-protection-2023" in {h.external_id for h in answer.hits}
+    assert {"civils", "alerte"} <= set(answer.expansions)
+
+
+async def test_ddr_asked_in_french_finds_french_and_english_ddr_lessons(demo_store: Store) -> None:
+    answer = await demo_store.ask("Qu'avons-nous appris sur le DDR ?", viewer=ANYONE, limit=5)
+    assert answer.query.terms == ("ddr",)  # "qu'avons-nous appris sur le": French glue
+    found = [h.external_id for h in answer.hits]
+    assert {"demo:monusco-ddr-communautaire-2021", "demo:monusco-pddrcs-2022"} <= set(found)
+
+
+# --- the same language: the demo's French, Spanish and Arabic lessons --------------------------
+
+
+@pytest.mark.parametrize(
+    ("question", "first", "language"),
+    [
+        (
+            "Comment répondre aux alertes des comités locaux ?",
+            "demo:minusca-comites-protection-2023",
+            "fr",
+        ),
+        ("réintégration des ex-combattants", "demo:monusco-ddr-communautaire-2021", "fr"),
+        (
+            "proyectos de efecto rápido con los municipios",
+            "demo:unifil-cimic-municipios-2021",
+            "es",
+        ),
+        ("إزالة الألغام قرب الخط الأزرق", "demo:unifil-ittisal-baladiyat-2022", "ar"),
+    ],
+)
+async def test_a_question_finds_the_lesson_in_its_own_language(
+    demo_store: Store, question: str, first: str, language: str
+) -> None:
+    answer = await demo_store.ask(question, viewer=ANYONE, limit=5)
+    assert answer.query.language == language
+    assert answer.hits[0].external_id == first
+    assert answer.hits[0].language == language
+
+
+async def test_the_language_filter_keeps_the_demo_lessons_of_one_language(
+    demo_store: Store,
+) -> None:
+    answer = await demo_store.ask("CIMIC lang:es", viewer=ANYONE, limit=5)
+    assert [h.external_id for h in answer.hits] == ["demo:unifil-cimic-municipios-2021"]
+    french = await demo_store.ask("lessons in French", viewer=ANYONE, limit=5)  # filter only
+    assert {h.external_id for h in french.hits} == {
+        "demo:minusca-comites-protection-2023",
+        "demo:monusco-ddr-communautaire-2021",
+    }
