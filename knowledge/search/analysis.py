@@ -11,7 +11,7 @@ for a lesson being indexed and for a question being asked, in the language of ea
 - **Words**: Chinese has no spaces: a run of Han characters is segmented into words by rjieba
   (jieba's dictionary, compiled in; offline). Other scripts split on `text.words`.
 - **Stems**: Snowball (PyStemmer) for English, French, Spanish, Russian and Arabic; an
-  acronym (2-6 letters, all capitals in the source, such as DDR or MINUSCA) is kept unstemmed.
+  acronym (2-10 letters, all capitals in the source, such as DDR or MINUSCA) is kept unstemmed.
 
 The terms are plain strings separated by spaces when stored, so an FTS5 `unicode61` index
 and PostgreSQL's postings take them as they are.
@@ -52,7 +52,7 @@ _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _HAN_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 _ARABIC = re.compile(r"[\u0600-\u06ff]")
 _CYRILLIC = re.compile(r"[\u0400-\u04ff]")
-_ACRONYM = re.compile(r"\b[A-Z][A-Z0-9]{1,5}\b")
+_ACRONYM = re.compile(r"\b[A-Z][A-Z0-9]{1,9}\b")
 # Arabic: harakat, superscript alef, Quranic marks and tatweel go; alef variants become
 # bare alef, alef maqsura becomes yaa, taa marbuta becomes haa (the usual light normaliser).
 _ARABIC_MARKS = re.compile("[\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed\u0640]")
@@ -64,6 +64,9 @@ _ARABIC_LETTERS = str.maketrans(
         "\u0671": "\u0627",  # alef wasla → alef
         "\u0649": "\u064a",  # alef maqsura → yaa
         "\u0629": "\u0647",  # taa marbuta → haa
+        # Hamza on waw and yaa: folding (NFD) would split the word at the detached hamza.
+        "\u0624": "\u0648",  # waw with hamza above → waw
+        "\u0626": "\u064a",  # yaa with hamza above → yaa
     }
 )
 _STOP_FILE = Path(__file__).with_name("stopwords.toml")
