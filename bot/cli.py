@@ -20,7 +20,16 @@ from typing import Any
 
 from sqlalchemy.exc import OperationalError
 
-from bot import action_cli, admin, audience_cli, logs, practices_cli, report_cli, validation_cli
+from bot import (
+    action_cli,
+    admin,
+    audience_cli,
+    logs,
+    practices_cli,
+    report_cli,
+    validation_cli,
+    votes_cli,
+)
 from bot.progress import progress_bar
 from bot.settings import MAX_WORKERS, Settings
 from bot.terminal.render import render
@@ -147,6 +156,7 @@ def _parser() -> argparse.ArgumentParser:
     admin.add_parsers(sub)
     report_cli.add_parsers(sub)
     practices_cli.add_parsers(sub)
+    votes_cli.add_parsers(sub)
     validation_cli.add_parsers(sub)
     action_cli.add_parsers(sub)
     audience_cli.add_parsers(sub)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING
@@ -23,8 +24,10 @@ from handlers.chat import (
 )
 from handlers.errors import UserError
 from handlers.ids import parse_id
+from handlers.reviews.cards import AarButton, owner_card
 from knowledge import access
 from knowledge.dates import DUE_HINT, read_day
+from knowledge.lesson_actions import LessonActions
 from knowledge.models import ActionStatus
 from knowledge.permissions import Operation
 from knowledge.reviews import Reviews
@@ -48,13 +51,40 @@ class ActionButton(StrEnum):
     BLOCKED = "action.blocked"
     HANDOVER = "action.handover"
     LIST = "action.list"
+    ACCEPT = "action.accept"  # a proposal accepted from the list: the list stays, refreshed
 
 
 async def mine(who: UserRef, deps: Deps) -> Reply:
     """List my open actions, overdue first, each with what I can do about it."""
+    return await _listing(who, deps)
+
+
+async def _listing(who: UserRef, deps: Deps, note: str | None = None) -> Reply:
+    """The actions proposed to me (to accept), then my open actions."""
     person = await _person(who, deps.store)
     actions = await as_seen(await deps.store.actions_of(person), person, deps.store)
-    return actions_reply(actions, today=deps.store.today())
+    proposed = await LessonActions(deps.store).proposed_to(person, limit=MAX_LISTED)
+    reply = actions_reply(actions, today=deps.store.today(), note=None if proposed else note)
+    if not proposed:
+        return reply
+    # Proposed but not yet accepted: the owner's card may never have reached them (or is
+    # far up the chat), so the list offers the same buttons; Accept keeps the list.
+    elements: list[Element] = [Text(note)] if note else []
+    elements.append(
+        Text(f"*Actions proposed to you* ({len(proposed)}): accept them to make them yours")
+    )
+    for proposal in proposed:
+        card = owner_card(proposal, numbered=True).elements
+        elements += [Divider(), *(_accept_here(e) for e in card)]
+    if actions:
+        elements += [Divider(), *reply.elements]
+    return Reply.of(*elements, private=True)
+
+
+def _accept_here(element: Element) -> Element:
+    if isinstance(element, Button) and element.action == AarButton.ACCEPT:
+        return replace(element, action=ActionButton.ACCEPT)
+    return element
 
 
 async def as_seen(actions: list[ActionView], person: int | None, store: Store) -> list[ActionView]:
@@ -117,6 +147,14 @@ async def button(press: ButtonPress, deps: Deps) -> Reply | None:
     store = deps.store
     if press.action == ActionButton.LIST:
         return await mine(press.who, deps)
+    if press.action == ActionButton.ACCEPT:
+        proposal_id = parse_id(press.value)
+        accepted = await Reviews(store).accept(
+            proposal_id, actor_id=await _person(press.who, store)
+        )
+        due = f", due {accepted.due_date.isoformat()}" if accepted.due_date else ""
+        note = f"✅ Accepted: *{accepted.description.rstrip(' .;:')}*{due}."
+        return replace(await _listing(press.who, deps, note), replace=True)
     action = await _owned(press.value, press.who, store)
     match press.action:
         case ActionButton.DONE:
@@ -224,9 +262,7 @@ async def form(submit: FormSubmit, deps: Deps) -> Reply | None:
 
 
 async def _refreshed(who: UserRef, deps: Deps, note: str) -> Reply:
-    person = await _person(who, deps.store)
-    actions = await as_seen(await deps.store.actions_of(person), person, deps.store)
-    reply = actions_reply(actions, today=deps.store.today(), note=f"✅ {note}")
+    reply = await _listing(who, deps, note=f"✅ {note}")
     return Reply(reply.elements, private=True, replace=True)
 
 

@@ -113,6 +113,12 @@ async def _weekly(who: UserRef, where: ConversationRef, text: str, deps: Deps) -
     return Reply.of(Text(line), private=True)
 
 
+async def _votes(who: UserRef, where: ConversationRef, text: str, deps: Deps) -> Reply:
+    from handlers import votes  # what votes do in search: its own module
+
+    return await votes.command(who, where, text, deps)
+
+
 def _ranker(word: str) -> Verb:
     async def run(who: UserRef, where: ConversationRef, text: str, deps: Deps) -> Reply:
         return await _rank(who, where, word, text, deps)
@@ -137,4 +143,5 @@ VERBS: dict[str, Verb] = {
     "deprioritise": _flagger(False),
     "priorities": _priorities,
     "weekly": _weekly,
+    "votes": _votes,
 }

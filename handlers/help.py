@@ -1,5 +1,7 @@
 """The help text: everything the bot can do, in one place."""
 
+import re
+
 from handlers.chat import Reply, Text
 
 HELP = """*Lessons Bot* helps us learn from each other.
@@ -55,6 +57,30 @@ _TEAMS = (
     ("`/aar ", "`aar "),
     ("`/practice ", "`practice "),
 )
+
+
+_SLASH = re.compile(r"(?<![\w/.:-])/(lessons|aar|practice)\b( new\b)?( ?)")
+
+
+def as_typed(text: str, platform: str | None) -> str:
+    """Return a text with its slash commands as they are typed on this platform.
+
+    Teams has no slash commands: `/lessons report` is typed `report`, `/lessons new` is
+    `new lesson`, `/aar start` is `aar start`, `/practice list` is `practice list` (in the bot's
+    personal chat, or after an @mention in a channel). Other platforms keep the text as it is.
+    """
+    if platform != "teams" or "/" not in text:
+        return text
+
+    def typed(match: re.Match[str]) -> str:
+        command, new, space = match.groups()
+        if command != "lessons":
+            return f"{command}{new or ''}{space}"
+        if new:
+            return f"new lesson{space}"
+        return "" if space else "help"  # `/lessons <question>` is the question alone
+
+    return _SLASH.sub(typed, text)
 
 
 def help_text(platform: str | None = None) -> str:

@@ -14,7 +14,6 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from handlers import ask, plan
-from handlers.aar import owner_card
 from handlers.actions import ActionButton
 from handlers.capture import LessonAction
 from handlers.chat import (
@@ -33,6 +32,7 @@ from handlers.chat import (
 )
 from handlers.errors import UserError
 from handlers.help import help_text
+from handlers.reviews.cards import owner_card
 from handlers.validation import ValidationButton
 from knowledge.capture import AppliedLesson, Awaiting, Notes, PendingLesson
 from knowledge.lesson_actions import LessonActions, LessonPlan

@@ -29,6 +29,7 @@ from handlers.chat import (
     unlinked,
 )
 from handlers.errors import UserError
+from handlers.reviews.cards import owner_card
 from knowledge.dates import DUE_HINT, read_day
 from knowledge.errors import DomainError
 from knowledge.lesson_actions import ActionLine, LessonActions, LessonPlan
@@ -118,8 +119,6 @@ async def form(submit: FormSubmit, deps: Deps) -> Reply | None:
         due=due,
         surface=submit.who.platform,
     )
-    from handlers.aar import owner_card  # aar → validation → plan: imported when used
-
     reached = await reach.send(owner, owner_card(proposal), deps)
     how = "I sent them a card to accept it." if reached else "I could not message them here."
     plan = await LessonActions(deps.store).plan(lesson_id, actor_id=person)

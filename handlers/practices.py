@@ -52,7 +52,9 @@ its scope and review date; `/practice promote <lesson> <why>` promotes it to thi
 • `/practice boost|down|hide|normal <lesson> <why>`: where a lesson ranks in search
 • `/practice priority <lesson> <why>` · `/practice unpriority <lesson>` · \
 `/practice priorities`: mission leaders get the list weekly, with the actions' status
-• `/practice weekly on` (or `off`) in a channel: a practice of the week there"""
+• `/practice weekly on` (or `off`) in a channel: a practice of the week there
+• `/practice votes`: lessons askers' votes move in search · \
+`/practice votes undo|restore <lesson> [kind of question]`: set their effect aside, or back"""
 _CHANNEL = re.compile(r"<#(\w+)(?:\|([^>]*))?>|(?<![\w<])#([\w-]{1,80})")
 _LESSON = re.compile(
     rf"\s*(?:lesson\s+)?#?({ID_PATTERN})(?![0-9])\s*[:,-]?\s*(.*)", re.I | re.S | re.ASCII

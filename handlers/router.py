@@ -8,13 +8,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
 from handlers import (
-    aar,
     actions,
     ask,
     audiences,
     capture,
     colleagues,
-    eoar,
     experts,
     followups,
     home,
@@ -42,6 +40,8 @@ from handlers.chat import (
 )
 from handlers.errors import UnknownCommand
 from handlers.help import help_reply
+from handlers.reviews import aar, eoar
+from handlers.reviews.conversation import Conversation, Turn, change
 from knowledge.errors import DomainError, database_trouble
 from knowledge.search.answer import Viewer
 from knowledge.storage import Store
@@ -158,15 +158,14 @@ async def _route(incoming: Incoming, deps: Deps) -> Reply | None:
         case Message(who=UserRef(bot=True)) | Edit(who=UserRef(bot=True)):
             return None  # our own posts (and other bots') coming back are never answers
         case Edit() | Deletion():
-            return await aar.change(incoming, deps)
-        case Message() if not _opens_thread(incoming) and await aar.runs_in(incoming.where, deps):
-            return await aar.message(incoming, deps)
-        case Message(direct=True) if await eoar.runs_in(incoming, deps):
-            return await eoar.message(incoming, deps)
+            return await change(incoming, REVIEWS, deps)
+        case Message() if (found := await _review_turn(incoming, deps)) is not None:
+            conversation, turn = found
+            return await conversation.handle(turn, deps)
         case Message(direct=False):
             return await followups.follow_up(incoming, deps)  # None unless it narrows a question
         case Command(name="aar"):
-            return await aar.command(incoming, deps)
+            return await aar.CONVERSATION.entry_points(incoming, deps)
         case Command(name="practice"):
             return await practices.command(incoming.who, incoming.where, incoming.text, deps)
         case Message(text=text) if _LESSONS_PREFIX.match(text):
@@ -179,7 +178,7 @@ async def _route(incoming: Incoming, deps: Deps) -> Reply | None:
             word, _, rest = text.strip().partition(" ")
             match word.lower().lstrip("/"):
                 case "aar":
-                    return await aar.command(_as_command(incoming, "aar", rest), deps)
+                    return await _enter(aar.CONVERSATION, incoming, "aar", rest, deps)
                 case "actions" | "action" | "plan" if lesson := plan.requested(text):
                     return await plan.command(incoming.who, lesson, deps)
                 case "actions" | "todo" | "my-actions":
@@ -199,7 +198,7 @@ async def _route(incoming: Incoming, deps: Deps) -> Reply | None:
                 case "withdraw" if validation.requested(text):
                     return await validation.withdraw_command(incoming.who, text, deps)
                 case _ if eoar.requested(text):
-                    return await eoar.command(incoming.who, incoming.where, deps)
+                    return await _enter(eoar.CONVERSATION, incoming, "lessons", text, deps)
                 case "home" if home.requested(incoming):
                     return await home.home(incoming.who, deps)
                 case _ if (title := capture.requested(incoming)) is not None:
@@ -228,13 +227,23 @@ async def _route(incoming: Incoming, deps: Deps) -> Reply | None:
     return Reply.of(Text("I didn't understand that. Try `help`."))
 
 
-def _opens_thread(message: Message) -> bool:
-    """Return True for a message at the root of its own thread (a new mention, not a reply).
+# The review conversations a message may belong to: an AAR's thread, an interview's DM.
+REVIEWS: tuple[Conversation, ...] = (aar.CONVERSATION, eoar.CONVERSATION)
 
-    A review runs in a thread that an earlier message started, so such a message is never an
-    answer to one, and the router need not look (the check costs a query per mention).
-    """
-    return message.message_id is not None and message.message_id == message.where.thread_id
+
+async def _review_turn(message: Message, deps: Deps) -> tuple[Conversation, Turn] | None:
+    """Find the review a message belongs to (the check step), once, and its conversation."""
+    for conversation in REVIEWS:
+        if (turn := await conversation.check(message, deps)) is not None:
+            return conversation, turn
+    return None
+
+
+async def _enter(
+    conversation: Conversation, incoming: Command | Message, name: str, text: str, deps: Deps
+) -> Reply | None:
+    """Start or steer a review through its conversation's entry points (`/aar …`, `eoar`)."""
+    return await conversation.entry_points(_as_command(incoming, name, text), deps)
 
 
 def _as_command(incoming: Command | Message, name: str, text: str) -> Command:

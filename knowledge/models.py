@@ -513,6 +513,9 @@ class Feedback(Base):
     # Who voted: "person:<id>", or the platform's id of someone outside the directory (a local
     # chat guest's session): one vote per voter and lesson, whatever the replicas (0014).
     voter: Mapped[str] = mapped_column(String(200), default=_anonymous_voter, server_default="")
+    # The kind of question it was cast on: the question's analysed terms (`knowledge.votes`);
+    # None until analysed (votes cast before migration 0080).
+    kind: Mapped[str | None] = mapped_column(String(300))
 
     __table_args__ = (
         Index("ix_feedback_lesson", "lesson_id"),
@@ -685,6 +688,32 @@ class InboxItem(Base):
         Index("ix_inbox_pending", "done_at", "lease_until"),
         Index("ix_inbox_received", "received_at"),
     )
+
+
+class PendingNotice(Base):
+    """A message the bot owed someone and could not post: their platform was not answering.
+
+    Written when an answer and the apology for it both failed (issue 21, finding 5); the
+    scheduler posts it once the platform answers again (`scheduler.notices`), and the PBPO
+    digest lists those still undelivered. `lease_until` says until when a replica is on it.
+    """
+
+    __tablename__ = "pending_notices"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    user_key: Mapped[str] = mapped_column(String(100))
+    name: Mapped[str] = mapped_column(String(200), default="")
+    text: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    claimed_by: Mapped[str | None] = mapped_column(String(100))
+    delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+    __table_args__ = (Index("ix_pending_notices_due", "delivered_at", "next_attempt_at"),)
 
 
 class ChatMessage(Base):
@@ -1056,6 +1085,24 @@ class LessonCuration(Base):
         Index("ix_lesson_curation_ranking", "ranking"),
         Index("ix_lesson_curation_priority", "priority"),
     )
+
+
+class VoteUndo(Base):
+    """A PBPO's undo of what votes do to a lesson in search, for one kind of question ('' for
+    every kind); `restored_at` set: the undo was itself undone (`knowledge.votes`)."""
+
+    __tablename__ = "vote_undos"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    lesson_id: Mapped[int] = mapped_column(ForeignKey("lessons.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(300))
+    why: Mapped[str | None] = mapped_column(Text)
+    undone_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
+    undone_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    restored_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
+    restored_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+    __table_args__ = (Index("ix_vote_undos_lesson", "lesson_id", "restored_at"),)
 
 
 class PracticeChannel(Base):

@@ -256,7 +256,7 @@ class Store:
         """Answer "what did we learn about X?" for this viewer."""
         with self.engine.connect() as conn:
             return self.searcher.answer(
-                conn, question, viewer=viewer, today=self.today(), limit=limit
+                conn, question, viewer=viewer, today=self.today(), limit=limit, now=self.clock()
             )
 
     async def ask(self, question: str, *, viewer: Viewer, limit: int = 5) -> Answer:
@@ -449,6 +449,9 @@ class Store:
         the directory: a local chat guest's session); one vote per voter and lesson, by a
         unique index. A lesson the viewer may not see is refused (NotFound) and nothing is
         written. Return True when the vote is new or changed, False when it repeats the last.
+
+        The vote keeps the kind of question it was cast on (`knowledge.search.votes`): it moves
+        the lesson for questions of that kind, so answers cached before it are forgotten.
         """
         person_id = viewer.person_id
         if person_id is not None:
@@ -460,8 +463,13 @@ class Store:
         try:
             with self.session() as s:
                 access.check_visible(s.connection(), viewer.principals, lesson_id)
-                if question_id is not None and s.get(Question, question_id) is None:
-                    question_id = None
+                asked = s.get(Question, question_id) if question_id is not None else None
+                question_id = asked.id if asked is not None else None
+                kind = (
+                    self.searcher.kind(s.connection(), asked.text, today=self.today())
+                    if asked is not None
+                    else None
+                )
                 existing = s.scalars(
                     select(Feedback).where(Feedback.voter == voter, Feedback.lesson_id == lesson_id)
                 ).first()
@@ -469,20 +477,24 @@ class Store:
                     changed = existing.helpful != helpful
                     existing.helpful, existing.at = helpful, self.clock()
                     existing.question_id = question_id or existing.question_id
-                    return changed
-                s.add(
-                    Feedback(
-                        lesson_id=lesson_id,
-                        person_id=person_id,
-                        question_id=question_id,
-                        helpful=helpful,
-                        at=self.clock(),
-                        voter=voter,
+                    existing.kind = kind if kind is not None else existing.kind
+                else:
+                    s.add(
+                        Feedback(
+                            lesson_id=lesson_id,
+                            person_id=person_id,
+                            question_id=question_id,
+                            helpful=helpful,
+                            at=self.clock(),
+                            voter=voter,
+                            kind=kind,
+                        )
                     )
-                )
-                return True
+                    changed = True
         except IntegrityError:  # the same voter's vote, from another request, won the race
             return False
+        self.writes.bump()  # even a repeated vote is a newer one: its weight starts afresh
+        return changed
 
     record_feedback = _blocking(_record_feedback)
 

@@ -25,7 +25,6 @@ from sqlalchemy.orm import Session
 
 from knowledge import audit
 from knowledge.errors import DomainError, NotFound
-from knowledge.interviews import KIND as EOAR_KIND
 from knowledge.models import (
     Lesson,
     LessonEvent,
@@ -38,6 +37,7 @@ from knowledge.models import (
 from knowledge.permissions import Operation, require
 from knowledge.reports import lesson_title, visible
 from knowledge.reviews import Member, member_of
+from knowledge.reviews.interviews import KIND as EOAR_KIND
 from knowledge.roles import actor_of, lesson_subject
 from knowledge.search.answer import Viewer
 from knowledge.storage import Store
@@ -293,8 +293,8 @@ class Validations:
 def restricted_until_validated(product: Product) -> bool:
     """Return True for a product whose audience holds only until its lessons are validated.
 
-    End of Assignment Reports written in chat (`knowledge.interviews`) are: their audience is
-    the author, their manager and their mission's PBPOs, for as long as validation takes.
+    End of Assignment Reports written in chat (`knowledge.reviews.interviews`) are: their audience
+    is the author, their manager and their mission's PBPOs, for as long as validation takes.
     """
     return product.type == ProductType.EOAR and (product.external_id or "").startswith(
         f"{EOAR_KIND}:"

@@ -7,7 +7,7 @@ lesson reaches only its audience, in a digest as in answers, reports and the das
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import ColumnElement, Connection, func, or_, select
 
@@ -17,12 +17,15 @@ from knowledge.models import (
     Feedback,
     Lesson,
     LessonStatus,
+    Notification,
+    NotificationStatus,
     Person,
     PersonRole,
     Product,
     Role,
     UnreachablePerson,
 )
+from knowledge.notices import Notices
 from knowledge.reports import Reports, UnansweredQuestion, lesson_title, visible
 from knowledge.search.answer import Viewer
 from knowledge.storage import Store
@@ -30,6 +33,8 @@ from scheduler.selects import OPEN
 from scheduler.sql import Db
 
 SHOWN = 5
+FAILED_TIMES = 3  # a reminder that failed this often is listed as undelivered
+OWED_FOR = timedelta(hours=1)  # a notice owed this long is listed as undelivered
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +67,7 @@ class MissionWeek:
     candidates: tuple[str, ...]
     unanswered: tuple[UnansweredQuestion, ...]
     unreachable: tuple[str, ...]
+    undelivered: tuple[str, ...] = ()  # messages the platforms still refuse, by person
 
 
 async def team_week(db: Db, store: Store, person_id: int, *, now: datetime) -> TeamWeek:
@@ -125,7 +131,41 @@ async def mission_week(db: Db, store: Store, person_id: int, *, now: datetime) -
     missions, candidates, unreachable = await db.run(_mission, db, person_id, viewer, now)
     awaiting = await Notes(store).awaiting_validation(person_id, limit=3)
     unanswered = await Reports(store).unanswered_questions(limit=3)
-    return MissionWeek(missions, awaiting, candidates, tuple(unanswered), unreachable)
+    undelivered = await db.run(_undelivered, db, store, missions, now)
+    return MissionWeek(missions, awaiting, candidates, tuple(unanswered), unreachable, undelivered)
+
+
+def _undelivered(db: Db, store: Store, missions: tuple[str, ...], now: datetime) -> tuple[str, ...]:
+    """What the platforms keep refusing: reminders failed three times or more, and notices
+    owed for over an hour, by person (of the PBPO's missions, or of none)."""
+    n = Notification
+    tries = func.count(n.id)
+    query = (
+        select(Person.name, tries, func.max(n.last_error))
+        .join(Person, Person.id == n.recipient_id)
+        .where(n.status == NotificationStatus.FAILED, n.attempts >= FAILED_TIMES)
+        .group_by(Person.id, Person.name)
+        .order_by(tries.desc(), Person.name)
+        .limit(SHOWN)
+    )
+    if missions:
+        query = query.where(or_(Person.mission.in_(missions), Person.mission.is_(None)))
+    with db.begin() as conn:
+        lines = [
+            f"{name}: {count} reminder{'s' * (count != 1)} ({_short(error)})"
+            for name, count, error in conn.execute(query)
+        ]
+    owed = Notices(store.engine, clock=store.clock).undelivered(now - OWED_FOR, limit=SHOWN)
+    lines += [
+        f"{o.name}: a notice about a failed answer, owed since "
+        f"{o.created_at.astimezone(UTC):%d %b %H:%M} UTC ({o.platform}: {_short(o.last_error)})"
+        for o in owed
+    ]
+    return tuple(lines)
+
+
+def _short(error: str | None) -> str:
+    return (error or "no answer").split("\n", 1)[0][:80]
 
 
 def _mission(

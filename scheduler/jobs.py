@@ -3,8 +3,9 @@
 Every tick does only what is due, from indexed reads: the organisation's periodic jobs (timer
 sync hourly, follow-up checks hourly, clean-up daily, each claimed by one replica), the people
 whose `daily` timer is due (planned in batches), the recipients whose `deliver` timer is due
-(delivered in batches), and `handlers.aar.tick` for reviews on each platform. A tick with
-nothing due reads three small index ranges and returns.
+(delivered in batches), `handlers.reviews.clock.tick` for reviews on each platform, and the
+notices owed while a platform was down (`scheduler.notices`). A tick with nothing due reads four
+small index ranges (in one statement) and returns.
 """
 
 from __future__ import annotations
@@ -21,18 +22,20 @@ from typing import Any
 
 from sqlalchemy import Connection, exists, func, literal, select, update
 
-from handlers import aar
 from handlers.chat import Notifier
+from handlers.reviews import clock as review_clock
 from handlers.router import Deps
 from knowledge.models import (
     Notification,
+    PendingNotice,
     Person,
     ReminderPreference,
     SchedulerJob,
     SchedulerTimer,
 )
+from knowledge.notices import Notices
 from knowledge.storage import Store
-from scheduler import ledger, planner, practices
+from scheduler import ledger, notices, planner, practices
 from scheduler.clock import system
 from scheduler.config import SchedulerSettings
 from scheduler.deliver import Deliverer, Delivery
@@ -58,6 +61,7 @@ class Due:
     jobs: bool
     plan: bool
     deliver: bool
+    notices: bool = False  # notices owed while a platform was down
 
 
 @dataclass(slots=True)
@@ -69,6 +73,7 @@ class TickReport:
     plan: PlanStats = field(default_factory=PlanStats)
     deliveries: list[Delivery] = field(default_factory=list)
     reviews: int = 0
+    notices: int = 0  # notices owed while a platform was down, posted now
     practices: int = 0  # practices of the week posted, priority lists sent
     seconds: float = 0.0
 
@@ -146,7 +151,7 @@ class Scheduler:
         started = time.perf_counter()
         now = self.clock()
         report = TickReport(at=now)
-        due = await self.db.run(self._peek, now) if self._seeded else Due(True, True, True)
+        due = await self.db.run(self._peek, now) if self._seeded else Due(True, True, True, True)
         claims: dict[str, datetime] = {}
         if due.jobs:
             claims = await self.db.run(self._claim_jobs, now)
@@ -175,6 +180,8 @@ class Scheduler:
             report.deliveries += done
         if self.reviews:
             report.reviews = await self._reviews(now)
+        if due.notices and not isinstance(self.db, DryDb):  # a dry run posts nothing
+            report.notices = await self._notices(now)
         report.seconds = time.perf_counter() - started
         if report.plan.planned or report.deliveries or report.jobs:
             log.info(
@@ -191,9 +198,12 @@ class Scheduler:
             return exists().where(T.kind == kind, T.next_at <= now)
 
         jobs = exists().where(SchedulerJob.next_at <= now)
+        owed = exists().where(
+            PendingNotice.delivered_at.is_(None), PendingNotice.next_attempt_at <= now
+        )
         with self.db.begin() as conn:
-            row = conn.execute(select(jobs, soon(DAILY), soon(DELIVER))).one()
-        return Due(bool(row[0]), bool(row[1]), bool(row[2]))
+            row = conn.execute(select(jobs, soon(DAILY), soon(DELIVER), owed)).one()
+        return Due(bool(row[0]), bool(row[1]), bool(row[2]), bool(row[3]))
 
     def _plan(self, now: datetime) -> PlanStats:
         with self.db.begin() as conn:
@@ -210,10 +220,19 @@ class Scheduler:
         done = 0
         for notifier in self.notifiers:
             try:
-                done += len(await aar.tick(Deps(store=self.store, notifier=notifier), now))
+                done += len(await review_clock.tick(Deps(store=self.store, notifier=notifier), now))
             except Exception:  # reviews must never stop reminders
                 log.exception("scheduler: the AAR clock failed on %s", notifier.platform)
         return done
+
+    async def _notices(self, now: datetime) -> int:
+        """Post the notices owed while a platform was down, once it answers again."""
+        owed = Notices(self.store.engine, clock=self.clock)
+        try:
+            return await notices.deliver(owed, self.notifiers, now=now, me=self.me)
+        except Exception:  # notices must never stop reminders
+            log.exception("scheduler: the pending notices failed")
+            return 0
 
     # Organisation jobs ---------------------------------------------------------------------
 

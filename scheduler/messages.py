@@ -191,6 +191,14 @@ def _mission(week: MissionWeek | None, *, awaiting: bool) -> list[Element]:
                 "getting through: check their email address or platform account._"
             )
         )
+    if week.undelivered:
+        lines = "\n".join(f"• {clip(t, SHOWN)}" for t in week.undelivered)
+        elements.append(
+            Text(
+                f"*Messages the platforms keep refusing*\n{lines}\n_I keep trying; if this "
+                "lasts, check the app's installation and the platform's status._"
+            )
+        )
     return elements
 
 

@@ -1341,7 +1341,7 @@ class FakeSlack:
         self,
         method: str,
         count: int = 1,
-        timeout: float = 5.0,  # noqa: ASYNC109
+        timeout: float = 30.0,  # noqa: ASYNC109
         *,
         name: str | None = None,
     ) -> list[Call]:
@@ -1363,7 +1363,7 @@ class FakeSlack:
                 ) from None
         return self.calls_to(method, name=name)
 
-    async def settle(self, quiet: float = 0.3, timeout: float = 5.0) -> None:  # noqa: ASYNC109
+    async def settle(self, quiet: float = 0.3, timeout: float = 30.0) -> None:  # noqa: ASYNC109
         """Wait until no request is in flight and none arrived for `quiet` seconds.
 
         The quiet time counts from the later of the last request and this call, so the bot
@@ -2078,7 +2078,7 @@ class FakeSlack:
         """How many Socket Mode clients are connected."""
         return sum(1 for ws in self._sockets if not ws.closed)
 
-    async def wait_socket(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109
+    async def wait_socket(self, timeout: float = 30.0) -> None:  # noqa: ASYNC109
         """Wait until a Socket Mode client is connected (and was sent hello)."""
         async with self._changed:
             try:
@@ -2092,7 +2092,7 @@ class FakeSlack:
         self,
         envelope: Mapping[str, Any],
         *,
-        timeout: float = 5.0,  # noqa: ASYNC109
+        timeout: float = 30.0,  # noqa: ASYNC109
     ) -> JSON:
         """Send an envelope to the connected Socket Mode client; return its ack frame.
 

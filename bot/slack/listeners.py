@@ -32,8 +32,9 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import inbox
+from bot.owed import owe
 from bot.slack import incoming, render
-from bot.slack.notifier import SlackNotifier
+from bot.slack.notifier import PLATFORM, SlackNotifier
 from handlers import help as help_text
 from handlers import home as home_handler
 from handlers import router
@@ -448,6 +449,7 @@ class Listeners:
             await self.notifier.send(incoming.user(user_id), reply)
         except Exception:
             log.exception("could not tell %s about error %s", user_id, reference)
+            await owe(self.store, PLATFORM, user_id, "", "Slack", reference)
 
     # Delivery ------------------------------------------------------------------------------
 

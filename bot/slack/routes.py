@@ -3,8 +3,9 @@
 Bolt's `AsyncApp` verifies signatures and routes payloads to `bot.slack.listeners`; it is
 embedded with Bolt's own aiohttp adapter functions around `async_dispatch` (mounting Bolt's web
 app as a sub-app 404s). Around it we add what AsyncApp leaves out: a start-up token check,
-retry handlers for 429 and server errors, a 4xx (never a 500) for malformed bodies, and
-de-duplication of Slack's redeliveries by `event_id`.
+retry handlers for 429 and server errors, a 4xx (never a 500) for malformed bodies, and the
+inbox (`bot.inbox`): every request, and every Socket Mode envelope (`bot.slack.socket`), is kept
+before its ack, so a redelivery is skipped and an acknowledged event outlives a kill.
 
 Two ways to run: one workspace with `SLACK_BOT_TOKEN` (the default), or installs in many
 workspaces through OAuth (`SLACK_CLIENT_ID`, `SLACK_CLIENT_SECRET`; see `bot.slack.oauth`),
@@ -24,7 +25,6 @@ from typing import Any
 import aiohttp
 from aiohttp import ClientError, web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
-from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_bolt.listener.async_builtins import AsyncTokenRevocationListeners
 from slack_bolt.oauth.async_callback_options import AsyncFailureArgs
@@ -49,6 +49,7 @@ from bot.slack.errors import SlackStartupError
 from bot.slack.installations import Installations, OAuthStates, Sightings, Workspace
 from bot.slack.listeners import Listeners, People
 from bot.slack.notifier import SlackNotifier
+from bot.slack.socket import InboxSocketModeHandler, replay_request
 from bot.slack.workspaces import WorkspaceClient, WorkspaceNotifier, act_as, stop_acting
 from handlers import router
 from handlers.chat import ConversationRef
@@ -102,7 +103,7 @@ class SlackSurface:
             if settings.slack_signing_secret
             else None
         )
-        self.socket: AsyncSocketModeHandler | None = None
+        self.socket: InboxSocketModeHandler | None = None
         self.keeper = keeper
         if keeper is not None:
             keeper.register(PLATFORM, self.replay)
@@ -169,7 +170,9 @@ class SlackSurface:
             raise
         await self.store.forget_events(self.store.clock() - KEEP_EVENTS)
         if self.settings.slack_app_token:
-            self.socket = AsyncSocketModeHandler(self.app, self.settings.slack_app_token)
+            self.socket = InboxSocketModeHandler(
+                self.app, self.settings.slack_app_token, keeper=self.keeper, dispatch=self._dispatch
+            )
             await self.socket.connect_async()  # type: ignore[no-untyped-call]
             log.info("Slack: connected in Socket Mode")
 
@@ -318,6 +321,10 @@ class SlackSurface:
     async def replay(self, entry: Entry) -> None:
         """Handle again an event a killed process had acknowledged but not finished."""
         assert self.keeper is not None
+        socket_request = replay_request(entry)
+        if socket_request is not None:  # kept from Socket Mode: no signature to check
+            await self._dispatch(socket_request, self.keeper.begin(entry))
+            return
         headers: dict[str, str | Sequence[str]] = {
             "Content-Type": str(entry.meta.get("content_type") or "application/json")
         }

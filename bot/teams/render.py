@@ -27,8 +27,9 @@ from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any, assert_never
 
-from bot.teams.incoming import ACTION, KIND, VALUE
+from bot.teams.incoming import ACTION, KIND, PLATFORM, VALUE
 from handlers.chat import Button, Divider, Element, Fields, Form, Input, Reply, Text
+from handlers.help import as_typed
 
 Json = dict[str, Any]
 Sized = tuple[Json, int]  # a block and the bytes of its JSON
@@ -107,7 +108,7 @@ def fallback(reply: Reply) -> str:
 
 def plain(source: str) -> str:
     """Return the bot's CommonMark subset as plain text: markup gone, link labels kept."""
-    text = _LINK.sub(lambda m: m.group(1), source)
+    text = _LINK.sub(lambda m: m.group(1), as_typed(source, PLATFORM))
     text = _SINGLE_BOLD.sub(lambda m: m.group(1), text)
     text = _PLAIN_ITALIC.sub(lambda m: m.group(1), text)
     return text.replace("`", "")
@@ -115,7 +116,7 @@ def plain(source: str) -> str:
 
 def markdown(source: str) -> str:
     """Return the bot's CommonMark subset as Adaptive Card markdown (a TextBlock's text)."""
-    lines = [_line(line) for line in _clean(source).split("\n")]
+    lines = [_line(line) for line in _clean(as_typed(source, PLATFORM)).split("\n")]
     out: list[str] = []
     for line in lines:
         if out and line.startswith("- ") and out[-1].startswith("- "):

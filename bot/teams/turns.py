@@ -28,6 +28,7 @@ from microsoft_agents.hosting.core.app.state import TurnState
 from microsoft_agents.hosting.core.connector import ConnectorClientBase
 from microsoft_agents.hosting.core.connector.teams import TeamsConnectorClient
 
+from bot.owed import owe
 from bot.teams import extension, incoming, render
 from bot.teams.notifier import TeamsNotifier, message, reply_in
 from bot.teams.references import References, Seen
@@ -217,7 +218,7 @@ class Turns:
         ):
             return {"statusCode": 200, "type": CARD, "value": render.card(reply)}
         await self._deliver(context, event.who, event.where, reply)
-        return _toast(_headline(reply))
+        return _toast(f"Posted below: {_headline(reply)}")  # the card pressed stays as it was
 
     # Conversations ------------------------------------------------------------------------
 
@@ -282,6 +283,10 @@ class Turns:
                 await context.send_activity(message(Reply.of(Text(text))))
         except Exception:
             log.exception("Teams: could not tell the user about error %s", reference)
+            if context.activity.type != ActivityTypes.invoke:
+                who = incoming.user(_wire(context))
+                await owe(self.store, who.platform, who.user_id, who.display_name or "", "Teams",
+                          reference)  # fmt: skip
 
     # Delivery -----------------------------------------------------------------------------
 
@@ -344,7 +349,7 @@ def _toast(text: str) -> dict[str, Any]:
 def _headline(reply: Reply) -> str:
     """Return a reply's first line as plain text, for the toast of a reply posted instead."""
     first = render.fallback(reply).strip().split("\n", 1)[0]
-    return first[:MAX_TOAST] or "Done."
+    return first[: MAX_TOAST - len("Posted below: ")] or "Done."
 
 
 def _short(reply: Reply) -> bool:

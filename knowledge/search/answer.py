@@ -8,7 +8,7 @@ import re
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from rapidfuzz.distance import DamerauLevenshtein
@@ -22,6 +22,7 @@ from knowledge.search.index import Restriction, SearchIndex, Term
 from knowledge.search.query import Query, parse
 from knowledge.search.spelling import Vocabulary
 from knowledge.search.text import clip, fold, sentences
+from knowledge.search.votes import effects, kind_of
 
 TAKEAWAY_CHARS = 240
 # Lessons a manager or PBPO validated (and those applied since) rank a little higher: someone
@@ -137,14 +138,25 @@ class Searcher:
             self._version, self._vocabulary, self._loaded = None, None, False
 
     def answer(
-        self, conn: Connection, question: str, *, viewer: Viewer, today: date, limit: int
+        self,
+        conn: Connection,
+        question: str,
+        *,
+        viewer: Viewer,
+        today: date,
+        limit: int,
+        now: datetime | None = None,
     ) -> Answer:
-        """Return the best lessons for a question that this viewer may see."""
+        """Return the best lessons for a question that this viewer may see.
+
+        `now` (the store's clock) lets askers' votes move lessons (`knowledge.search.votes`);
+        without it they do not.
+        """
         self._refresh(conn)
         limit = max(1, min(limit, 100))
         query = parse(question, today=today, missions=self._missions, themes=self._themes)
         hidden = _hidden(conn, viewer, query.statuses)
-        answer = self._search(conn, question, query, hidden, limit)
+        answer = self._search(conn, question, query, hidden, limit, now=now)
         if answer.hits:
             return answer
         loose = parse(
@@ -153,7 +165,9 @@ class Searcher:
         if loose.terms and loose != replace(query, relaxed=True):
             # "in 2010", "only AARs", "in MINUSCA" found nothing: drop them (the reply says so).
             # Words such as "2010" that were a filter do not count against the answer.
-            relaxed = self._search(conn, question, loose, hidden, limit, subject=query.terms)
+            relaxed = self._search(
+                conn, question, loose, hidden, limit, subject=query.terms, now=now
+            )
             if relaxed.hits:
                 return relaxed
         return _with_help(conn, answer, viewer)
@@ -166,6 +180,7 @@ class Searcher:
         hidden: frozenset[int],
         limit: int,
         subject: tuple[str, ...] | None = None,
+        now: datetime | None = None,
     ) -> Answer:
         """Search; `subject` names the words the answer must cover (default: the query's)."""
         restriction = _restriction(query, hidden)
@@ -211,7 +226,8 @@ class Searcher:
                 if known is None or (known.expansion and word not in extra):
                     unique[t.term] = replace(t, expansion=word in extra)
         candidates = self.index.rank(conn, list(unique.values()), restriction, limit * 3)
-        ranked = _one_per_product(conn, candidates, limit, language=query.language)
+        kind = _kind(query, found, corrections) if now else ""
+        ranked = _one_per_product(conn, candidates, limit, kind, now, language=query.language)
         words = subject if subject is not None else query.terms
         needs: dict[str, list[tuple[set[str], float]]] = {}
         for word in words:
@@ -277,6 +293,24 @@ class Searcher:
             lid: sum(w * credit(word, lid) for word, w in weight.items()) / total
             for lid in lesson_ids
         }
+
+    def kind(self, conn: Connection, question: str, *, today: date) -> str:
+        """Return the kind of question a question is, as votes on its answer count
+        (`knowledge.search.votes`): the index terms of its own words, corrected."""
+        self._refresh(conn)
+        query = parse(question, today=today, missions=self._missions, themes=self._themes)
+        if not query.terms:
+            return ""
+        # As `_search` reads the words (its own language and English, stems first), so a
+        # vote's kind and a question's kind agree.
+        languages = tuple(dict.fromkeys((query.language, "en")))
+        typed = analysis.acronyms(question)
+        found = _stems_first(self.index.terms(conn, _analysed(query.terms, languages, {})), typed)
+        corrections = self._corrections(conn, {t: found[t] for t in query.terms})
+        if corrections:
+            analysed = _analysed(corrections.values(), languages, {})
+            found.update(_stems_first(self.index.terms(conn, analysed), typed))
+        return _kind(query, found, corrections)
 
     def parser(self, conn: Connection, *, today: date) -> Callable[[str], Query]:
         """Return a question parser that knows the index's missions and themes."""
@@ -414,31 +448,46 @@ def _restriction(query: Query, hidden: frozenset[int]) -> Restriction:
     return Restriction(hidden=hidden, allowed_sql=allowed, params=tuple(params))
 
 
+def _kind(query: Query, found: dict[str, list[Term]], corrections: dict[str, str]) -> str:
+    """Return the kind of question: the index terms of the asker's own words, corrected."""
+    return kind_of(
+        t.term
+        for word in query.terms
+        for t in (found.get(corrections.get(word, word)) or found.get(word) or [])
+    )
+
+
 def _one_per_product(
-    conn: Connection, ranked: list[tuple[int, float]], limit: int, language: str | None = None
+    conn: Connection,
+    ranked: list[tuple[int, float]],
+    limit: int,
+    kind: str = "",
+    now: datetime | None = None,
+    language: str | None = None,
 ) -> list[tuple[int, float]]:
     """Keep the best lesson of each product, so one study does not fill the answer.
 
-    Validated and applied lessons are boosted first (STATUS_BOOST), and curated ones
-    (CURATION_BOOST), and lessons in another language than the question's (`language`) are
-    weighed down (OTHER_LANGUAGE); equal weights keep their order.
+    Validated and applied lessons are boosted first (STATUS_BOOST), curated ones
+    (CURATION_BOOST) and those askers' votes move for this `kind` of question, by the clock's
+    `now` (factors in [0.8, 1.2], `knowledge.search.votes`); lessons in another language than
+    the question's (`language`) are weighed down (OTHER_LANGUAGE); equal weights keep their
+    order.
     """
     if not ranked:
         return []
-    rows = conn.execute(
-        text("SELECT id, product_id, status, language FROM lessons WHERE id IN :ids").bindparams(
-            bindparam("ids", expanding=True)
-        ),
-        {"ids": [lid for lid, _ in ranked]},
-    ).all()
+    rows = conn.execute(_LESSONS_SQL, {"ids": [lid for lid, _ in ranked]}).all()
     product_of: dict[int, int] = {int(r[0]): int(r[1]) for r in rows}
     boost = {
         int(r[0]): STATUS_BOOST.get(LessonStatus(r[2]), 1.0)
-        * (OTHER_LANGUAGE if language and r[3] != language else 1.0)
+        * (OTHER_LANGUAGE if language and r[4] != language else 1.0)
         for r in rows
     }
     for lesson_id, ranking in conn.execute(_CURATED_SQL, {"ids": list(boost)}):
         boost[int(lesson_id)] *= CURATION_BOOST.get(SearchRanking(ranking), 1.0)
+    voted = [int(r[0]) for r in rows if r[3]]
+    if voted and kind and now is not None:
+        for lesson_id, moved in effects(conn, voted, kind, now).items():
+            boost[lesson_id] *= moved
     if any(b != 1.0 for b in boost.values()):
         boosted = [(lid, score * boost.get(lid, 1.0)) for lid, score in ranked]
         ranked = sorted(boosted, key=lambda pair: -pair[1])
@@ -452,6 +501,12 @@ def _one_per_product(
     return kept[:limit]
 
 
+# Which lessons have analysed votes rides along (one probe of ix_feedback_lesson each): the
+# votes themselves are read only when some candidate has any.
+_LESSONS_SQL = text(
+    "SELECT l.id, l.product_id, l.status, EXISTS (SELECT 1 FROM feedback f "
+    "WHERE f.lesson_id = l.id AND f.kind <> ''), l.language FROM lessons l WHERE l.id IN :ids"
+).bindparams(bindparam("ids", expanding=True))
 _CURATED_SQL = text(
     "SELECT lesson_id, ranking FROM lesson_curation WHERE lesson_id IN :ids "
     "AND ranking IN ('boost', 'down')"

@@ -80,14 +80,18 @@ class Glossary:
         terms only: "élection" (French) is "election" once folded, and must not expand it.
         """
         extra: dict[str, str] = {}
-        for entry in self._matched(terms, question, language):
-            for phrase in (*entry.expansions, *entry.synonyms):
+        for entry, named in self._matched(terms, question, language):
+            # Synonyms and expansions come with a concept named by its name or acronym ("DDR",
+            # "elections"); one found through its terms in the six languages ("élection" is the
+            # French word, and folds to the English "election") brings those terms only, so an
+            # English word does not pull in every synonym of a broad topic.
+            for phrase in (*entry.expansions, *entry.synonyms) if named else ():
                 for word in words(phrase):
                     extra.setdefault(word, "en")
-            for language, found in entry.terms:
+            for form_language, found in entry.terms:
                 for term in found:
                     for word in _words(term):
-                        extra.setdefault(word, language)
+                        extra.setdefault(word, form_language)
             if entry.terms:  # a concept named in another language brings its acronym too
                 for word in words(entry.name):
                     extra.setdefault(word, "en")
@@ -100,13 +104,17 @@ class Glossary:
             and w not in stop_words(language)
         }
 
-    def _matched(self, terms: Sequence[str], question: str, language: str | None) -> list[Entry]:
-        found: dict[int, Entry] = {}
+    def _matched(
+        self, terms: Sequence[str], question: str, language: str | None
+    ) -> list[tuple[Entry, bool]]:
+        """Return the entries the question names, each with whether by its name (else by one
+        of its terms)."""
+        found: dict[int, tuple[Entry, bool]] = {}
         for term in terms:
             for entry in self._by_key.get(term, ()):
                 if term in _EVERYDAY and not re.search(rf"\b{re.escape(entry.name)}\b", question):
                     continue
-                found[id(entry)] = entry
+                found[id(entry)] = (entry, True)
         if not self._phrases or not terms:
             return list(found.values())
         said = _said(question)
@@ -119,7 +127,7 @@ class Glossary:
             # Only the question's terms that are words of the concept's term expand to it (so
             # the coverage of an answer credits the concept to those words, not to every word).
             if key_words & typed or (_HAN.search(key) and any(t in key for t in typed)):
-                found[id(entry)] = entry
+                found[id(entry)] = (entry, False)
         return list(found.values())
 
 

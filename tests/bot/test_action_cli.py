@@ -10,9 +10,9 @@ import pytest
 from conftest import run_cli as run
 from test_validation_cli import AIR, FARIDA, identified
 
-from handlers.aar import AarButton
 from handlers.chat import Button, UserRef
 from handlers.home import home
+from handlers.reviews.cards import AarButton
 from handlers.router import Deps
 from knowledge.audit import Audit
 from knowledge.storage import Store

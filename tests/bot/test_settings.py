@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from bot.settings import Settings
-from handlers.aar import DEFAULT_DELAY, start_delay
+from handlers.reviews.config import DEFAULT_DELAY, start_delay
 
 
 def test_slack_is_off_without_a_token() -> None:

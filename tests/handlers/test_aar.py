@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import itertools
+import re
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
-from handlers import aar, router
-from handlers.aar import AarButton, AarForm, control_word
+from handlers import router
 from handlers.chat import (
     Button,
     ButtonPress,
@@ -25,6 +26,9 @@ from handlers.chat import (
     Text,
     UserRef,
 )
+from handlers.reviews.aar_start import thread_review
+from handlers.reviews.cards import AarButton, AarForm
+from handlers.reviews.conversation import control_word
 from handlers.router import Deps, dispatch
 from knowledge.models import (
     Action,
@@ -148,7 +152,7 @@ async def test_a_review_runs_from_start_to_accepted_actions(
         assert words in rules
     assert "*Question 1 of 5:* What was supposed to happen?" in rules
     assert review_row(store).thread_id == thread.thread_id
-    assert await aar.runs_in(thread, deps)
+    assert await thread_review(thread, deps) is not None
 
     assert await say(deps, TOMAS, thread, "Polling stations open at 7 with full kits.") is None
     question = await say(deps, AMINA, thread, "next")
@@ -188,7 +192,7 @@ async def test_a_review_runs_from_start_to_accepted_actions(
     assert "Someone should stock spare batteries in each sector. — no owner named" in text
     assert AarButton.COMPLETE in buttons(summary)
     assert review_row(store).status == ReviewStatus.CLOSED
-    assert not await aar.runs_in(ConversationRef("local", "elections", "elsewhere"), deps)
+    assert await thread_review(ConversationRef("local", "elections", "elsewhere"), deps) is None
 
     found = await store.ask(
         "what did we learn about election day radios", viewer=await store.viewer_for(None)
@@ -369,7 +373,7 @@ async def test_a_restart_loses_nothing(demo_store: Store) -> None:
     restarted = Store.open(url, clock=store.clock)
     try:
         deps = Deps(store=restarted, notifier=FakeNotifier())
-        assert await aar.runs_in(thread, deps)
+        assert await thread_review(thread, deps) is not None
         await say(deps, PRIYA, thread, "Radios failed in two sectors.")
         summary = await say(deps, AMINA, thread, "close")
     finally:
@@ -567,7 +571,7 @@ async def test_schedule_posts_what_we_learned_last_time(deps: Deps) -> None:
     row = review_row(deps.store)
     assert row.status == ReviewStatus.SCHEDULED and row.event == "Election security briefing"
     assert row.starts_at == datetime(2026, 11, 26, 18, 0, tzinfo=UTC)  # 17:00 WAT + 2 hours
-    assert not await aar.runs_in(CHANNEL, deps)
+    assert await thread_review(CHANNEL, deps) is None
 
     past = await dispatch(Command(AMINA, CHANNEL, "aar", "schedule Vote 2020-01-01 10:00"), deps)
     assert "already past" in text_of(past) and "/aar start" in text_of(past)
@@ -699,3 +703,30 @@ async def test_people_mentioned_at_the_start_are_not_part_of_the_event(deps: Dep
 async def test_an_at_sign_that_names_nobody_stays_in_the_event(deps: Deps) -> None:
     await dispatch(Command(AMINA, CHANNEL, "aar", "start Town hall @Bangui office"), deps)
     assert review_row(deps.store).event == "Town hall @Bangui office"
+
+
+READS_REVIEWS = re.compile(r"^\s*SELECT\b.*\b(?:FROM|JOIN)\s+reviews\b", re.IGNORECASE | re.DOTALL)
+
+
+async def test_an_answer_in_a_thread_looks_its_review_up_once(deps: Deps) -> None:
+    """The check step finds the thread's review; the handle step and the store reuse it."""
+    thread, _ = await start(deps)
+    await say(deps, TOMAS, thread, "A first answer, so Tomás is a known contributor.")
+    statements: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    event.listen(deps.store.engine, "before_cursor_execute", record)
+    try:
+        reply = await say(deps, TOMAS, thread, "Polling stations opened at seven with full kits.")
+    finally:
+        event.remove(deps.store.engine, "before_cursor_execute", record)
+
+    assert reply is None  # saved, nothing to say
+    assert answers(deps.store)[-1].text == "Polling stations opened at seven with full kits."
+    lookups = [s for s in statements if READS_REVIEWS.search(s)]
+    assert len(lookups) == 1, lookups
+    # The one write that claims the review still active is not a lookup: it reads nothing back.
+    claims = [s for s in statements if s.lstrip().upper().startswith("UPDATE REVIEWS ")]
+    assert len(claims) == 1, claims

@@ -9,9 +9,7 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from handlers import aar, router
-from handlers.aar import AarButton, AarForm, question_time
-from handlers.aar_clock import Tock, TockKind, nudge_reply, tick
+from handlers import router
 from handlers.chat import (
     Button,
     ButtonPress,
@@ -24,10 +22,13 @@ from handlers.chat import (
     Text,
     UserRef,
 )
+from handlers.reviews.cards import AarButton, AarForm
+from handlers.reviews.clock import Tock, TockKind, nudge_reply, tick
+from handlers.reviews.config import question_set, question_time
 from handlers.router import Deps, dispatch
 from knowledge.models import Person, Review, ReviewParticipant, ReviewStatus
-from knowledge.review_clock import ReviewClock
 from knowledge.reviews import Reviews
+from knowledge.reviews.clock import ReviewClock
 from knowledge.storage import Store
 
 AMINA = UserRef("local", "amina.diallo@un.example", "Amina Diallo")  # the facilitator
@@ -368,7 +369,7 @@ async def test_a_scheduled_review_starts_once_when_due(deps: Deps, now: datetime
         thread_id=None,
         channel_name="ops",
         facilitator_id=review_row(store).facilitator_id or 0,
-        questions=aar.question_set(),
+        questions=question_set(),
         starts_at=due,
     )  # another platform's review: its own notifier's tick starts it
 
@@ -409,9 +410,9 @@ async def test_the_facilitator_invites_people_to_hear_from(deps: Deps, now: date
 async def test_tick_without_a_notifier_does_nothing(demo_store: Store, now: datetime) -> None:
     deps = Deps(store=demo_store, notifier=Notifier(demo_store))
     await start(deps)
-    assert await aar.tick(Deps(store=demo_store), now + 10 * BOX) == []
+    assert await tick(Deps(store=demo_store), now + 10 * BOX) == []
     assert review_row(demo_store).step == 0
-    assert kinds(await aar.tick(deps, now + BOX)) == [TockKind.ADVANCED]  # the re-export
+    assert kinds(await tick(deps, now + BOX)) == [TockKind.ADVANCED]
 
 
 async def test_a_review_whose_opening_never_landed_is_resumed_then_ended(

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
 
 from handlers.actions import ActionButton
 from handlers.chat import (
@@ -21,7 +22,8 @@ from handlers.chat import (
     UserRef,
 )
 from handlers.router import Deps, dispatch
-from knowledge.models import ActionStatus, LessonStatus
+from knowledge.lesson_actions import LessonActions
+from knowledge.models import ActionStatus, Lesson, LessonStatus, Product
 from knowledge.storage import Store
 
 TOMAS = UserRef("local", "tomas.herrera@un.example", "Tomás Herrera")
@@ -226,3 +228,43 @@ async def test_stale_or_forged_action_buttons_get_a_friendly_answer(
 ) -> None:
     reply = await run(demo_store, ButtonPress(TOMAS, HERE, ActionButton.SNOOZE, value))
     assert reply.private and text(reply).startswith("⚠️")
+
+
+async def test_actions_proposed_to_me_are_listed_and_accepted_without_losing_the_list(
+    demo_store: Store,
+) -> None:
+    """A proposal whose card never reached its owner (or is far up the chat) waits in
+    `actions`; accepting one there keeps the list, with the others still to accept."""
+    tomas = await person(demo_store, TOMAS)
+    farida = await person(demo_store, UserRef("local", "farida.rahimi@un.example"))  # PBPO
+    with demo_store.session() as s:
+        lesson = s.scalars(
+            select(Lesson.id)
+            .join(Product, Product.id == Lesson.product_id)
+            .where(Lesson.status == LessonStatus.VALIDATED, Product.mission == "MINUSCA")
+            .order_by(Lesson.id)
+        ).first()
+    assert lesson is not None
+    due = demo_store.today() + timedelta(days=20)
+    for description in ("Stock three nights of fuel", "Brief the drivers"):
+        await LessonActions(demo_store).propose(
+            lesson, actor_id=farida, description=description, owner_id=tomas, due=due
+        )
+    listing = await run(demo_store, Message(TOMAS, HERE, "actions"))
+    assert "Actions proposed to you* (2)" in text(listing)
+    accepts = buttons(listing, ActionButton.ACCEPT)
+    assert len(accepts) == 2
+
+    stranger = await dispatch(
+        ButtonPress(AMINA, HERE, ActionButton.ACCEPT, accepts[0].value), Deps(demo_store)
+    )
+    assert stranger is not None and "Brief the drivers" not in text(stranger)
+    assert "Actions proposed to you* (2)" in text(
+        await run(demo_store, Message(TOMAS, HERE, "actions"))
+    )
+
+    pressed = await run(demo_store, ButtonPress(TOMAS, HERE, ActionButton.ACCEPT, accepts[0].value))
+    assert pressed.replace and "Accepted: *Stock three nights of fuel*" in text(pressed)
+    assert "Actions proposed to you* (1)" in text(pressed)  # the other one is still there
+    assert "Brief the drivers" in text(pressed) and len(buttons(pressed, ActionButton.ACCEPT)) == 1
+    assert "Your open actions" in text(pressed)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,6 @@ import pytest
 from sqlalchemy import event, select
 
 from handlers import router
-from handlers.aar import AarButton
 from handlers.chat import (
     Button,
     ButtonPress,
@@ -22,9 +22,10 @@ from handlers.chat import (
     Text,
     UserRef,
 )
-from handlers.eoar import EoarButton, question_set, start_eoar
+from handlers.reviews.cards import AarButton, EoarButton
+from handlers.reviews.config import eoar_question_set as question_set
+from handlers.reviews.eoar import start_eoar
 from handlers.router import Deps, dispatch
-from knowledge.interviews import DEFAULT_EOAR_QUESTIONS
 from knowledge.models import (
     Action,
     LessonStatus,
@@ -35,6 +36,7 @@ from knowledge.models import (
     ReviewAnswer,
     ReviewStatus,
 )
+from knowledge.reviews import DEFAULT_EOAR_QUESTIONS
 from knowledge.storage import Store
 
 AMINA = UserRef("local", "amina.diallo@un.example", "Amina Diallo")  # MINUSCA, manager Ngozi
@@ -369,3 +371,24 @@ async def test_a_dm_without_an_interview_is_looked_up_once_and_a_new_one_is_foun
     finally:
         event.remove(store.engine, "after_cursor_execute", count)
     assert "Saved to question 1" in text_of(saved)
+
+
+async def test_an_answer_in_the_dm_looks_its_interview_up_once(deps: Deps) -> None:
+    """The check step finds the DM's interview; the handle step and the store reuse it."""
+    await dispatch(Command(AMINA, CHANNEL, "lessons", "eoar"), deps)
+    await say(deps, ANSWERS[0])
+    statements: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    event.listen(deps.store.engine, "before_cursor_execute", record)
+    try:
+        saved = await say(deps, ANSWERS[1])
+    finally:
+        event.remove(deps.store.engine, "before_cursor_execute", record)
+
+    assert "Saved to question 1" in text_of(saved)
+    assert stored(deps.store)[-1] == ANSWERS[1]
+    reads = re.compile(r"^\s*SELECT\b.*\b(?:FROM|JOIN)\s+reviews\b", re.IGNORECASE | re.DOTALL)
+    assert len([s for s in statements if reads.search(s)]) == 1, statements

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
 
 from handlers.chat import ConversationRef, Message, Text, UserRef
-from handlers.help import help_reply, help_text
+from handlers.help import as_typed, help_reply, help_text
 from handlers.router import Deps, dispatch
 from knowledge.storage import Store
 
@@ -55,3 +56,30 @@ async def test_slash_lessons_typed_on_teams_is_the_command_not_a_search(demo_sto
     reply = await dispatch(Message(TEAMS, HERE, "/lessons new"), Deps(demo_store))
     assert reply is not None and SEARCHED not in reply.fallback
     assert help_reply("teams").fallback == help_text("teams")
+
+
+@pytest.mark.parametrize("command", ["home", "aar help", "practice help", "eoar help"])
+async def test_no_card_teams_shows_names_a_slash_command(demo_store: Store, command: str) -> None:
+    """Every text a Teams card shows names commands as typed on Teams (the home's AAR hint, the
+    AAR help, errors…), wherever the handler wrote it Slack's way."""
+    from bot.teams.render import card, fallback
+
+    amina = UserRef("teams", "aad-amina", "Amina Diallo")
+    await demo_store.link_user(
+        "teams", "aad-amina", email="amina.diallo@un.example", name="Amina Diallo"
+    )
+    reply = await dispatch(Message(amina, HERE, command), Deps(demo_store))
+    assert reply is not None
+    shown = json.dumps(card(reply), ensure_ascii=False) + fallback(reply)
+    assert not re.search(r"(?<![\w/.:-])/(lessons|aar|practice)\b", shown), shown
+    assert "aar start" in shown or command != "home"
+
+
+def test_slash_commands_read_as_typed_on_teams() -> None:
+    assert as_typed("Type `/lessons new` or `/lessons report`.", "teams") == (
+        "Type `new lesson` or `report`."
+    )
+    assert as_typed("/aar start Election day", "teams") == "aar start Election day"
+    assert as_typed("`/lessons <question>`", "teams") == "`<question>`"
+    assert as_typed("http://localhost:3000/lessons/5", "teams") == "http://localhost:3000/lessons/5"
+    assert as_typed("/aar start", "slack") == "/aar start"

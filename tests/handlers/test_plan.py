@@ -21,12 +21,12 @@ from test_validation import (
     text,
 )
 
-from handlers.aar import AarButton
 from handlers.actions import ActionButton
 from handlers.capture import LessonForm
 from handlers.chat import Command, FormSubmit, Message
 from handlers.home import home
 from handlers.plan import PlanButton, PlanForm
+from handlers.reviews.cards import AarButton
 from handlers.router import Deps
 from handlers.validation import ValidationButton
 from knowledge.models import Lesson, LessonStatus, Product

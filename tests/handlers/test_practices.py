@@ -295,3 +295,48 @@ async def test_practice_help_and_questions_about_practice(demo_store: Store) -> 
     assert "/practice promote" in text(usage)
     question = await say(demo_store, Message(AMINA, DM, "practice of community policing"))
     assert "/practice promote" not in text(question)
+
+
+async def test_votes_move_a_lesson_and_a_pbpo_sees_and_undoes_it_from_chat(
+    demo_store: Store,
+) -> None:
+    from handlers.ask import AskAction
+
+    question = "what did we learn about elections?"
+
+    def order(reply: Reply) -> list[str]:
+        return [b.value.partition(":")[0] for b in reply.elements if isinstance(b, Button)
+                and b.action == AskAction.HELPFUL]  # fmt: skip
+
+    before = await say(demo_store, Message(AMINA, DM, question))
+    voted = [b for b in before.elements if isinstance(b, Button)
+             and b.action == AskAction.HELPFUL][1]  # fmt: skip
+    lesson = voted.value.partition(":")[0]
+    for voter in (AMINA, KWAME, HIROSHI):
+        await say(demo_store, ButtonPress(voter, DM, AskAction.HELPFUL, voted.value))
+    moved = order(await say(demo_store, Message(AMINA, DM, question)))
+    assert moved[0] == lesson  # second of five, it now leads for this kind of question
+    assert order(await say(demo_store, Message(AMINA, DM, "polling station security"))) == order(
+        await say(demo_store, Message(KWAME, DM, "polling station security"))
+    )
+
+    assert "Only a PBPO" in await practice(demo_store, AMINA, DM, "votes")
+    report = await practice(demo_store, FARIDA, DM, "votes")
+    assert f"#{lesson} +15 % for “elect”: 👍 3 👎 0" in report
+
+    denied = await practice(demo_store, AMINA, DM, f"votes undo {lesson}")
+    assert "Only a PBPO" in denied
+    undone = await practice(
+        demo_store, FARIDA, DM, f"votes undo {lesson} elections because a drill"
+    )
+    assert "3 vote(s) no longer count for “elect”" in undone
+    assert f"`/practice votes restore {lesson}`" in undone
+    assert order(await say(demo_store, Message(AMINA, DM, question))) == order(before)
+    assert "(3 undone)" in await practice(demo_store, FARIDA, DM, "votes")
+    restored = await practice(demo_store, FARIDA, DM, f"votes restore {lesson}")
+    assert "3 vote(s) count again" in restored
+    assert order(await say(demo_store, Message(AMINA, DM, question)))[0] == lesson
+    events = [e for e in await Audit(demo_store).events() if "vote" in e.operation]
+    assert [(e.operation, e.note) for e in events] == [
+        ("undo_vote_effect", "a drill"), ("restore_vote_effect", None)
+    ]  # fmt: skip

@@ -109,7 +109,7 @@ def test_a_pbpo_file_names_its_own_concept_in_other_languages(tmp_path: Path) ->
     extra = tmp_path / "extra.toml"
     extra.write_text(
         '[[term]]\nname = "CLA"\nexpansions = ["community liaison assistant"]\n'
-        'fr = ["assistant de liaison communautaire"]\n',
+        'en = ["community liaison assistant"]\nfr = ["assistant de liaison communautaire"]\n',
         encoding="utf-8",
     )
     concepts = Glossary.load(extra).concepts(

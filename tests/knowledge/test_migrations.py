@@ -19,7 +19,7 @@ from knowledge.search import analysis
 # Slack's OAuth installations (migration 0005) are slack_sdk's tables, plus one of ours; they
 # are described in bot.slack.installations, not in the models, and checked against it here.
 MODEL_TABLES = set(Base.metadata.tables) | set(SLACK_METADATA.tables)
-HEAD = "0071"  # the chain: 0013 → 0014 → 0020 → 0030 → 0015 → 0040 → 0070 → 0071
+HEAD = "0071"  # the chain: 0013 → 0014 → 0020 → 0030 → 0015 → 0040 → 0090 → 0080 → 0070 → 0071
 # FTS5 keeps its data in shadow tables named after the virtual table.
 FTS5 = {"lesson_fts", *(f"lesson_fts_{s}" for s in ("data", "idx", "content", "docsize", "config"))}
 SEARCH_TABLES = {"sqlite": FTS5, "postgresql": {"search_docs", "search_postings"}}

@@ -311,12 +311,12 @@ async def test_answers_are_stored_with_contributors(store: Store, today: date) -
     reviews = Reviews(store)
     review = await _start(reviews, ids["amina"])
 
-    first = await reviews.add_answer(review.id, step=0, text=" Seven. ", person_id=ids["tomas"])
+    first = await reviews.add_answer(review, step=0, text=" Seven. ", person_id=ids["tomas"])
     secret = await reviews.add_answer(
-        review.id, step=0, text="Late.", person_id=ids["tomas"], anonymous=True, message_id="m9"
+        review, step=0, text="Late.", person_id=ids["tomas"], anonymous=True, message_id="m9"
     )
-    guest = await reviews.add_answer(review.id, step=1, text="Long queues.", person_id=None)
-    again = await reviews.add_answer(review.id, step=1, text="No water.", person_id=None)
+    guest = await reviews.add_answer(review, step=1, text="Long queues.", person_id=None)
+    again = await reviews.add_answer(review, step=1, text="No water.", person_id=None)
 
     assert (first.answer.text, first.answer.author, first.first_guest) == (
         "Seven.",
@@ -332,9 +332,9 @@ async def test_answers_are_stored_with_contributors(store: Store, today: date) -
     with store.session() as s:
         assert s.scalars(select(ReviewContributor.person_id)).all() == [ids["tomas"]]
     with pytest.raises(DomainError, match="empty"):
-        await reviews.add_answer(review.id, step=0, text="  ", person_id=None)
+        await reviews.add_answer(review, step=0, text="  ", person_id=None)
     with pytest.raises(DomainError, match="not part of this review"):
-        await reviews.add_answer(review.id, step=5, text="Late.", person_id=None)
+        await reviews.add_answer(review, step=5, text="Late.", person_id=None)
 
 
 async def test_threads_hold_one_active_review(store: Store, today: date, now: datetime) -> None:
@@ -395,7 +395,7 @@ async def test_edits_touch_only_active_reviews(store: Store, today: date) -> Non
     ids = await _people(store, today)
     reviews = Reviews(store)
     review = await _start(reviews, ids["amina"])
-    await reviews.add_answer(review.id, step=0, text="Seven.", person_id=None, message_id="m1")
+    await reviews.add_answer(review, step=0, text="Seven.", person_id=None, message_id="m1")
 
     assert await reviews.edit_answer("local", "elections", "nope", "x") is None
     assert await reviews.edit_answer("local", "other-channel", "m1", "x") is None
@@ -412,9 +412,9 @@ async def test_edits_touch_only_active_reviews(store: Store, today: date) -> Non
 async def _closing_review(store: Store, ids: dict[str, int]) -> tuple[Reviews, ReviewView]:
     reviews = Reviews(store)
     review = await _start(reviews, ids["amina"])
-    await reviews.add_answer(review.id, step=3, text="Test radios earlier.", person_id=ids["tomas"])
+    await reviews.add_answer(review, step=3, text="Test radios earlier.", person_id=ids["tomas"])
     await reviews.add_answer(
-        review.id,
+        review,
         step=4,
         text="tomas@un.example to test the radios by 15 Jan. @Bob to buy batteries.",
         person_id=ids["amina"],
@@ -466,7 +466,7 @@ async def test_who_validates(store: Store, today: date) -> None:
             facilitator_id=ids[facilitator],
             questions=DEFAULT_QUESTIONS,
         )
-        await reviews.add_answer(other.id, step=1, text="It rained.", person_id=None)
+        await reviews.add_answer(other, step=1, text="It rained.", person_id=None)
         done = await reviews.close(other.id, actor_id=ids[facilitator], viewer=Viewer(None))
         assert (done.validator.name if done.validator else None) == validator
 

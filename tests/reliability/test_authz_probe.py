@@ -31,7 +31,6 @@ from bot.settings import Settings
 from bot.teams.extension import search_response
 from bot.teams.incoming import Query
 from handlers import router
-from handlers.aar import AarButton
 from handlers.actions import ActionButton
 from handlers.ask import AskAction
 from handlers.capture import LessonForm
@@ -47,6 +46,7 @@ from handlers.chat import (
     Text,
     UserRef,
 )
+from handlers.reviews.cards import AarButton
 from handlers.router import Deps
 from handlers.validation import ValidationButton, ValidationForm
 from knowledge.models import (

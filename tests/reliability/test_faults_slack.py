@@ -82,7 +82,7 @@ async def test_an_answer_whose_connection_was_reset_is_sent_again(
 ) -> None:
     slack.drop("chat.postMessage")  # TCP reset before Slack read the post
     assert await mention(bot, "1700000100.000100") == 200
-    dropped, answered = await slack.wait_for("chat.postMessage", count=2, timeout=10)
+    dropped, answered = await slack.wait_for("chat.postMessage", count=2, timeout=30)
     assert dropped.fault == "drop" and answered.fault is None
     assert answered.args["thread_ts"] == "1700000100.000100" and "lesson" in said(answered).lower()
 
@@ -91,7 +91,7 @@ async def test_an_answer_whose_connection_was_reset_is_sent_again(
 async def test_an_answer_that_met_a_500_is_sent_again(bot: Client, slack: FakeSlack) -> None:
     slack.fail("chat.postMessage", status=500, times=1)
     assert await mention(bot, "1700000200.000100") == 200
-    failed, answered = await slack.wait_for("chat.postMessage", count=2, timeout=10)
+    failed, answered = await slack.wait_for("chat.postMessage", count=2, timeout=30)
     assert failed.status == 500 and answered.fault is None
     assert answered.args["thread_ts"] == "1700000200.000100"
 
@@ -116,7 +116,7 @@ async def test_an_aar_whose_opening_could_not_be_posted_is_not_marked_posted(
     slack.drop("chat.postMessage", times=2)  # the post and its retry are both reset
     start = slash_command("start Polling day", user_id=AMINA, channel_id=CHANNEL, command="/aar")
     assert await post(bot, urlencode(start).encode(), "application/x-www-form-urlencoded") == 200
-    calls = await slack.wait_for("chat.postMessage", count=3, timeout=10)
+    calls = await slack.wait_for("chat.postMessage", count=3, timeout=30)
     assert [c.fault for c in calls[:2]] == ["drop", "drop"]
     told = calls[2]
     assert told.args["channel"] == slack.dm_channel(AMINA) and "reference" in said(told)
@@ -132,7 +132,7 @@ async def test_a_question_slack_never_showed_does_not_move_the_review(
     """Issue 21, finding 4: a step moves only once its question is posted."""
     start = slash_command("start Polling day", user_id=AMINA, channel_id=CHANNEL, command="/aar")
     assert await post(bot, urlencode(start).encode(), "application/x-www-form-urlencoded") == 200
-    (opening,) = await slack.wait_for("chat.postMessage", count=1, timeout=10)
+    (opening,) = await slack.wait_for("chat.postMessage", count=1, timeout=30)
     thread = str(opening.response["ts"])  # type: ignore[index]
 
     async def say(text: str, ts: str) -> None:
@@ -158,7 +158,7 @@ async def test_a_question_slack_never_showed_does_not_move_the_review(
     assert "went wrong" in said(calls[4])  # the facilitator hears it failed…
     assert review().step == 0  # …and the review stays on the question everyone saw
     await say("next", "1800000011.000100")
-    shown = await slack.wait_for("chat.postMessage", count=6, timeout=10)
+    shown = await slack.wait_for("chat.postMessage", count=6, timeout=30)
     assert "Question 2 of" in said(shown[5])
     assert review().step == 1
 
@@ -170,9 +170,9 @@ async def test_an_answer_that_landed_despite_a_lost_reply_gets_no_apology(
     """Issue 21, finding 5: the post is looked up by its key before anyone is told it failed."""
     slack.lose("chat.postMessage", times=2)  # posted, then the answer never came back (twice)
     assert await mention(bot, "1700000400.000100") == 200
-    posts = await slack.wait_for("chat.postMessage", count=2, timeout=10)
+    posts = await slack.wait_for("chat.postMessage", count=2, timeout=30)
     assert [c.fault for c in posts] == ["lost", "lost"]  # it landed (the retry too)
-    await slack.wait_for("conversations.replies", count=1, timeout=10)
+    await slack.wait_for("conversations.replies", count=1, timeout=30)
     await asyncio.sleep(0.5)
     apologies = [c for c in slack.calls_to("chat.postMessage") if "went wrong" in said(c)]
     assert apologies == []

@@ -25,6 +25,7 @@ from fake_slack import (
     message_channel,
     signed_headers,
     slash_command,
+    socket_envelope,
 )
 from sqlalchemy import select
 
@@ -184,3 +185,47 @@ async def test_a_review_whose_opening_post_was_cut_by_a_kill_carries_on_after_re
             )  # one review, not an orphan and another
     finally:
         store.close()
+
+
+async def test_socket_mode_envelopes_acknowledged_before_a_kill_are_handled_after_restart(
+    tmp_path: Path, sqlite_template: Path
+) -> None:
+    """Socket Mode keeps an envelope in the inbox before its ack, as HTTP does: Slack never
+    sends an acknowledged envelope again, so after the kill only the inbox has it."""
+    url = await demo_database(sqlite_template, tmp_path / "lessons.db")
+    app_token = "xapp-1-A0INBOX-1-kill"
+    async with FakeSlack(token=TOKEN, app_token=app_token) as slack:
+        env = {**environment(url, slack), "SLACK_APP_TOKEN": app_token}
+        del env["SLACK_SIGNING_SECRET"]
+        slack.add_user(AMINA, email="amina.diallo@un.example", name="Amina Diallo")
+        async with bot_process(env):
+            await slack.wait_socket()
+            start = slash_command(
+                "start Polling day in Bangui", user_id=AMINA, channel_id=CHANNEL, command="/aar"
+            )
+            await slack.socket_send(socket_envelope(start, type="slash_commands"))
+            (opening,) = await slack.wait_for("chat.postMessage")
+            thread = str(opening.response["ts"])  # type: ignore[index]
+            await until(lambda: (r := saved(url)[0]) is not None and r.thread_id == thread)
+        slack.slow("users.info", 0.5)  # every newcomer's event is mid-way when the kill lands
+        sent = []
+        async with bot_process(env) as bot:
+            await slack.wait_socket()
+            for k in range(ANSWERS_PER_ROUND):
+                user = f"USOCK{k}XXXX"
+                slack.add_user(user, email=f"sock{k}@un.example", name=f"Sock {k}")
+                text = f"Socket answer {k}: the radios failed at station {k}."
+                sent.append(text)
+                ts = f"1820000{k}000.000100"
+                envelope = socket_envelope(
+                    event_callback(message_channel(text, user, CHANNEL, ts, thread_ts=thread))
+                )
+                ack = await slack.socket_send(envelope)
+                assert ack["envelope_id"] == envelope["envelope_id"]  # acknowledged…
+            bot.process.send_signal(signal.SIGKILL)  # …then the process is gone
+            await bot.process.wait()
+        assert len(saved(url)[1]) < len(sent)  # the kill did cut the work short
+        async with bot_process(env):
+            await until(lambda: len(saved(url)[1]) >= len(sent))
+            await asyncio.sleep(1.0)  # anything saved twice would be by now
+        assert sorted(saved(url)[1]) == sorted(sent)  # every answer saved, once

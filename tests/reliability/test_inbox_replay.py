@@ -66,7 +66,7 @@ async def test_the_same_aar_start_sent_three_times_starts_one_review(
     body = urlencode(start).encode()
     statuses = [await post(bot, body, FORM) for _ in range(3)]
     assert statuses == [200, 200, 200]
-    await slack.wait_for("chat.postMessage", count=1, timeout=10)
+    await slack.wait_for("chat.postMessage", count=1, timeout=30)
     await asyncio.sleep(0.5)  # a second opening would have been posted by now
     assert len(slack.calls_to("chat.postMessage")) == 1
     with demo_store.session() as s:
@@ -79,7 +79,7 @@ async def test_the_same_question_sent_three_times_is_answered_once(
     ask = slash_command("what did we learn about elections?", user_id=AMINA, channel_id=CHANNEL)
     body = urlencode(ask).encode()
     assert await asyncio.gather(*(post(bot, body, FORM) for _ in range(3))) == [200] * 3
-    await slack.wait_for("response_url", count=1, timeout=10)
+    await slack.wait_for("response_url", count=1, timeout=30)
     await asyncio.sleep(0.5)
     assert len(slack.calls_to("response_url")) == 1
 
@@ -90,7 +90,7 @@ async def test_a_redelivered_event_already_handled_is_acked_and_skipped(
     event = event_callback(app_mention("<@U0BOT> elections?", AMINA, CHANNEL, "1800000001.000100"))
     body = json.dumps(event).encode()
     assert await post(bot, body, "application/json") == 200
-    await slack.wait_for("chat.postMessage", count=1, timeout=10)
+    await slack.wait_for("chat.postMessage", count=1, timeout=30)
     for _ in range(30):  # the row is done once the listener ends
         with demo_store.session() as s:
             done = s.scalars(select(InboxItem.done_at)).one()

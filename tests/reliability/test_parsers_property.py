@@ -17,9 +17,10 @@ from hypothesis import strategies as st
 
 from bot.slack import incoming as slack_incoming
 from bot.teams import incoming as teams_incoming
-from handlers.aar import control_word, split_schedule
 from handlers.chat import Command, Message
 from handlers.errors import UserError
+from handlers.reviews.aar_start import split_schedule
+from handlers.reviews.conversation import control_word
 from knowledge.dates import DateError, find_day, parse_day, parse_moment
 from knowledge.reviews import Member, find_mentions
 from knowledge.search.query import MAX_TERMS, parse

@@ -78,7 +78,7 @@ async def test_a_new_users_mention_is_answered_whatever_users_info_answers(
     headers = {**signed_headers(event, SECRET), "Content-Type": "application/json"}
     response = await bot.post("/slack/events", data=event, headers=headers)
     assert response.status == 200
-    (answer,) = await slack.wait_for("chat.postMessage", count=1, timeout=10)
+    (answer,) = await slack.wait_for("chat.postMessage", count=1, timeout=30)
     assert answer.args["thread_ts"] == ts and answer.args["channel"] == CHANNEL
     assert "went wrong" not in json.dumps(answer.args)
     assert slack.calls_to("users.info")[0].fault == "raw"

@@ -16,8 +16,8 @@ from bot.cli import main
 from bot.local.auth import Guard
 from bot.local.routes import Hub, LocalNotifier
 from bot.settings import Settings
-from handlers import aar
 from handlers.chat import Reply, Text, UserRef
+from handlers.reviews.config import question_set
 from knowledge.chatlog import ChatLog
 from knowledge.models import LessonCuration, NotificationStatus, Role
 from knowledge.reviews import Reviews
@@ -83,7 +83,7 @@ async def test_each_tick_starts_scheduled_after_action_reviews(store: Store) -> 
         thread_id=None,
         channel_name="elections-team",
         facilitator_id=facilitator,
-        questions=aar.question_set(),
+        questions=question_set(),
         starts_at=starts,
     )
     rec = Recorder()

@@ -1,7 +1,7 @@
 """lesson language: the ISO 639-1 code of each lesson's language (issue 22)
 
 Revision ID: 0070
-Revises: 0040
+Revises: 0080
 Create Date: 2026-12-08
 
 Lessons already in the index get the language detected from their text (py3langid, limited
@@ -13,7 +13,7 @@ from alembic import op
 
 
 revision = '0070'
-down_revision = '0040'
+down_revision = '0080'
 branch_labels = None
 depends_on = None
 

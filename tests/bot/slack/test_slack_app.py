@@ -352,7 +352,7 @@ async def test_an_aar_runs_in_a_slack_thread(
 async def test_rate_limited_posts_are_retried_and_delivered(bot: Client, slack: FakeSlack) -> None:
     slack.fail("chat.postMessage", status=429, retry_after=1, times=1)
     await event(bot, event_callback(message_im(QUESTION, AMINA, "D0AMINA", "1700000000.000700")))
-    delivered = await slack.wait_for("chat.postMessage", count=2, timeout=10)
+    delivered = await slack.wait_for("chat.postMessage", count=2, timeout=30)
     assert [c.fault for c in delivered][-1] is None
 
 

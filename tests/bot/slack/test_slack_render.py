@@ -16,9 +16,10 @@ import pytest
 from conftest import shared_dir
 
 from bot.slack.render import escape, home, message, modal, mrkdwn, values
-from handlers import aar, actions, ask
+from handlers import actions, ask
 from handlers.chat import Button, Divider, Element, Fields, Form, Input, Reply, Text
 from handlers.help import HELP, help_reply
+from handlers.reviews import cards
 from knowledge.models import ActionStatus, LessonStatus, ProductType, ProposalStatus, ReviewStatus
 from knowledge.reviews import (
     DEFAULT_QUESTIONS,
@@ -1145,7 +1146,7 @@ def review(step: int = 0) -> ReviewView:
 
 @pytest.mark.parametrize("step", range(len(DEFAULT_QUESTIONS)))
 def test_the_aar_opening_and_questions_render(step: int) -> None:
-    blocks, text = check_message(aar.opening_reply(review(step)))
+    blocks, text = check_message(cards.opening_reply(review(step)))
 
     assert [block["type"] for block in blocks] == ["section", "divider", "section", "actions"]
     assert buttons(blocks)[0]["action_id"] == "aar.anonymous"
@@ -1172,7 +1173,7 @@ def proposal(n: int, status: ProposalStatus = ProposalStatus.PROPOSED) -> Propos
 
 
 def test_an_owner_card_renders() -> None:
-    blocks, _ = check_message(aar.owner_card(proposal(1)))
+    blocks, _ = check_message(cards.owner_card(proposal(1)))
 
     assert [element["action_id"] for element in buttons(blocks)] == [
         "aar.accept",
@@ -1208,14 +1209,14 @@ def test_a_long_aar_summary_renders_within_limits() -> None:
         repeats=(Repeat("Vet suppliers", "Convoy AAR", "AAR", 2023, "applied", 2),),
     )
 
-    reply = aar.summary_reply(closing, sent={1: True}, validation_sent=True)
+    reply = cards.summary_reply(closing, sent={1: True}, validation_sent=True)
     blocks, _ = check_message(reply)
 
     assert (
         sum(len(block.get("elements", ())) for block in blocks if block["type"] == "actions") == 10
     )
     check_view(home(reply))
-    check_message(aar.validation_card(closing))
+    check_message(cards.validation_card(closing))
 
 
 @pytest.mark.parametrize(

@@ -21,41 +21,21 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import or_, select
-from sqlalchemy.orm import Session
 
 from knowledge.caching import Expiring
 from knowledge.errors import NotFound
-from knowledge.models import Person, PersonRole, ProductType, Review, ReviewStatus, Role
-from knowledge.reviews import (
-    AnswerView,
-    Draft,
-    Member,
-    ProductSpec,
-    Question,
-    QuestionKind,
-    Reviews,
-    ReviewView,
-    draft_product,
-    view_of,
-)
+from knowledge.models import Person, Review, ReviewStatus
+from knowledge.reviews.questions import Question
+from knowledge.reviews.rows import ACTIVE
+from knowledge.reviews.store import Reviews
+from knowledge.reviews.views import EOAR_KIND, ReviewView, view_of
 from knowledge.storage import Store
 from knowledge.threads import blocking
 
-KIND = "eoar"
+KIND = EOAR_KIND
 NONE_HERE_TTL = 60.0
 UNBOUND = ""  # the channel of an interview whose first message has not landed yet
-_ACTIVE = (ReviewStatus.RUNNING, ReviewStatus.PAUSED)
 
-DEFAULT_EOAR_QUESTIONS = (
-    Question(QuestionKind.ACHIEVEMENT, "What were your key achievements in this assignment?"),
-    Question(QuestionKind.LESSON, "What are the most important lessons you learned?"),
-    Question(QuestionKind.PRACTICE, "Which good practices should be kept, and why?"),
-    Question(QuestionKind.GAP, "What gaps or unfinished business do you leave behind?"),
-    Question(
-        QuestionKind.RECOMMEND,
-        "What do you recommend to your successor: who should do what, by when?",
-    ),
-)
 
 # The direct messages known to hold no interview, per store (see `in_conversation`).
 _NONE_HERE: weakref.WeakKeyDictionary[Store, Expiring[tuple[str, str], bool]] = (
@@ -86,7 +66,7 @@ class Interviews(Reviews):
                 .where(
                     Review.kind == KIND,
                     Review.facilitator_id == person_id,
-                    Review.status.in_(_ACTIVE),
+                    Review.status.in_(ACTIVE),
                 )
                 .order_by(Review.id.desc())
                 .with_for_update()
@@ -138,7 +118,7 @@ class Interviews(Reviews):
                     Review.kind == KIND,
                     Review.platform == platform,
                     Review.channel_id == channel_id,
-                    or_(Review.status.in_(_ACTIVE), Review.closed_at >= closed_since),
+                    or_(Review.status.in_(ACTIVE), Review.closed_at >= closed_since),
                 )
                 .order_by(Review.id.desc())
             ).first()
@@ -163,66 +143,3 @@ class Interviews(Reviews):
         if found is None:
             absent.put(key, True, generation)
         return found
-
-    def _draft(
-        self, review: ReviewView, answers: list[AnswerView], facilitator: Member | None
-    ) -> Draft:
-        """Build the End of Assignment Report, restricted to its audience until validated."""
-        with self.store.session() as s:
-            audience = audience_of(s, review.facilitator_id)
-        spec = eoar_spec(review, facilitator, audience=audience, year=self.store.today().year)
-        return draft_product(review, answers, facilitator, today=self.store.today(), spec=spec)
-
-
-def eoar_spec(
-    review: ReviewView, author: Member | None, *, audience: Sequence[str], year: int
-) -> ProductSpec:
-    """Return how an interview is saved: an EoAR whose lessons, practices and gaps are lessons."""
-    name = author.name if author else review.event
-    place = f", {author.mission}" if author and author.mission else ""
-    return ProductSpec(
-        type=ProductType.EOAR,
-        external_id=f"eoar:{review.id}",
-        title=f"End of Assignment Report: {name}{place} ({year})",
-        heading=f"End of Assignment Report of {name}{place}, from an interview with Lessons Bot.",
-        lessons=(
-            (QuestionKind.LESSON, "Lesson"),
-            (QuestionKind.PRACTICE, "Good practice"),
-            (QuestionKind.WENT_WELL, "Good practice"),
-            (QuestionKind.GAP, "Gap"),
-            (QuestionKind.IMPROVE, "Gap"),
-        ),
-        summary=((QuestionKind.ACHIEVEMENT, "Key achievements"),),
-        # A report must never become public because nobody in its audience has an email: the
-        # review's own principal keeps it restricted (to nobody but the database) in that case.
-        audience=tuple(audience) or (f"review:{review.id}",),
-    )
-
-
-def audience_of(s: Session, person_id: int | None) -> list[str]:
-    """Return who may see a person's EoAR before validation: them, their manager, mission PBPOs.
-
-    Principals are "person:<email>", as search matches them; people without an email cannot be
-    named in an audience.
-    """
-    person = s.get(Person, person_id) if person_id else None
-    if person is None:
-        return []
-    people = [person]
-    if person.manager_id is not None:
-        manager = s.get(Person, person.manager_id)
-        people += [manager] if manager is not None else []
-    if person.mission:
-        people += s.scalars(
-            select(Person)
-            .join(PersonRole, PersonRole.person_id == Person.id)
-            .where(
-                PersonRole.role == Role.PBPO,
-                or_(
-                    PersonRole.scope == person.mission,
-                    (PersonRole.scope == "") & (Person.mission == person.mission),
-                ),
-            )
-            .order_by(Person.id)
-        ).all()
-    return list(dict.fromkeys(f"person:{p.email.lower()}" for p in people if p.email))

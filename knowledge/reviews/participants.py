@@ -18,7 +18,7 @@ from sqlalchemy import exists, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from knowledge.models import Person, Review, ReviewContributor, ReviewParticipant, ReviewStatus
-from knowledge.reviews import Member, ReviewView, member_of, view_of
+from knowledge.reviews.views import Member, ReviewView, member_of, view_of
 from knowledge.storage import Store
 from knowledge.threads import blocking
 

@@ -8,8 +8,8 @@ One `tick(deps, now)` does, for the reviews of the platform `deps.notifier` spea
    After the last question the review stays open: the thread and the facilitator are told it is
    ready to close, and the clock stops until someone goes `back` or resumes a pause;
 3. halfway through a question, reminds once per review, privately, the participants who have not
-   answered yet (see knowledge/participants.py). The reminder names nobody and says nothing about
-   who answered, openly or anonymously.
+   answered yet (see knowledge/reviews/participants.py). The reminder names nobody and says
+   nothing about who answered, openly or anonymously.
 
 Paused reviews are left alone. Every step is claimed in the database first (a conditional
 write), so replicas ticking at once, or a tick after a restart, never do anything twice. A post
@@ -25,13 +25,15 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from handlers import aar, reach
-from handlers.aar import AarButton
+from handlers import reach
 from handlers.chat import Button, ConversationRef, Element, Reply, Text
+from handlers.reviews.aar_start import opening_for
+from handlers.reviews.cards import AarButton, duration_text, question_elements
+from handlers.reviews.config import question_time
 from knowledge.errors import DomainError
-from knowledge.participants import Participants
-from knowledge.review_clock import Move, ReviewClock
 from knowledge.reviews import Reviews, ReviewView
+from knowledge.reviews.clock import Move, ReviewClock
+from knowledge.reviews.participants import Participants
 
 if TYPE_CHECKING:
     from handlers.router import Deps
@@ -72,7 +74,7 @@ async def tick(deps: Deps, now: datetime, *, time_box: timedelta | None = None) 
     """
     if deps.notifier is None:
         return []
-    box = aar.question_time() if time_box is None else time_box
+    box = question_time() if time_box is None else time_box
     done = await _start_due(deps, now)
     done += [
         Tock(TockKind.ORPHANED, review_id, 0)
@@ -101,7 +103,7 @@ async def _start_due(deps: Deps, now: datetime) -> list[Tock]:
         except DomainError:
             continue  # another replica started it
         try:
-            await deps.notifier.post(_thread(review), aar.opening_for(review))
+            await deps.notifier.post(_thread(review), opening_for(review))
         except Exception:
             log.exception("could not post the opening of review %s; will retry", review.id)
             await ReviewClock(deps.store).unbegin(review, now)
@@ -147,10 +149,10 @@ def moved_reply(move: Move, box: timedelta) -> Reply:
             *_closing_buttons(after),
         )
     lead = Text(
-        f"⏱ Time is up for question {before.step + 1} ({aar.duration_text(box)}), so here is "
+        f"⏱ Time is up for question {before.step + 1} ({duration_text(box)}), so here is "
         f"the next one. {before.facilitator_name} can say `back` to return to it."
     )
-    return Reply.of(lead, *aar.question_elements(after))
+    return Reply.of(lead, *question_elements(after))
 
 
 def ready_reply(review: ReviewView) -> Reply:

@@ -17,7 +17,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 
 from knowledge.models import Review, ReviewStatus
-from knowledge.reviews import ReviewView, view_of
+from knowledge.reviews.views import ReviewView, view_of
 from knowledge.storage import Store
 from knowledge.threads import blocking
 

@@ -2,10 +2,10 @@
 
 `/lessons eoar` (or the scheduler's EoAR reminder, through `start_eoar`) sends the first question
 to the person's DM, wherever the command was typed: a report is personal and candid, so it is
-written one to one. The same conversation engine as After-Action Reviews runs it (stored state,
-one question at a time, `next`, `back`, `skip`, `pause`, `resume`, `close`, `cancel`), without
-anonymity or a time box: only the person answers, at their own pace. While it is paused, the DM
-is free for ordinary questions again.
+written one to one. The same conversation engine as After-Action Reviews runs it
+(handlers/reviews/conversation.py: stored state, one question at a time, `next`, `back`, `skip`,
+`pause`, `resume`, `close`, `cancel`), without anonymity or a time box: only the person
+answers, at their own pace. While it is paused, the DM is free for ordinary questions again.
 
 Closing saves an End of Assignment Report in the lessons index: authored by the person, its
 lessons *identified*, visible only to them, their manager and their mission's PBPOs until
@@ -16,17 +16,15 @@ the successor become proposed actions, as an AAR's do.
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from datetime import timedelta
-from enum import StrEnum
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from handlers import aar, reach
+from handlers import reach
 from handlers.chat import (
     Button,
     ButtonPress,
+    Command,
     ConversationRef,
     Divider,
     Element,
@@ -39,17 +37,31 @@ from handlers.chat import (
 )
 from handlers.errors import UserError
 from handlers.ids import is_id
-from knowledge.interviews import DEFAULT_EOAR_QUESTIONS, KIND, Interviews, Opened
-from knowledge.models import ReviewStatus
-from knowledge.reviews import (
-    MAX_ANSWER,
-    Closing,
-    Control,
-    Question,
-    QuestionKind,
-    ReviewView,
-    load_questions,
+from handlers.reviews.cards import (
+    SHOWN_ANSWER,
+    SHOWN_PER_QUESTION,
+    EoarButton,
+    proposal_elements,
+    repeat_line,
+    steering_buttons,
+    text_chunks,
 )
+from handlers.reviews.config import eoar_question_set
+from handlers.reviews.conversation import (
+    Conversation,
+    Look,
+    Phase,
+    Route,
+    Turn,
+    always,
+    control_word,
+    private,
+    unusable,
+)
+from knowledge.models import ReviewStatus
+from knowledge.reviews import MAX_ANSWER, Closing, QuestionKind, ReviewView
+from knowledge.reviews.interviews import KIND, Interviews, Opened
+from knowledge.search.answer import Viewer
 from knowledge.search.text import clip, words
 
 if TYPE_CHECKING:
@@ -58,6 +70,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CLOSED_GRACE = timedelta(minutes=10)  # a late message in the DM is returned, not searched
+
 REQUESTS = frozenset(
     {
         "eoar",
@@ -68,6 +81,7 @@ REQUESTS = frozenset(
         "end of assignment report",
     }
 )
+
 USAGE = """*Your End of Assignment Report*
 I ask five questions here, one at a time: key achievements, lessons, good practices, gaps, \
 and recommendations for your successor.
@@ -77,25 +91,11 @@ and recommendations for your successor.
 we left off.
 • Your report stays visible only to you, your manager and your mission's PBPOs until it is \
 validated."""
+
 UNKNOWN = (
     "I can't write an End of Assignment Report with you yet: you are not in the staff "
     "directory, and the report needs an author and a validator. Ask a PBPO to add you."
 )
-
-
-class EoarButton(StrEnum):
-    """Buttons of interviews; they carry "<review>:<step>"."""
-
-    NEXT = "eoar.next"
-    BACK = "eoar.back"
-    SKIP = "eoar.skip"
-    PAUSE = "eoar.pause"
-    RESUME = "eoar.resume"
-    CLOSE = "eoar.close"
-    CANCEL = "eoar.cancel"
-
-
-_CONTROLS = {EoarButton(f"eoar.{c.value}"): c for c in Control}
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,20 +107,9 @@ class Started:
     reached: bool
 
 
-def question_set() -> tuple[Question, ...]:
-    """Return the interview's questions: `[[eoar_question]]` in LESSONS_AAR_QUESTIONS, or ours."""
-    path = os.environ.get(aar.QUESTIONS_ENV, "").strip()
-    if not path:
-        return DEFAULT_EOAR_QUESTIONS
-    return load_questions(Path(path), table="eoar_question", fallback=DEFAULT_EOAR_QUESTIONS)
-
-
 def requested(text: str) -> bool:
     """Return True when a whole command or message asks for the interview (`eoar`)."""
     return " ".join(text.lower().split()).lstrip("/") in REQUESTS
-
-
-# Starting ------------------------------------------------------------------------------------
 
 
 async def start_eoar(person_id: int, deps: Deps) -> Started:
@@ -131,7 +120,7 @@ async def start_eoar(person_id: int, deps: Deps) -> Started:
     """
     platform = deps.notifier.platform if deps.notifier else "local"
     opened = await Interviews(deps.store).open(
-        person_id, platform=platform, questions=question_set()
+        person_id, platform=platform, questions=eoar_question_set()
     )
     reached = await reach.send_to(person_id, opening_for(opened), deps)
     return Started(opened.review.id, opened.resumed, reached)
@@ -197,7 +186,7 @@ def question_elements(review: ReviewView) -> list[Element]:
             "_Name an owner and a date where you can, for example: @Amina Diallo to brief the "
             "new team on the checklist by 15 Jan. I list the others for you to complete._"
         )
-    return [Text("\n".join(lines)), *aar.steering_buttons("eoar", review, value)]
+    return [Text("\n".join(lines)), *steering_buttons("eoar", review, value)]
 
 
 async def posted(key: str, where: ConversationRef, deps: Deps) -> None:
@@ -208,50 +197,11 @@ async def posted(key: str, where: ConversationRef, deps: Deps) -> None:
     await Interviews(deps.store).bind(int(key), where.platform, where.channel_id)
 
 
-# The conversation ----------------------------------------------------------------------------
+# The check step: which interview a direct message belongs to ---------------------------------
 
 
-async def runs_in(msg: Message, deps: Deps) -> bool:
-    """Return True when a direct message belongs to an interview (or came just after one)."""
-    return await _interview(msg, deps) is not None
-
-
-async def message(msg: Message, deps: Deps) -> Reply | None:
-    """An answer or a control word in the interview's DM."""
-    review = await _interview(msg, deps)
-    if review is None:
-        return None
-    text = msg.text.strip()
-    if not review.status.is_active:
-        return _closed_notice(review, text)
-    person = await deps.store.person_for(msg.who.platform, msg.who.user_id)
-    if person is None or person != review.facilitator_id:
-        return _private(f"This is {review.facilitator_name}'s interview: only they answer it.")
-    if text.lower().rstrip("?! ") == "help":
-        return Reply.of(Text(USAGE), *question_elements(review))
-    control = aar.control_word(text)
-    if control is not None:
-        return await _steer(review, control, person, None, deps)
-    return await _answer(review, msg, person, deps)
-
-
-async def button(press: ButtonPress, deps: Deps) -> Reply | None:
-    """A click on an interview's button."""
-    try:
-        control = _CONTROLS[EoarButton(press.action)]
-    except ValueError:
-        raise UserError("That button is out of date.") from None
-    review_id, step = aar.button_ids(press.value, 2)
-    review = await Interviews(deps.store).get(review_id)
-    if review.kind != KIND:
-        raise UserError("That button is out of date.")
-    if not review.status.is_active:
-        raise UserError(f"This End of Assignment interview was {review.status.value} already.")
-    person = await deps.store.person_for(press.who.platform, press.who.user_id)
-    return await _steer(review, control, person, step, deps)
-
-
-async def _interview(msg: Message, deps: Deps) -> ReviewView | None:
+async def find(msg: Message, deps: Deps) -> ReviewView | None:
+    """Return the interview of a direct message (active, or closed just now), else None."""
     if not msg.direct or msg.where.channel_name is not None:
         return None  # interviews run in DMs, which have no channel name
     where = msg.where
@@ -260,48 +210,49 @@ async def _interview(msg: Message, deps: Deps) -> ReviewView | None:
     )
     if review is None:
         return None
-    if review.status == ReviewStatus.PAUSED and aar.control_word(msg.text) is None:
+    if review.status == ReviewStatus.PAUSED and control_word(msg.text) is None:
         return None  # paused: the DM answers questions again
     return review
 
 
-async def _steer(
-    review: ReviewView, control: Control, person: int | None, step: int | None, deps: Deps
-) -> Reply:
-    if control == Control.CLOSE:
-        return await _close(review, person, deps)
-    updated = await Interviews(deps.store).control(review.id, control, actor_id=person, step=step)
-    value = f"{updated.id}:{updated.step}"
-    if control == Control.PAUSE:
-        return Reply.of(
-            Text(
-                "⏸ Paused. What you wrote so far is saved, and I answer your questions here as "
-                "usual again. Say `resume` (or type `/lessons eoar`) to carry on."
-            ),
-            Button("Resume", EoarButton.RESUME, value),
-        )
-    if control == Control.CANCEL:
-        return Reply.of(
-            Text(
-                "Cancelled: nothing was added to the lessons index. Start again whenever you "
-                "like with `/lessons eoar`."
-            )
-        )
-    lead = [Text("▶️ We carry on.")] if control == Control.RESUME else []
-    return Reply.of(*lead, *question_elements(updated))
+# The handle step's routes --------------------------------------------------------------------
 
 
-async def _answer(review: ReviewView, msg: Message, person: int, deps: Deps) -> Reply:
-    text = msg.text.strip()
-    if not text:
-        return _private("That message had no text, so I did not add it to your report.")
-    if not aar.has_words(text):
-        return _private(
-            f"I keep only words in your report, so “{clip(text, 20)}” was not added. Say in a "
-            "few words what you mean, and it will be."
-        )
+def _not_author(turn: Turn) -> bool:
+    return not turn.by_facilitator
+
+
+async def _only_they(turn: Turn, deps: Deps) -> Reply | None:
+    return private(f"This is {turn.review.facilitator_name}'s interview: only they answer it.")
+
+
+def _asks_help(turn: Turn) -> bool:
+    return turn.text.lower().rstrip("?! ") == "help"
+
+
+async def _help(turn: Turn, deps: Deps) -> Reply | None:
+    return Reply.of(Text(USAGE), *question_elements(turn.review))
+
+
+def _is_control(turn: Turn) -> bool:
+    return turn.control is not None
+
+
+async def _steer(turn: Turn, deps: Deps) -> Reply | None:
+    assert turn.control is not None
+    return await CONVERSATION.steer(turn.review, turn.control, turn.person, None, deps)
+
+
+async def _answer(turn: Turn, deps: Deps) -> Reply | None:
+    review, text = turn.review, turn.text
+    if (refused := unusable(text, "your report")) is not None:
+        return refused
     saved = await Interviews(deps.store).add_answer(
-        review.id, step=review.step, text=text, person_id=person, message_id=msg.message_id
+        review,
+        step=review.step,
+        text=text,
+        person_id=turn.person,
+        message_id=turn.message.message_id,
     )
     done = "say `close` to save your report" if review.is_last else "say `next`"
     notes = [f"✅ Saved to question {review.step + 1}. Add more if you like, or {done}."]
@@ -312,17 +263,48 @@ async def _answer(review: ReviewView, msg: Message, person: int, deps: Deps) -> 
         )
     elif len(words(text)) == 1:
         notes.append("A sentence on *why* helps your successor: add it in another message.")
-    return _private("\n".join(notes))
+    return private("\n".join(notes))
 
 
-# Closing -------------------------------------------------------------------------------------
+async def _too_late(turn: Turn, deps: Deps) -> Reply | None:
+    return _closed_notice(turn.review, turn.text)
 
 
-async def _close(review: ReviewView, person: int | None, deps: Deps) -> Reply:
-    viewer = await deps.store.viewer_for(person)
-    closing = await Interviews(deps.store).close(review.id, actor_id=person, viewer=viewer)
-    sent, validation = await aar.send_closing(closing, validation_card, deps)
-    return summary_reply(closing, sent=sent, validation_sent=validation)
+# The replies that are the interview's --------------------------------------------------------
+
+
+def paused_reply(review: ReviewView) -> Reply:
+    """Build the note that the interview is paused, and the DM free again."""
+    return Reply.of(
+        Text(
+            "⏸ Paused. What you wrote so far is saved, and I answer your questions here as "
+            "usual again. Say `resume` (or type `/lessons eoar`) to carry on."
+        ),
+        Button("Resume", EoarButton.RESUME, f"{review.id}:{review.step}"),
+    )
+
+
+def cancelled_reply(review: ReviewView) -> Reply:
+    """Build the note that the interview was cancelled."""
+    return Reply.of(
+        Text(
+            "Cancelled: nothing was added to the lessons index. Start again whenever you "
+            "like with `/lessons eoar`."
+        )
+    )
+
+
+async def _closing_viewer(review: ReviewView, person: int | None, deps: Deps) -> Viewer:
+    """Repeats are searched among what the author may see."""
+    return await deps.store.viewer_for(person)
+
+
+async def _entry(cmd: Command, deps: Deps) -> Reply | None:
+    return await command(cmd.who, cmd.where, deps)
+
+
+def _ended_button(review: ReviewView) -> str:
+    return f"This End of Assignment interview was {review.status.value} already."
 
 
 def summary_reply(
@@ -341,18 +323,16 @@ def summary_reply(
     for step, question in enumerate(review.questions):
         answers = [a.text for a in closing.answers if a.step == step]
         lines = [f"*{step + 1}. {question.text}*"]
-        lines += [f"• {clip(t, aar.SHOWN_ANSWER)}" for t in answers[: aar.SHOWN_PER_QUESTION]]
-        if len(answers) > aar.SHOWN_PER_QUESTION:
-            more = len(answers) - aar.SHOWN_PER_QUESTION
+        lines += [f"• {clip(t, SHOWN_ANSWER)}" for t in answers[:SHOWN_PER_QUESTION]]
+        if len(answers) > SHOWN_PER_QUESTION:
+            more = len(answers) - SHOWN_PER_QUESTION
             lines.append(f"…and {more} more in the saved report.")
         lines += [] if answers else ["_(no answer)_"]
-        elements += aar.text_chunks(lines)
+        elements += text_chunks(lines)
     elements += [Divider(), Text(_record_text(closing, validation_sent))]
-    elements += aar.proposal_elements(closing, sent, drafts_for="you")
+    elements += proposal_elements(closing, sent, drafts_for="you")
     if closing.repeats:
-        elements += aar.text_chunks(
-            ["*Seen before*", *(aar.repeat_line(r) for r in closing.repeats)]
-        )
+        elements += text_chunks(["*Seen before*", *(repeat_line(r) for r in closing.repeats)])
     return Reply.of(*elements)
 
 
@@ -392,17 +372,54 @@ def validation_card(closing: Closing) -> Reply:
     )
 
 
+def kept_notice(review: ReviewView) -> Reply:
+    """Build the note on an answer edited after the report was saved: it keeps it as it was."""
+    return private(
+        "Your End of Assignment Report was saved already, so it keeps your message as it "
+        "was. Ask your validator to correct it if it must change."
+    )
+
+
 def _closed_notice(review: ReviewView, text: str) -> Reply:
     when = f" at {review.closed_at:%H:%M} UTC" if review.closed_at else ""
     kept = ""
     if text:
         kept = f" Here it is, so you can keep it:\n“{unlinked(clip(text, 2500).strip())}”\n"
-    return _private(
+    return private(
         f"Your End of Assignment interview was {review.status.value}{when}, so this message was "
         f"not added to it.{kept} Start a new one with `/lessons eoar`, or ask me something with "
         "`/lessons <question>`."
     )
 
 
-def _private(text: str) -> Reply:
-    return Reply.of(Text(text), private=True)
+CONVERSATION = Conversation(
+    kind=KIND,
+    entry_points=_entry,
+    find=find,
+    states={
+        Phase.ACTIVE: (
+            Route(_not_author, _only_they),
+            Route(_asks_help, _help),
+            Route(_is_control, _steer),
+            Route(always, _answer),
+        ),
+    },
+    fallbacks=(Route(always, _too_late),),
+    look=Look(
+        question=question_elements,
+        paused=paused_reply,
+        cancelled=cancelled_reply,
+        summary=lambda closing, sent, validation: summary_reply(
+            closing, sent=sent, validation_sent=validation
+        ),
+        validation_card=validation_card,
+        closing_viewer=_closing_viewer,
+        kept=kept_notice,
+    ),
+    ended_button=_ended_button,
+)
+
+
+async def button(press: ButtonPress, deps: Deps) -> Reply | None:
+    """A click on an interview's button."""
+    return (await CONVERSATION.press(press, deps)).reply
