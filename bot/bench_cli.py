@@ -135,7 +135,7 @@ def _bench(args: argparse.Namespace, settings: Settings) -> int:
         return _bench_teams(args, settings)
     if args.what == "multilingual":
         multilingual = _checkout_module("bench.multilingual")
-        found = multilingual.run()
+        found = multilingual.run(stores=lambda: temporary_store(args.backend, settings))
         print(multilingual.table(found), file=sys.stderr if args.json else sys.stdout)
         print(json.dumps(found, indent=None if args.json else 2))
         return 0

@@ -115,6 +115,7 @@ class Loader:
             name.casefold(): pid for pid, name in conn.execute(select(Person.id, Person.name))
         }
         self.words: Counter[str] = Counter()
+        self.languages: dict[int, str] = {}
         self.managers: list[tuple[int, PersonRecord]] = []
         self.bulk = conn.dialect.name == "postgresql"  # COPY rather than INSERT … RETURNING
 
@@ -238,7 +239,15 @@ class Loader:
 
     # Products ----------------------------------------------------------------------------
 
+    def _language(self, record: ProductRecord, lesson: LessonRecord) -> str:
+        """Return the lesson's language, detected once per batch (stored, then indexed)."""
+        found = self.languages.get(id(lesson))
+        if found is None:
+            found = self.languages[id(lesson)] = lesson_language(record, lesson)
+        return found
+
     def _products(self, rows: list[tuple[int, ProductRecord]]) -> None:
+        self.languages.clear()  # keyed by the batch's records, alive until the next batch
         if not rows:
             return
         known = dict(
@@ -334,7 +343,7 @@ class Loader:
                         observation=lesson.observation,
                         lesson=lesson.lesson,
                         recommendation=lesson.recommendation,
-                        language=lesson_language(record, lesson),
+                        language=self._language(record, lesson),
                         updated_at=self.now,
                     )
                 )
@@ -399,7 +408,7 @@ class Loader:
             "observation": lesson.observation,
             "lesson": lesson.lesson,
             "recommendation": lesson.recommendation,
-            "language": lesson_language(record, lesson),
+            "language": self._language(record, lesson),
             "status": lesson.status,
             "identified_at": identified,
             # Validated when the source says so, else on its date (an LLIS lesson was published
@@ -455,7 +464,10 @@ class Loader:
     def _index(
         self, rows: list[tuple[int, ProductRecord, LessonRecord]], *, count_words: bool
     ) -> None:
-        docs = [index_doc(lid, record, lesson) for lid, record, lesson in rows]
+        docs = [
+            index_doc(lid, record, lesson, self._language(record, lesson))
+            for lid, record, lesson in rows
+        ]
         self.index.add(self.conn, docs)
         if count_words:
             # The vocabulary for typo correction: the short fields are enough, and cheap.
@@ -519,8 +531,11 @@ def lesson_language(record: ProductRecord, lesson: LessonRecord) -> str:
     return analysis.detect(text_)
 
 
-def index_doc(lesson_id: int, record: ProductRecord, lesson: LessonRecord) -> IndexDoc:
-    """Return the searchable fields of a lesson of a product."""
+def index_doc(
+    lesson_id: int, record: ProductRecord, lesson: LessonRecord, language: str | None = None
+) -> IndexDoc:
+    """Return the searchable fields of a lesson of a product, in its language (detected when
+    not given)."""
     title = record.title if not lesson.title else f"{record.title} — {lesson.title}"
     tags = " ".join(
         (*(t.replace("-", " ") for t in record.themes), record.mission or "", record.type.label)
@@ -532,6 +547,7 @@ def index_doc(lesson_id: int, record: ProductRecord, lesson: LessonRecord) -> In
         lesson=f"{lesson.observation}\n{lesson.lesson}".strip(),
         recommendation=lesson.recommendation,
         tags=tags,
+        language=language or lesson_language(record, lesson),
     )
 
 

@@ -33,6 +33,12 @@ STATUS_BOOST = {LessonStatus.VALIDATED: 1.05, LessonStatus.APPLIED: 1.05}
 # A PBPO's curation (`knowledge.curation`): boosted lessons outrank close matches, down-ranked
 # ones fall below them; hidden ones are out of answers (`_HIDDEN_SQL`). Few lessons are curated.
 CURATION_BOOST = {SearchRanking.BOOST: 1.5, SearchRanking.DOWN: 0.5}
+# A lesson in another language than the question's ranks lower: mostly found through the
+# glossary's concepts, its rare words outweigh a same-language lesson's common ones ("quick
+# impact projects" put the Spanish note on QIPs above the English ones at 20.0 to 16.5, and
+# "demining" the Arabic note at 26.9 to 14.8); the reader may not read it either. Questions and
+# lessons of one language (SciFact, XQuAD in each language or across) are all ranked alike.
+OTHER_LANGUAGE = 0.5
 # An answer is "answered" when one of its first JUDGED lessons holds at least this share of the
 # question's words, weighed by idf (calibrated on the abstention sets: docs/benchmarks.md).
 ANSWERED_COVERAGE = 0.65
@@ -183,7 +189,7 @@ class Searcher:
         # The question's words in its own language and in English (issue 22); the glossary's
         # words each in the language it gives them in.
         languages = tuple(dict.fromkeys((query.language, "en")))
-        concepts = self.glossary.concepts(list(query.terms), question)
+        concepts = self.glossary.concepts(list(query.terms), question, query.language)
         expansions = list(concepts)
         typed = analysis.acronyms(question)
         found = _stems_first(
@@ -194,7 +200,7 @@ class Searcher:
             fixed = [corrections.get(t, t) for t in query.terms]
             more = {
                 w: language
-                for w, language in self.glossary.concepts(fixed, question).items()
+                for w, language in self.glossary.concepts(fixed, question, query.language).items()
                 if w not in found
             }
             found.update(
@@ -213,9 +219,9 @@ class Searcher:
                     unique[t.term] = replace(t, expansion=word in extra)
         candidates = self.index.rank(conn, list(unique.values()), restriction, limit * 3)
         kind = _kind(query, found, corrections) if now else ""
-        ranked = _one_per_product(conn, candidates, limit, kind, now)
+        ranked = _one_per_product(conn, candidates, limit, kind, now, language=query.language)
         words = subject if subject is not None else query.terms
-        needs = self._needs(words, question, corrections, found)
+        needs = self._needs(words, question, query.language, corrections, found)
         coverage = self._coverage(conn, [lid for lid, _ in ranked[:JUDGED]], needs, found)
         best = max(coverage.values(), default=0.0)
         return Answer(
@@ -231,6 +237,7 @@ class Searcher:
         self,
         words: tuple[str, ...],
         question: str,
+        language: str,
         corrections: dict[str, str],
         found: dict[str, list[Term]],
     ) -> dict[str, list[tuple[set[str], float]]]:
@@ -249,7 +256,7 @@ class Searcher:
                 (
                     {
                         t.term
-                        for w in (said, *self.glossary.expand([said], question))
+                        for w in (said, *self.glossary.expand([said], question, language))
                         for t in found.get(w, ())
                     },
                     credit,
@@ -460,18 +467,25 @@ def _one_per_product(
     limit: int,
     kind: str = "",
     now: datetime | None = None,
+    language: str | None = None,
 ) -> list[tuple[int, float]]:
     """Keep the best lesson of each product, so one study does not fill the answer.
 
     Validated and applied lessons are boosted first (STATUS_BOOST), curated ones
     (CURATION_BOOST) and those askers' votes move for this `kind` of question, by the clock's
-    `now` (factors in [0.8, 1.2], `knowledge.search.votes`); equal weights keep their order.
+    `now` (factors in [0.8, 1.2], `knowledge.search.votes`); lessons in another language than
+    the question's (`language`) are weighed down (OTHER_LANGUAGE); equal weights keep their
+    order.
     """
     if not ranked:
         return []
     rows = conn.execute(_LESSONS_SQL, {"ids": [lid for lid, _ in ranked]}).all()
     product_of: dict[int, int] = {int(r[0]): int(r[1]) for r in rows}
-    boost = {int(r[0]): STATUS_BOOST.get(LessonStatus(r[2]), 1.0) for r in rows}
+    boost = {
+        int(r[0]): STATUS_BOOST.get(LessonStatus(r[2]), 1.0)
+        * (OTHER_LANGUAGE if language and r[4] != language else 1.0)
+        for r in rows
+    }
     for lesson_id, ranking in conn.execute(_CURATED_SQL, {"ids": list(boost)}):
         boost[int(lesson_id)] *= CURATION_BOOST.get(SearchRanking(ranking), 1.0)
     voted = [int(r[0]) for r in rows if r[3]]
@@ -495,7 +509,7 @@ def _one_per_product(
 # votes themselves are read only when some candidate has any.
 _LESSONS_SQL = text(
     "SELECT l.id, l.product_id, l.status, EXISTS (SELECT 1 FROM feedback f "
-    "WHERE f.lesson_id = l.id AND f.kind <> '') FROM lessons l WHERE l.id IN :ids"
+    "WHERE f.lesson_id = l.id AND f.kind <> ''), l.language FROM lessons l WHERE l.id IN :ids"
 ).bindparams(bindparam("ids", expanding=True))
 _CURATED_SQL = text(
     "SELECT lesson_id, ranking FROM lesson_curation WHERE lesson_id IN :ids "

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from knowledge.errors import DomainError
-from knowledge.search.analysis import LANGUAGES, normalise_arabic, stop_words
+from knowledge.search.analysis import LANGUAGES, elide, normalise_arabic, stop_words
 from knowledge.search.text import STOP_WORDS, fold, words
 
 DEFAULT_GLOSSARY = Path(__file__).with_name("glossary.toml")
@@ -45,14 +45,14 @@ class Glossary:
         self._by_key: dict[str, list[Entry]] = {}
         # A concept's terms as they are matched in a question: " word word " (spaces around),
         # or a Han string matched as it is; with the words of it a question's terms may be.
-        self._phrases: list[tuple[str, frozenset[str], Entry]] = []
+        self._phrases: list[tuple[str, str, frozenset[str], Entry]] = []
         for entry in entries:
             self._by_key.setdefault(" ".join(words(entry.name)), []).append(entry)
-            for _language, terms in entry.terms:
+            for language, terms in entry.terms:
                 for term in terms:
                     key = _phrase(term)
                     if key.strip():
-                        self._phrases.append((key, frozenset(key.split()), entry))
+                        self._phrases.append((language, key, frozenset(key.split()), entry))
 
     @classmethod
     def load(cls, *paths: Path) -> Glossary:
@@ -65,15 +65,22 @@ class Glossary:
     def __len__(self) -> int:
         return sum(len(v) for v in self._by_key.values())
 
-    def expand(self, terms: Sequence[str], question: str) -> list[str]:
+    def expand(self, terms: Sequence[str], question: str, language: str | None = None) -> list[str]:
         """Return extra words for the terms' acronyms, synonyms and concepts, without the terms."""
-        return list(self.concepts(terms, question))
+        return list(self.concepts(terms, question, language))
 
-    def concepts(self, terms: Sequence[str], question: str) -> dict[str, str]:
+    def concepts(
+        self, terms: Sequence[str], question: str, language: str | None = None
+    ) -> dict[str, str]:
         """Return the extra words (word → its language) for the terms' entries: those named by
-        a term, and those whose concept's terms the question holds, one of them among `terms`."""
+        a term, and those whose concept's terms the question holds, one of them among `terms`.
+
+        A question in `language` is matched against the concept terms of that language and of
+        English (None: of every language). An English question is matched against English
+        terms only: "élection" (French) is "election" once folded, and must not expand it.
+        """
         extra: dict[str, str] = {}
-        for entry, named in self._matched(terms, question):
+        for entry, named in self._matched(terms, question, language):
             # Synonyms and expansions come with a concept named by its name or acronym ("DDR",
             # "elections"); one found through its terms in the six languages ("élection" is the
             # French word, and folds to the English "election") brings those terms only, so an
@@ -81,10 +88,10 @@ class Glossary:
             for phrase in (*entry.expansions, *entry.synonyms) if named else ():
                 for word in words(phrase):
                     extra.setdefault(word, "en")
-            for language, found in entry.terms:
+            for form_language, found in entry.terms:
                 for term in found:
                     for word in _words(term):
-                        extra.setdefault(word, language)
+                        extra.setdefault(word, form_language)
             if entry.terms:  # a concept named in another language brings its acronym too
                 for word in words(entry.name):
                     extra.setdefault(word, "en")
@@ -97,7 +104,9 @@ class Glossary:
             and w not in stop_words(language)
         }
 
-    def _matched(self, terms: Sequence[str], question: str) -> list[tuple[Entry, bool]]:
+    def _matched(
+        self, terms: Sequence[str], question: str, language: str | None
+    ) -> list[tuple[Entry, bool]]:
         """Return the entries the question names, each with whether by its name (else by one
         of its terms)."""
         found: dict[int, tuple[Entry, bool]] = {}
@@ -110,8 +119,10 @@ class Glossary:
             return list(found.values())
         said = _said(question)
         typed = set(terms)
-        for key, key_words, entry in self._phrases:
+        for form_language, key, key_words, entry in self._phrases:
             if id(entry) in found or key not in said:
+                continue
+            if language is not None and form_language not in (language, "en"):
                 continue
             # Only the question's terms that are words of the concept's term expand to it (so
             # the coverage of an answer credits the concept to those words, not to every word).
@@ -123,7 +134,7 @@ class Glossary:
 def _phrase(text: str) -> str:
     """Return text as " word word " (folded, Arabic normalised), or for a Han term its Han
     characters alone (no spaces in Chinese: "保护平民" is found inside "在保护平民方面")."""
-    folded = fold(normalise_arabic(unicodedata.normalize("NFKC", text)))
+    folded = fold(elide(normalise_arabic(unicodedata.normalize("NFKC", text))))
     if _HAN.search(folded):
         return "".join(_HAN.findall(folded))
     return " " + " ".join(words(folded)) + " "
@@ -131,7 +142,7 @@ def _phrase(text: str) -> str:
 
 def _said(question: str) -> str:
     """Return a question as its phrases are matched: " word word " then its Han characters."""
-    folded = fold(normalise_arabic(unicodedata.normalize("NFKC", question)))
+    folded = fold(elide(normalise_arabic(unicodedata.normalize("NFKC", question))))
     return " " + " ".join(words(folded)) + " \n" + "".join(_HAN.findall(folded))
 
 
@@ -139,7 +150,7 @@ def _words(term: str) -> list[str]:
     """Return a concept term's words; a Han term stays whole (the analysis segments it)."""
     if _HAN.search(term):
         return ["".join(_HAN.findall(term))]
-    return words(normalise_arabic(unicodedata.normalize("NFKC", term)))
+    return words(elide(normalise_arabic(unicodedata.normalize("NFKC", term))))
 
 
 def _read(path: Path) -> list[Entry]:

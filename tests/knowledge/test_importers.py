@@ -106,7 +106,7 @@ def test_json_demo_corpus_streams_in_small_chunks(
     monkeypatch.setattr(importers, "_CHUNK", chunk)
     source = open_source(DEMO)
     assert [record for _, record in source.records(today=TODAY)] == expected
-    assert source.estimate() == len(expected) == 68
+    assert source.estimate() == len(expected) == 72
 
 
 def test_json_error_names_line_and_column(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -105,7 +105,7 @@ def events(store: Store, lesson_id: int) -> list[tuple[str | None, str, str | No
 
 async def test_demo_import_counts_what_the_corpus_holds(demo_store: Store) -> None:
     assert await demo_store.counts() == DEMO_COUNTS
-    assert Counts(products=51, lessons=115, actions=94, people=17) == DEMO_COUNTS
+    assert Counts(products=55, lessons=119, actions=96, people=17) == DEMO_COUNTS
 
 
 async def test_first_import_reports_what_it_created(store: Store, today: date) -> None:
@@ -123,7 +123,7 @@ async def test_reimport_is_idempotent_and_reports_updates(demo_store: Store, tod
     assert await hit_ids(demo_store, "what did we learn about elections?") == before
     with demo_store.session() as s:
         runs = s.execute(select(ImportRun.source, ImportRun.created, ImportRun.updated)).all()
-    assert [tuple(r) for r in runs] == [("demo", 51, 0), ("demo again", 0, 51)]
+    assert [tuple(r) for r in runs] == [("demo", 55, 0), ("demo again", 0, 55)]
 
 
 async def test_reimport_keeps_lifecycle_state(demo_store: Store, today: date) -> None:

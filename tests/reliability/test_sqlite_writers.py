@@ -98,7 +98,7 @@ async def test_answers_an_import_and_a_scheduler_run_share_one_sqlite_file(
         products = s.scalar(select(func.count()).select_from(Product))
         ledger = s.scalar(select(func.count()).select_from(Notification))
     assert sorted(answers) == sorted(sent)  # every answer kept, once
-    assert products == 51 + PRODUCTS  # the demo corpus and the whole import
+    assert products == 55 + PRODUCTS  # the demo corpus and the whole import
     assert ledger  # the scheduler run wrote its ledger too
     assert len(sent) > 6  # the answers really overlapped the other writers
     store.close()
