@@ -301,7 +301,7 @@ async def posted(key: str, where: ConversationRef, deps: Deps) -> None:
 async def begin_scheduled(review_id: int, deps: Deps) -> Reply:
     """Start a scheduled review; post the reply in its channel (it carries the anchor)."""
     review = await Reviews(deps.store).begin(review_id)
-    return opening_for(review)
+    return opening_for(review, deps)
 
 
 async def not_shown(key: str, deps: Deps) -> None:

@@ -38,15 +38,15 @@ async def start(cmd: Command, text: str, deps: Deps) -> Reply:
         channel_name=where.channel_name,
         space=where.space,
         facilitator_id=person,
-        questions=question_set(),
+        questions=question_set(deps.settings),
     )
     await Participants(deps.store).join(review.id, [m.id for m in mentioned])
-    return opening_for(review)
+    return opening_for(review, deps)
 
 
-def opening_for(review: ReviewView) -> Reply:
+def opening_for(review: ReviewView, deps: Deps) -> Reply:
     """Build a review's opening as posted: a new channel message whose thread becomes the review."""
-    opening = opening_reply(review, time_box=question_time())
+    opening = opening_reply(review, time_box=question_time(deps.settings))
     if review.thread_id is not None:
         return opening
     return Reply(opening.elements, in_thread=False, anchor=f"aar:{review.id}")
@@ -68,8 +68,8 @@ async def schedule(cmd: Command, text: str, deps: Deps) -> Reply:
         channel_name=where.channel_name,
         space=where.space,
         facilitator_id=person,
-        questions=question_set(),
-        starts_at=ends + start_delay(),
+        questions=question_set(deps.settings),
+        starts_at=ends + start_delay(deps.settings),
     )
     await Participants(deps.store).join(review.id, [m.id for m in mentioned])
     viewer = await deps.store.viewer_for(None, channel=where.space)
@@ -153,7 +153,7 @@ async def invite(cmd: Command, text: str, deps: Deps) -> Reply:
     await Participants(deps.store).join(review.id, [m.id for m in found])
     names = ", ".join(m.name for m in found)
     lines = [f"Noted: {names}."]
-    if question_time():
+    if question_time(deps.settings):
         lines.append(
             "If they have not answered by half time of a question, I remind each of them once, "
             "privately."

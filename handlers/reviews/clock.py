@@ -67,11 +67,12 @@ async def tick(deps: Deps, now: datetime, *, time_box: timedelta | None = None) 
     Args:
         deps: the store, and the notifier of the platform whose reviews to look after.
         now: the time of this tick (aware).
-        time_box: each question's time; LESSONS_AAR_QUESTION_MINUTES when None, 0 for none.
+        time_box: each question's time; when None, the settings' (LESSONS_AAR_QUESTION_MINUTES);
+            0 for none.
     """
     if deps.notifier is None:
         return []
-    box = question_time() if time_box is None else time_box
+    box = question_time(deps.settings) if time_box is None else time_box
     done = await _start_due(deps, now)
     done += [
         Tock(TockKind.ORPHANED, review_id, 0)
@@ -100,7 +101,7 @@ async def _start_due(deps: Deps, now: datetime) -> list[Tock]:
         except DomainError:
             continue  # another replica started it
         try:
-            await deps.notifier.post(_thread(review), opening_for(review))
+            await deps.notifier.post(_thread(review), opening_for(review, deps))
         except Exception:
             log.exception("could not post the opening of review %s; will retry", review.id)
             await ReviewClock(deps.store).unbegin(review, now)

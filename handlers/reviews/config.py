@@ -1,16 +1,16 @@
 """What an admin may set for reviews: the question file, the start delay, the time box.
 
-Read from the environment when asked (`LESSONS_AAR_QUESTIONS`, `LESSONS_AAR_DELAY_HOURS`,
-`LESSONS_AAR_QUESTION_MINUTES`); the interview's questions come from the same file.
+`LESSONS_AAR_QUESTIONS`, `LESSONS_AAR_DELAY_HOURS` and `LESSONS_AAR_QUESTION_MINUTES`, read
+once at start-up by `bot/settings.py` into `HandlerSettings` (on `Deps`) and checked here; the
+interview's questions come from the same file.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 from datetime import timedelta
-from pathlib import Path
 
+from handlers.deps import HandlerSettings
 from knowledge.reviews import DEFAULT_EOAR_QUESTIONS, DEFAULT_QUESTIONS, Question, load_questions
 
 log = logging.getLogger(__name__)
@@ -23,23 +23,23 @@ DEFAULT_QUESTION_TIME = timedelta(minutes=30)
 MAX_QUESTION_MINUTES = 24 * 60
 
 
-def question_set() -> tuple[Question, ...]:
+def question_set(settings: HandlerSettings) -> tuple[Question, ...]:
     """Return the questions new reviews ask: the file in LESSONS_AAR_QUESTIONS, or the policy's."""
-    path = os.environ.get(QUESTIONS_ENV, "").strip()
-    return load_questions(Path(path), fallback=DEFAULT_QUESTIONS) if path else DEFAULT_QUESTIONS
+    path = settings.aar_questions
+    return load_questions(path, fallback=DEFAULT_QUESTIONS) if path else DEFAULT_QUESTIONS
 
 
-def eoar_question_set() -> tuple[Question, ...]:
+def eoar_question_set(settings: HandlerSettings) -> tuple[Question, ...]:
     """Return the interview's questions: `[[eoar_question]]` in LESSONS_AAR_QUESTIONS, or ours."""
-    path = os.environ.get(QUESTIONS_ENV, "").strip()
+    path = settings.aar_questions
     if not path:
         return DEFAULT_EOAR_QUESTIONS
-    return load_questions(Path(path), table="eoar_question", fallback=DEFAULT_EOAR_QUESTIONS)
+    return load_questions(path, table="eoar_question", fallback=DEFAULT_EOAR_QUESTIONS)
 
 
-def start_delay() -> timedelta:
+def start_delay(settings: HandlerSettings) -> timedelta:
     """Return how long after a scheduled event ends its review starts (LESSONS_AAR_DELAY_HOURS)."""
-    raw = os.environ.get(DELAY_ENV, "").strip()
+    raw = settings.aar_delay_hours.strip()
     if not raw:
         return DEFAULT_DELAY
     try:
@@ -52,9 +52,9 @@ def start_delay() -> timedelta:
     return timedelta(hours=hours)
 
 
-def question_time() -> timedelta:
+def question_time(settings: HandlerSettings) -> timedelta:
     """Return each question's time box (LESSONS_AAR_QUESTION_MINUTES; 0 turns it off)."""
-    raw = os.environ.get(MINUTES_ENV, "").strip()
+    raw = settings.aar_question_minutes.strip()
     if not raw:
         return DEFAULT_QUESTION_TIME
     try:

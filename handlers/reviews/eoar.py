@@ -120,7 +120,7 @@ async def start_eoar(person_id: int, deps: Deps) -> Started:
     """
     platform = deps.notifier.platform if deps.notifier else "local"
     opened = await Interviews(deps.store).open(
-        person_id, platform=platform, questions=eoar_question_set()
+        person_id, platform=platform, questions=eoar_question_set(deps.settings)
     )
     reached = await reach.send_to(person_id, opening_for(opened), deps)
     return Started(opened.review.id, opened.resumed, reached)

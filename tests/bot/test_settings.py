@@ -64,8 +64,7 @@ def test_bad_slack_values_are_refused_with_the_variable_named(
 def test_aar_start_delay_comes_from_the_environment(
     monkeypatch: pytest.MonkeyPatch, raw: str, delay: timedelta
 ) -> None:
-    monkeypatch.setenv("LESSONS_AAR_DELAY_HOURS", raw)
-    assert start_delay() == delay
+    assert start_delay(Settings.from_env({"LESSONS_AAR_DELAY_HOURS": raw}).handlers) == delay
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "two", "65"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ from handlers.chat import (
     Text,
     UserRef,
 )
-from handlers.deps import Deps
+from handlers.deps import Deps, HandlerSettings
 from handlers.reviews.aar_start import thread_review
 from handlers.reviews.cards import AarButton, AarForm
 from handlers.reviews.conversation import control_word
@@ -624,7 +625,7 @@ async def test_a_question_set_from_a_file(
         '[[question]]\ntext = "Anything else?"\n',
         encoding="utf-8",
     )
-    monkeypatch.setenv("LESSONS_AAR_QUESTIONS", str(path))
+    deps = replace(deps, settings=HandlerSettings(aar_questions=path))
     thread, opening = await start(deps)
     path.write_text('[[question]]\ntext = "Changed later"\n', encoding="utf-8")
 

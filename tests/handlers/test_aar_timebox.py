@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import pytest
@@ -22,7 +23,7 @@ from handlers.chat import (
     Text,
     UserRef,
 )
-from handlers.deps import Deps
+from handlers.deps import Deps, HandlerSettings
 from handlers.reviews.cards import AarButton, AarForm
 from handlers.reviews.clock import Tock, TockKind, nudge_reply, tick
 from handlers.reviews.config import question_set, question_time
@@ -219,14 +220,14 @@ async def test_a_paused_review_does_not_time_out(deps: Deps, now: datetime) -> N
 def test_the_time_box_comes_from_the_environment(
     monkeypatch: pytest.MonkeyPatch, raw: str, minutes: float
 ) -> None:
-    monkeypatch.setenv("LESSONS_AAR_QUESTION_MINUTES", raw)
-    assert question_time() == timedelta(minutes=minutes)
+    settings = HandlerSettings(aar_question_minutes=raw)
+    assert question_time(settings) == timedelta(minutes=minutes)
 
 
 async def test_a_time_box_of_zero_turns_the_clock_off(
     deps: Deps, now: datetime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("LESSONS_AAR_QUESTION_MINUTES", "0")
+    deps = replace(deps, settings=HandlerSettings(aar_question_minutes="0"))
     thread = await start(deps, "Election day with @Nyibol Deng")
     assert "stays open for" not in text_of(notifier_of(deps).posted[0][1])
 
@@ -370,7 +371,7 @@ async def test_a_scheduled_review_starts_once_when_due(deps: Deps, now: datetime
         thread_id=None,
         channel_name="ops",
         facilitator_id=review_row(store).facilitator_id or 0,
-        questions=question_set(),
+        questions=question_set(deps.settings),
         starts_at=due,
     )  # another platform's review: its own notifier's tick starts it
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from handlers.chat import (
     Text,
     UserRef,
 )
-from handlers.deps import Deps
+from handlers.deps import Deps, HandlerSettings
 from handlers.reviews.cards import AarButton, EoarButton
 from handlers.reviews.config import eoar_question_set as question_set
 from handlers.reviews.eoar import start_eoar
@@ -316,8 +317,8 @@ async def test_the_questions_come_from_the_aar_question_file(
         '[[eoar_question]]\nkind = "recommend"\ntext = "What next?"\n',
         encoding="utf-8",
     )
-    monkeypatch.setenv("LESSONS_AAR_QUESTIONS", str(path))
-    assert [q.text for q in question_set()] == ["What did you learn?", "What next?"]
+    deps = replace(deps, settings=HandlerSettings(aar_questions=path))
+    assert [q.text for q in question_set(deps.settings)] == ["What did you learn?", "What next?"]
     aar = await dispatch(Command(AMINA, CHANNEL, "aar", "start Town hall"), deps)
     assert "*Question 1 of 5:* What was supposed to happen?" in text_of(aar)  # AAR: defaults
 
@@ -325,7 +326,7 @@ async def test_the_questions_come_from_the_aar_question_file(
     assert "*Question 1 of 2:* What did you learn?" in text_of(notifier.sent[-1][1])
 
     path.write_text('[[question]]\ntext = "Anything else?"\n', encoding="utf-8")
-    assert question_set() == DEFAULT_EOAR_QUESTIONS
+    assert question_set(deps.settings) == DEFAULT_EOAR_QUESTIONS
 
 
 async def test_edits_in_the_dm_change_the_answer_until_the_report_is_saved(deps: Deps) -> None:

@@ -19,6 +19,7 @@ from bot.local.auth import Guard
 from bot.local.routes import Hub, LocalNotifier
 from bot.settings import Settings
 from handlers.chat import Reply, Text, UserRef
+from handlers.deps import HandlerSettings
 from handlers.reviews.config import question_set
 from knowledge.chatlog import ChatLog
 from knowledge.models import LessonCuration, NotificationStatus, Role
@@ -85,7 +86,7 @@ async def test_each_tick_starts_scheduled_after_action_reviews(store: Store) -> 
         thread_id=None,
         channel_name="elections-team",
         facilitator_id=facilitator,
-        questions=question_set(),
+        questions=question_set(HandlerSettings()),
         starts_at=starts,
     )
     rec = Recorder()
