@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from time import time
 from typing import Any
 
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.adapter.socket_mode.async_internals import send_async_response
-from slack_bolt.adapter.socket_mode.internals import build_headers
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
@@ -49,7 +48,7 @@ class InboxSocketModeHandler(AsyncSocketModeHandler):
 
     async def handle(self, client: SocketModeClient, req: SocketModeRequest) -> None:  # type: ignore[override]
         start = time()
-        request = AsyncBoltRequest(mode=MODE, body=req.payload, headers=build_headers(req))
+        request = AsyncBoltRequest(mode=MODE, body=req.payload, headers=_headers(req))
         text = json.dumps(req.payload)
         key = shapes.inbox_key(text, "application/json") if self.keeper is not None else None
         if key is None or self.keeper is None:
@@ -66,6 +65,17 @@ class InboxSocketModeHandler(AsyncSocketModeHandler):
             return
         response = await self.dispatch(request, self.keeper.begin(receipt.entry))
         await send_async_response(client, req, response, start)
+
+
+def _headers(req: SocketModeRequest) -> dict[str, str | Sequence[str]] | None:
+    """Slack's retry headers as HTTP mode has them (what newer Bolt's `build_headers` does; the
+    lowest slack-bolt we allow has none)."""
+    headers: dict[str, str | Sequence[str]] = {}
+    if getattr(req, "retry_attempt", None) is not None:
+        headers["x-slack-retry-num"] = str(req.retry_attempt)
+    if getattr(req, "retry_reason", None) is not None:
+        headers["x-slack-retry-reason"] = str(req.retry_reason)
+    return headers or None
 
 
 def replay_request(entry: Entry) -> AsyncBoltRequest | None:
