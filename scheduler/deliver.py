@@ -134,7 +134,7 @@ class Deliverer:
                 return await self._deliver(o, facts)
             except Exception:  # one recipient's trouble never stops the others
                 log.exception("scheduler: delivery to person %s failed", o.claim.person_id)
-                retry_at = self.clock() + _backoff(1, None)
+                retry_at = self.clock() + backoff(1, None)
                 done = {i for i, _, _ in o.sent}
                 o.failed = [
                     (i.id, "internal error", retry_at) for i in o.claim.items if i.id not in done
@@ -366,14 +366,14 @@ class Deliverer:
     def _failed(self, o: Outcome, live: list[Item], exc: Exception, notifier: Notifier) -> None:
         """Record a failed send: retried with backoff, its delivery key kept for `find`."""
         attempts = max((i.attempts for i in live), default=0) + 1
-        retry_after = _retry_after(exc)
+        retry_after = retry_after_of(exc)
         if retry_after:
             self.pace.hold(notifier.platform, retry_after)
         log.warning(
             "scheduler: send to person %s on %s failed (attempt %s): %r",
             o.claim.person_id, notifier.platform, attempts, exc,
         )  # fmt: skip
-        retry_at = self.clock() + _backoff(attempts, retry_after)
+        retry_at = self.clock() + backoff(attempts, retry_after)
         error = f"{type(exc).__name__}: {exc}"
         o.failed = [(i.id, error, retry_at) for i in live]
 
@@ -463,13 +463,13 @@ class _Hold:
         await asyncio.gather(self._task, return_exceptions=True)
 
 
-def _backoff(attempts: int, retry_after: float | None) -> timedelta:
+def backoff(attempts: int, retry_after: float | None) -> timedelta:
     """Return how long to wait after a failed attempt: 1, 2, 4 … minutes, at most an hour."""
     seconds = min(3600.0, 60.0 * 2 ** max(0, attempts - 1)) * random.uniform(0.9, 1.1)
     return timedelta(seconds=max(seconds, retry_after or 0.0))
 
 
-def _retry_after(exc: Exception) -> float | None:
+def retry_after_of(exc: Exception) -> float | None:
     """Return the Retry-After a platform error carries (a neutral attribute), if any."""
     value = getattr(exc, "retry_after", None)
     return float(value) if isinstance(value, int | float) and value > 0 else None

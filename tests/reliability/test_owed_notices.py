@@ -108,7 +108,7 @@ async def test_an_answer_lost_in_an_outage_is_owned_up_to_once_slack_is_back(
         report = await scheduler.tick()  # Slack is still down: nothing lands, nothing lost
         assert report.notices == 0 and notices(demo_store)[0].delivered_at is None
         slack.clear_faults()  # Slack is back
-        clock.set(clock() + timedelta(minutes=1))  # past the first backoff
+        clock.set(clock() + timedelta(minutes=2))  # past the first backoff (1 min ± 10 %)
         report = await scheduler.tick()
         assert report.notices == 1
         clock.set(clock() + timedelta(hours=2))
